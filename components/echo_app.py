@@ -1,0 +1,76 @@
+"""EchoApp: go-httpbin behind a ClusterIP Service, in a namespace with sidecar injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.base import Component, namespace
+from source_ip.facts import ECHO_IMAGE, ECHO_PORT, INJECTION_LABEL
+
+SERVICE_NAME = "clusterip"
+SERVICE_PORT = 80
+APP_LABELS = {"app": "echo-server"}
+
+
+@dataclass(frozen=True)
+class EchoAppArgs:
+    namespace: str
+    image: str = ECHO_IMAGE
+    replicas: int = 1
+
+
+class EchoApp(Component):
+    """The app that shows what address arrived (seed 000, step 2).
+
+    go-httpbin answers `/headers` and `/ip`, so `curl -H 'Host: …' http://LB/headers` shows the
+    X-Forwarded-For the gateway set. Create it after istiod: its pods need the sidecar injector.
+    """
+
+    service_host: str
+    """Cluster DNS name of the echo Service, for the VirtualService destination."""
+    service_port: int
+
+    def __init__(self, name: str, args: EchoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("EchoApp", name, opts)
+        ns = namespace(self, args.namespace, INJECTION_LABEL)
+        after_ns = self.child(depends_on=[ns])
+        deployment = k8s.apps.v1.Deployment(
+            "echo-server",
+            metadata={"name": "echo-server", "namespace": args.namespace, "labels": APP_LABELS},
+            spec={
+                "replicas": args.replicas,
+                "selector": {"matchLabels": APP_LABELS},
+                "template": {
+                    "metadata": {"labels": APP_LABELS},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "go-httpbin",
+                                "image": args.image,
+                                "ports": [{"name": "http", "containerPort": ECHO_PORT}],
+                                "readinessProbe": {"httpGet": {"path": "/status/200", "port": ECHO_PORT}},
+                            }
+                        ]
+                    },
+                },
+            },
+            opts=after_ns,
+        )
+        service = k8s.core.v1.Service(
+            SERVICE_NAME,
+            metadata={"name": SERVICE_NAME, "namespace": args.namespace, "labels": APP_LABELS},
+            spec={
+                "type": "ClusterIP",
+                "selector": APP_LABELS,
+                "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": ECHO_PORT, "protocol": "TCP"}],
+            },
+            opts=after_ns,
+        )
+        self.service_host = f"{SERVICE_NAME}.{args.namespace}.svc.cluster.local"
+        self.service_port = SERVICE_PORT
+        self.register_outputs(
+            {"deployment": deployment.metadata["name"], "service": service.metadata["name"], "serviceHost": self.service_host}
+        )

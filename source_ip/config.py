@@ -1,0 +1,391 @@
+"""Typed stack config, validated before any resource is registered.
+
+The config contract lives in namespace `istio-source-ip`. `parse_config` takes the raw
+key/value strings exactly as the Pulumi CLI hands them to the program (objects and lists as
+JSON strings) and returns a `StackConfig`, or raises `ConfigError` listing every problem as
+`istio-source-ip:<key path>: <what is wrong> (got <value>); <what is allowed>`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from source_ip.facts import PLATFORMS, Platform, SourceIpMode
+
+NAMESPACE = "istio-source-ip"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def _dns_subdomain(value: str) -> bool:
+    """RFC 1123 subdomain, as Kubernetes object names and DNS hosts use."""
+    return 0 < len(value) <= 253 and all(_DNS_LABEL.match(part) for part in value.split("."))
+
+
+def _check_dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _check_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.match(name):
+        raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
+
+
+def parse_address_range(value: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+    """An IP, a CIDR or a range `first-last` (what MetalLB's IPAddressPool accepts)."""
+    if "-" in value:
+        first, last = (ipaddress.ip_address(part.strip()) for part in value.split("-", 1))
+        if first.version != last.version or first > last:
+            raise ValueError("range ends must be the same IP family, first <= last")
+        return (first, last)
+    network = ipaddress.ip_network(value, strict=False)
+    return (network.network_address, network.broadcast_address)
+
+
+def _address_item(address: str) -> str:
+    try:
+        parse_address_range(address)
+    except ValueError:
+        raise ValueError(
+            "not an IP address, a CIDR or a range first-last; "
+            "allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
+        ) from None
+    return address
+
+
+def _cidr_item(cidr: str) -> str:
+    try:
+        ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise ValueError("not an IP address or CIDR; allowed e.g. 203.0.113.0/24") from None
+    return cidr
+
+
+def _node_item(node: str) -> str:
+    if not _dns_subdomain(node):
+        raise ValueError("not a Kubernetes node name; allowed: a DNS-1123 subdomain, e.g. worker-03")
+    return node
+
+
+DnsLabel = Annotated[str, AfterValidator(lambda v: _check_dns_label(v))]
+AddressRange = Annotated[str, AfterValidator(_address_item)]
+Cidr = Annotated[str, AfterValidator(_cidr_item)]
+NodeName = Annotated[str, AfterValidator(_node_item)]
+
+
+class _Section(BaseModel):
+    """Config sections: camelCase keys, unknown keys rejected (they are typos)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class IstioConfig(_Section):
+    version: str = "1.28.1"
+    """Exact Istio release of the base, istiod and gateway charts."""
+    gateway_api_crds: bool = False
+    """Also install the Gateway API CRDs (standard channel)."""
+
+    @field_validator("version")
+    @classmethod
+    def _exact_version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError("must be an exact Istio release X.Y.Z, e.g. 1.28.1")
+        return value
+
+
+class GatewayConfig(_Section):
+    name: DnsLabel = "istio-ingressgateway"
+    """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
+    namespace: DnsLabel = "istio-system"
+    replicas: int = Field(default=2, ge=1)
+    max_replicas: int | None = Field(default=None, ge=1)
+    """Set to enable the HorizontalPodAutoscaler between `replicas` and this."""
+    num_trusted_proxies: int = Field(default=0, ge=0)
+    """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
+    trusted_hops: Literal["l4", "l7"] = "l4"
+    """What stands in front of the gateway: `l4` load balancers only, or `l7` proxies/CDNs."""
+    service_annotations: dict[str, str] = Field(default_factory=dict)
+    """Extra Service annotations; they win over the platform's for the same key."""
+    hairpin_hostname: str | None = None
+    """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
+    proxy_protocol_migration: bool = False
+    """Accept connections with and without the PROXY header while the LB is switched."""
+
+    @field_validator("hairpin_hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        if value is not None and not _dns_subdomain(value):
+            raise ValueError("must be a DNS name, e.g. gw.example.com")
+        return value
+
+
+class EchoConfig(_Section):
+    enabled: bool = True
+    host: str = "echo.example.com"
+    """Host the Istio Gateway and VirtualService answer for (send it as the Host header)."""
+    namespace: DnsLabel = "default"
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _dns_subdomain(value):
+            raise ValueError("must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com")
+        return value
+
+
+class MetalLBConfig(_Section):
+    install: bool = False
+    """Install MetalLB itself (kind, fresh clusters)."""
+    namespace: DnsLabel = "metallb-system"
+    nodes: list[NodeName] = Field(default_factory=list)
+    """Nodes that both run the gateway pods and announce its address."""
+    node_label: dict[str, str] = Field(default_factory=lambda: {"loadbalancerIPs.metallb.io": "arp"})
+    pool: DnsLabel = "default-pool"
+    addresses: list[AddressRange] = Field(default_factory=list)
+    """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
+    adopt_l2_advertisement: DnsLabel | None = None
+    """Name of an existing L2Advertisement to patch instead of creating one (seed 002)."""
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_nodes(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("node names must be unique")
+        return value
+
+    @field_validator("node_label")
+    @classmethod
+    def _node_label(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("needs at least one label, e.g. {loadbalancerIPs.metallb.io: arp}")
+        for key, label_value in value.items():
+            _check_label_key(key)
+            if not _LABEL_VALUE.match(label_value):
+                raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
+        return value
+
+
+class StackConfig(_Section):
+    """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
+
+    platform: str
+    source_ip: Literal["auto", "proxy-protocol", "local"] = "auto"
+    istio: IstioConfig = Field(default_factory=IstioConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    echo: EchoConfig = Field(default_factory=EchoConfig)
+    metallb: MetalLBConfig = Field(default_factory=MetalLBConfig)
+    allowlist: list[Cidr] = Field(default_factory=list)
+    """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
+    access_logs: bool = False
+    """Envoy access logs on the gateway, showing the client address (Istio Telemetry)."""
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        if value not in PLATFORMS:
+            raise ValueError(f"unknown platform; allowed: {', '.join(sorted(PLATFORMS))}")
+        return value
+
+    @property
+    def platform_entry(self) -> Platform:
+        return PLATFORMS[self.platform]
+
+    @property
+    def mode(self) -> SourceIpMode:
+        """The source-IP mode in effect: `sourceIp`, or the platform's recommended one for auto."""
+        return self.platform_entry.default_mode if self.source_ip == "auto" else self.source_ip
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    """Full config key, e.g. `istio-source-ip:gateway.replicas`."""
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        got = "" if self.value is _MISSING else f" (got {json.dumps(self.value, sort_keys=True, default=str)})"
+        return f"{self.key}: {self.message.split(';', 1)[0]}{got}{_tail(self.message)}"
+
+
+def _tail(message: str) -> str:
+    _, sep, rest = message.partition(";")
+    return f";{rest}" if sep else ""
+
+
+_MISSING = object()
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. Raised before any resource is registered; shown without a traceback."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"invalid stack config, nothing was deployed:\n{lines}")
+
+
+def parse_config(raw: dict[str, str]) -> StackConfig:
+    """Validate raw `istio-source-ip:*` config strings into a StackConfig, or raise ConfigError."""
+    values = {key.split(":", 1)[1]: _decode(value) for key, value in sorted(raw.items()) if _ours(key)}
+    try:
+        config = StackConfig.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError([_problem(e) for e in error.errors()]) from None
+    problems = semantic_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _ours(key: str) -> bool:
+    return key.startswith(f"{NAMESPACE}:")
+
+
+def _decode(value: Any) -> Any:
+    """The CLI passes objects and lists as JSON strings and scalars as strings."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return f"{NAMESPACE}:{path}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = StackConfig
+    for part in loc:
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _problem(error: Any) -> Problem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return Problem(_key(loc), error["input"], f"unknown key; allowed keys here: {', '.join(allowed)}{hint}")
+    if kind == "missing":
+        allowed = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""
+        return Problem(_key(loc), _MISSING, f"is required{allowed}")
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = f"not an allowed value; {message[0].lower()}{message[1:]}"
+    elif not kind.startswith("value_error"):
+        message = f"wrong value; allowed: {message[0].lower()}{message[1:]}"
+    return Problem(_key(loc), error["input"], message)
+
+
+def semantic_problems(config: StackConfig) -> list[Problem]:
+    """Rules that span several keys: each names the key the user has to change."""
+    platform = config.platform_entry
+    gateway = config.gateway
+    problems: list[Problem] = []
+
+    def add(key: str, value: Any, message: str) -> None:
+        problems.append(Problem(f"{NAMESPACE}:{key}", value, message))
+
+    migrating_to_proxy = gateway.proxy_protocol_migration and "proxy-protocol" in platform.modes
+    if config.source_ip == "local" and migrating_to_proxy:
+        pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
+    elif config.source_ip != "auto" and config.source_ip not in platform.modes:
+        why = (
+            "cannot send the PROXY header" if config.source_ip == "proxy-protocol"
+            else "terminates TCP, so the pod would see the load balancer's address"
+        )
+        add("sourceIp", config.source_ip,
+            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}")
+    if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
+        add("gateway.numTrustedProxies", gateway.num_trusted_proxies,
+            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
+            "X-Forwarded-For header; allowed: 0, or set gateway.trustedHops: l7 when that many L7 "
+            "proxies/CDNs in front append X-Forwarded-For")
+    if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
+        add("gateway.maxReplicas", gateway.max_replicas,
+            f"is below gateway.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}")
+    if gateway.proxy_protocol_migration and "proxy-protocol" not in platform.modes:
+        add("gateway.proxyProtocolMigration", True,
+            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false")
+    if gateway.hairpin_hostname is not None:
+        if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
+            able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
+            add("gateway.hairpinHostname", gateway.hairpin_hostname,
+                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}")
+        elif config.mode != "proxy-protocol":
+            add("gateway.hairpinHostname", gateway.hairpin_hostname,
+                "only matters with PROXY protocol; allowed: unset, or sourceIp: proxy-protocol")
+    if config.platform == "metallb":
+        if not config.metallb.nodes:
+            add("metallb.nodes", [], "needs at least one node name to pin the gateway and the announcements to; "
+                "allowed: a list of node names, e.g. [worker-03, worker-04]")
+        if config.metallb.install and config.metallb.adopt_l2_advertisement:
+            add("metallb.adoptL2Advertisement", config.metallb.adopt_l2_advertisement,
+                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true")
+        if config.metallb.install and not config.metallb.addresses:
+            add("metallb.addresses", [], "a fresh MetalLB install has no address pool; allowed: one or more "
+                "IPs, CIDRs or ranges for the pool")
+    elif "metallb" in config.model_fields_set:
+        add("metallb", config.metallb.model_dump(by_alias=True, exclude_defaults=True),
+            f"only used with platform metallb (platform is {config.platform}); allowed: remove the key")
+    return problems
+
+
+def raw_config_from_runtime() -> dict[str, str]:
+    """Every `istio-source-ip:*` key the Pulumi engine passed to this program.
+
+    The language host passes config as the JSON bag PULUMI_CONFIG; the Automation API and the
+    mocks set it in-process. Listing all keys (not just the known ones) is what lets a typo be
+    reported instead of silently ignored.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key: value for key, value in merged.items() if _ours(key)}
+
+
+def load_stack_config() -> StackConfig:
+    """The validated config of the running stack (raises ConfigError before any resource)."""
+    return parse_config(raw_config_from_runtime())
+
+
+def raw_config_from_stack_file(config: dict[str, Any]) -> dict[str, str]:
+    """The `config:` map of a Pulumi.<stack>.yaml as the CLI would pass it to the program."""
+    raw: dict[str, str] = {}
+    for key, value in config.items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(value, bool):
+            raw[full] = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            raw[full] = json.dumps(value, sort_keys=True)
+        else:
+            raw[full] = str(value)
+    return raw

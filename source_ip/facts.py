@@ -1,0 +1,291 @@
+"""Facts about the outside world, each with its source. The only place they live.
+
+Load-balancer annotations, chart coordinates, image tags and Istio keys are data here;
+code elsewhere reads them and never spells them out again. Sources are repository/path
+of the upstream project, or the seed document (../shared/seeds) that introduced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SourceIpMode = Literal["proxy-protocol", "local"]
+"""How the client address survives the load balancer.
+
+proxy-protocol: the LB terminates TCP and prepends a PROXY header; Envoy parses it.
+local:          the LB passes packets through; `externalTrafficPolicy: Local` stops the
+                kube-proxy SNAT to a node address (kubernetes.io docs, "Source IP").
+"""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One load balancer implementation and what it takes to keep the client address."""
+
+    id: str
+    lb: str
+    modes: tuple[SourceIpMode, ...]
+    """The source-IP modes this LB supports; `modes[0]` is what `sourceIp: auto` picks."""
+    source: str
+    proxy_protocol_annotations: dict[str, str] = field(default_factory=dict)
+    """Service annotations that make the LB send the PROXY header."""
+    local_annotations: dict[str, str] = field(default_factory=dict)
+    """Service annotations needed for passthrough (with ETP Local)."""
+    hairpin_annotation: str | None = None
+    """Annotation that makes the LB publish a hostname instead of an IP, so in-cluster
+    callers of the LB address go out through the LB (and get the PROXY header)."""
+    hairpin_value: Literal["hostname", "true"] = "hostname"
+    """`hostname`: the annotation takes `gateway.hairpinHostname`; `true`: a flag."""
+    status_port_proxy_protocol: bool = False
+    """The LB's health checks on port 15021 also carry the PROXY header
+    (gateway env ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL=true, Istio 1.27+, istio#39868)."""
+    caveats: str = ""
+
+    @property
+    def default_mode(self) -> SourceIpMode:
+        return self.modes[0]
+
+    @property
+    def lb_mode(self) -> Literal["proxy", "passthrough", "both"]:
+        if set(self.modes) == {"proxy-protocol", "local"}:
+            return "both"
+        return "proxy" if self.modes == ("proxy-protocol",) else "passthrough"
+
+    def annotations_for(self, mode: SourceIpMode) -> dict[str, str]:
+        return dict(self.proxy_protocol_annotations if mode == "proxy-protocol" else self.local_annotations)
+
+
+_PROXY: tuple[SourceIpMode, ...] = ("proxy-protocol",)
+_LOCAL: tuple[SourceIpMode, ...] = ("local",)
+
+PLATFORMS: dict[str, Platform] = {
+    p.id: p
+    for p in (
+        Platform(
+            id="vngcloud",
+            lb="VNG Cloud VKS vLB",
+            modes=_PROXY,
+            proxy_protocol_annotations={"vks.vngcloud.vn/enable-proxy-protocol": "*"},
+            source="seed 000 (VNG Cloud blog, step 5.1)",
+            caveats='"*" enables it on every port; a newer VNG doc shows "true" (unconfirmed): '
+            "override through gateway.serviceAnnotations if your VKS version wants that",
+        ),
+        Platform(
+            id="aws",
+            lb="AWS Classic Load Balancer (cloud-provider-aws)",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"},
+            source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go",
+            caveats='only "*" is accepted; PROXY protocol v1',
+        ),
+        Platform(
+            id="aws-nlb",
+            lb="AWS Network Load Balancer (aws-load-balancer-controller, ip targets)",
+            modes=("proxy-protocol", "local"),
+            proxy_protocol_annotations={
+                "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*",
+                "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            },
+            local_annotations={
+                "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": "preserve_client_ip.enabled=true",
+                "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            },
+            status_port_proxy_protocol=True,
+            source="kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md",
+            caveats="the controller makes an internal NLB unless "
+            "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing is set; "
+            "with preserve_client_ip, pods calling the NLB from its own target node fail (hairpin)",
+        ),
+        Platform(
+            id="gcp",
+            lb="GKE passthrough Network Load Balancer",
+            modes=_LOCAL,
+            source="kubernetes.io docs, Source IP for Services with Type=LoadBalancer",
+            caveats="nodes without a gateway pod fail the LB health check by design (healthCheckNodePort)",
+        ),
+        Platform(
+            id="azure",
+            lb="AKS Standard Load Balancer",
+            modes=_LOCAL,
+            source="kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go",
+            caveats="with ETP Local the health probe goes to healthCheckNodePort",
+        ),
+        Platform(
+            id="digitalocean",
+            lb="DigitalOcean Load Balancer (REGIONAL)",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true"},
+            hairpin_annotation="service.beta.kubernetes.io/do-loadbalancer-hostname",
+            source="digitalocean/digitalocean-cloud-controller-manager docs/controllers/services/annotations.md",
+            caveats="the REGIONAL_NETWORK type is passthrough (unconfirmed as the DOKS default): "
+            "use generic with sourceIp local for it",
+        ),
+        Platform(
+            id="linode",
+            lb="Akamai (Linode) NodeBalancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"},
+            source="linode/linode-cloud-controller-manager README.md",
+        ),
+        Platform(
+            id="hetzner",
+            lb="Hetzner Cloud Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"load-balancer.hetzner.cloud/uses-proxyprotocol": "true"},
+            hairpin_annotation="load-balancer.hetzner.cloud/hostname",
+            source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/load_balancer.go",
+            caveats="the LB also needs a location or network zone annotation (set it in gateway.serviceAnnotations)",
+        ),
+        Platform(
+            id="ovh",
+            lb="OVHcloud MKS (OpenStack Octavia)",
+            modes=_PROXY,
+            proxy_protocol_annotations={"loadbalancer.openstack.org/proxy-protocol": "v2"},
+            source="kubernetes/cloud-provider-openstack docs/openstack-cloud-controller-manager/"
+            "expose-applications-using-loadbalancer-type-service.md",
+        ),
+        Platform(
+            id="scaleway",
+            lb="Scaleway Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2": "*"},
+            hairpin_annotation="service.beta.kubernetes.io/scw-loadbalancer-use-hostname",
+            hairpin_value="true",
+            source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md",
+        ),
+        Platform(
+            id="oci",
+            lb="Oracle Cloud Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={
+                "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2"
+            },
+            source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
+        ),
+        Platform(
+            id="oci-nlb",
+            lb="Oracle Cloud Network Load Balancer",
+            modes=_LOCAL,
+            local_annotations={
+                "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "true",
+                "oci.oraclecloud.com/load-balancer-type": "nlb",
+            },
+            source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
+            caveats="is-preserve-source is rejected with externalTrafficPolicy Cluster",
+        ),
+        Platform(
+            id="alibaba",
+            lb="Alibaba Cloud Classic Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol": "on"},
+            source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md",
+        ),
+        Platform(
+            id="civo",
+            lb="Civo Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"kubernetes.civo.com/loadbalancer-enable-proxy-protocol": "send-proxy-v2"},
+            source="civo/civo-cloud-controller-manager README.md",
+        ),
+        Platform(
+            id="vultr",
+            lb="Vultr Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={"service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "true"},
+            source="vultr/vultr-cloud-controller-manager docs/load-balancers.md",
+        ),
+        Platform(
+            id="ibm",
+            lb="IBM Cloud VPC Application Load Balancer",
+            modes=_PROXY,
+            proxy_protocol_annotations={
+                "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "proxy-protocol"
+            },
+            source="IBM Cloud docs, VPC load balancer annotations",
+            caveats="read only when the LB is created: recreate the Service to switch",
+        ),
+        Platform(
+            id="exoscale",
+            lb="Exoscale Network Load Balancer",
+            modes=_LOCAL,
+            source="exoscale/exoscale-cloud-controller-manager docs/service-loadbalancer.md",
+        ),
+        Platform(
+            id="metallb",
+            lb="MetalLB (L2)",
+            modes=_LOCAL,
+            source="seed 002 (DaoCloud); metallb/metallb speaker/layer2_controller.go",
+            caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins "
+            "the gateway pods and the announcing nodes to the same labelled nodes",
+        ),
+        Platform(
+            id="generic",
+            lb="any other load balancer",
+            modes=("local", "proxy-protocol"),
+            source="this project: no annotations are known, set them in gateway.serviceAnnotations",
+            caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program only "
+            "tells Envoy to expect the header",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart from its official repository."""
+
+    chart: str
+    repository: str
+    source: str
+
+
+ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_BASE = Chart("base", ISTIO_REPOSITORY, "istio/istio manifests/charts/base; seed 000 step 1")
+ISTIOD = Chart("istiod", ISTIO_REPOSITORY, "istio/istio manifests/charts/istio-control/istio-discovery")
+ISTIO_GATEWAY = Chart("gateway", ISTIO_REPOSITORY, "istio/istio manifests/charts/gateway")
+METALLB = Chart("metallb", "https://metallb.github.io/metallb", "metallb/metallb charts/metallb")
+METALLB_CHART_VERSION = "0.15.3"
+
+GATEWAY_API_VERSION = "v1.3.0"
+GATEWAY_API_CRDS_URL = (
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+    f"{GATEWAY_API_VERSION}/standard-install.yaml"
+)
+"""Standard-channel Gateway API CRDs (seed 000 step 1 applies the same with kustomize)."""
+
+ECHO_IMAGE = "mccutchen/go-httpbin:v2.18.1"
+"""go-httpbin listens on 8080 and answers /headers and /ip (seed 000 step 2)."""
+ECHO_PORT = 8080
+
+# --- Istio (istio/api mesh/v1alpha1/proxy.proto; manifests/charts/gateway) -------------------
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+"""Pod annotation holding per-proxy ProxyConfig as JSON; gatewayTopology lives in it."""
+STATUS_PORT_PROXY_PROTOCOL_ENV = "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL"
+INJECTION_LABEL = {"istio-injection": "enabled"}
+PROXY_PROTOCOL_LISTENER_FILTER = "envoy.filters.listener.proxy_protocol"
+PROXY_PROTOCOL_FILTER_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
+)
+
+
+def gateway_selector_labels(release_name: str) -> dict[str, str]:
+    """Labels the istio/gateway chart puts on its pods for a release name.
+
+    istio/istio manifests/charts/gateway/templates/_helpers.tpl: `app: <name>` and
+    `istio: <name without the "istio-" prefix>`. A Gateway selecting anything else matches nothing.
+    """
+    return {"app": release_name, "istio": release_name.removeprefix("istio-")}
+
+
+# --- MetalLB (metallb/metallb config/crd/bases) ----------------------------------------------
+METALLB_POOL_ANNOTATION = "metallb.io/address-pool"
+"""The `metallb.universe.tf/` prefix is deprecated since MetalLB 0.14.9."""
+METALLB_NAMESPACE_LABELS = {
+    "pod-security.kubernetes.io/audit": "privileged",
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/warn": "privileged",
+}
+"""The speaker needs host networking and NET_RAW (metallb.io installation docs, Pod Security)."""

@@ -1,0 +1,182 @@
+"""Run the real program (`__main__.py`) under Pulumi mocks and record what it declares.
+
+The same code path as `pulumi up`: the config goes in as the engine would pass it, the program
+registers its resources, and the mock monitor records each registration with its parent and
+explicit dependencies. Used by the unit tests and by `tools.render`.
+
+Each run gets a fresh event loop and a fresh `contextvars.Context`, where Pulumi keeps its
+settings, config and root stack: nothing leaks from one run into the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import wait_for_rpcs
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "istio-source-ip"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource registration, as the engine would receive it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    dependencies: tuple[str, ...]
+    """URNs from `depends_on` (not those implied by Output inputs)."""
+    inputs: dict[str, Any]
+    custom: bool
+    read_id: str | None = None
+    """Set for `Resource.get` reads of objects the program does not own."""
+
+    @property
+    def is_patch(self) -> bool:
+        return self.type.endswith("Patch")
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Registered] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> Registered:
+        matches = [r for r in self.of_type(type_) if r.name == name]
+        if len(matches) != 1:
+            known = sorted(r.name for r in self.of_type(type_))
+            raise KeyError(f"{len(matches)} resources {type_} named {name!r}; there are: {known}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def k8s_objects(self, kind: str) -> list[dict[str, Any]]:
+        """Kubernetes objects the program declares (not patches, not reads), by kind."""
+        return [
+            r.inputs for r in self.resources
+            if r.custom and not r.read_id and not r.is_patch and r.inputs.get("kind") == kind
+        ]
+
+    def release(self, name: str) -> dict[str, Any]:
+        return next(r.inputs for r in self.of_type(HELM_RELEASE) if r.inputs["name"] == name)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Resources come back with their inputs as state. Helm releases also report the status the
+    provider would (release name and namespace); a read of the gateway Service reports
+    `service_address` as its load-balancer ingress when one is given."""
+
+    def __init__(self, service_address: str | None) -> None:
+        self.service_address = service_address
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == HELM_RELEASE:
+            state["status"] = {"name": state.get("name"), "namespace": state.get("namespace"), "status": "deployed"}
+        if args.resource_id and args.typ == "kubernetes:core/v1:Service" and self.service_address:
+            state["status"] = {"loadBalancer": {"ingress": [{"ip": self.service_address}]}}
+        return (args.resource_id or f"{args.name}-id", state)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return ({}, None)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks, run: ProgramRun) -> None:
+        super().__init__(mocks)
+        self.run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            implied = {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+            self.run.resources.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent or None,
+                    dependencies=tuple(sorted(set(request.dependencies) - implied)),
+                    inputs=_integral(pulumi.runtime.rpc.deserialize_properties(request.object)),
+                    custom=request.custom,
+                )
+            )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        self.run.resources.append(
+            Registered(
+                type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
+                dependencies=(), inputs={}, custom=True, read_id=request.id,
+            )
+        )
+        return response
+
+
+def run_program(
+    raw_config: dict[str, str],
+    stack: str = "test",
+    *,
+    program: Path = ROOT / "__main__.py",
+    service_address: str | None = None,
+) -> ProgramRun:
+    """Run `program` with `raw_config` (keys `istio-source-ip:*`, values as the CLI passes them).
+
+    Exceptions from the program (ConfigError among them) propagate unchanged.
+    """
+    return contextvars.Context().run(_run, raw_config, stack, program, service_address)
+
+
+def _run(raw_config: dict[str, str], stack: str, program: Path, service_address: str | None) -> ProgramRun:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    run = ProgramRun()
+    try:
+        mocks = _Mocks(service_address)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                                 monitor=_RecordingMonitor(mocks, run))
+        pulumi.runtime.set_all_config(dict(raw_config))
+        runpy.run_path(str(program), run_name="__main__")
+        loop.run_until_complete(wait_for_rpcs())
+        root = pulumi.runtime.settings.get_root_resource()
+        outputs = dict(getattr(root, "outputs", {}) or {})
+        run.outputs = {key: loop.run_until_complete(_resolve(value)) for key, value in sorted(outputs.items())}
+        return run
+    finally:
+        # The mock monitor runs in the loop's default executor, whose threads make event loops
+        # of their own: end those threads now rather than at interpreter exit.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _integral(value: Any) -> Any:
+    """Numbers cross the engine's wire as doubles; whole ones are integers to Kubernetes and Helm."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
+async def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return await value.future()
+    return value

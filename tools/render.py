@@ -1,0 +1,168 @@
+"""Offline render: what `pulumi up` would create for a stack, without a cluster or the CLI.
+
+    python -m tools.render (--stack NAME | --config PATH) --out DIR
+
+Runs `__main__.py` under Pulumi mocks with the stack's config (tools.program) and writes
+  DIR/manifests.yaml  every Kubernetes object the program declares itself
+  DIR/patches.yaml    every patch resource, as the partial object it applies
+  DIR/releases.yaml   Helm releases in install order: name, namespace, chart, version, repository, values
+  DIR/graph.json      every resource: type, name, parent, explicit dependencies; stack outputs
+  DIR/graph.mmd       the same as a Mermaid flowchart (dependencies reduced to install order)
+Output is byte-identical across runs. An invalid config exits 2 with the message `pulumi up`
+would print, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from source_ip.config import raw_config_from_stack_file
+from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
+
+REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
+
+
+def render(run: ProgramRun) -> dict[str, str]:
+    """File name -> content for a finished run."""
+    return {
+        "manifests.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=False)]),
+        "patches.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=True)]),
+        "releases.yaml": yaml.safe_dump([_release(r) for r in _install_order(run) if r.type == HELM_RELEASE],
+                                        sort_keys=True, default_flow_style=False),
+        "graph.json": json.dumps(_graph(run), indent=2, sort_keys=True) + "\n",
+        "graph.mmd": _mermaid(run),
+    }
+
+
+def _is_object(r: Registered) -> bool:
+    return r.custom and not r.read_id and r.type not in (HELM_RELEASE, REMOTE_MANIFEST) and "kind" in r.inputs
+
+
+def _sorted_objects(run: ProgramRun, *, patches: bool) -> list[Registered]:
+    objects = [r for r in run.resources if _is_object(r) and r.is_patch == patches]
+    return sorted(objects, key=lambda r: (r.inputs["apiVersion"], r.inputs["kind"],
+                                          r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]))
+
+
+def _yaml_documents(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=True, default_flow_style=False) if objects else ""
+
+
+def _release(r: Registered) -> dict[str, Any]:
+    i = r.inputs
+    return {
+        "name": i["name"], "namespace": i["namespace"], "chart": i["chart"], "version": i["version"],
+        "repository": i["repositoryOpts"]["repo"], "values": i.get("values", {}),
+    }
+
+
+def _node_id(r: Registered) -> str:
+    return f"{r.type}::{r.name}"
+
+
+def _install_order(run: ProgramRun) -> list[Registered]:
+    """Topological order over parent and explicit dependencies; ties broken by id (stable)."""
+    by_urn = {r.urn: r for r in run.resources}
+    needs = {r.urn: {d for d in (*r.dependencies, r.parent) if d in by_urn} for r in run.resources}
+    order: list[Registered] = []
+    done: set[str] = set()
+    while len(done) < len(by_urn):
+        ready = sorted((u for u in by_urn if u not in done and needs[u] <= done), key=lambda u: _node_id(by_urn[u]))
+        if not ready:
+            raise RuntimeError("dependency cycle among: " + ", ".join(sorted(set(by_urn) - done)))
+        done.add(ready[0])
+        order.append(by_urn[ready[0]])
+    return order
+
+
+def _graph(run: ProgramRun) -> dict[str, Any]:
+    by_urn = {r.urn: r for r in run.resources}
+    ids = [_node_id(r) for r in run.resources]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError(f"resource ids are not unique: {sorted(i for i in ids if ids.count(i) > 1)}")
+    nodes = []
+    for r in _install_order(run):
+        node: dict[str, Any] = {
+            "id": _node_id(r), "type": r.type, "name": r.name,
+            "parent": _node_id(by_urn[r.parent]) if r.parent in by_urn else None,
+            "dependsOn": sorted(_node_id(by_urn[d]) for d in r.dependencies if d in by_urn),
+        }
+        if r.read_id:
+            node["reads"] = r.read_id
+        if r.type == REMOTE_MANIFEST:
+            node["file"] = r.inputs.get("file")
+        nodes.append(node)
+    return {"resources": nodes, "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
+
+
+def _mermaid(run: ProgramRun) -> str:
+    """Components as subgraphs, arrows in install order (transitively reduced, so readable)."""
+    order = _install_order(run)
+    short = {r.urn: f"n{i}" for i, r in enumerate(order)}
+    edges = {r.urn: {d for d in r.dependencies if d in short} for r in order}
+    reach: dict[str, set[str]] = {}
+    for r in order:  # dependencies first, so their reach is known
+        reach[r.urn] = set().union(*({d} | reach[d] for d in edges[r.urn])) if edges[r.urn] else set()
+    lines = ["flowchart TD"]
+    children: dict[str | None, list[Registered]] = {}
+    for r in order:
+        children.setdefault(r.parent if r.parent in short else None, []).append(r)
+
+    def emit(parent: str | None, indent: str) -> None:
+        for r in children.get(parent, []):
+            label = f"{r.type.rsplit(':', 1)[-1]} {r.name}"
+            if r.urn in children:
+                lines.append(f'{indent}subgraph {short[r.urn]}["{label}"]')
+                emit(r.urn, indent + "  ")
+                lines.append(f"{indent}end")
+            else:
+                lines.append(f'{indent}{short[r.urn]}["{label}"]')
+
+    emit(None, "  ")
+    for r in order:
+        for d in sorted(edges[r.urn], key=lambda u: short[u]):
+            if not any(d in reach[o] for o in edges[r.urn] if o != d):
+                lines.append(f"  {short[d]} --> {short[r.urn]}")
+    return "\n".join(lines) + "\n"
+
+
+def load_stack_config(path: Path) -> dict[str, str]:
+    document = yaml.safe_load(path.read_text()) or {}
+    return raw_config_from_stack_file(document.get("config") or {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="render Pulumi.<STACK>.yaml")
+    source.add_argument("--config", type=Path, help="render any file in the Pulumi.<stack>.yaml format")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    args = parser.parse_args(argv)
+
+    path = ROOT / f"Pulumi.{args.stack}.yaml" if args.stack else args.config
+    if not path.is_file():
+        print(f"error: no stack config file {path}", file=sys.stderr)
+        return 2
+    stack = args.stack or path.stem.removeprefix("Pulumi.")
+    try:
+        run = run_program(load_stack_config(path), stack=stack)
+    except pulumi.RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    files = render(run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (args.out / name).write_text(content)
+    print(f"rendered {stack}: {len(run.resources)} resources into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
