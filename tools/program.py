@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,28 +135,50 @@ def run_program(
     *,
     program: Path = ROOT / "__main__.py",
     service_address: str | None = None,
+    record: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run `program` with `raw_config` (keys `istio-source-ip:*`, values as the CLI passes them).
 
-    Exceptions from the program (ConfigError among them) propagate unchanged.
+    Exceptions from the program (ConfigError among them) propagate unchanged; pass `record` to
+    see what was registered before one was raised.
     """
-    return contextvars.Context().run(_run, raw_config, stack, program, service_address)
+    return run_body(lambda: runpy.run_path(str(program), run_name="__main__"), raw_config, stack,
+                    service_address=service_address, record=record)
 
 
-def _run(raw_config: dict[str, str], stack: str, program: Path, service_address: str | None) -> ProgramRun:
+def run_body(
+    body: Callable[[], object],
+    raw_config: dict[str, str] | None = None,
+    stack: str = "test",
+    *,
+    service_address: str | None = None,
+    record: ProgramRun | None = None,
+) -> ProgramRun:
+    """Run any callable that declares resources (one component, in unit tests) under the mocks."""
+    run = record if record is not None else ProgramRun()
+    return contextvars.Context().run(_run, body, dict(raw_config or {}), stack, service_address, run)
+
+
+def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, service_address: str | None,
+         run: ProgramRun) -> ProgramRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    run = ProgramRun()
     try:
         mocks = _Mocks(service_address)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                                  monitor=_RecordingMonitor(mocks, run))
-        pulumi.runtime.set_all_config(dict(raw_config))
-        runpy.run_path(str(program), run_name="__main__")
-        loop.run_until_complete(wait_for_rpcs())
+        # `outputs` defaults to one set shared by every context: give this run its own.
+        pulumi.runtime.settings.SETTINGS.outputs = set()
+        pulumi.runtime.set_all_config(raw_config)
+        try:
+            body()
+        finally:
+            # Like Pulumi's own run_pulumi_func: what was scheduled completes even on failure.
+            loop.run_until_complete(wait_for_rpcs())
         root = pulumi.runtime.settings.get_root_resource()
         outputs = dict(getattr(root, "outputs", {}) or {})
         run.outputs = {key: loop.run_until_complete(_resolve(value)) for key, value in sorted(outputs.items())}
+        loop.run_until_complete(wait_for_rpcs())  # anything resolving the outputs scheduled
         return run
     finally:
         # The mock monitor runs in the loop's default executor, whose threads make event loops

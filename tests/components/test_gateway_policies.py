@@ -1,0 +1,32 @@
+"""GatewayPolicies alone: the allowlist uses the field it is told; access logs via Telemetry."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import GatewayPolicies, GatewayPoliciesArgs
+from tools.program import run_body
+
+LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+
+
+def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: bool = False):
+    args = GatewayPoliciesArgs(gateway_name="istio-ingressgateway", gateway_namespace="istio-system",
+                               gateway_labels=LABELS, allowlist=allowlist, allowlist_field=field,  # type: ignore[arg-type]
+                               access_logs=access_logs)
+    return run_body(lambda: GatewayPolicies("policies", args))
+
+
+@pytest.mark.parametrize("field", ["ipBlocks", "remoteIpBlocks"])
+def test_allowlist_is_an_allow_policy_on_the_gateway_pods(field: str) -> None:
+    [policy] = policies(["203.0.113.0/24", "10.0.0.0/8"], field).k8s_objects("AuthorizationPolicy")
+    assert policy["metadata"]["namespace"] == "istio-system"
+    assert policy["spec"] == {"selector": {"matchLabels": LABELS}, "action": "ALLOW",
+                              "rules": [{"from": [{"source": {field: ["10.0.0.0/8", "203.0.113.0/24"]}}]}]}
+
+
+def test_no_allowlist_no_policy_and_telemetry_only_when_asked() -> None:
+    assert policies([]).k8s_objects("AuthorizationPolicy") == []
+    assert policies([]).k8s_objects("Telemetry") == []
+    [telemetry] = policies([], access_logs=True).k8s_objects("Telemetry")
+    assert telemetry["spec"] == {"selector": {"matchLabels": LABELS}, "accessLogging": [{"providers": [{"name": "envoy"}]}]}

@@ -1,0 +1,34 @@
+"""Shared test helpers: raw config as the Pulumi CLI passes it, and the shipped stacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from source_ip.config import NAMESPACE, raw_config_from_stack_file
+from tools.program import ROOT
+
+STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
+STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
+
+
+def raw(platform: str | None = "vngcloud", **keys: Any) -> dict[str, str]:
+    """Raw config: `raw("metallb", metallb={...}, sourceIp="local")`; objects become JSON strings."""
+    values = {"platform": platform, **keys} if platform is not None else dict(keys)
+    return {f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def stack_raw_config(stack: str) -> dict[str, str]:
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return raw_config_from_stack_file(document["config"])
+
+
+def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
+    """The gateway pods' `proxy.istio.io/config` annotation, parsed."""
+    return json.loads(values["podAnnotations"]["proxy.istio.io/config"])
+
+
+__all__ = ["STACKS", "STACK_FILES", "Path", "annotation_json", "raw", "stack_raw_config"]

@@ -1,0 +1,125 @@
+"""The config contract: defaults, and every rejection names the full key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from source_ip.config import ConfigError, parse_config, raw_config_from_runtime
+from tests.conftest import raw
+from tools.program import ProgramRun, run_program
+
+
+def problems_of(config: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_defaults_follow_the_contract() -> None:
+    config = parse_config(raw("vngcloud"))
+    assert config.source_ip == "auto"
+    assert (config.istio.version, config.istio.gateway_api_crds) == ("1.28.1", False)
+    assert (config.gateway.name, config.gateway.namespace) == ("istio-ingressgateway", "istio-system")
+    assert (config.gateway.replicas, config.gateway.num_trusted_proxies, config.gateway.service_annotations) == (2, 0, {})
+    assert (config.echo.enabled, config.echo.host, config.echo.namespace) == (True, "echo.example.com", "default")
+    assert config.metallb.node_label == {"loadbalancerIPs.metallb.io": "arp"}
+    assert (config.metallb.install, config.metallb.nodes, config.metallb.pool) == (False, [], "default-pool")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param(raw("vngclod"), 'istio-source-ip:platform: unknown platform (got "vngclod"); allowed: alibaba, aws,',
+                     id="unknown platform"),
+        pytest.param(raw(None, sourceIp="auto"), "istio-source-ip:platform: is required; allowed: alibaba, aws,",
+                     id="missing platform"),
+        pytest.param(raw(gateway={"replcas": 3}),
+                     "istio-source-ip:gateway.replcas: unknown key (got 3); allowed keys here: hairpinHostname,",
+                     id="typo in a section"),
+        pytest.param(raw(sourceIP="local"), 'istio-source-ip:sourceIP: unknown key (got "local"); allowed keys here: accessLogs',
+                     id="typo at top level"),
+        pytest.param(raw("gcp", sourceIp="proxy-protocol"),
+                     'istio-source-ip:sourceIp: platform gcp (GKE passthrough Network Load Balancer) cannot send the PROXY '
+                     'header (got "proxy-protocol"); allowed here: auto, local', id="proxy-protocol on a passthrough LB"),
+        pytest.param(raw("vngcloud", sourceIp="local"), 'istio-source-ip:sourceIp: platform vngcloud (VNG Cloud VKS vLB) '
+                     'terminates TCP', id="local on a proxying LB"),
+        pytest.param(raw(sourceIp="fast"), 'istio-source-ip:sourceIp: not an allowed value (got "fast"); input should be '
+                     "'auto', 'proxy-protocol' or 'local'", id="unknown sourceIp"),
+        pytest.param(raw(gateway={"numTrustedProxies": -1}),
+                     "istio-source-ip:gateway.numTrustedProxies: wrong value (got -1); allowed: input should be greater "
+                     "than or equal to 0", id="negative numTrustedProxies"),
+        pytest.param(raw(echo={"host": "Echo_Example.com"}),
+                     'istio-source-ip:echo.host: must be a DNS name: lower-case labels of letters, digits and \'-\', e.g. '
+                     'echo.example.com (got "Echo_Example.com")', id="host not a DNS name"),
+        pytest.param(raw(echo={"host": "http://echo.example.com"}), "istio-source-ip:echo.host: must be a DNS name",
+                     id="URL as host"),
+        pytest.param(raw("metallb", metallb={"nodes": ["w1"], "addresses": ["10.0.0.0/24", "10.0.0.300"]}),
+                     'istio-source-ip:metallb.addresses[1]: not an IP address, a CIDR or a range first-last (got '
+                     '"10.0.0.300"); allowed e.g.', id="bad address"),
+        pytest.param(raw("metallb", metallb={"nodes": ["w1"], "addresses": ["10.0.0.9-10.0.0.1"]}),
+                     "istio-source-ip:metallb.addresses[0]: not an IP address, a CIDR or a range", id="backwards range"),
+        pytest.param(raw(istio={"version": "1.28"}), 'istio-source-ip:istio.version: must be an exact Istio release X.Y.Z, '
+                     'e.g. 1.28.1 (got "1.28")', id="version not X.Y.Z"),
+        pytest.param(raw(istio={"version": "latest"}), "istio-source-ip:istio.version: must be an exact", id="latest"),
+        pytest.param(raw(istio={"version": "v1.28.1"}), "istio-source-ip:istio.version: must be an exact", id="v prefix"),
+        pytest.param(raw(allowlist=["10.0.0.0/8", "everyone"]), 'istio-source-ip:allowlist[1]: not an IP address or CIDR '
+                     '(got "everyone")', id="bad allowlist entry"),
+        pytest.param(raw("metallb"), "istio-source-ip:metallb.nodes: needs at least one node name", id="metallb without nodes"),
+        pytest.param(raw("aws", metallb={"nodes": ["w1"]}), "istio-source-ip:metallb: only used with platform metallb",
+                     id="metallb keys on a cloud"),
+    ],
+)
+def test_rejections_name_key_value_and_what_is_allowed(config: dict[str, str], expected: str) -> None:
+    assert any(p.startswith(expected) for p in problems_of(config)), problems_of(config)
+
+
+def test_trusted_proxies_behind_an_l4_lb_are_refused_as_forgeable() -> None:
+    [problem] = problems_of(raw("aws", gateway={"numTrustedProxies": 1}))
+    assert problem.startswith("istio-source-ip:gateway.numTrustedProxies: behind an L4 load balancer any value >= 1 "
+                              "lets a client forge its address")
+    assert "gateway.trustedHops: l7" in problem
+    assert parse_config(raw("aws", gateway={"numTrustedProxies": 1, "trustedHops": "l7"})).gateway.num_trusted_proxies == 1
+
+
+def test_typo_gets_a_suggestion() -> None:
+    [problem] = problems_of(raw(gateway={"replcas": 3}))
+    assert problem.endswith("did you mean 'replicas'?")
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    problems = problems_of(raw(istio={"version": "1.28"}, echo={"host": "NOPE"}, gateway={"replcas": 1}))
+    assert [p.split(":", 2)[1] for p in problems] == ["istio.version", "gateway.replcas", "echo.host"]
+
+
+def test_message_says_nothing_was_deployed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw("nope"))
+    assert str(caught.value).startswith("invalid stack config, nothing was deployed:\n  istio-source-ip:platform:")
+
+
+def test_a_rejected_config_registers_no_resource() -> None:
+    record = ProgramRun()
+    with pytest.raises(ConfigError):
+        run_program(raw("metallb", metallb={"nodes": ["w1"], "addresses": ["nope"]}), record=record)
+    assert record.resources == []
+
+
+def test_keys_of_other_namespaces_are_not_ours() -> None:
+    config = {**raw("gcp"), "kubernetes:context": "kind-x", "other:thing": "1"}
+    assert parse_config(config).platform == "gcp"
+
+
+def test_runtime_config_comes_from_the_engines_json_bag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi up` passes config as PULUMI_CONFIG; a typo there is seen, not silently ignored."""
+    bag = {"istio-source-ip:platform": "gcp", "istio-source-ip:gatway": json.dumps({"replicas": 3}), "aws:region": "x"}
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(bag))
+    assert raw_config_from_runtime() == {k: v for k, v in bag.items() if k.startswith("istio-source-ip:")}
+    [problem] = problems_of(raw_config_from_runtime())
+    assert problem.startswith("istio-source-ip:gatway: unknown key") and problem.endswith("did you mean 'gateway'?")
+
+
+def test_migration_step_one_allows_local_on_a_proxy_only_platform() -> None:
+    config = parse_config(raw("vngcloud", sourceIp="local", gateway={"proxyProtocolMigration": True}))
+    assert config.mode == "local"

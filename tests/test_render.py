@@ -1,0 +1,97 @@
+"""`python -m tools.render`: what each stack deploys, byte-identical, nothing written on a bad config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from source_ip.config import ConfigError, parse_config
+from tests.conftest import STACKS, raw
+from tools import render
+from tools.program import ROOT
+
+FILES = {"manifests.yaml", "patches.yaml", "releases.yaml", "graph.json", "graph.mmd"}
+
+
+def rendered(stack: str, out: Path) -> dict[str, str]:
+    assert render.main(["--stack", stack, "--out", str(out)]) == 0
+    return {p.name: p.read_text() for p in out.iterdir()}
+
+
+def gateway_release(files: dict[str, str]) -> dict:
+    [release] = [r for r in yaml.safe_load(files["releases.yaml"]) if r["chart"] == "gateway"]
+    return release
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_renders_identically_twice(stack: str, tmp_path: Path) -> None:
+    first, second = rendered(stack, tmp_path / "a"), rendered(stack, tmp_path / "b")
+    assert set(first) == FILES
+    assert first == second
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_manifests_are_complete_objects_and_releases_complete(stack: str, tmp_path: Path) -> None:
+    files = rendered(stack, tmp_path)
+    for obj in yaml.safe_load_all(files["manifests.yaml"]):
+        assert {"apiVersion", "kind", "metadata"} <= set(obj) and obj["metadata"]["name"]
+        if obj["kind"] not in ("Namespace", "Node"):
+            assert obj["metadata"]["namespace"], obj
+    for release in yaml.safe_load(files["releases.yaml"]):
+        assert set(release) == {"name", "namespace", "chart", "version", "repository", "values"}
+
+
+def test_releases_are_in_install_order(tmp_path: Path) -> None:
+    names = [r["name"] for r in yaml.safe_load(rendered("dev", tmp_path)["releases.yaml"])]
+    assert names.index("istio-base") < names.index("istiod") < names.index("istio-ingressgateway")
+    assert names.index("metallb") < names.index("istio-ingressgateway")
+
+
+def test_vngcloud_render_carries_seed_000(tmp_path: Path) -> None:
+    values = gateway_release(rendered("vngcloud", tmp_path))["values"]
+    assert values["service"]["annotations"]["vks.vngcloud.vn/enable-proxy-protocol"] == "*"
+    assert json.loads(values["podAnnotations"]["proxy.istio.io/config"]) == {"gatewayTopology": {"proxyProtocol": {}}}
+
+
+def test_metallb_render_carries_seed_002(tmp_path: Path) -> None:
+    files = rendered("metallb", tmp_path)
+    values = gateway_release(files)["values"]
+    patches = list(yaml.safe_load_all(files["patches.yaml"]))
+    nodes = {p["metadata"]["name"]: p["metadata"]["labels"] for p in patches if p["kind"] == "Node"}
+    [l2] = [p for p in patches if p["kind"] == "L2Advertisement"]
+    assert nodes == {n: values["nodeSelector"] for n in ("demo-dev-worker-03", "demo-dev-worker-04")}
+    assert l2["spec"]["nodeSelectors"] == [{"matchLabels": {"loadbalancerIPs.metallb.io": "arp"}}]
+    assert values["service"]["externalTrafficPolicy"] == "Local"
+
+
+def test_graph_has_parents_dependencies_and_a_mermaid_picture(tmp_path: Path) -> None:
+    files = rendered("vngcloud", tmp_path)
+    nodes = {n["id"]: n for n in json.loads(files["graph.json"])["resources"]}
+    gateway = nodes["kubernetes:helm.sh/v3:Release::istio-ingressgateway"]
+    assert gateway["parent"] == "istio-source-ip:index:IstioInstall::istio"
+    assert "kubernetes:helm.sh/v3:Release::istiod" in gateway["dependsOn"]
+    mermaid = files["graph.mmd"]
+    assert mermaid.startswith("flowchart TD\n") and 'subgraph' in mermaid and "Release istiod" in mermaid
+
+
+def test_bad_config_exits_2_with_the_programs_message_and_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "Pulumi.broken.yaml"
+    config.write_text("config:\n  istio-source-ip:platform: vngcloud\n  istio-source-ip:gateway:\n    replcas: 3\n")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--config", str(config), "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    with pytest.raises(ConfigError) as expected:
+        parse_config(raw("vngcloud", gateway={"replcas": 3}))
+    assert result.stderr == f"error: {expected.value}\n"
+    assert not out.exists()
+
+
+def test_missing_stack_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert render.main(["--stack", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "Pulumi.nope.yaml" in capsys.readouterr().err

@@ -1,0 +1,148 @@
+"""Every shipped stack, loaded from its real Pulumi.<stack>.yaml and run through __main__.py."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from tests.conftest import STACKS, annotation_json, stack_raw_config
+from tools.program import HELM_RELEASE, ProgramRun, run_program
+
+ADDRESS = "203.0.113.50"
+
+
+@functools.cache
+def stack(name: str) -> ProgramRun:
+    return run_program(stack_raw_config(name), stack=name, service_address=ADDRESS)
+
+
+def gateway_values(run: ProgramRun) -> dict:
+    [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    return release["values"]
+
+
+def gateway_pod_labels(run: ProgramRun) -> dict[str, str]:
+    """What the istio/gateway chart puts on its pods: app=<release>, istio=<release minus 'istio-'>."""
+    [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    name = release["name"]
+    return {"app": name, "istio": name[len("istio-"):] if name.startswith("istio-") else name}
+
+
+def test_the_required_stacks_ship() -> None:
+    assert {"dev", "vngcloud", "metallb", "aws", "aws-nlb", "gcp"} <= set(STACKS)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_gateway_selector_matches_the_gateway_pods(name: str) -> None:
+    run = stack(name)
+    [gateway] = run.k8s_objects("Gateway")
+    assert gateway["spec"]["selector"] == gateway_pod_labels(run)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_virtual_service_routes_to_the_echo_service(name: str) -> None:
+    run = stack(name)
+    [vs] = run.k8s_objects("VirtualService")
+    [service] = run.k8s_objects("Service")
+    [destination] = [route["destination"] for http in vs["spec"]["http"] for route in http["route"]]
+    meta = service["metadata"]
+    assert destination["host"] == f"{meta['name']}.{meta['namespace']}.svc.cluster.local"
+    assert destination["port"]["number"] == service["spec"]["ports"][0]["port"]
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_outputs_give_address_host_and_a_curl_command(name: str) -> None:
+    outputs = stack(name).outputs
+    assert outputs["gatewayAddress"] == ADDRESS
+    assert outputs["curlCommand"] == f"curl -s -H 'Host: {outputs['echoHost']}' http://{ADDRESS}/headers"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_istio_charts_share_the_stack_version(name: str) -> None:
+    run = stack(name)
+    istio = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] in ("base", "istiod", "gateway")]
+    assert len(istio) == 3
+    assert {r["version"] for r in istio} == {"1.28.1"}
+
+
+def test_vngcloud_seed_000_proxy_protocol_on_both_sides() -> None:
+    values = gateway_values(stack("vngcloud"))
+    assert values["service"]["annotations"] == {"vks.vngcloud.vn/enable-proxy-protocol": "*"}
+    assert annotation_json(values) == {"gatewayTopology": {"proxyProtocol": {}}}
+    assert "externalTrafficPolicy" not in values["service"]
+    assert stack("vngcloud").of_type("kubernetes:yaml/v2:ConfigFile")  # gateway API CRDs, seed 000 step 1
+
+
+def test_metallb_seed_002_nodes_selector_and_announcements_agree() -> None:
+    run = stack("metallb")
+    values = gateway_values(run)
+    labelled = {p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"]
+                for p in run.of_type("kubernetes:core/v1:NodePatch")}
+    assert labelled == {"demo-dev-worker-03": {"loadbalancerIPs.metallb.io": "arp"},
+                        "demo-dev-worker-04": {"loadbalancerIPs.metallb.io": "arp"}}
+    assert values["nodeSelector"] == {"loadbalancerIPs.metallb.io": "arp"}
+    [l2] = run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
+    assert l2.inputs["metadata"]["name"] == "default-l2advertisement"
+    assert l2.inputs["spec"]["ipAddressPools"] == ["default-pool"]
+    assert l2.inputs["spec"]["nodeSelectors"] == [{"matchLabels": values["nodeSelector"]}]
+    assert values["service"]["externalTrafficPolicy"] == "Local"
+    assert values["service"]["annotations"]["metallb.io/address-pool"] == "default-pool"
+    assert "podAnnotations" not in values  # no PROXY protocol on a passthrough path
+    assert run.of_type(HELM_RELEASE) and "metallb" not in [r.inputs["chart"] for r in run.of_type(HELM_RELEASE)]
+
+
+def test_metallb_gateway_waits_for_labels_and_announcements() -> None:
+    run = stack("metallb")
+    [gateway] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    must_exist = {r.urn for r in run.resources if r.type in (
+        "kubernetes:core/v1:NodePatch", "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")}
+    assert must_exist and must_exist <= set(gateway.dependencies)
+
+
+def test_dev_installs_metallb_and_a_dedicated_pool_on_kind_workers() -> None:
+    run = stack("dev")
+    assert "metallb" in [r.inputs["chart"] for r in run.of_type(HELM_RELEASE)]
+    [pool] = run.k8s_objects("IPAddressPool")
+    [l2] = run.k8s_objects("L2Advertisement")
+    values = gateway_values(run)
+    assert l2["spec"]["ipAddressPools"] == [pool["metadata"]["name"]]
+    assert values["service"]["annotations"]["metallb.io/address-pool"] == pool["metadata"]["name"]
+    assert values["service"]["externalTrafficPolicy"] == "Local"
+    nodes = sorted(p.inputs["metadata"]["name"] for p in run.of_type("kubernetes:core/v1:NodePatch"))
+    assert nodes == ["istio-source-ip-worker", "istio-source-ip-worker2"]  # hack/kind.yaml's workers
+    assert run.k8s_objects("Telemetry")
+
+
+def test_aws_classic_lb_proxy_protocol_and_autoscaling_floor() -> None:
+    values = gateway_values(stack("aws"))
+    assert values["service"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
+    assert annotation_json(values) == {"gatewayTopology": {"proxyProtocol": {}}}
+    assert values["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 6}
+
+
+def test_aws_nlb_health_checks_with_proxy_protocol_and_internet_facing() -> None:
+    run = stack("aws-nlb")
+    values = gateway_values(run)
+    annotations = values["service"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"] == "*"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert values["env"] == {"ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL": "true"}
+    [policy] = run.k8s_objects("AuthorizationPolicy")
+    assert set(policy["spec"]["rules"][0]["from"][0]["source"]) == {"remoteIpBlocks"}
+
+
+def test_gcp_passthrough_is_etp_local_and_allowlists_the_packet_source() -> None:
+    run = stack("gcp")
+    values = gateway_values(run)
+    assert values["service"] == {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+    assert "podAnnotations" not in values
+    [policy] = run.k8s_objects("AuthorizationPolicy")
+    assert set(policy["spec"]["rules"][0]["from"][0]["source"]) == {"ipBlocks"}
+
+
+def test_hetzner_publishes_a_hostname_against_hairpin_failures() -> None:
+    annotations = gateway_values(stack("hetzner"))["service"]["annotations"]
+    assert annotations["load-balancer.hetzner.cloud/uses-proxyprotocol"] == "true"
+    assert annotations["load-balancer.hetzner.cloud/hostname"] == "gateway.example.com"
