@@ -1,0 +1,25 @@
+"""The README's platform table is generated from the registry and must match it."""
+
+from __future__ import annotations
+
+from source_ip.facts import PLATFORMS
+from tools.platform_table import END, START, readme_with_table, table
+from tools.program import ROOT
+
+
+def test_readme_table_matches_the_registry() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme == readme_with_table(readme), "run: python -m tools.platform_table --write"
+
+
+def test_table_has_a_row_per_platform_with_its_annotations() -> None:
+    rows = table().splitlines()[2:]
+    assert [row.split("|")[1].strip(" `") for row in rows] == sorted(PLATFORMS)
+    for row, platform in zip(rows, sorted(PLATFORMS.values(), key=lambda p: p.id), strict=True):
+        for key, value in {**platform.proxy_protocol_annotations, **platform.local_annotations}.items():
+            assert f'`{key}: "{value}"`' in row
+
+
+def test_markers_are_present_once() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(START) == readme.count(END) == 1
