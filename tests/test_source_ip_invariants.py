@@ -1,0 +1,169 @@
+"""The source-IP invariants, over every platform in the registry and generated option mixes.
+
+- PROXY header sent by the LB  <=>  the gateway parses it (never one side alone);
+- passthrough  =>  externalTrafficPolicy Local;
+- the gateway values carry exactly the platform entry's annotations for the mode;
+- the allowlist uses ipBlocks only when the packet source is the client;
+- settings that let a client forge X-Forwarded-For are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from source_ip.config import ConfigError, parse_config
+from source_ip.facts import PLATFORMS, Platform
+from source_ip.plan import SourceIpPlan
+from tests.conftest import raw
+from tools.program import HELM_RELEASE, run_program
+
+METALLB = {"nodes": ["worker-1", "worker-2"], "pool": "gw-pool"}
+PAIRS = [(p.id, mode) for p in PLATFORMS.values() for mode in p.modes]
+
+
+def platform_config(platform: str, mode: str, **keys: Any) -> dict[str, str]:
+    extra = {"metallb": METALLB} if platform == "metallb" else {}
+    return raw(platform, sourceIp=mode, **extra, **keys)
+
+
+def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
+    """The entry's annotations for the mode, plus the two documented additions."""
+    expected = dict(platform.proxy_protocol_annotations if mode == "proxy-protocol" else platform.local_annotations)
+    if platform.id == "metallb":
+        expected["metallb.io/address-pool"] = METALLB["pool"]
+    if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
+        expected[platform.hairpin_annotation] = "true"
+    return expected
+
+
+def topology(values: dict[str, Any]) -> dict[str, Any]:
+    annotation = values.get("podAnnotations", {}).get("proxy.istio.io/config")
+    return json.loads(annotation)["gatewayTopology"] if annotation else {}
+
+
+def program_gateway_values(config: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    run = run_program(config)
+    [values] = [r.inputs["values"] for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    return values, run.k8s_objects("AuthorizationPolicy")
+
+
+@pytest.mark.parametrize(("platform_id", "mode"), PAIRS, ids=[f"{p}-{m}" for p, m in PAIRS])
+def test_every_registry_entry_renders_its_annotations_and_both_sides(platform_id: str, mode: str) -> None:
+    platform = PLATFORMS[platform_id]
+    values, [policy] = program_gateway_values(platform_config(platform_id, mode, allowlist=["192.0.2.0/24"]))
+    assert values["service"].get("annotations", {}) == expected_annotations(platform, mode)
+    field = set(policy["spec"]["rules"][0]["from"][0]["source"])
+    if mode == "proxy-protocol":
+        assert topology(values) == {"proxyProtocol": {}}
+        assert values["service"].get("externalTrafficPolicy") != "Local"
+        assert field == {"remoteIpBlocks"}  # ipBlocks would match the LB's own address
+        assert ("env" in values) == platform.status_port_proxy_protocol
+    else:
+        assert "proxyProtocol" not in topology(values)
+        assert values["service"]["externalTrafficPolicy"] == "Local"
+        assert field == {"ipBlocks"}  # the packet source is the client
+        assert "env" not in values
+
+
+def test_registry_entries_are_complete() -> None:
+    assert len(PLATFORMS) >= 19
+    for platform in PLATFORMS.values():
+        assert platform.modes and platform.source and platform.lb
+        if platform.lb_mode != "passthrough" and platform.id != "generic":
+            assert platform.proxy_protocol_annotations, platform.id
+        assert platform.status_port_proxy_protocol <= ("proxy-protocol" in platform.modes)
+
+
+option_mixes = st.fixed_dictionaries(
+    {"platform": st.sampled_from(sorted(PLATFORMS)), "sourceIp": st.sampled_from(["auto", "proxy-protocol", "local"])},
+    optional={
+        "gateway": st.fixed_dictionaries({}, optional={
+            "numTrustedProxies": st.integers(0, 3),
+            "trustedHops": st.sampled_from(["l4", "l7"]),
+            "proxyProtocolMigration": st.booleans(),
+            "replicas": st.integers(1, 4),
+            "maxReplicas": st.integers(1, 8),
+            "hairpinHostname": st.just("gw.example.com"),
+            "serviceAnnotations": st.dictionaries(st.sampled_from(["example.com/a", "example.com/b"]),
+                                                  st.sampled_from(["1", "x"]), max_size=2),
+        }),
+        "allowlist": st.lists(st.sampled_from(["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]), max_size=2),
+    },
+)
+
+
+def plan_or_rejection(options: dict[str, Any]) -> SourceIpPlan | ConfigError:
+    keys = dict(options)
+    if keys["platform"] == "metallb":
+        keys["metallb"] = METALLB
+    try:
+        return SourceIpPlan(parse_config(raw(**keys)))
+    except ConfigError as error:
+        return error
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(option_mixes)
+def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None:
+    outcome = plan_or_rejection(options)
+    if isinstance(outcome, ConfigError):
+        assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
+        return
+    plan, values = outcome, outcome.gateway_values()
+    gateway = plan.config.gateway
+    annotations = values["service"].get("annotations", {})
+    pp_annotations = plan.platform.proxy_protocol_annotations
+    lb_sends = bool(pp_annotations) and pp_annotations.items() <= annotations.items()
+    parses_strict = "proxyProtocol" in topology(values)
+    accepts_both = values.get("labels", {}).get("istio-source-ip.io/proxy-protocol") == "accept-both"
+
+    if pp_annotations:  # never one side alone
+        assert lb_sends <= (parses_strict or accepts_both)
+        assert parses_strict <= lb_sends
+    assert not (parses_strict and accepts_both)  # two proxy_protocol filters would eat the request
+    assert (plan.mode == "local") == (values["service"].get("externalTrafficPolicy") == "Local")
+    assert gateway.num_trusted_proxies == 0 or gateway.trusted_hops == "l7"  # forged XFF otherwise
+    assert topology(values).get("numTrustedProxies", 0) == gateway.num_trusted_proxies
+    assert (plan.allowlist_field == "ipBlocks") == (plan.mode == "local" and not accepts_both
+                                                     and gateway.num_trusted_proxies == 0)
+    if values["autoscaling"]["enabled"]:
+        assert values["autoscaling"]["minReplicas"] == gateway.replicas
+    else:
+        assert values["replicaCount"] == gateway.replicas
+    assert ("podDisruptionBudget" in values) == (gateway.replicas >= 2)
+    assert values["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(option_mixes)
+def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
+    outcome = plan_or_rejection(options)
+    platform = PLATFORMS[options["platform"]]
+    gateway = options.get("gateway", {})
+    migrating = gateway.get("proxyProtocolMigration", False) and "proxy-protocol" in platform.modes
+    wrong_mode = options["sourceIp"] != "auto" and options["sourceIp"] not in platform.modes and not (
+        options["sourceIp"] == "local" and migrating)
+    forgeable = gateway.get("numTrustedProxies", 0) >= 1 and gateway.get("trustedHops", "l4") == "l4"
+    keys = {p.key for p in outcome.problems} if isinstance(outcome, ConfigError) else set()
+    assert ("istio-source-ip:sourceIp" in keys) == wrong_mode
+    assert ("istio-source-ip:gateway.numTrustedProxies" in keys) == forgeable
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(PAIRS), st.booleans())
+def test_program_and_plan_agree(pair: tuple[str, str], migrating: bool) -> None:
+    """The values the program hands to the gateway release are the plan's, unchanged."""
+    platform_id, mode = pair
+    config = platform_config(platform_id, mode, gateway={"proxyProtocolMigration": migrating})
+    try:
+        plan = SourceIpPlan(parse_config(config))
+    except ConfigError:
+        assert migrating and "proxy-protocol" not in PLATFORMS[platform_id].modes
+        return
+    values, _ = program_gateway_values(config)
+    assert values == plan.gateway_values()
