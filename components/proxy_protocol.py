@@ -9,8 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
-from source_ip.facts import PROXY_PROTOCOL_FILTER_TYPE, PROXY_PROTOCOL_LISTENER_FILTER
-from source_ip.plan import MIGRATION_POD_LABEL
+from source_ip.facts import MIGRATION_POD_LABEL, PROXY_PROTOCOL_FILTER_TYPE, PROXY_PROTOCOL_LISTENER_FILTER
 
 
 @dataclass(frozen=True)

@@ -289,3 +289,14 @@ METALLB_NAMESPACE_LABELS = {
     "pod-security.kubernetes.io/warn": "privileged",
 }
 """The speaker needs host networking and NET_RAW (metallb.io installation docs, Pod Security)."""
+
+
+# --- Marks this program sets on the gateway (read back by the policy pack, policy/) ---------------
+MIGRATION_POD_LABEL = {"istio-source-ip.io/proxy-protocol": "accept-both"}
+"""Marks gateway pods started during a PROXY-protocol migration. The permissive listener
+filter selects this label, so pods rolled out in the final (strict) step are not matched by it
+while the old pods drain."""
+
+TRUSTED_HOPS_ANNOTATION = "istio-source-ip.io/trusted-hops"
+"""Pod annotation declaring that the hops counted by numTrustedProxies are L7 proxies/CDNs.
+The policy pack refuses numTrustedProxies >= 1 without it (clients could forge X-Forwarded-For)."""

@@ -17,17 +17,14 @@ from typing import Any, Literal
 from source_ip.config import StackConfig
 from source_ip.facts import (
     METALLB_POOL_ANNOTATION,
+    MIGRATION_POD_LABEL,
     PROXY_CONFIG_ANNOTATION,
     STATUS_PORT_PROXY_PROTOCOL_ENV,
+    TRUSTED_HOPS_ANNOTATION,
     Platform,
     SourceIpMode,
     gateway_selector_labels,
 )
-
-MIGRATION_POD_LABEL = {"istio-source-ip.io/proxy-protocol": "accept-both"}
-"""Marks gateway pods started during a PROXY-protocol migration. The permissive listener
-filter selects this label, so pods rolled out in the final (strict) step are not matched by it
-while the old pods drain."""
 
 ClientAddressSource = Literal["packet", "proxy-protocol", "x-forwarded-for"]
 
@@ -128,6 +125,8 @@ class SourceIpPlan:
             values["podAnnotations"] = {
                 PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True, separators=(",", ":"))
             }
+            if gateway.num_trusted_proxies:
+                values["podAnnotations"][TRUSTED_HOPS_ANNOTATION] = gateway.trusted_hops
         if self.lb_sends_proxy_protocol and self.platform.status_port_proxy_protocol:
             values["env"] = {STATUS_PORT_PROXY_PROTOCOL_ENV: "true"}
         if self.proxy_protocol_listener == "accept-both":

@@ -1,0 +1,1 @@
+"""Pulumi policy pack for source-IP correctness; validators in `policy.validators`."""
