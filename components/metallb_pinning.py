@@ -83,7 +83,10 @@ class MetalLBPinning(Component):
                 f"l2-{args.adopt_l2_advertisement}",
                 api_version=API_VERSION,
                 kind="L2Advertisement",
-                metadata={"name": args.adopt_l2_advertisement, "namespace": args.namespace},
+                # Take over the fields we set even if `kubectl edit` set them before (seed 002);
+                # destroy removes exactly those fields and leaves the object.
+                metadata={"name": args.adopt_l2_advertisement, "namespace": args.namespace,
+                          "annotations": {"pulumi.com/patchForce": "true"}},
                 spec=l2_spec,
                 opts=l2_opts,
             )

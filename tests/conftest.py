@@ -32,3 +32,14 @@ def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["STACKS", "STACK_FILES", "Path", "annotation_json", "raw", "stack_raw_config"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.test_config_fuzz import FUZZ_COUNTS
+
+    if FUZZ_COUNTS:
+        c = FUZZ_COUNTS
+        terminalreporter.write_line(
+            f"config fuzz: {c['parsed']} configs parsed ({c['accepted']} accepted, {c['rejected']} rejected with "
+            f"keyed messages); {c['program-ran'] + c['program-rejected']} run through __main__.py "
+            f"({c['program-rejected']} rejected with 0 resources registered); {c['crashes']} crashes")

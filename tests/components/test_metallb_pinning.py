@@ -36,7 +36,8 @@ def test_existing_l2_advertisement_is_adopted_with_a_patch() -> None:
     run = pinning(adopt_l2_advertisement="default-l2advertisement")
     assert run.k8s_objects("L2Advertisement") == []
     [patch] = run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
-    assert patch.inputs["metadata"] == {"name": "default-l2advertisement", "namespace": "metallb-system"}
+    assert patch.inputs["metadata"] == {"name": "default-l2advertisement", "namespace": "metallb-system",
+                                        "annotations": {"pulumi.com/patchForce": "true"}}
     assert patch.inputs["spec"]["nodeSelectors"] == [{"matchLabels": LABEL}]
 
 

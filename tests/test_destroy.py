@@ -1,0 +1,55 @@
+"""`pulumi destroy` leaves the cluster as it was: what existed before is only ever patched.
+
+Patch resources (NodePatch, NamespacePatch, CustomResourcePatch) apply server-side with their
+own field manager; on destroy pulumi-kubernetes removes exactly the fields they set. Objects the
+program creates are deleted. So nothing that existed before may be a created object here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from tests.conftest import STACKS, raw, stack_raw_config
+from tools.program import ProgramRun, run_program
+
+PREEXISTING_KINDS = {"Node"}
+PREEXISTING_NAMESPACES = {"default"}
+
+
+@functools.cache
+def stack(name: str) -> ProgramRun:
+    return run_program(stack_raw_config(name), stack=name)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_preexisting_objects_are_patched_never_created(name: str) -> None:
+    run = stack(name)
+    created = [r.inputs for r in run.resources if r.custom and not r.read_id and not r.is_patch and "kind" in r.inputs]
+    assert not [o for o in created if o["kind"] in PREEXISTING_KINDS]
+    assert not [o for o in created if o["kind"] == "Namespace" and o["metadata"]["name"] in PREEXISTING_NAMESPACES]
+
+
+def test_node_labels_are_patches_that_destroy_removes() -> None:
+    run = stack("metallb")
+    patches = run.of_type("kubernetes:core/v1:NodePatch")
+    assert {p.inputs["metadata"]["name"] for p in patches} == {"demo-dev-worker-03", "demo-dev-worker-04"}
+    assert all(set(p.inputs["metadata"]) == {"name", "labels"} for p in patches)  # only the labels are ours
+
+
+def test_existing_metallb_is_adopted_not_replaced() -> None:
+    run = stack("metallb")
+    assert "metallb" not in [r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")]
+    assert run.k8s_objects("L2Advertisement") == [] and run.k8s_objects("IPAddressPool") == []
+    assert [p.inputs["metadata"]["name"] for p in run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")] == [
+        "default-l2advertisement"]
+
+
+def test_without_adoption_the_program_owns_its_own_advertisement() -> None:
+    run = run_program(raw("metallb", metallb={"nodes": ["n1"], "pool": "gw"}))
+    [l2] = run.k8s_objects("L2Advertisement")
+    assert l2["metadata"]["name"] == "gw-pinned"
+    assert run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch") == []
+    assert json.dumps(l2)  # a created object: destroy deletes it, and only it
