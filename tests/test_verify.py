@@ -1,0 +1,193 @@
+"""tools.verify against real servers on 127.0.0.1: every verdict from a real exchange, and the exit codes.
+
+The one exception is the DNS failure: resolving a name would send a query to this machine's
+resolver, which is not ours to send traffic to, so that test injects a resolver that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.verify_servers import Gateway, GoHttpbin, HAProxy, PypiHttpbin, free_port, wait_listening
+from tools import verify as v
+
+HOST = "echo.example.com"
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = v.main([*args, "--json", "--attempts", "1", "--timeout", "2"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+@pytest.mark.parametrize("echo_app", [GoHttpbin, PypiHttpbin], ids=["go-httpbin", "pypi-httpbin"])
+def test_client_address_arrives(echo_app, capsys: pytest.CaptureFixture[str]) -> None:
+    with echo_app() as echo, Gateway(echo) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (0, "ok")
+    assert result["forwarded_for"] == ["127.0.0.1"] and result["external_address"] == "127.0.0.1"
+    assert result["origin"].split(",")[0] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("echo_app", [GoHttpbin, PypiHttpbin], ids=["go-httpbin", "pypi-httpbin"])
+def test_node_address_means_the_address_was_lost(echo_app, capsys: pytest.CaptureFixture[str]) -> None:
+    with echo_app() as echo, Gateway(echo, snat_to="10.244.1.7") as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (10, "address-lost")
+    assert "a private (node or load-balancer) address arrived: 10.244.1.7" in result["diagnosis"]
+    assert "externalTrafficPolicy: Local" in result["hint"]
+
+
+def test_private_address_without_expectation_asks_for_expect_ip(capsys: pytest.CaptureFixture[str]) -> None:
+    with GoHttpbin() as echo, Gateway(echo) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST)
+    assert (code, result["verdict"]) == (10, "address-lost")
+    assert "--expect-ip" in result["hint"]
+
+
+def test_client_supplied_forwarded_for_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    with PypiHttpbin() as echo, Gateway(echo) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1",
+                                "--header", "X-Forwarded-For: 203.0.113.9")
+    assert (code, result["verdict"]) == (11, "forged-xff")
+    assert result["forwarded_for"] == ["203.0.113.9", "127.0.0.1"]
+    assert result["external_address"] == "127.0.0.1"  # what the gateway itself trusts
+    assert "first entry (203.0.113.9) was supplied by the client" in result["diagnosis"]
+
+
+def test_forwarded_for_from_trusted_l7_hops_is_fine(capsys: pytest.CaptureFixture[str]) -> None:
+    """An L7 proxy in front appended the client (203.0.113.9); the gateway trusts one hop."""
+    with GoHttpbin() as echo, Gateway(echo, trusted_hops=1) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "203.0.113.9",
+                                "--trusted-hops", "1", "--header", "X-Forwarded-For: 203.0.113.9")
+    assert (code, result["verdict"]) == (0, "ok")
+
+
+def test_wrong_host_gets_404_from_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    with GoHttpbin() as echo, Gateway(echo) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", "other.example.com", "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (13, "wrong-host")
+    assert "echoHost" in result["hint"]
+
+
+def test_connection_refused_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST)
+    assert (code, result["verdict"]) == (14, "unreachable")
+    assert "connection refused" in result["diagnosis"]
+
+
+def test_silent_listener_times_out() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel accepts; nobody ever answers
+        target = v.Target(f"http://127.0.0.1:{silent.getsockname()[1]}", HOST)
+        verdict = v.verify(target, "127.0.0.1", attempts=1, timeout=0.3)
+    assert (verdict.verdict, verdict.exit_code) == ("unreachable", 14)
+    assert "no answer" in verdict.diagnosis and "firewall" in verdict.hint
+
+
+def test_dns_failure_is_unreachable() -> None:
+    def failing_resolver(host: str, port: int) -> tuple[str, int]:
+        raise v.NetworkError("dns", f"cannot resolve {host}: Name or service not known")
+
+    verdict = v.verify(v.Target("http://gateway.invalid", HOST), None, attempts=1, resolver=failing_resolver)
+    assert (verdict.verdict, verdict.exit_code) == ("unreachable", 14)
+    assert "gatewayAddress" in verdict.hint
+
+
+def test_retries_with_backoff_until_the_gateway_listens() -> None:
+    port = free_port()
+    lines: list[str] = []
+    listening = threading.Event()
+    with GoHttpbin() as echo:
+        def start_late() -> None:
+            time.sleep(0.4)  # the LB is still coming up for the first attempts
+            with Gateway(echo, port=port):
+                listening.set()
+                time.sleep(2)
+
+        threading.Thread(target=start_late, daemon=True).start()
+        verdict = v.verify(v.Target(f"http://127.0.0.1:{port}", HOST), "127.0.0.1", attempts=6, backoff=0.2,
+                           progress=lines.append)
+    assert listening.is_set()
+    assert verdict.verdict == "ok" and verdict.attempts >= 2
+    assert lines[0].startswith("waiting for the gateway (attempt 1/6): connection refused")
+
+
+def test_whoami_endpoint_supplies_the_expected_address(capsys: pytest.CaptureFixture[str]) -> None:
+    with GoHttpbin() as whoami, GoHttpbin() as echo, Gateway(echo) as gateway:
+        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--whoami-url", f"{whoami.url}/ip")
+    assert (code, result["expected"]) == (0, "127.0.0.1")
+
+
+def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    with GoHttpbin() as echo, Gateway(echo, snat_to="10.0.0.9") as gateway:
+        code = v.main(["--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1", "--attempts", "1"])
+    out = capsys.readouterr().out
+    assert code == 10
+    assert out.startswith("FAIL [address-lost] expected 127.0.0.1 but a private")
+    assert "  hint:" in out and "X-Forwarded-For: 10.0.0.9" in out
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert v.main(["--url", "https://x", "--host", HOST]) == 2
+    assert v.main(["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed: this checks its absence")
+def test_stack_mode_without_the_cli_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert v.main(["--stack", "dev"]) == 2
+    assert "the Pulumi CLI is not installed: use --url" in capsys.readouterr().err
+
+
+haproxy_missing = HAProxy.available()
+
+
+@pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
+def test_plain_request_to_a_listener_that_expects_the_proxy_header(capsys: pytest.CaptureFixture[str]) -> None:
+    """The gateway has gatewayTopology.proxyProtocol but the LB does not send the header."""
+    port = free_port()
+    with GoHttpbin() as echo, HAProxy(f"frontend strict\n  mode http\n  bind 127.0.0.1:{port} accept-proxy\n"
+                                      f"  default_backend echo\nbackend echo\n  mode http\n"
+                                      f"  server s1 127.0.0.1:{echo.port}\n"):
+        wait_listening(port)
+        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
+    assert "closed the connection without a reply" in result["diagnosis"] or "reset" in result["diagnosis"]
+
+
+@pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
+def test_proxy_header_sent_to_a_plain_http_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """The LB sends the PROXY header but the gateway does not expect it: HTTP 400."""
+    port = free_port()
+    with PypiHttpbin() as plain, HAProxy(f"frontend lb\n  mode tcp\n  bind 127.0.0.1:{port}\n  default_backend plain\n"
+                                         f"backend plain\n  mode tcp\n  server s1 127.0.0.1:{plain.port} send-proxy\n"):
+        wait_listening(port)
+        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
+    # Envoy answers a proper HTTP 400; Werkzeug, seeing "PROXY TCP4 ..." as a request line, answers
+    # in HTTP/0.9 style (a body, no status line). Both are the same mismatch.
+    assert result["diagnosis"].startswith(("HTTP 400 right after connect", f"127.0.0.1:{port} answered with "
+                                           "something that is not an HTTP response"))
+
+
+@pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
+def test_proxy_protocol_on_both_sides_carries_the_client_address(capsys: pytest.CaptureFixture[str]) -> None:
+    """The LB (HAProxy, send-proxy) and a strict gateway agree: the address from the header arrives."""
+    port = free_port()
+    with GoHttpbin() as echo, Gateway(echo, proxy_protocol=True) as gateway, HAProxy(
+            f"frontend lb\n  mode tcp\n  bind 127.0.0.1:{port}\n  default_backend gw\n"
+            f"backend gw\n  mode tcp\n  server s1 127.0.0.1:{gateway.port} send-proxy\n"):
+        wait_listening(port)
+        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
+        direct_code, direct = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
+    assert (code, result["verdict"]) == (0, "ok")
+    assert (direct_code, direct["verdict"]) == (12, "proxy-protocol-mismatch")  # no header: the strict gateway drops it

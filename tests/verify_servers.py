@@ -1,0 +1,166 @@
+"""Real servers on 127.0.0.1 for the verify tests: echo apps, a gateway stand-in, HAProxy.
+
+- `GoHttpbin`: answers like mccutchen/go-httpbin (header values are lists).
+- `PypiHttpbin`: the PyPI `httpbin` app served by Werkzeug (header values are strings).
+- `Gateway`: does what the Istio ingress gateway does to the request: routes only its Host
+  (404 otherwise), appends the peer address to X-Forwarded-For and sets X-Envoy-External-Address
+  to the entry `trusted_hops` from the end. `snat_to` replaces the peer with a node address, as
+  kube-proxy does with externalTrafficPolicy Cluster; `proxy_protocol=True` requires a PROXY v1
+  header first (Envoy's strict listener filter) and takes the client address from it.
+- `HAProxy`: Debian's haproxy as the real PROXY-protocol peer (started per test).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class _Server:
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.port = server.server_address[1]
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _GoHttpbinHandler(_Quiet):
+    def do_GET(self) -> None:
+        headers: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            headers.setdefault(name.title(), []).append(value)
+        xff = headers.get("X-Forwarded-For", [""])[0].split(",")[0].strip()
+        path = self.path.split("?", 1)[0]  # go-httpbin ignores query parameters it does not know
+        if path == "/headers":
+            self.reply(200, json.dumps({"headers": headers}).encode())
+        elif path == "/ip":
+            self.reply(200, json.dumps({"origin": xff or self.client_address[0]}).encode())
+        else:
+            self.reply(404, b"{}")
+
+
+def GoHttpbin() -> _Server:  # noqa: N802 (reads like the server it stands for)
+    return _Server(ThreadingHTTPServer(("127.0.0.1", 0), _GoHttpbinHandler))
+
+
+def PypiHttpbin() -> _Server:  # noqa: N802
+    import httpbin
+    from werkzeug.serving import make_server
+
+    return _Server(make_server("127.0.0.1", 0, httpbin.app, threaded=True))
+
+
+class _GatewayHandler(_Quiet):
+    config: dict[str, Any]
+
+    def handle(self) -> None:
+        self.proxy_source: str | None = None
+        if self.config["proxy_protocol"]:
+            line = self.rfile.readline(108)
+            if not line.startswith(b"PROXY "):
+                self.close_connection = True  # strict: no header, no request
+                return
+            self.proxy_source = line.split()[2].decode()
+        super().handle()
+
+    def do_GET(self) -> None:
+        cfg = self.config
+        if self.headers.get("Host", "").split(":")[0] != cfg["host"]:
+            self.reply(404, b"", "text/plain")
+            return
+        peer = cfg["snat_to"] or self.proxy_source or self.client_address[0]
+        chain = [p.strip() for p in self.headers.get("X-Forwarded-For", "").split(",") if p.strip()] + [peer]
+        external = chain[-(cfg["trusted_hops"] + 1)] if len(chain) > cfg["trusted_hops"] else chain[0]
+        upstream = http.client.HTTPConnection("127.0.0.1", cfg["upstream_port"], timeout=5)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("x-forwarded-for", "connection")}
+        headers.update({"X-Forwarded-For": ", ".join(chain), "X-Envoy-External-Address": external})
+        upstream.request("GET", self.path, headers=headers)
+        response = upstream.getresponse()
+        self.reply(response.status, response.read(), response.getheader("Content-Type", "application/json"))
+        upstream.close()
+
+
+def Gateway(upstream: _Server, host: str = "echo.example.com", trusted_hops: int = 0,  # noqa: N802
+            snat_to: str | None = None, proxy_protocol: bool = False, port: int = 0) -> _Server:
+    handler = type("Handler", (_GatewayHandler,), {"config": {
+        "upstream_port": upstream.port, "host": host, "trusted_hops": trusted_hops, "snat_to": snat_to,
+        "proxy_protocol": proxy_protocol}})
+    return _Server(ThreadingHTTPServer(("127.0.0.1", port), handler))
+
+
+class HAProxy:
+    """haproxy in the foreground with the given frontends; ports allocated here."""
+
+    def __init__(self, config_body: str) -> None:
+        self.config_body = config_body
+        self.process: subprocess.Popen[bytes] | None = None
+        self.directory = tempfile.TemporaryDirectory()
+
+    @staticmethod
+    def available() -> str | None:
+        """None if haproxy can run here, else the reason it cannot."""
+        if shutil.which("haproxy") is None:
+            return "haproxy is not installed (Debian package haproxy; .ci/run installs it)"
+        return None
+
+    def __enter__(self) -> HAProxy:
+        config = Path(self.directory.name) / "haproxy.cfg"
+        config.write_text("global\n  maxconn 64\ndefaults\n  timeout connect 2s\n  timeout client 5s\n"
+                          "  timeout server 5s\n" + self.config_body)
+        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=5)
+        self.directory.cleanup()

@@ -1,0 +1,348 @@
+"""verify: prove the real client IP arrives at the echo app, and say what is wrong when it does not.
+
+    python -m tools.verify (--stack NAME | --url URL) [--host HOST] [--expect-ip IP | --whoami-url URL]
+                           [--trusted-hops N] [--header 'Name: value'] [--json]
+
+Requests /headers and /ip on the echo app through the gateway with the echo Host header and
+compares the first X-Forwarded-For entry and X-Envoy-External-Address with the expected client
+address. Retries with backoff while the load balancer comes up. Exit codes (also in --json):
+
+    0  ok                       the client address arrived
+    2  usage                    bad arguments, or `pulumi stack output` failed
+   10  address-lost             a different (node/LB/private) address arrived: ETP Local or PROXY protocol not in effect
+   11  forged-xff               X-Forwarded-For has more entries than trusted hops: its first entry is client-controlled
+   12  proxy-protocol-mismatch  reset, empty or non-HTTP reply, or HTTP 400, right after connect: one side sends or
+                                expects the PROXY header and the other does not
+   13  wrong-host               HTTP 404 from the gateway: no route for this Host header
+   14  unreachable              timeout, DNS failure or connection refused (after the retries)
+   15  lb-not-ready             the stack has no gateway address yet
+   16  http-error               any other HTTP status
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import ipaddress
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+EXIT_CODES = {
+    "ok": 0, "usage": 2, "address-lost": 10, "forged-xff": 11, "proxy-protocol-mismatch": 12, "wrong-host": 13,
+    "unreachable": 14, "lb-not-ready": 15, "http-error": 16,
+}
+RETRYABLE = {"timeout", "refused", "dns", "unavailable"}
+HEADERS_PATH = "/headers?show_env=1"
+"""Classic httpbin hides X-Forwarded-For and friends unless show_env=1; go-httpbin ignores it."""
+
+
+class UsageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    """Base URL of the gateway, e.g. http://203.0.113.10 or http://127.0.0.1:8080."""
+    host: str
+    """Host header (the echo host the Istio Gateway and VirtualService answer for)."""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        parts = urlsplit(self.url if "://" in self.url else f"http://{self.url}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise UsageError(f"--url must be http://HOST[:PORT], got {self.url!r}")
+        return parts.hostname, parts.port or 80
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8", "replace"))
+
+
+class NetworkError(Exception):
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        """timeout | refused | dns | reset | empty | garbled | unavailable"""
+
+
+Resolver = Callable[[str, int], tuple[str, int]]
+
+
+def resolve(host: str, port: int) -> tuple[str, int]:
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise NetworkError("dns", f"cannot resolve {host}: {error.strerror}") from None
+    return info[0][4][0], port
+
+
+def fetch(target: Target, path: str, timeout: float, resolver: Resolver = resolve) -> Response:
+    """One GET, with every way it can fail turned into a NetworkError kind."""
+    ip, port = resolver(*target.address)
+    connection = http.client.HTTPConnection(ip, port, timeout=timeout)
+    try:
+        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", target.host)
+        connection.putheader("Accept", "application/json")
+        for name, value in target.headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+    except TimeoutError:
+        raise NetworkError("timeout", f"no answer from {ip}:{port} within {timeout:g}s") from None
+    except ConnectionRefusedError:
+        raise NetworkError("refused", f"connection refused by {ip}:{port}") from None
+    except http.client.RemoteDisconnected:
+        raise NetworkError("empty", f"{ip}:{port} closed the connection without a reply") from None
+    except (ConnectionResetError, BrokenPipeError):
+        raise NetworkError("reset", f"{ip}:{port} reset the connection") from None
+    except http.client.BadStatusLine as error:
+        raise NetworkError("garbled", f"{ip}:{port} answered with something that is not an HTTP response "
+                                      f"(starting {str(error)[:40]!r})") from None
+    finally:
+        connection.close()
+
+
+def header_values(headers: dict[str, Any], name: str) -> list[str]:
+    """A header from /headers: go-httpbin gives lists, Python httpbin gives strings."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            values = value if isinstance(value, list) else [value]
+            return [part.strip() for v in values for part in str(v).split(",") if part.strip()]
+    return []
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    diagnosis: str
+    url: str
+    host: str
+    expected: str | None = None
+    forwarded_for: list[str] = field(default_factory=list)
+    external_address: str | None = None
+    origin: str | None = None
+    attempts: int = 0
+    hint: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def as_json(self) -> str:
+        return json.dumps({**asdict(self), "ok": self.ok, "exitCode": self.exit_code}, sort_keys=True)
+
+    def as_text(self) -> str:
+        lines = [f"{'PASS' if self.ok else 'FAIL'} [{self.verdict}] {self.diagnosis}"]
+        lines.append(f"  asked:    GET {self.url}{HEADERS_PATH}  Host: {self.host}  ({self.attempts} attempt(s))")
+        if self.forwarded_for or self.external_address:
+            lines.append(f"  arrived:  X-Forwarded-For: {', '.join(self.forwarded_for) or '-'}; "
+                         f"X-Envoy-External-Address: {self.external_address or '-'}; /ip origin: {self.origin or '-'}")
+        if self.expected:
+            lines.append(f"  expected: {self.expected}")
+        if self.hint:
+            lines.append(f"  hint:     {self.hint}")
+        return "\n".join(lines)
+
+
+def is_private(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return not ip.is_global
+
+
+def diagnose(target: Target, headers: dict[str, Any], origin: str | None, expected: str | None,
+             trusted_hops: int, attempts: int) -> Verdict:
+    chain = header_values(headers, "X-Forwarded-For")
+    external = (header_values(headers, "X-Envoy-External-Address") or [None])[0]
+    verdict = Verdict("ok", "", target.url, target.host, expected, chain, external, origin, attempts)
+    first = chain[0] if chain else origin
+    if len(chain) > trusted_hops + 1:
+        verdict.verdict = "forged-xff"
+        verdict.diagnosis = (f"X-Forwarded-For has {len(chain)} entries but only {trusted_hops} trusted hop(s) sit in "
+                             f"front of the gateway: the first entry ({chain[0]}) was supplied by the client, not "
+                             "by a proxy you trust")
+        verdict.hint = ("applications must not read the first X-Forwarded-For entry: use X-Envoy-External-Address, "
+                        "or the entry the gateway appended; if L7 proxies sit in front, set gateway.numTrustedProxies "
+                        "(with gateway.trustedHops: l7) and --trusted-hops to their number")
+        return verdict
+    if expected is None:
+        if first and not is_private(first):
+            verdict.diagnosis = f"a public client address arrived ({first}); pass --expect-ip to compare it exactly"
+            return verdict
+        verdict.verdict = "address-lost"
+        verdict.diagnosis = f"the address that arrived ({first or 'none'}) is private: a node or load-balancer address"
+        verdict.hint = ("if your client really is on a private network (kind, a VPN), pass --expect-ip with its "
+                        "address; otherwise externalTrafficPolicy Local or PROXY protocol is not in effect")
+        return verdict
+    seen = {a for a in (first, external) if a}
+    if seen == {expected} or (first == expected and not external):
+        verdict.diagnosis = f"the client address {expected} arrived at the echo app"
+        return verdict
+    verdict.verdict = "address-lost"
+    kind = "a private (node or load-balancer) address" if first and is_private(first) else "another address"
+    verdict.diagnosis = f"expected {expected} but {kind} arrived: {first or 'none'}"
+    verdict.hint = ("passthrough LBs need externalTrafficPolicy: Local (and, on MetalLB, the announcing nodes "
+                    "running gateway pods); proxying LBs need PROXY protocol on the LB and "
+                    "gatewayTopology.proxyProtocol on the gateway — check `make render` and `pulumi stack output`")
+    return verdict
+
+
+def network_verdict(target: Target, error: NetworkError, attempts: int, expected: str | None) -> Verdict:
+    if error.kind in ("reset", "empty", "garbled"):
+        return Verdict("proxy-protocol-mismatch", f"{error}: the request was refused right after connect",
+                       target.url, target.host, expected, attempts=attempts,
+                       hint="one side speaks PROXY protocol and the other does not: the LB annotation and "
+                            "gatewayTopology.proxyProtocol must be set together (see the migration procedure)")
+    return Verdict("unreachable", str(error), target.url, target.host, expected, attempts=attempts,
+                   hint={"dns": "check the address/hostname (pulumi stack output gatewayAddress)",
+                         "refused": "nothing listens there yet: is the LB provisioned and the gateway running?",
+                         "timeout": "a firewall, an LB still provisioning, or ETP Local with no gateway pod behind "
+                                    "the announcing node"}.get(error.kind, ""))
+
+
+def http_verdict(target: Target, response: Response, attempts: int, expected: str | None) -> Verdict:
+    if response.status == 400:
+        return Verdict("proxy-protocol-mismatch", "HTTP 400 right after connect: the request was not understood",
+                       target.url, target.host, expected, attempts=attempts,
+                       hint="a PROXY header reached a listener that does not expect it: the LB sends PROXY protocol "
+                            "but the gateway lacks gatewayTopology.proxyProtocol")
+    if response.status == 404:
+        return Verdict("wrong-host", f"HTTP 404 from the gateway for Host {target.host}: no route for it",
+                       target.url, target.host, expected, attempts=attempts,
+                       hint="use --host with the stack's echoHost (pulumi stack output echoHost); the Istio Gateway "
+                            "and VirtualService answer only for that host")
+    return Verdict("http-error", f"HTTP {response.status} from {target.url}", target.url, target.host, expected,
+                   attempts=attempts, hint=response.body[:200].decode("utf-8", "replace"))
+
+
+def verify(target: Target, expected: str | None, trusted_hops: int = 0, attempts: int = 6, timeout: float = 5.0,
+           backoff: float = 1.0, resolver: Resolver = resolve,
+           progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Verdict:
+    """Ask the echo app what arrived, retrying (bounded, with backoff) while the LB comes up."""
+    delay = backoff
+    for attempt in range(1, attempts + 1):
+        try:
+            response = fetch(target, HEADERS_PATH, timeout, resolver)
+            if response.status in (502, 503, 504) and attempt < attempts:
+                raise NetworkError("unavailable", f"HTTP {response.status} (no healthy upstream yet)")
+            if response.status != 200:
+                return http_verdict(target, response, attempt, expected)
+            ip_response = fetch(target, "/ip", timeout, resolver)
+            origin = ip_response.json().get("origin") if ip_response.status == 200 else None
+            return diagnose(target, response.json().get("headers", {}), origin, expected, trusted_hops, attempt)
+        except NetworkError as error:
+            if error.kind not in RETRYABLE or attempt == attempts:
+                return network_verdict(target, error, attempt, expected)
+            progress(f"waiting for the gateway (attempt {attempt}/{attempts}): {error}; retrying in {delay:g}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        except ValueError as error:
+            return Verdict("http-error", f"the echo app's answer is not JSON: {error}", target.url, target.host,
+                           expected, attempts=attempt, hint="is the Host routed to the echo app (go-httpbin)?")
+    raise AssertionError("unreachable: the loop returns")
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    try:
+        result = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", stack],
+                                capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise UsageError("the Pulumi CLI is not installed: use --url (and --host) instead of --stack") from None
+    if result.returncode != 0:
+        raise UsageError(f"pulumi stack output --stack {stack} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout or "{}")
+
+
+def discover_expected(whoami_url: str, timeout: float) -> str:
+    """The caller's public address from a what-is-my-IP endpoint the user names (text or JSON)."""
+    parts = urlsplit(whoami_url)
+    target = Target(f"http://{parts.netloc}", parts.hostname or "")
+    response = fetch(target, parts.path or "/", timeout)
+    text = response.body.decode().strip()
+    try:
+        data = json.loads(text)
+        text = str(data.get("ip") or data.get("origin")) if isinstance(data, dict) else str(data)
+    except ValueError:
+        pass
+    address = text.split(",")[0].strip()
+    ipaddress.ip_address(address)
+    return address
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 2)[2])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="read gatewayAddress/echoHost from `pulumi stack output`")
+    source.add_argument("--url", help="base URL of the gateway, e.g. http://203.0.113.10")
+    parser.add_argument("--host", help="Host header (default: the stack's echoHost, else the URL's host)")
+    expectation = parser.add_mutually_exclusive_group()
+    expectation.add_argument("--expect-ip", help="the client address that must arrive")
+    expectation.add_argument("--whoami-url", help="an http:// what-is-my-IP endpoint you trust, to discover it")
+    parser.add_argument("--trusted-hops", type=int, help="L7 proxies in front (default: the stack's numTrustedProxies, else 0)")
+    parser.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
+    parser.add_argument("--attempts", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout (for CI)")
+    args = parser.parse_args(argv)
+
+    try:
+        hops = args.trusted_hops
+        if args.stack:
+            outputs = stack_outputs(args.stack)
+            if not outputs.get("gatewayAddress"):
+                verdict = Verdict("lb-not-ready", f"stack {args.stack} has no gateway address yet", "", "",
+                                  hint="wait for the LB, then `pulumi refresh` / `pulumi up` to record its address")
+                print(verdict.as_json() if args.json else verdict.as_text())
+                return verdict.exit_code
+            url, host = f"http://{outputs['gatewayAddress']}", args.host or outputs.get("echoHost")
+            hops = hops if hops is not None else int(outputs.get("numTrustedProxies") or 0)
+        else:
+            url, host = args.url, args.host
+        headers = []
+        for header in args.header:
+            name, sep, value = header.partition(":")
+            if not sep:
+                raise UsageError(f"--header must be 'Name: value', got {header!r}")
+            headers.append((name.strip(), value.strip()))
+        target = Target(url, host or urlsplit(url if "://" in url else f"http://{url}").hostname or "", tuple(headers))
+        target.address  # noqa: B018 (validates the URL before any request)
+        if args.expect_ip:
+            ipaddress.ip_address(args.expect_ip)
+        expected = args.expect_ip or (discover_expected(args.whoami_url, args.timeout) if args.whoami_url else None)
+    except (UsageError, ValueError, NetworkError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CODES["usage"]
+
+    verdict = verify(target, expected, hops or 0, attempts=max(1, args.attempts), timeout=args.timeout)
+    print(verdict.as_json() if args.json else verdict.as_text())
+    return verdict.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
