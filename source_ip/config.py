@@ -343,6 +343,14 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         elif config.mode != "proxy-protocol":
             add("gateway.hairpinHostname", gateway.hairpin_hostname,
                 "only matters with PROXY protocol; allowed: unset, or sourceIp: proxy-protocol")
+    owned = {gateway.namespace: "the gateway", "istio-system": "Istio"}
+    if config.echo.enabled and config.echo.namespace in owned:
+        add("echo.namespace", config.echo.namespace,
+            f"is {owned[config.echo.namespace]}'s namespace, created and labelled by IstioInstall; allowed: another "
+            "namespace, e.g. default")
+    if config.platform == "metallb" and config.metallb.install and config.metallb.namespace in owned:
+        add("metallb.namespace", config.metallb.namespace,
+            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system")
     if config.platform == "metallb":
         if not config.metallb.nodes:
             add("metallb.nodes", [], "needs at least one node name to pin the gateway and the announcements to; "

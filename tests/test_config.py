@@ -69,6 +69,11 @@ def test_defaults_follow_the_contract() -> None:
         pytest.param(raw("metallb"), "istio-source-ip:metallb.nodes: needs at least one node name", id="metallb without nodes"),
         pytest.param(raw("aws", metallb={"nodes": ["w1"]}), "istio-source-ip:metallb: only used with platform metallb",
                      id="metallb keys on a cloud"),
+        pytest.param(raw(echo={"namespace": "istio-system"}), 'istio-source-ip:echo.namespace: is Istio\'s namespace, '
+                     'created and labelled by IstioInstall (got "istio-system"); allowed: another namespace',
+                     id="echo in istio-system"),
+        pytest.param(raw(gateway={"namespace": "edge"}, echo={"namespace": "edge"}),
+                     "istio-source-ip:echo.namespace: is the gateway's namespace", id="echo in the gateway namespace"),
     ],
 )
 def test_rejections_name_key_value_and_what_is_allowed(config: dict[str, str], expected: str) -> None:
