@@ -41,7 +41,8 @@ render: venv
 check-render: venv
 	@set -e; for s in $(STACKS); do \
 	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null; \
-	  printf '%-10s ' $$s; $(CHECK_RENDER) render/$$s --project . | grep -v '^note:'; \
+	  out=$$($(CHECK_RENDER) render/$$s --project . 2>&1) || { printf '%s\n%s\n' "$$s: FAILED" "$$out"; exit 1; }; \
+	  printf '%-10s %s\n' $$s "$$(printf '%s\n' "$$out" | tail -n 1)"; \
 	done
 
 stack: venv

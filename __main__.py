@@ -58,9 +58,7 @@ if plan.proxy_protocol_listener != "off":
     ProxyProtocolGateway(
         "proxy-protocol",
         ProxyProtocolGatewayArgs(
-            gateway_name=gateway.name,
-            gateway_namespace=gateway.namespace,
-            gateway_labels=plan.gateway_labels,
+            gateway=plan.gateway,
             listener=plan.proxy_protocol_listener,
             service_annotations=plan.service_annotations(),
             gateway_topology=plan.gateway_topology(),
@@ -72,9 +70,7 @@ if config.allowlist or config.access_logs:
     GatewayPolicies(
         "gateway-policies",
         GatewayPoliciesArgs(
-            gateway_name=gateway.name,
-            gateway_namespace=gateway.namespace,
-            gateway_labels=plan.gateway_labels,
+            gateway=plan.gateway,
             allowlist=list(config.allowlist),
             allowlist_field=plan.allowlist_field,
             access_logs=config.access_logs,

@@ -9,13 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
+from source_ip.plan import GatewayRef
 
 
 @dataclass(frozen=True)
 class GatewayPoliciesArgs:
-    gateway_name: str
-    gateway_namespace: str
-    gateway_labels: dict[str, str]
+    gateway: GatewayRef
     allowlist: list[str]
     """Client CIDRs allowed in; empty means no AuthorizationPolicy."""
     allowlist_field: Literal["ipBlocks", "remoteIpBlocks"]
@@ -30,14 +29,14 @@ class GatewayPolicies(Component):
 
     def __init__(self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("GatewayPolicies", name, opts)
-        metadata = {"namespace": args.gateway_namespace}
-        selector = {"matchLabels": dict(args.gateway_labels)}
+        gateway = args.gateway
+        selector = {"matchLabels": dict(gateway.labels)}
         if args.allowlist:
             k8s.apiextensions.CustomResource(
-                f"{args.gateway_name}-allowlist",
+                f"{gateway.name}-allowlist",
                 api_version="security.istio.io/v1",
                 kind="AuthorizationPolicy",
-                metadata={"name": f"{args.gateway_name}-allowlist", **metadata},
+                metadata={"name": f"{gateway.name}-allowlist", "namespace": gateway.namespace},
                 spec={
                     "selector": selector,
                     "action": "ALLOW",
@@ -47,10 +46,10 @@ class GatewayPolicies(Component):
             )
         if args.access_logs:
             k8s.apiextensions.CustomResource(
-                f"{args.gateway_name}-access-logs",
+                f"{gateway.name}-access-logs",
                 api_version="telemetry.istio.io/v1",
                 kind="Telemetry",
-                metadata={"name": f"{args.gateway_name}-access-logs", **metadata},
+                metadata={"name": f"{gateway.name}-access-logs", "namespace": gateway.namespace},
                 spec={"selector": selector, "accessLogging": [{"providers": [{"name": "envoy"}]}]},
                 opts=self.child(),
             )

@@ -10,13 +10,12 @@ import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.facts import MIGRATION_POD_LABEL, PROXY_PROTOCOL_FILTER_TYPE, PROXY_PROTOCOL_LISTENER_FILTER
+from source_ip.plan import GatewayRef
 
 
 @dataclass(frozen=True)
 class ProxyProtocolGatewayArgs:
-    gateway_name: str
-    gateway_namespace: str
-    gateway_labels: dict[str, str]
+    gateway: GatewayRef
     listener: Literal["strict", "accept-both"]
     """`strict`: gatewayTopology.proxyProtocol in the pod annotation (chart values).
     `accept-both`: a listener filter that takes connections with or without the header."""
@@ -38,12 +37,13 @@ class ProxyProtocolGateway(Component):
     def __init__(self, name: str, args: ProxyProtocolGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ProxyProtocolGateway", name, opts)
         if args.listener == "accept-both":
+            name = f"{args.gateway.name}-proxy-protocol-accept-both"
             k8s.apiextensions.CustomResource(
-                f"{args.gateway_name}-proxy-protocol-accept-both",
+                name,
                 api_version="networking.istio.io/v1alpha3",
                 kind="EnvoyFilter",
-                metadata={"name": f"{args.gateway_name}-proxy-protocol-accept-both", "namespace": args.gateway_namespace},
-                spec=accept_both_filter_spec(args.gateway_labels),
+                metadata={"name": name, "namespace": args.gateway.namespace},
+                spec=accept_both_filter_spec(args.gateway.labels),
                 opts=self.child(),
             )
         self.register_outputs(

@@ -30,6 +30,15 @@ ClientAddressSource = Literal["packet", "proxy-protocol", "x-forwarded-for"]
 
 
 @dataclass(frozen=True)
+class GatewayRef:
+    """Which ingress gateway the Istio objects attach to: its release name, namespace and pod labels."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
 class SourceIpPlan:
     """How this stack keeps the client address, derived from the config alone."""
 
@@ -70,6 +79,10 @@ class SourceIpPlan:
     @property
     def gateway_labels(self) -> dict[str, str]:
         return gateway_selector_labels(self.config.gateway.name)
+
+    @property
+    def gateway(self) -> GatewayRef:
+        return GatewayRef(self.config.gateway.name, self.config.gateway.namespace, self.gateway_labels)
 
     @property
     def pins_to_metallb_nodes(self) -> bool:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from components import GatewayPolicies, GatewayPoliciesArgs
+from source_ip.plan import GatewayRef
 from tools.program import run_body
 
 LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 
 def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: bool = False):
-    args = GatewayPoliciesArgs(gateway_name="istio-ingressgateway", gateway_namespace="istio-system",
-                               gateway_labels=LABELS, allowlist=allowlist, allowlist_field=field,  # type: ignore[arg-type]
+    args = GatewayPoliciesArgs(gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
+                               allowlist=allowlist, allowlist_field=field,  # type: ignore[arg-type]
                                access_logs=access_logs)
     return run_body(lambda: GatewayPolicies("policies", args))
 

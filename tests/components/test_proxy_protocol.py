@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from components import ProxyProtocolGateway, ProxyProtocolGatewayArgs
+from source_ip.plan import GatewayRef
 from tools.program import run_body
 
 LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 
 def proxy(listener: str):
-    args = ProxyProtocolGatewayArgs(gateway_name="istio-ingressgateway", gateway_namespace="istio-system",
-                                    gateway_labels=LABELS, listener=listener,  # type: ignore[arg-type]
+    args = ProxyProtocolGatewayArgs(gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
+                                    listener=listener,  # type: ignore[arg-type]
                                     service_annotations={"x": "y"}, gateway_topology={"proxyProtocol": {}})
     return run_body(lambda: ProxyProtocolGateway("pp", args))
 
