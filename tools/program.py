@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import runpy
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,8 +164,17 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, ser
          run: ProgramRun) -> ProgramRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # Pulumi calls the (mock) monitor in the loop's default executor, and each of its threads
+    # gets an event loop of its own. Own those loops, so the run can close them.
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def give_thread_a_loop() -> None:
+        thread_loops.append(asyncio.new_event_loop())
+        asyncio.set_event_loop(thread_loops[-1])
+
+    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop))
+    mocks = _Mocks(service_address)
     try:
-        mocks = _Mocks(service_address)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                                  monitor=_RecordingMonitor(mocks, run))
         # `outputs` defaults to one set shared by every context: give this run its own.
@@ -181,9 +191,10 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, ser
         loop.run_until_complete(wait_for_rpcs())  # anything resolving the outputs scheduled
         return run
     finally:
-        # The mock monitor runs in the loop's default executor, whose threads make event loops
-        # of their own: end those threads now rather than at interpreter exit.
+        # End the executor threads the mock monitor ran in, then close the loops they used.
         loop.run_until_complete(loop.shutdown_default_executor())
+        for thread_loop in thread_loops:
+            thread_loop.close()
         loop.close()
         asyncio.set_event_loop(None)
 
