@@ -9,7 +9,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component, namespace
-from source_ip.config import parse_address_range
 from source_ip.facts import METALLB, METALLB_CHART_VERSION, METALLB_NAMESPACE_LABELS
 
 API_VERSION = "metallb.io/v1beta1"
@@ -104,7 +103,4 @@ class MetalLBPinning(Component):
 
 def _metallb_address(address: str) -> str:
     """MetalLB wants a CIDR or a range; a single IP becomes a /32 (or /128)."""
-    if "-" in address or "/" in address:
-        return address
-    parse_address_range(address)
-    return str(ipaddress.ip_network(address))
+    return address if "-" in address or "/" in address else str(ipaddress.ip_network(address))

@@ -37,12 +37,12 @@ class ProxyProtocolGateway(Component):
     def __init__(self, name: str, args: ProxyProtocolGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ProxyProtocolGateway", name, opts)
         if args.listener == "accept-both":
-            name = f"{args.gateway.name}-proxy-protocol-accept-both"
+            filter_name = f"{args.gateway.name}-proxy-protocol-accept-both"
             k8s.apiextensions.CustomResource(
-                name,
+                filter_name,
                 api_version="networking.istio.io/v1alpha3",
                 kind="EnvoyFilter",
-                metadata={"name": name, "namespace": args.gateway.namespace},
+                metadata={"name": filter_name, "namespace": args.gateway.namespace},
                 spec=accept_both_filter_spec(args.gateway.labels),
                 opts=self.child(),
             )

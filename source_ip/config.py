@@ -82,7 +82,7 @@ def _node_item(node: str) -> str:
     return node
 
 
-DnsLabel = Annotated[str, AfterValidator(lambda v: _check_dns_label(v))]
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 AddressRange = Annotated[str, AfterValidator(_address_item)]
 Cidr = Annotated[str, AfterValidator(_cidr_item)]
 NodeName = Annotated[str, AfterValidator(_node_item)]

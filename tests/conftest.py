@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from source_ip.config import NAMESPACE, raw_config_from_stack_file
+from source_ip.config import NAMESPACE
 from tools.program import ROOT
+from tools.render import read_stack_file
 
-STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
-STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 
 
 def raw(platform: str | None = "vngcloud", **keys: Any) -> dict[str, str]:
@@ -22,8 +19,7 @@ def raw(platform: str | None = "vngcloud", **keys: Any) -> dict[str, str]:
 
 
 def stack_raw_config(stack: str) -> dict[str, str]:
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return raw_config_from_stack_file(document["config"])
+    return read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 
 
 def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +27,6 @@ def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(values["podAnnotations"]["proxy.istio.io/config"])
 
 
-__all__ = ["STACKS", "STACK_FILES", "Path", "annotation_json", "raw", "stack_raw_config"]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

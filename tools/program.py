@@ -63,9 +63,6 @@ class ProgramRun:
             raise KeyError(f"{len(matches)} resources {type_} named {name!r}; there are: {known}")
         return matches[0]
 
-    def by_urn(self, urn: str) -> Registered:
-        return next(r for r in self.resources if r.urn == urn)
-
     def k8s_objects(self, kind: str) -> list[dict[str, Any]]:
         """Kubernetes objects the program declares (not patches, not reads), by kind."""
         return [

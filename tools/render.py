@@ -133,7 +133,8 @@ def _mermaid(run: ProgramRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_stack_config(path: Path) -> dict[str, str]:
+def read_stack_file(path: Path) -> dict[str, str]:
+    """The raw config of a Pulumi.<stack>.yaml, as the CLI would pass it to the program."""
     document = yaml.safe_load(path.read_text()) or {}
     return raw_config_from_stack_file(document.get("config") or {})
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stack = args.stack or path.stem.removeprefix("Pulumi.")
     try:
-        run = run_program(load_stack_config(path), stack=stack)
+        run = run_program(read_stack_file(path), stack=stack)
     except pulumi.RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
