@@ -3,7 +3,7 @@ STACK  ?= dev
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-CHECK_RENDER ?= ../shared/tools/check-render
+SHARED ?= ../shared
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
 # Local file state and an empty passphrase: no Pulumi account needed. Override either to use yours.
@@ -14,7 +14,7 @@ export PULUMI_CONFIG_PASSPHRASE ?=
 help:
 	@echo "make test                 lint + unit tests (makes .venv from requirements-dev.txt)"
 	@echo "make render STACK=name    offline render of a stack into render/<name>"
-	@echo "make check-render         render every stack and check it against the upstream schemas"
+	@echo "make check-render         render every stack, check it against the upstream schemas, expand its charts"
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
 	@echo "make up STACK=name        pulumi up"
 	@echo "make verify STACK=name    prove the client IP arrives (after up)"
@@ -38,11 +38,20 @@ test: lint
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out render/$(STACK)
 
+# Every stack: render, check against the upstream schemas, and expand each Helm release with the real
+# chart (pinned helm). Both tools live in the project's shared/ folder beside this repository.
 check-render: venv
-	@set -e; for s in $(STACKS); do \
+	@if [ ! -x $(SHARED)/tools/check-render ] || [ ! -x $(SHARED)/tools/chart-render ]; then \
+	  echo "check-render: skipped: $(SHARED)/tools/check-render and chart-render not found (set SHARED=path/to/shared)"; \
+	  exit 0; fi; \
+	set -e; for s in $(STACKS); do \
 	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null; \
-	  out=$$($(CHECK_RENDER) render/$$s --project . 2>&1) || { printf '%s\n%s\n' "$$s: FAILED" "$$out"; exit 1; }; \
-	  printf '%-10s %s\n' $$s "$$(printf '%s\n' "$$out" | tail -n 1)"; \
+	  schema=$$($(SHARED)/tools/check-render render/$$s --project . 2>/dev/null) \
+	    || { printf '%s\n%s\n' "$$s: check-render FAILED" "$$schema"; exit 1; }; \
+	  charts=$$($(SHARED)/tools/chart-render render/$$s 2>&1) \
+	    || { printf '%s\n%s\n' "$$s: chart-render FAILED" "$$charts"; exit 1; }; \
+	  printf '%-22s %s; %s\n' $$s "$$(printf '%s\n' "$$schema" | tail -n 1)" \
+	    "$$(printf '%s\n' "$$charts" | tail -n 1 | sed 's/ into .*//')"; \
 	done
 
 stack: venv

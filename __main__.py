@@ -1,107 +1,86 @@
-"""istio-source-ip: keep the real client IP through an Istio ingress gateway. Composition only.
+"""istio-source-ip: keep the real client IP through Istio ingress gateways. Composition only.
 
 The config is validated first; a bad value stops the program before any resource exists.
+Each resource waits for what it needs and nothing more: gateways for istiod (and, on MetalLB,
+the pinning); the echo app for istiod; routing and policies for the CRDs. Nothing waits for a
+gateway, whose release waits for its load balancer's address.
 """
 
 import pulumi
 
 from components import (
     EchoApp,
-    EchoAppArgs,
     EchoRouting,
     EchoRoutingArgs,
     GatewayPolicies,
     GatewayPoliciesArgs,
+    IngressGateway,
     IstioInstall,
-    IstioInstallArgs,
     MetalLBPinning,
-    MetalLBPinningArgs,
-    ProxyProtocolGateway,
-    ProxyProtocolGatewayArgs,
+    Namespaces,
 )
 from source_ip.config import load_stack_config
-from source_ip.plan import SourceIpPlan
+from source_ip.inputs import stack_inputs
 
 config = load_stack_config()
-plan = SourceIpPlan(config)
-gateway = config.gateway
+inputs = stack_inputs(config)
 
-pinning = None
-if plan.pins_to_metallb_nodes:
-    pinning = MetalLBPinning(
-        "metallb-pinning",
-        MetalLBPinningArgs(
-            nodes=list(config.metallb.nodes),
-            node_label=dict(config.metallb.node_label),
-            pool=config.metallb.pool,
-            namespace=config.metallb.namespace,
-            addresses=tuple(config.metallb.addresses),
-            install=config.metallb.install,
-            adopt_l2_advertisement=config.metallb.adopt_l2_advertisement,
+pinning = MetalLBPinning("metallb-pinning", inputs.metallb) if inputs.metallb else None
+istio = IstioInstall("istio", inputs.istio)
+namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
+
+gateways = [
+    IngressGateway(
+        args.name,
+        args,
+        opts=pulumi.ResourceOptions(
+            depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *([pinning] if pinning else [])]
         ),
     )
+    for args in inputs.gateways
+]
 
-istio = IstioInstall(
-    "istio",
-    IstioInstallArgs(
-        version=config.istio.version,
-        gateway_name=gateway.name,
-        gateway_namespace=gateway.namespace,
-        gateway_values=plan.gateway_values(),
-        gateway_api_crds=config.istio.gateway_api_crds,
-        gateway_depends_on=[pinning] if pinning else [],
-    ),
-)
-after_istio = pulumi.ResourceOptions(depends_on=[istio])
+if inputs.allowlist or inputs.access_logs:
+    for gateway in gateways:
+        GatewayPolicies(
+            f"{gateway.ref.name}-policies",
+            GatewayPoliciesArgs(gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs),
+            opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(gateway.ref.namespace)]),
+        )
 
-if plan.proxy_protocol_listener != "off":
-    ProxyProtocolGateway(
-        "proxy-protocol",
-        ProxyProtocolGatewayArgs(
-            gateway=plan.gateway,
-            listener=plan.proxy_protocol_listener,
-            service_annotations=plan.service_annotations(),
-            gateway_topology=plan.gateway_topology(),
-        ),
-        opts=after_istio,
-    )
-
-if config.allowlist or config.access_logs:
-    GatewayPolicies(
-        "gateway-policies",
-        GatewayPoliciesArgs(
-            gateway=plan.gateway,
-            allowlist=list(config.allowlist),
-            allowlist_field=plan.allowlist_field,
-            access_logs=config.access_logs,
-        ),
-        opts=after_istio,
-    )
-
-echo_host = config.echo.host if config.echo.enabled else None
-if config.echo.enabled:
-    echo = EchoApp("echo", EchoAppArgs(namespace=config.echo.namespace), opts=after_istio)
+if inputs.echo and inputs.echo_host:
+    echo = EchoApp("echo", inputs.echo, opts=pulumi.ResourceOptions(depends_on=istio.control_plane))
     EchoRouting(
         "echo-routing",
         EchoRoutingArgs(
-            host=config.echo.host,
-            namespace=config.echo.namespace,
-            gateway_selector=plan.gateway_labels,
+            host=inputs.echo_host,
+            namespace=inputs.echo.namespace,
+            gateways=[gateway.ref for gateway in gateways],
             destination_host=echo.service_host,
             destination_port=echo.service_port,
         ),
-        opts=after_istio,
+        opts=pulumi.ResourceOptions(depends_on=istio.crds),
     )
 
+
+def curl_command(address: str | None) -> str | None:
+    if not inputs.echo_host:
+        return None
+    return f"curl -s -H 'Host: {inputs.echo_host}' http://{address or '<EXTERNAL-IP>'}/headers"
+
+
+first = gateways[0]
 pulumi.export("platform", config.platform)
-pulumi.export("sourceIpMode", plan.mode)
-pulumi.export("clientAddressSource", plan.client_address_source)
-pulumi.export("numTrustedProxies", gateway.num_trusted_proxies)
-pulumi.export("gatewayAddress", istio.gateway_address)
-pulumi.export("echoHost", echo_host)
-pulumi.export(
-    "curlCommand",
-    istio.gateway_address.apply(
-        lambda address: f"curl -s -H 'Host: {echo_host}' http://{address or '<EXTERNAL-IP>'}/headers" if echo_host else None
-    ),
-)
+pulumi.export("istioVersion", istio.version)
+pulumi.export("sourceIpMode", str(first.mode))
+pulumi.export("clientAddressSource", str(first.client_address_source))
+pulumi.export("numTrustedProxies", inputs.gateways[0].num_trusted_proxies)
+pulumi.export("gatewayAddress", first.address)
+pulumi.export("gatewayAddresses", {g.ref.name: g.address for g in gateways})
+pulumi.export("gateways", {
+    g.ref.name: {"namespace": g.ref.namespace, "sourceIpMode": str(g.mode), "clientAddressSource": str(g.client_address_source)}
+    for g in gateways
+})
+pulumi.export("echoHost", inputs.echo_host)
+pulumi.export("curlCommand", first.address.apply(curl_command))
+pulumi.export("curlCommands", {g.ref.name: g.address.apply(curl_command) for g in gateways})

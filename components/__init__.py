@@ -2,13 +2,14 @@
 
 from components.echo_app import EchoApp, EchoAppArgs
 from components.gateway_policies import GatewayPolicies, GatewayPoliciesArgs
+from components.ingress_gateway import IngressGateway, IngressGatewayArgs, MetalLBPlacement
 from components.istio_install import IstioInstall, IstioInstallArgs
 from components.metallb_pinning import MetalLBPinning, MetalLBPinningArgs
-from components.proxy_protocol import ProxyProtocolGateway, ProxyProtocolGatewayArgs
+from components.namespaces import Namespaces, NamespacesArgs
 from components.routing import EchoRouting, EchoRoutingArgs
 
 __all__ = [
     "EchoApp", "EchoAppArgs", "EchoRouting", "EchoRoutingArgs", "GatewayPolicies", "GatewayPoliciesArgs",
-    "IstioInstall", "IstioInstallArgs", "MetalLBPinning", "MetalLBPinningArgs",
-    "ProxyProtocolGateway", "ProxyProtocolGatewayArgs",
+    "IngressGateway", "IngressGatewayArgs", "IstioInstall", "IstioInstallArgs", "MetalLBPinning", "MetalLBPinningArgs",
+    "MetalLBPlacement", "Namespaces", "NamespacesArgs",
 ]

@@ -1,4 +1,4 @@
-"""EchoApp: go-httpbin behind a ClusterIP Service, in a namespace with sidecar injection."""
+"""EchoApp: go-httpbin behind a ClusterIP Service, its pods labelled for sidecar injection."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.base import Component, namespace
-from source_ip.facts import ECHO_IMAGE, ECHO_PORT, INJECTION_LABEL
+from components.base import Component, owned_namespace
+from source_ip.facts import ECHO_IMAGE, ECHO_PORT, SIDECAR_INJECT_POD_LABEL
 
 SERVICE_NAME = "clusterip"
 SERVICE_PORT = 80
@@ -26,7 +26,9 @@ class EchoApp(Component):
     """The app that shows what address arrived (seed 000, step 2).
 
     go-httpbin answers `/headers` and `/ip`, so `curl -H 'Host: …' http://LB/headers` shows the
-    X-Forwarded-For the gateway set. Create it after istiod: its pods need the sidecar injector.
+    X-Forwarded-For the gateway set. The sidecar is asked for with the pod label
+    `sidecar.istio.io/inject: "true"`, not a namespace label, so no other workload of a shared
+    namespace gets one on its next restart. Give it `depends_on` istiod (the injection webhook).
     """
 
     service_host: str
@@ -35,16 +37,15 @@ class EchoApp(Component):
 
     def __init__(self, name: str, args: EchoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EchoApp", name, opts)
-        ns = namespace(self, args.namespace, INJECTION_LABEL)
-        after_ns = self.child(depends_on=[ns])
+        after_ns = self.child(depends_on=owned_namespace(self, args.namespace))
         deployment = k8s.apps.v1.Deployment(
-            "echo-server",
+            self.child_name("deployment"),
             metadata={"name": "echo-server", "namespace": args.namespace, "labels": APP_LABELS},
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": APP_LABELS},
                 "template": {
-                    "metadata": {"labels": APP_LABELS},
+                    "metadata": {"labels": {**APP_LABELS, **SIDECAR_INJECT_POD_LABEL}},
                     "spec": {
                         "containers": [
                             {
@@ -60,7 +61,7 @@ class EchoApp(Component):
             opts=after_ns,
         )
         service = k8s.core.v1.Service(
-            SERVICE_NAME,
+            self.child_name("service"),
             metadata={"name": SERVICE_NAME, "namespace": args.namespace, "labels": APP_LABELS},
             spec={
                 "type": "ClusterIP",

@@ -1,9 +1,8 @@
-"""GatewayPolicies: who may reach the gateway (by client address) and access logs that show it."""
+"""GatewayPolicies: who may reach one gateway (by client address) and access logs that show it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -15,17 +14,23 @@ from source_ip.plan import GatewayRef
 @dataclass(frozen=True)
 class GatewayPoliciesArgs:
     gateway: GatewayRef
-    allowlist: list[str]
+    allowlist_field: str
+    """`ipBlocks` (packet source) or `remoteIpBlocks` (PROXY header / X-Forwarded-For): the gateway's
+    `IngressGateway.allowlist_field`."""
+    allowlist: list[str] = field(default_factory=list)
     """Client CIDRs allowed in; empty means no AuthorizationPolicy."""
-    allowlist_field: Literal["ipBlocks", "remoteIpBlocks"]
-    """`ipBlocks` (packet source) or `remoteIpBlocks` (PROXY header / X-Forwarded-For), from the plan."""
     access_logs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.allowlist_field not in ("ipBlocks", "remoteIpBlocks"):
+            raise ValueError(f"GatewayPolicies: allowlist_field {self.allowlist_field!r}; allowed: ipBlocks, remoteIpBlocks")
 
 
 class GatewayPolicies(Component):
     """An ALLOW AuthorizationPolicy on the gateway pods for the allowlisted client CIDRs, and an
     Istio Telemetry that turns on Envoy access logs (the default format prints the downstream
-    address and X-Forwarded-For). Create it after IstioInstall: it needs Istio's CRDs."""
+    address and X-Forwarded-For). Give it `depends_on` the Istio CRDs and the gateway's namespace;
+    it does not need the gateway itself."""
 
     def __init__(self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("GatewayPolicies", name, opts)
@@ -33,7 +38,7 @@ class GatewayPolicies(Component):
         selector = {"matchLabels": dict(gateway.labels)}
         if args.allowlist:
             k8s.apiextensions.CustomResource(
-                f"{gateway.name}-allowlist",
+                self.child_name("allowlist"),
                 api_version="security.istio.io/v1",
                 kind="AuthorizationPolicy",
                 metadata={"name": f"{gateway.name}-allowlist", "namespace": gateway.namespace},
@@ -46,7 +51,7 @@ class GatewayPolicies(Component):
             )
         if args.access_logs:
             k8s.apiextensions.CustomResource(
-                f"{gateway.name}-access-logs",
+                self.child_name("access-logs"),
                 api_version="telemetry.istio.io/v1",
                 kind="Telemetry",
                 metadata={"name": f"{gateway.name}-access-logs", "namespace": gateway.namespace},

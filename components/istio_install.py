@@ -1,95 +1,96 @@
-"""IstioInstall: Istio from its official Helm charts, and the ingress gateway with our values."""
+"""IstioInstall: Istio's control plane from its official Helm charts, or the cluster's own one reused."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.base import Component, namespace
-from source_ip.facts import GATEWAY_API_CRDS_URL, ISTIO_BASE, ISTIO_GATEWAY, ISTIOD, Chart, gateway_selector_labels
-
-ISTIO_NAMESPACE = "istio-system"
+from components.base import Component, owned_namespace
+from source_ip.facts import (
+    GATEWAY_API_CRDS_URL,
+    ISTIO_BASE,
+    ISTIO_BASE_RELEASE,
+    ISTIO_NAMESPACE,
+    ISTIOD,
+    ISTIOD_DEPLOYMENT,
+    ISTIOD_RELEASE,
+    Chart,
+)
 
 
 @dataclass(frozen=True)
 class IstioInstallArgs:
     version: str
-    """Exact Istio release used for all three charts (they must match)."""
-    gateway_name: str
-    """Helm release name of the gateway; its pod labels `app`/`istio` derive from it."""
-    gateway_namespace: str
-    gateway_values: dict[str, Any]
-    """Values for the istio/gateway chart, as built by `SourceIpPlan.gateway_values()`."""
+    """Exact Istio release of the base and istiod charts; with `install=False`, the version the cluster runs."""
+    install: bool = True
+    """False: reuse the cluster's control plane. Nothing is installed or created; istiod's Deployment is read
+    instead, so `pulumi up` stops with "not found" when there is no control plane."""
     gateway_api_crds: bool = False
-    gateway_depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What must exist before the gateway pods are scheduled (e.g. node labels, L2 announcements)."""
+    """Also install the Gateway API CRDs (standard channel)."""
 
 
 class IstioInstall(Component):
-    """Creates istio-system, the `base` (CRDs) and `istiod` releases, then the gateway release.
+    """The control plane: namespace istio-system, the `istio-base` (CRDs) and `istiod` releases, and
+    optionally the Gateway API CRDs — or, with `install=False`, a read of the existing istiod.
 
-    Releases have explicit names: a random suffix would change the gateway's `istio=` label and
-    every Istio Gateway selecting it would match nothing. istiod comes before the gateway because
-    the gateway pod's proxy is injected by istiod's webhook (image `auto`).
+    Two dependency lists let each resource wait for what it needs and nothing more:
+    `crds` for Istio custom resources (policies, routing), `control_plane` for workloads that need
+    istiod's injection webhook (gateways, the echo app). No gateway lives here: nothing that
+    depends on the control plane waits for a load balancer.
     """
 
-    gateway_release: k8s.helm.v3.Release
-    gateway_labels: dict[str, str]
-    gateway_address: pulumi.Output[str | None]
-    """External IP or hostname of the gateway's LoadBalancer Service, once assigned."""
+    crds: list[pulumi.Resource]
+    """What an Istio custom resource must wait for (the CRDs). istiod's validating webhook fails open until
+    istiod is ready (manifests/charts/base/templates/defaultrevision-validatingwebhookconfiguration.yaml)."""
+    control_plane: list[pulumi.Resource]
+    """What an injected workload must wait for: istiod (its injection webhook), or the read of the existing one."""
+    version: pulumi.Output[str]
 
     def __init__(self, name: str, args: IstioInstallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("IstioInstall", name, opts)
-        namespaces = [namespace(self, ISTIO_NAMESPACE)]
-        if args.gateway_namespace != ISTIO_NAMESPACE:
-            namespaces.append(namespace(self, args.gateway_namespace))
-        crds: list[pulumi.Resource] = []
+        gateway_api: list[pulumi.Resource] = []
         if args.gateway_api_crds:
-            crds.append(k8s.yaml.v2.ConfigFile("gateway-api-crds", file=GATEWAY_API_CRDS_URL, opts=self.child()))
+            gateway_api.append(k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL,
+                                                      opts=self.child()))
+        if args.install:
+            namespace = owned_namespace(self, ISTIO_NAMESPACE)
+            base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args.version, namespace)
+            istiod = self._release(ISTIOD_RELEASE, ISTIOD, args.version, [base])
+            self.crds = [base, *gateway_api]
+            self.control_plane = [istiod, *gateway_api]
+        else:
+            istiod_read = k8s.apps.v1.Deployment.get(
+                self.child_name("existing-istiod"), f"{ISTIO_NAMESPACE}/{ISTIOD_DEPLOYMENT}",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            istiod_read.spec.apply(lambda spec: _warn_on_version_skew(spec, args.version))
+            self.crds = list(gateway_api)
+            self.control_plane = [istiod_read, *gateway_api]
+        self.version = pulumi.Output.from_input(args.version)
+        self.register_outputs({"version": self.version, "installed": args.install})
 
-        base = self._release("istio-base", ISTIO_BASE, ISTIO_NAMESPACE, args.version, {}, [namespaces[0], *crds])
-        istiod = self._release("istiod", ISTIOD, ISTIO_NAMESPACE, args.version, {}, [base])
-        self.gateway_release = self._release(
-            args.gateway_name,
-            ISTIO_GATEWAY,
-            args.gateway_namespace,
-            args.version,
-            args.gateway_values,
-            [istiod, *namespaces, *args.gateway_depends_on],
-        )
-        self.gateway_labels = gateway_selector_labels(args.gateway_name)
-        self.gateway_address = self._gateway_address()
-        self.register_outputs(
-            {"gatewayAddress": self.gateway_address, "gatewayLabels": self.gateway_labels, "istioVersion": args.version}
-        )
-
-    def _release(
-        self, release: str, chart: Chart, ns: str, version: str, values: dict[str, Any], after: list[pulumi.Resource]
-    ) -> k8s.helm.v3.Release:
+    def _release(self, release: str, chart: Chart, version: str, after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
-            release,
+            self.child_name(chart.chart),
             k8s.helm.v3.ReleaseArgs(
                 name=release,
                 chart=chart.chart,
                 version=version,
-                namespace=ns,
+                namespace=ISTIO_NAMESPACE,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-                values=values,
+                values={},
             ),
             opts=self.child(depends_on=after),
         )
 
-    def _gateway_address(self) -> pulumi.Output[str | None]:
-        """Read the Service the chart created. Its id comes from the release's status, which is
-        unknown in a first preview, so the read waits for the release instead of failing."""
-        service_id = self.gateway_release.status.apply(lambda s: f"{s.namespace}/{s.name}")
-        service = k8s.core.v1.Service.get("gateway-service", service_id, opts=pulumi.ResourceOptions(parent=self))
-        return service.status.apply(_ingress_address)
 
-
-def _ingress_address(status: Any) -> str | None:
-    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
-    return (ingress[0].ip or ingress[0].hostname) if ingress else None
+def _warn_on_version_skew(spec: Any, version: str) -> None:
+    """The existing istiod's image tag should be `istio.version`: the gateway charts are installed at it."""
+    containers = (spec.template.spec.containers if spec and spec.template and spec.template.spec else None) or []
+    tags = {c.image.rsplit(":", 1)[-1] for c in containers if c.image and ":" in c.image.rsplit("/", 1)[-1]}
+    if tags and version not in {tag.split("-", 1)[0] for tag in tags}:
+        pulumi.log.warn(f"istio.version is {version} but the existing istiod runs {', '.join(sorted(tags))}: "
+                        "the gateway charts are installed at istio.version; set it to the cluster's version")

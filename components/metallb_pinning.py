@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.base import Component, namespace
-from source_ip.facts import METALLB, METALLB_CHART_VERSION, METALLB_NAMESPACE_LABELS
+from components.base import Component
+from source_ip.facts import METALLB, METALLB_CHART_VERSION, METALLB_NAMESPACE_LABELS, METALLB_RELEASE
 
 API_VERSION = "metallb.io/v1beta1"
 
@@ -43,12 +43,16 @@ class MetalLBPinning(Component):
         super().__init__("MetalLBPinning", name, opts)
         metallb_ready: list[pulumi.Resource] = []
         if args.install:
-            ns = namespace(self, args.namespace, METALLB_NAMESPACE_LABELS)
+            ns = k8s.core.v1.Namespace(
+                self.child_name("namespace"),
+                metadata={"name": args.namespace, "labels": dict(sorted(METALLB_NAMESPACE_LABELS.items()))},
+                opts=self.child(),
+            )
             metallb_ready.append(
                 k8s.helm.v3.Release(
-                    "metallb",
+                    self.child_name("metallb"),
                     k8s.helm.v3.ReleaseArgs(
-                        name="metallb",
+                        name=METALLB_RELEASE,
                         chart=METALLB.chart,
                         version=METALLB_CHART_VERSION,
                         namespace=args.namespace,
@@ -60,14 +64,14 @@ class MetalLBPinning(Component):
             )
         node_patches = [
             k8s.core.v1.NodePatch(
-                f"node-label-{node}", metadata={"name": node, "labels": dict(args.node_label)}, opts=self.child()
+                self.child_name(f"node-label-{node}"), metadata={"name": node, "labels": dict(args.node_label)}, opts=self.child()
             )
             for node in args.nodes
         ]
         if args.addresses:
             metallb_ready.append(
                 k8s.apiextensions.CustomResource(
-                    f"pool-{args.pool}",
+                    self.child_name(f"pool-{args.pool}"),
                     api_version=API_VERSION,
                     kind="IPAddressPool",
                     metadata={"name": args.pool, "namespace": args.namespace},
@@ -79,7 +83,7 @@ class MetalLBPinning(Component):
         l2_opts = self.child(depends_on=[*metallb_ready, *node_patches])
         if args.adopt_l2_advertisement:
             self.l2_advertisement = k8s.apiextensions.CustomResourcePatch(
-                f"l2-{args.adopt_l2_advertisement}",
+                self.child_name(f"l2-{args.adopt_l2_advertisement}"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
                 # Take over the fields we set even if `kubectl edit` set them before (seed 002);
@@ -91,7 +95,7 @@ class MetalLBPinning(Component):
             )
         else:
             self.l2_advertisement = k8s.apiextensions.CustomResource(
-                f"l2-{args.pool}-pinned",
+                self.child_name(f"l2-{args.pool}-pinned"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
                 metadata={"name": f"{args.pool}-pinned", "namespace": args.namespace},

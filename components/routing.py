@@ -1,4 +1,4 @@
-"""EchoRouting: an Istio Gateway on the ingress gateway's pods and a VirtualService to the echo app."""
+"""EchoRouting: an Istio Gateway per ingress gateway and one VirtualService to the echo app."""
 
 from __future__ import annotations
 
@@ -8,49 +8,63 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
+from source_ip.plan import GatewayRef
 
-GATEWAY_NAME = "echo-gateway"
 VIRTUAL_SERVICE_NAME = "echo"
+
+
+def istio_gateway_name(gateway: GatewayRef) -> str:
+    return f"echo-{gateway.name}"
 
 
 @dataclass(frozen=True)
 class EchoRoutingArgs:
     host: str
     namespace: str
-    gateway_selector: dict[str, str]
-    """The ingress gateway pods' real labels (from its release name), or the Gateway matches nothing."""
+    gateways: list[GatewayRef]
+    """The ingress gateways to answer on; each Istio Gateway selects that gateway's real pod labels."""
     destination_host: str
     destination_port: int
 
+    def __post_init__(self) -> None:
+        if not self.gateways:
+            raise ValueError("EchoRouting: gateways is empty; allowed: one or more GatewayRef")
+
 
 class EchoRouting(Component):
-    """Port 80 HTTP for `host` on the ingress gateway, routed to the echo Service (seed 000, step 3)."""
+    """Port 80 HTTP for `host` on every ingress gateway, routed to the echo Service (seed 000, step 3).
+    Give it `depends_on` the Istio CRDs; it does not wait for any gateway."""
 
     def __init__(self, name: str, args: EchoRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EchoRouting", name, opts)
-        gateway = k8s.apiextensions.CustomResource(
-            GATEWAY_NAME,
-            api_version="networking.istio.io/v1",
-            kind="Gateway",
-            metadata={"name": GATEWAY_NAME, "namespace": args.namespace},
-            spec={
-                "selector": dict(args.gateway_selector),
-                "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [args.host]}],
-            },
-            opts=self.child(),
-        )
+        istio_gateways = [
+            k8s.apiextensions.CustomResource(
+                self.child_name(f"gateway-{gateway.name}"),
+                api_version="networking.istio.io/v1",
+                kind="Gateway",
+                metadata={"name": istio_gateway_name(gateway), "namespace": args.namespace},
+                spec={
+                    "selector": dict(gateway.labels),
+                    "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [args.host]}],
+                },
+                opts=self.child(),
+            )
+            for gateway in args.gateways
+        ]
         virtual_service = k8s.apiextensions.CustomResource(
-            VIRTUAL_SERVICE_NAME,
+            self.child_name("virtual-service"),
             api_version="networking.istio.io/v1",
             kind="VirtualService",
             metadata={"name": VIRTUAL_SERVICE_NAME, "namespace": args.namespace},
             spec={
                 "hosts": [args.host],
-                "gateways": [f"{args.namespace}/{GATEWAY_NAME}"],
+                "gateways": [f"{args.namespace}/{istio_gateway_name(g)}" for g in args.gateways],
                 "http": [
                     {"route": [{"destination": {"host": args.destination_host, "port": {"number": args.destination_port}}}]}
                 ],
             },
-            opts=self.child(depends_on=[gateway]),
+            opts=self.child(depends_on=istio_gateways),
         )
-        self.register_outputs({"gateway": gateway.metadata["name"], "virtualService": virtual_service.metadata["name"]})
+        self.gateways = pulumi.Output.all(*[g.metadata["name"] for g in istio_gateways])
+        self.virtual_service = virtual_service.metadata["name"]
+        self.register_outputs({"gateways": self.gateways, "virtualService": self.virtual_service})

@@ -12,37 +12,46 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from source_ip.facts import PLATFORMS, Platform, SourceIpMode
+from source_ip.facts import (
+    HELM_RELEASE_NAME_MAX,
+    ISTIO_NAMESPACE,
+    PLATFORMS,
+    RESERVED_RELEASE_NAMES,
+    Platform,
+    SourceIpMode,
+)
 
 NAMESPACE = "istio-source-ip"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+# Patterns are applied with fullmatch: `$` would also accept a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
 def _dns_subdomain(value: str) -> bool:
     """RFC 1123 subdomain, as Kubernetes object names and DNS hosts use."""
-    return 0 < len(value) <= 253 and all(_DNS_LABEL.match(part) for part in value.split("."))
+    return 0 < len(value) <= 253 and all(_DNS_LABEL.fullmatch(part) for part in value.split("."))
 
 
 def _check_dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
     return value
 
 
 def _check_label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.match(name):
+    if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.fullmatch(name):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
 
 
@@ -55,6 +64,24 @@ def parse_address_range(value: str) -> tuple[ipaddress.IPv4Address | ipaddress.I
         return (first, last)
     network = ipaddress.ip_network(value, strict=False)
     return (network.network_address, network.broadcast_address)
+
+
+def _release_name(value: str) -> str:
+    _check_dns_label(value)
+    if len(value) > HELM_RELEASE_NAME_MAX:
+        raise ValueError(f"is longer than Helm allows; allowed: at most {HELM_RELEASE_NAME_MAX} characters")
+    if value in RESERVED_RELEASE_NAMES:
+        raise ValueError(f"is a release this program makes itself; allowed: any other name than "
+                         f"{', '.join(sorted(RESERVED_RELEASE_NAMES))}")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    """Only what Pulumi itself takes as a boolean: true/false (config.get_bool). Pydantic's lax mode
+    would also read "no", "off", "0", "n" as false — a stack file value the CLI passes as a string."""
+    if isinstance(value, bool) or value in ("true", "false"):
+        return value is True or value == "true"
+    raise ValueError("must be true or false")
 
 
 def _address_item(address: str) -> str:
@@ -83,6 +110,8 @@ def _node_item(node: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+ReleaseName = Annotated[str, AfterValidator(_release_name)]
+Bool = Annotated[bool, BeforeValidator(_boolean)]
 AddressRange = Annotated[str, AfterValidator(_address_item)]
 Cidr = Annotated[str, AfterValidator(_cidr_item)]
 NodeName = Annotated[str, AfterValidator(_node_item)]
@@ -96,20 +125,23 @@ class _Section(BaseModel):
 
 class IstioConfig(_Section):
     version: str = "1.28.1"
-    """Exact Istio release of the base, istiod and gateway charts."""
-    gateway_api_crds: bool = False
+    """Exact Istio release of the base, istiod and gateway charts (with `install: false`: the version
+    the cluster runs, which the gateway charts must match)."""
+    install: Bool = True
+    """Install the control plane (base + istiod). `false` reuses the one the cluster runs."""
+    gateway_api_crds: Bool = False
     """Also install the Gateway API CRDs (standard channel)."""
 
     @field_validator("version")
     @classmethod
     def _exact_version(cls, value: str) -> str:
-        if not _VERSION.match(value):
+        if not _VERSION.fullmatch(value):
             raise ValueError("must be an exact Istio release X.Y.Z, e.g. 1.28.1")
         return value
 
 
 class GatewayConfig(_Section):
-    name: DnsLabel = "istio-ingressgateway"
+    name: ReleaseName = "istio-ingressgateway"
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
     namespace: DnsLabel = "istio-system"
     replicas: int = Field(default=2, ge=1)
@@ -123,7 +155,7 @@ class GatewayConfig(_Section):
     """Extra Service annotations; they win over the platform's for the same key."""
     hairpin_hostname: str | None = None
     """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
-    proxy_protocol_migration: bool = False
+    proxy_protocol_migration: Bool = False
     """Accept connections with and without the PROXY header while the LB is switched."""
 
     @field_validator("hairpin_hostname")
@@ -134,8 +166,18 @@ class GatewayConfig(_Section):
         return value
 
 
+SourceIpChoice = Literal["auto", "proxy-protocol", "local"]
+
+
+class GatewayItem(GatewayConfig):
+    """One entry of `gateways`: the keys of `gateway`, plus a `sourceIp` of its own."""
+
+    source_ip: SourceIpChoice | None = None
+    """Overrides the stack's `sourceIp` for this gateway."""
+
+
 class EchoConfig(_Section):
-    enabled: bool = True
+    enabled: Bool = True
     host: str = "echo.example.com"
     """Host the Istio Gateway and VirtualService answer for (send it as the Host header)."""
     namespace: DnsLabel = "default"
@@ -149,7 +191,7 @@ class EchoConfig(_Section):
 
 
 class MetalLBConfig(_Section):
-    install: bool = False
+    install: Bool = False
     """Install MetalLB itself (kind, fresh clusters)."""
     namespace: DnsLabel = "metallb-system"
     nodes: list[NodeName] = Field(default_factory=list)
@@ -175,7 +217,7 @@ class MetalLBConfig(_Section):
             raise ValueError("needs at least one label, e.g. {loadbalancerIPs.metallb.io: arp}")
         for key, label_value in value.items():
             _check_label_key(key)
-            if not _LABEL_VALUE.match(label_value):
+            if not _LABEL_VALUE.fullmatch(label_value):
                 raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
         return value
 
@@ -184,14 +226,16 @@ class StackConfig(_Section):
     """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
 
     platform: str
-    source_ip: Literal["auto", "proxy-protocol", "local"] = "auto"
+    source_ip: SourceIpChoice = "auto"
     istio: IstioConfig = Field(default_factory=IstioConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    """The one-gateway form; `gateways` is the several-gateway form (not both)."""
+    gateways: list[GatewayItem] | None = None
     echo: EchoConfig = Field(default_factory=EchoConfig)
     metallb: MetalLBConfig = Field(default_factory=MetalLBConfig)
     allowlist: list[Cidr] = Field(default_factory=list)
     """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
-    access_logs: bool = False
+    access_logs: Bool = False
     """Envoy access logs on the gateway, showing the client address (Istio Telemetry)."""
 
     @field_validator("platform")
@@ -205,10 +249,34 @@ class StackConfig(_Section):
     def platform_entry(self) -> Platform:
         return PLATFORMS[self.platform]
 
-    @property
-    def mode(self) -> SourceIpMode:
-        """The source-IP mode in effect: `sourceIp`, or the platform's recommended one for auto."""
-        return self.platform_entry.default_mode if self.source_ip == "auto" else self.source_ip
+    def gateway_entries(self) -> Iterator[GatewayEntry]:
+        """Every ingress gateway of the stack, with the config keys that set it."""
+        if self.gateways is None:
+            yield GatewayEntry("gateway", self.gateway, self.source_ip, "sourceIp", self._mode(self.source_ip))
+            return
+        for index, item in enumerate(self.gateways):
+            key = f"gateways[{index}]"
+            if item.source_ip is None:
+                yield GatewayEntry(key, item, self.source_ip, "sourceIp", self._mode(self.source_ip))
+            else:
+                yield GatewayEntry(key, item, item.source_ip, f"{key}.sourceIp", self._mode(item.source_ip))
+
+    def _mode(self, choice: str) -> SourceIpMode:
+        """The source-IP mode in effect: the choice, or the platform's recommended one for auto."""
+        return self.platform_entry.default_mode if choice == "auto" else SourceIpMode(choice)
+
+
+@dataclass(frozen=True)
+class GatewayEntry:
+    """One ingress gateway as configured: `key` is `gateway` or `gateways[i]`."""
+
+    key: str
+    gateway: GatewayConfig
+    source_ip: str
+    """What was asked for: auto, proxy-protocol or local."""
+    source_ip_key: str
+    """The key that asked for it: `sourceIp` or `gateways[i].sourceIp`."""
+    mode: SourceIpMode
 
 
 @dataclass(frozen=True)
@@ -275,14 +343,26 @@ def _key(loc: tuple[int | str, ...]) -> str:
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model at a key path (list indexes and `| None` are looked through)."""
     model: type[BaseModel] = StackConfig
     for part in loc:
+        if isinstance(part, int):
+            continue
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        found = _model_in(field.annotation) if field else None
+        if found is None:
             return None
-        model = annotation
+        model = found
     return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
 
 
 def _problem(error: Any) -> Problem:
@@ -307,47 +387,32 @@ def _problem(error: Any) -> Problem:
 
 def semantic_problems(config: StackConfig) -> list[Problem]:
     """Rules that span several keys: each names the key the user has to change."""
-    platform = config.platform_entry
-    gateway = config.gateway
     problems: list[Problem] = []
 
     def add(key: str, value: Any, message: str) -> None:
         problems.append(Problem(f"{NAMESPACE}:{key}", value, message))
 
-    migrating_to_proxy = gateway.proxy_protocol_migration and "proxy-protocol" in platform.modes
-    if config.source_ip == "local" and migrating_to_proxy:
-        pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
-    elif config.source_ip != "auto" and config.source_ip not in platform.modes:
-        why = (
-            "cannot send the PROXY header" if config.source_ip == "proxy-protocol"
-            else "terminates TCP, so the pod would see the load balancer's address"
-        )
-        add("sourceIp", config.source_ip,
-            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}")
-    if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
-        add("gateway.numTrustedProxies", gateway.num_trusted_proxies,
-            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
-            "X-Forwarded-For header; allowed: 0, or set gateway.trustedHops: l7 when that many L7 "
-            "proxies/CDNs in front append X-Forwarded-For")
-    if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
-        add("gateway.maxReplicas", gateway.max_replicas,
-            f"is below gateway.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}")
-    if gateway.proxy_protocol_migration and "proxy-protocol" not in platform.modes:
-        add("gateway.proxyProtocolMigration", True,
-            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false")
-    if gateway.hairpin_hostname is not None:
-        if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
-            able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
-            add("gateway.hairpinHostname", gateway.hairpin_hostname,
-                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}")
-        elif config.mode != "proxy-protocol":
-            add("gateway.hairpinHostname", gateway.hairpin_hostname,
-                "only matters with PROXY protocol; allowed: unset, or sourceIp: proxy-protocol")
-    owned = {gateway.namespace: "the gateway", "istio-system": "Istio"}
+    if config.gateways is not None and "gateway" in config.model_fields_set:
+        add("gateways", _MISSING, f"is set together with {NAMESPACE}:gateway; allowed: one of the two "
+            "(gateway for one gateway, gateways for several)")
+    if config.gateways == []:
+        add("gateways", [], "needs at least one gateway; allowed: a list of gateway objects, or remove the key")
+    entries = list(config.gateway_entries())
+    seen: dict[str, str] = {}
+    for entry in entries:
+        _gateway_problems(config, entry, add)
+        name = entry.gateway.name
+        if name in seen:
+            add(f"{entry.key}.name", name,
+                f"is already the name of {seen[name]}: the pod labels (app/istio) derive from the release name, so "
+                "each gateway's Istio objects would select the other's pods too; allowed: a name no other gateway has")
+        seen.setdefault(name, entry.key)
+
+    gateway_namespaces = {entry.gateway.namespace: f"gateway {entry.gateway.name}" for entry in entries}
+    owned = {**gateway_namespaces, ISTIO_NAMESPACE: "Istio"}
     if config.echo.enabled and config.echo.namespace in owned:
         add("echo.namespace", config.echo.namespace,
-            f"is {owned[config.echo.namespace]}'s namespace, created and labelled by IstioInstall; allowed: another "
-            "namespace, e.g. default")
+            f"is {owned[config.echo.namespace]}'s namespace; allowed: another namespace, e.g. default")
     if config.platform == "metallb" and config.metallb.install and config.metallb.namespace in owned:
         add("metallb.namespace", config.metallb.namespace,
             f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system")
@@ -365,6 +430,42 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         add("metallb", config.metallb.model_dump(by_alias=True, exclude_defaults=True),
             f"only used with platform metallb (platform is {config.platform}); allowed: remove the key")
     return problems
+
+
+def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """The rules of one gateway, named by its own keys (`gateway.*` or `gateways[i].*`)."""
+    platform = config.platform_entry
+    gateway = entry.gateway
+    key = entry.key
+    migrating_to_proxy = gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL in platform.modes
+    if entry.source_ip == "local" and migrating_to_proxy:
+        pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
+    elif entry.source_ip != "auto" and entry.source_ip not in platform.modes:
+        why = (
+            "cannot send the PROXY header" if entry.source_ip == "proxy-protocol"
+            else "terminates TCP, so the pod would see the load balancer's address"
+        )
+        add(entry.source_ip_key, entry.source_ip,
+            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}")
+    if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
+        add(f"{key}.numTrustedProxies", gateway.num_trusted_proxies,
+            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
+            f"X-Forwarded-For header; allowed: 0, or set {key}.trustedHops: l7 when that many L7 "
+            "proxies/CDNs in front append X-Forwarded-For")
+    if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
+        add(f"{key}.maxReplicas", gateway.max_replicas,
+            f"is below {key}.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}")
+    if gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL not in platform.modes:
+        add(f"{key}.proxyProtocolMigration", True,
+            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false")
+    if gateway.hairpin_hostname is not None:
+        if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
+            able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
+            add(f"{key}.hairpinHostname", gateway.hairpin_hostname,
+                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}")
+        elif entry.mode != SourceIpMode.PROXY_PROTOCOL:
+            add(f"{key}.hairpinHostname", gateway.hairpin_hostname,
+                f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol")
 
 
 def raw_config_from_runtime() -> dict[str, str]:

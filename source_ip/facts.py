@@ -8,15 +8,20 @@ of the upstream project, or the seed document (../shared/seeds) that introduced 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
-SourceIpMode = Literal["proxy-protocol", "local"]
-"""How the client address survives the load balancer.
 
-proxy-protocol: the LB terminates TCP and prepends a PROXY header; Envoy parses it.
-local:          the LB passes packets through; `externalTrafficPolicy: Local` stops the
-                kube-proxy SNAT to a node address (kubernetes.io docs, "Source IP").
-"""
+class SourceIpMode(StrEnum):
+    """How the client address survives the load balancer.
+
+    proxy-protocol: the LB terminates TCP and prepends a PROXY header; Envoy parses it.
+    local:          the LB passes packets through; `externalTrafficPolicy: Local` stops the
+                    kube-proxy SNAT to a node address (kubernetes.io docs, "Source IP").
+    """
+
+    PROXY_PROTOCOL = "proxy-protocol"
+    LOCAL = "local"
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,10 @@ class Platform:
         return dict(self.proxy_protocol_annotations if mode == "proxy-protocol" else self.local_annotations)
 
 
-_PROXY: tuple[SourceIpMode, ...] = ("proxy-protocol",)
-_LOCAL: tuple[SourceIpMode, ...] = ("local",)
+_PROXY: tuple[SourceIpMode, ...] = (SourceIpMode.PROXY_PROTOCOL,)
+_LOCAL: tuple[SourceIpMode, ...] = (SourceIpMode.LOCAL,)
+_BOTH_PROXY_FIRST = (SourceIpMode.PROXY_PROTOCOL, SourceIpMode.LOCAL)
+_BOTH_LOCAL_FIRST = (SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL)
 
 PLATFORMS: dict[str, Platform] = {
     p.id: p
@@ -82,7 +89,7 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             id="aws-nlb",
             lb="AWS Network Load Balancer (aws-load-balancer-controller, ip targets)",
-            modes=("proxy-protocol", "local"),
+            modes=_BOTH_PROXY_FIRST,
             proxy_protocol_annotations={
                 "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
                 "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*",
@@ -224,7 +231,7 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             id="generic",
             lb="any other load balancer",
-            modes=("local", "proxy-protocol"),
+            modes=_BOTH_LOCAL_FIRST,
             source="this project: no annotations are known, set them in gateway.serviceAnnotations",
             caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program only "
             "tells Envoy to expect the header",
@@ -243,13 +250,29 @@ class Chart:
 
 
 ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_NAMESPACE = "istio-system"
+ISTIOD_DEPLOYMENT = "istiod"
+"""istiod's Deployment (default revision): manifests/charts/istio-control/istio-discovery/templates/deployment.yaml
+names it `istiod` (`istiod-<revision>` for a revision)."""
 ISTIO_BASE = Chart("base", ISTIO_REPOSITORY, "istio/istio manifests/charts/base; seed 000 step 1")
 ISTIOD = Chart("istiod", ISTIO_REPOSITORY, "istio/istio manifests/charts/istio-control/istio-discovery")
 ISTIO_GATEWAY = Chart("gateway", ISTIO_REPOSITORY, "istio/istio manifests/charts/gateway")
 METALLB = Chart("metallb", "https://metallb.github.io/metallb", "metallb/metallb charts/metallb")
 METALLB_CHART_VERSION = "0.15.3"
 
-GATEWAY_API_VERSION = "v1.3.0"
+# Release names this program gives its own Helm releases; a gateway may not take one of them.
+ISTIO_BASE_RELEASE = "istio-base"
+ISTIOD_RELEASE = "istiod"
+METALLB_RELEASE = "metallb"
+RESERVED_RELEASE_NAMES = frozenset({ISTIO_BASE_RELEASE, ISTIOD_RELEASE, METALLB_RELEASE})
+HELM_RELEASE_NAME_MAX = 53
+"""helm/helm pkg/chartutil/validate_name.go: `maxReleaseNameLen = 53` (names also go into labels)."""
+
+ALWAYS_PRESENT_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+"""Namespaces every Kubernetes cluster has: never declared as created (AlreadyExists), never deleted."""
+
+GATEWAY_API_VERSION = "v1.4.0"
+"""The version Istio 1.28 is built against (istio/istio go.mod at 1.28.1, sigs.k8s.io/gateway-api)."""
 GATEWAY_API_CRDS_URL = (
     "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
     f"{GATEWAY_API_VERSION}/standard-install.yaml"
@@ -264,7 +287,10 @@ ECHO_PORT = 8080
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 """Pod annotation holding per-proxy ProxyConfig as JSON; gatewayTopology lives in it."""
 STATUS_PORT_PROXY_PROTOCOL_ENV = "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL"
-INJECTION_LABEL = {"istio-injection": "enabled"}
+SIDECAR_INJECT_POD_LABEL = {"sidecar.istio.io/inject": "true"}
+"""Pod label that makes istiod's webhook inject the sidecar in a namespace without `istio-injection`
+(manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml, case "object."),
+so no other workload of a shared namespace gets a sidecar."""
 PROXY_PROTOCOL_LISTENER_FILTER = "envoy.filters.listener.proxy_protocol"
 PROXY_PROTOCOL_FILTER_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"

@@ -1,7 +1,7 @@
-"""From a validated config to what the gateway must look like: pure data, no resources.
+"""The source-IP decisions for one gateway, as pure functions: no resources, no config parsing.
 
-This is the one place where the source-IP invariants are decided, so tests (and the policy
-pack) can check them without a cluster:
+`IngressGateway` calls them with its typed inputs, the config validation calls them to explain a
+refusal, and the tests check them without a cluster. The invariants they keep:
 - the LB sends the PROXY header  <=>  the gateway parses it (strict `gatewayTopology.proxyProtocol`,
   or the permissive listener filter while migrating) — never one without the other;
 - passthrough (`local`)  =>  `externalTrafficPolicy: Local`;
@@ -10,148 +10,74 @@ pack) can check them without a cluster:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
 
-from source_ip.config import StackConfig
-from source_ip.facts import (
-    METALLB_POOL_ANNOTATION,
-    MIGRATION_POD_LABEL,
-    PROXY_CONFIG_ANNOTATION,
-    STATUS_PORT_PROXY_PROTOCOL_ENV,
-    TRUSTED_HOPS_ANNOTATION,
-    Platform,
-    SourceIpMode,
-    gateway_selector_labels,
-)
+from source_ip.facts import SourceIpMode
 
-ClientAddressSource = Literal["packet", "proxy-protocol", "x-forwarded-for"]
+
+class ProxyProtocolListener(StrEnum):
+    """How the gateway's listeners treat the PROXY header."""
+
+    STRICT = "strict"
+    """`gatewayTopology.proxyProtocol`: every connection must start with the header."""
+    ACCEPT_BOTH = "accept-both"
+    """A permissive listener filter (EnvoyFilter): with or without the header, while the LB is switched."""
+    OFF = "off"
+    """No PROXY protocol: the packet source is the client (passthrough)."""
+
+
+class TrustedHops(StrEnum):
+    """What stands in front of the gateway."""
+
+    L4 = "l4"
+    """Load balancers only: X-Forwarded-For from the client is never trusted."""
+    L7 = "l7"
+    """`numTrustedProxies` L7 proxies/CDNs append X-Forwarded-For."""
+
+
+class ClientAddressSource(StrEnum):
+    """Where the gateway learns the client address from."""
+
+    PACKET = "packet"
+    PROXY_PROTOCOL = "proxy-protocol"
+    X_FORWARDED_FOR = "x-forwarded-for"
+
+
+def proxy_protocol_listener(mode: SourceIpMode, migrating: bool) -> ProxyProtocolListener:
+    """The listener a gateway needs for `mode`; while migrating it accepts both."""
+    if migrating:
+        return ProxyProtocolListener.ACCEPT_BOTH
+    return ProxyProtocolListener.STRICT if mode == SourceIpMode.PROXY_PROTOCOL else ProxyProtocolListener.OFF
+
+
+def pairing_problem(mode: SourceIpMode, listener: ProxyProtocolListener) -> str | None:
+    """Why a mode/listener pair would break every connection, or None when they fit."""
+    if mode == SourceIpMode.PROXY_PROTOCOL and listener == ProxyProtocolListener.OFF:
+        return "the LB sends the PROXY header but the gateway would not parse it; use listener strict or accept-both"
+    if mode == SourceIpMode.LOCAL and listener == ProxyProtocolListener.STRICT:
+        return "the gateway would require a PROXY header the LB does not send; use listener off or accept-both"
+    return None
+
+
+def client_address_source(listener: ProxyProtocolListener, num_trusted_proxies: int) -> ClientAddressSource:
+    if num_trusted_proxies >= 1:
+        return ClientAddressSource.X_FORWARDED_FOR
+    if listener == ProxyProtocolListener.OFF:
+        return ClientAddressSource.PACKET
+    return ClientAddressSource.PROXY_PROTOCOL
+
+
+def allowlist_field(source: ClientAddressSource) -> str:
+    """`ipBlocks` matches the packet source; `remoteIpBlocks` the address recovered from the PROXY
+    header or X-Forwarded-For. Behind PROXY protocol `ipBlocks` would match the LB."""
+    return "ipBlocks" if source == ClientAddressSource.PACKET else "remoteIpBlocks"
 
 
 @dataclass(frozen=True)
 class GatewayRef:
-    """Which ingress gateway the Istio objects attach to: its release name, namespace and pod labels."""
+    """Which ingress gateway Istio objects attach to: its release name, namespace and pod labels."""
 
     name: str
     namespace: str
     labels: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SourceIpPlan:
-    """How this stack keeps the client address, derived from the config alone."""
-
-    config: StackConfig
-
-    @property
-    def platform(self) -> Platform:
-        return self.config.platform_entry
-
-    @property
-    def mode(self) -> SourceIpMode:
-        return self.config.mode
-
-    @property
-    def lb_sends_proxy_protocol(self) -> bool:
-        return self.mode == "proxy-protocol"
-
-    @property
-    def proxy_protocol_listener(self) -> Literal["strict", "accept-both", "off"]:
-        """How the gateway's listeners treat the PROXY header."""
-        if self.config.gateway.proxy_protocol_migration:
-            return "accept-both"
-        return "strict" if self.lb_sends_proxy_protocol else "off"
-
-    @property
-    def client_address_source(self) -> ClientAddressSource:
-        """Where the gateway learns the client address from."""
-        if self.config.gateway.num_trusted_proxies >= 1:
-            return "x-forwarded-for"
-        return "packet" if self.proxy_protocol_listener == "off" else "proxy-protocol"
-
-    @property
-    def allowlist_field(self) -> Literal["ipBlocks", "remoteIpBlocks"]:
-        """`ipBlocks` matches the packet source; `remoteIpBlocks` the address recovered from the
-        PROXY header or X-Forwarded-For. Behind PROXY protocol `ipBlocks` would match the LB."""
-        return "ipBlocks" if self.client_address_source == "packet" else "remoteIpBlocks"
-
-    @property
-    def gateway_labels(self) -> dict[str, str]:
-        return gateway_selector_labels(self.config.gateway.name)
-
-    @property
-    def gateway(self) -> GatewayRef:
-        return GatewayRef(self.config.gateway.name, self.config.gateway.namespace, self.gateway_labels)
-
-    @property
-    def pins_to_metallb_nodes(self) -> bool:
-        return self.config.platform == "metallb"
-
-    def gateway_topology(self) -> dict[str, Any]:
-        topology: dict[str, Any] = {}
-        if self.config.gateway.num_trusted_proxies:
-            topology["numTrustedProxies"] = self.config.gateway.num_trusted_proxies
-        if self.proxy_protocol_listener == "strict":
-            topology["proxyProtocol"] = {}
-        return topology
-
-    def service_annotations(self) -> dict[str, str]:
-        """Platform annotations for the mode, then hairpin, then the user's (which win)."""
-        gateway = self.config.gateway
-        annotations = self.platform.annotations_for(self.mode)
-        if self.pins_to_metallb_nodes:
-            annotations[METALLB_POOL_ANNOTATION] = self.config.metallb.pool
-        hairpin = self.platform.hairpin_annotation
-        if hairpin and self.lb_sends_proxy_protocol and (gateway.hairpin_hostname or self.platform.hairpin_value == "true"):
-            annotations[hairpin] = gateway.hairpin_hostname or "true"
-        annotations.update(gateway.service_annotations)
-        return dict(sorted(annotations.items()))
-
-    def gateway_values(self) -> dict[str, Any]:
-        """Values for the istio/gateway chart (keys checked against its values.schema.json)."""
-        gateway = self.config.gateway
-        service: dict[str, Any] = {"type": "LoadBalancer"}
-        annotations = self.service_annotations()
-        if annotations:
-            service["annotations"] = annotations
-        if self.mode == "local":
-            service["externalTrafficPolicy"] = "Local"
-
-        values: dict[str, Any] = {
-            "service": service,
-            # autoscaling defaults to true in the chart and then replicaCount is ignored.
-            "autoscaling": (
-                {"enabled": True, "minReplicas": gateway.replicas, "maxReplicas": gateway.max_replicas}
-                if gateway.max_replicas
-                else {"enabled": False}
-            ),
-            "replicaCount": gateway.replicas,
-            # A new pod is ready before an old one goes: with ETP Local the node never loses
-            # its last local endpoint during a rollout (istio#54905, kubernetes#85643).
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        }
-        if gateway.replicas >= 2:
-            values["podDisruptionBudget"] = {"minAvailable": 1}
-        topology = self.gateway_topology()
-        if topology:
-            values["podAnnotations"] = {
-                PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True, separators=(",", ":"))
-            }
-            if gateway.num_trusted_proxies:
-                values["podAnnotations"][TRUSTED_HOPS_ANNOTATION] = gateway.trusted_hops
-        if self.lb_sends_proxy_protocol and self.platform.status_port_proxy_protocol:
-            values["env"] = {STATUS_PORT_PROXY_PROTOCOL_ENV: "true"}
-        if self.proxy_protocol_listener == "accept-both":
-            values["labels"] = dict(MIGRATION_POD_LABEL)
-        if self.pins_to_metallb_nodes:
-            values["nodeSelector"] = dict(self.config.metallb.node_label)
-            values["topologySpreadConstraints"] = [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "kubernetes.io/hostname",
-                    "whenUnsatisfiable": "DoNotSchedule",
-                    "labelSelector": {"matchLabels": self.gateway_labels},
-                }
-            ]
-        return values

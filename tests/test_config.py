@@ -69,11 +69,44 @@ def test_defaults_follow_the_contract() -> None:
         pytest.param(raw("metallb"), "istio-source-ip:metallb.nodes: needs at least one node name", id="metallb without nodes"),
         pytest.param(raw("aws", metallb={"nodes": ["w1"]}), "istio-source-ip:metallb: only used with platform metallb",
                      id="metallb keys on a cloud"),
-        pytest.param(raw(echo={"namespace": "istio-system"}), 'istio-source-ip:echo.namespace: is Istio\'s namespace, '
-                     'created and labelled by IstioInstall (got "istio-system"); allowed: another namespace',
+        pytest.param(raw(echo={"namespace": "istio-system"}), 'istio-source-ip:echo.namespace: is Istio\'s namespace '
+                     '(got "istio-system"); allowed: another namespace',
                      id="echo in istio-system"),
         pytest.param(raw(gateway={"namespace": "edge"}, echo={"namespace": "edge"}),
-                     "istio-source-ip:echo.namespace: is the gateway's namespace", id="echo in the gateway namespace"),
+                     "istio-source-ip:echo.namespace: is gateway istio-ingressgateway's namespace",
+                     id="echo in the gateway namespace"),
+        pytest.param(raw(gateway={"replicas": 3}, gateways=[{"name": "a"}]),
+                     "istio-source-ip:gateways: is set together with istio-source-ip:gateway; allowed: one of the two",
+                     id="both gateway and gateways"),
+        pytest.param(raw(gateways=[]), "istio-source-ip:gateways: needs at least one gateway (got [])", id="no gateways"),
+        pytest.param(raw(gateways=[{"name": "edge"}, {"name": "edge", "namespace": "other"}]),
+                     'istio-source-ip:gateways[1].name: is already the name of gateways[0]: the pod labels (app/istio) '
+                     'derive from the release name', id="duplicate gateway names"),
+        pytest.param(raw(gateways=[{"name": "edge", "replcas": 2}]),
+                     "istio-source-ip:gateways[0].replcas: unknown key (got 2); allowed keys here: hairpinHostname,",
+                     id="unknown per-gateway key"),
+        pytest.param(raw("gcp", gateways=[{"name": "public"}, {"name": "edge", "sourceIp": "proxy-protocol"}]),
+                     'istio-source-ip:gateways[1].sourceIp: platform gcp (GKE passthrough Network Load Balancer) cannot '
+                     'send the PROXY header (got "proxy-protocol"); allowed here: auto, local',
+                     id="per-gateway sourceIp the platform cannot do"),
+        pytest.param(raw(gateways=[{"name": "edge", "numTrustedProxies": 1}]),
+                     "istio-source-ip:gateways[0].numTrustedProxies: behind an L4 load balancer",
+                     id="per-gateway rule named by its own key"),
+        pytest.param(raw(gateway={"name": "istiod"}), 'istio-source-ip:gateway.name: is a release this program makes '
+                     'itself (got "istiod"); allowed: any other name than istio-base, istiod, metallb',
+                     id="gateway named like the program's own release"),
+        pytest.param(raw(gateways=[{"name": "metallb"}]), "istio-source-ip:gateways[0].name: is a release this program",
+                     id="per-gateway reserved name"),
+        pytest.param(raw(gateway={"name": "g" * 54}), "istio-source-ip:gateway.name: is longer than Helm allows",
+                     id="release name over 53 characters"),
+        pytest.param(raw(gateway={"name": "edge\n"}), "istio-source-ip:gateway.name: must be a DNS-1123 label",
+                     id="trailing newline in a name"),
+        pytest.param(raw(istio={"version": "1.28.1\n"}), "istio-source-ip:istio.version: must be an exact",
+                     id="trailing newline in a version"),
+        pytest.param(raw(istio={"install": "no"}), 'istio-source-ip:istio.install: must be true or false (got "no")',
+                     id="install not a boolean"),
+        pytest.param(raw(accessLogs="off"), 'istio-source-ip:accessLogs: must be true or false (got "off")',
+                     id="YAML 1.1 boolean word"),
     ],
 )
 def test_rejections_name_key_value_and_what_is_allowed(config: dict[str, str], expected: str) -> None:
@@ -127,4 +160,21 @@ def test_runtime_config_comes_from_the_engines_json_bag(monkeypatch: pytest.Monk
 
 def test_migration_step_one_allows_local_on_a_proxy_only_platform() -> None:
     config = parse_config(raw("vngcloud", sourceIp="local", gateway={"proxyProtocolMigration": True}))
-    assert config.mode == "local"
+    assert [e.mode for e in config.gateway_entries()] == ["local"]
+
+
+def test_gateways_take_the_stack_source_ip_unless_they_set_their_own() -> None:
+    config = parse_config(raw("aws-nlb", gateways=[{"name": "public"}, {"name": "internal", "sourceIp": "local"}]))
+    assert [(e.key, e.gateway.name, e.mode) for e in config.gateway_entries()] == [
+        ("gateways[0]", "public", "proxy-protocol"), ("gateways[1]", "internal", "local")]
+
+
+def test_without_gateways_there_is_one_default_gateway() -> None:
+    [entry] = parse_config(raw("gcp")).gateway_entries()
+    assert (entry.key, entry.gateway.name, entry.gateway.namespace, entry.mode) == (
+        "gateway", "istio-ingressgateway", "istio-system", "local")
+
+
+def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> None:
+    assert parse_config(raw("gcp")).istio.install is True
+    assert parse_config(raw("gcp", istio={"install": False})).istio.install is False

@@ -11,11 +11,11 @@ import functools
 
 import pytest
 
+from source_ip.facts import ALWAYS_PRESENT_NAMESPACES
 from tests.conftest import STACKS, raw, stack_raw_config
 from tools.program import ProgramRun, run_program
 
 PREEXISTING_KINDS = {"Node"}
-PREEXISTING_NAMESPACES = {"default"}
 
 
 @functools.cache
@@ -28,7 +28,26 @@ def test_preexisting_objects_are_patched_never_created(name: str) -> None:
     run = stack(name)
     created = [r.inputs for r in run.resources if r.custom and not r.read_id and not r.is_patch and "kind" in r.inputs]
     assert not [o for o in created if o["kind"] in PREEXISTING_KINDS]
-    assert not [o for o in created if o["kind"] == "Namespace" and o["metadata"]["name"] in PREEXISTING_NAMESPACES]
+    assert not [o for o in created if o["kind"] == "Namespace" and o["metadata"]["name"] in ALWAYS_PRESENT_NAMESPACES]
+
+
+@pytest.mark.parametrize("namespace", sorted(ALWAYS_PRESENT_NAMESPACES))
+def test_namespaces_every_cluster_has_are_never_created_wherever_they_are_used(namespace: str) -> None:
+    run = run_program(raw("gcp", gateways=[{"name": "edge", "namespace": namespace}], echo={"namespace": "apps"}))
+    assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
+    run = run_program(raw("gcp", echo={"namespace": namespace}))
+    assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
+
+
+def test_a_reused_control_planes_namespace_is_never_created() -> None:
+    run = run_program(raw("gcp", istio={"install": False}, gateway={"namespace": "istio-system"}))
+    assert run.k8s_objects("Namespace") == []
+
+
+def test_no_namespace_the_program_did_not_create_is_labelled() -> None:
+    """Labelling a shared namespace for injection would give every workload there a sidecar."""
+    for name in STACKS:
+        assert stack(name).of_type("kubernetes:core/v1:NamespacePatch") == [], name
 
 
 def test_node_labels_are_patches_that_destroy_removes() -> None:

@@ -71,12 +71,36 @@ def test_metallb_render_carries_seed_002(tmp_path: Path) -> None:
 
 def test_graph_has_parents_dependencies_and_a_mermaid_picture(tmp_path: Path) -> None:
     files = rendered("vngcloud", tmp_path)
-    nodes = {n["id"]: n for n in json.loads(files["graph.json"])["resources"]}
-    gateway = nodes["kubernetes:helm.sh/v3:Release::istio-ingressgateway"]
-    assert gateway["parent"] == "istio-source-ip:index:IstioInstall::istio"
-    assert "kubernetes:helm.sh/v3:Release::istiod" in gateway["dependsOn"]
+    graph = json.loads(files["graph.json"])
+    nodes = {n["id"]: n for n in graph["resources"]}
+    gateway = nodes["kubernetes:helm.sh/v3:Release::istio-ingressgateway-release"]
+    assert gateway["parent"] == "istio-source-ip:index:IngressGateway::istio-ingressgateway"
+    assert "kubernetes:helm.sh/v3:Release::istio-istiod" in gateway["dependsOn"]
+    assert graph["longestAwaitedChain"] == ["kubernetes:helm.sh/v3:Release::istio-base",
+                                            "kubernetes:helm.sh/v3:Release::istio-istiod",
+                                            "kubernetes:apps/v1:Deployment::echo-deployment"]
     mermaid = files["graph.mmd"]
-    assert mermaid.startswith("flowchart TD\n") and 'subgraph' in mermaid and "Release istiod" in mermaid
+    assert mermaid.startswith("flowchart TD\n") and 'subgraph' in mermaid and "Release istio-istiod" in mermaid
+
+
+def test_dependencies_through_output_inputs_are_recorded_and_drawn_dashed(tmp_path: Path) -> None:
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from tools.program import run_body
+
+    def body() -> None:
+        source = k8s.core.v1.ConfigMap("source", metadata={"name": "a"})
+        k8s.core.v1.ConfigMap("reader", metadata={"name": "b"}, data={"from": source.metadata["name"]})
+        k8s.core.v1.ConfigMap("waiter", metadata={"name": "c"}, opts=pulumi.ResourceOptions(depends_on=[source]))
+
+    files = render.render(run_body(body))
+    nodes = {n["name"]: n for n in json.loads(files["graph.json"])["resources"]}
+    assert nodes["reader"]["inputDependsOn"] == ["kubernetes:core/v1:ConfigMap::source"]
+    assert nodes["reader"]["dependsOn"] == []
+    assert nodes["waiter"]["dependsOn"] == ["kubernetes:core/v1:ConfigMap::source"]
+    assert nodes["waiter"]["inputDependsOn"] == []
+    assert "n0 -.-> n1" in files["graph.mmd"] and "n0 --> n2" in files["graph.mmd"]
 
 
 def test_bad_config_exits_2_with_the_programs_message_and_writes_nothing(tmp_path: Path) -> None:
@@ -95,3 +119,20 @@ def test_bad_config_exits_2_with_the_programs_message_and_writes_nothing(tmp_pat
 def test_missing_stack_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert render.main(["--stack", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "Pulumi.nope.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ("  istio-source-ip:gateway: {replicas: 3}\n  istio-source-ip:gateways: [{name: a}]\n", "istio-source-ip:gateways"),
+    ("  istio-source-ip:gateways: [{name: a}, {name: a}]\n", "istio-source-ip:gateways[1].name"),
+    ("  istio-source-ip:gateways: [{name: a, replcas: 2}]\n", "istio-source-ip:gateways[0].replcas"),
+    ("  istio-source-ip:gateways: [{name: a, sourceIp: local}]\n", "istio-source-ip:gateways[0].sourceIp"),
+    ("  istio-source-ip:istio: {install: maybe}\n", "istio-source-ip:istio.install"),
+])
+def test_bad_new_keys_exit_2_naming_the_key_and_write_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, key: str) -> None:
+    stack_file = tmp_path / "Pulumi.bad.yaml"
+    stack_file.write_text("config:\n  istio-source-ip:platform: vngcloud\n" + config)
+    out = tmp_path / "out"
+    assert render.main(["--config", str(stack_file), "--out", str(out)]) == 2
+    assert f"\n  {key}: " in capsys.readouterr().err
+    assert not out.exists()

@@ -16,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from components.ingress_gateway import IngressGatewayArgs, chart_values
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS, Platform
-from source_ip.plan import SourceIpPlan
+from source_ip.inputs import stack_inputs
+from source_ip.plan import allowlist_field
 from tests.conftest import raw
 from tools.program import HELM_RELEASE, run_program
 
@@ -79,45 +81,46 @@ def test_registry_entries_are_complete() -> None:
         assert platform.status_port_proxy_protocol <= ("proxy-protocol" in platform.modes)
 
 
+gateway_options = st.fixed_dictionaries({}, optional={
+    "numTrustedProxies": st.integers(0, 3),
+    "trustedHops": st.sampled_from(["l4", "l7"]),
+    "proxyProtocolMigration": st.booleans(),
+    "replicas": st.integers(1, 4),
+    "maxReplicas": st.integers(1, 8),
+    "hairpinHostname": st.just("gw.example.com"),
+    "serviceAnnotations": st.dictionaries(st.sampled_from(["example.com/a", "example.com/b"]),
+                                          st.sampled_from(["1", "x"]), max_size=2),
+})
+SOURCE_IP = st.sampled_from(["auto", "proxy-protocol", "local"])
+
 option_mixes = st.fixed_dictionaries(
-    {"platform": st.sampled_from(sorted(PLATFORMS)), "sourceIp": st.sampled_from(["auto", "proxy-protocol", "local"])},
+    {"platform": st.sampled_from(sorted(PLATFORMS)), "sourceIp": SOURCE_IP},
     optional={
-        "gateway": st.fixed_dictionaries({}, optional={
-            "numTrustedProxies": st.integers(0, 3),
-            "trustedHops": st.sampled_from(["l4", "l7"]),
-            "proxyProtocolMigration": st.booleans(),
-            "replicas": st.integers(1, 4),
-            "maxReplicas": st.integers(1, 8),
-            "hairpinHostname": st.just("gw.example.com"),
-            "serviceAnnotations": st.dictionaries(st.sampled_from(["example.com/a", "example.com/b"]),
-                                                  st.sampled_from(["1", "x"]), max_size=2),
-        }),
+        "gateway": gateway_options,
         "allowlist": st.lists(st.sampled_from(["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]), max_size=2),
     },
 )
+several_gateways = st.lists(
+    st.tuples(gateway_options, st.none() | SOURCE_IP), min_size=1, max_size=3
+).map(lambda items: [{**options, "name": f"gw-{i}", **({"sourceIp": ip} if ip else {})}
+                     for i, (options, ip) in enumerate(items)])
 
 
-def plan_or_rejection(options: dict[str, Any]) -> SourceIpPlan | ConfigError:
+def gateways_or_rejection(options: dict[str, Any]) -> list[IngressGatewayArgs] | ConfigError:
     keys = dict(options)
     if keys["platform"] == "metallb":
         keys["metallb"] = METALLB
     try:
-        return SourceIpPlan(parse_config(raw(**keys)))
+        return stack_inputs(parse_config(raw(**keys))).gateways
     except ConfigError as error:
         return error
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(option_mixes)
-def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None:
-    outcome = plan_or_rejection(options)
-    if isinstance(outcome, ConfigError):
-        assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
-        return
-    plan, values = outcome, outcome.gateway_values()
-    gateway = plan.config.gateway
+def assert_invariants(args: IngressGatewayArgs) -> None:
+    """The source-IP invariants on the chart values of one gateway."""
+    values = chart_values(args)
     annotations = values["service"].get("annotations", {})
-    pp_annotations = plan.platform.proxy_protocol_annotations
+    pp_annotations = args.platform_entry.proxy_protocol_annotations
     lb_sends = bool(pp_annotations) and pp_annotations.items() <= annotations.items()
     parses_strict = "proxyProtocol" in topology(values)
     accepts_both = values.get("labels", {}).get("istio-source-ip.io/proxy-protocol") == "accept-both"
@@ -126,23 +129,50 @@ def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None
         assert lb_sends <= (parses_strict or accepts_both)
         assert parses_strict <= lb_sends
     assert not (parses_strict and accepts_both)  # two proxy_protocol filters would eat the request
-    assert (plan.mode == "local") == (values["service"].get("externalTrafficPolicy") == "Local")
-    assert gateway.num_trusted_proxies == 0 or gateway.trusted_hops == "l7"  # forged XFF otherwise
-    assert topology(values).get("numTrustedProxies", 0) == gateway.num_trusted_proxies
-    assert (plan.allowlist_field == "ipBlocks") == (plan.mode == "local" and not accepts_both
-                                                     and gateway.num_trusted_proxies == 0)
+    assert (args.mode == "local") == (values["service"].get("externalTrafficPolicy") == "Local")
+    assert args.num_trusted_proxies == 0 or args.trusted_hops == "l7"  # forged XFF otherwise
+    assert topology(values).get("numTrustedProxies", 0) == args.num_trusted_proxies
+    field = allowlist_field(args.client_address_source)
+    assert (field == "ipBlocks") == (args.mode == "local" and not accepts_both and args.num_trusted_proxies == 0)
     if values["autoscaling"]["enabled"]:
-        assert values["autoscaling"]["minReplicas"] == gateway.replicas
+        assert values["autoscaling"]["minReplicas"] == args.replicas
     else:
-        assert values["replicaCount"] == gateway.replicas
-    assert ("podDisruptionBudget" in values) == (gateway.replicas >= 2)
+        assert values["replicaCount"] == args.replicas
+    assert ("podDisruptionBudget" in values) == (args.replicas >= 2)
     assert values["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(option_mixes)
+def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None:
+    outcome = gateways_or_rejection(options)
+    if isinstance(outcome, ConfigError):
+        assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
+        return
+    [gateway] = outcome
+    assert_invariants(gateway)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(PLATFORMS)), SOURCE_IP, several_gateways)
+def test_invariants_hold_per_gateway_with_several_gateways(platform: str, source_ip: str,
+                                                            gateways: list[dict[str, Any]]) -> None:
+    outcome = gateways_or_rejection({"platform": platform, "sourceIp": source_ip, "gateways": gateways})
+    if isinstance(outcome, ConfigError):
+        assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
+        return
+    assert [g.name for g in outcome] == [g["name"] for g in gateways]
+    for args, asked in zip(outcome, gateways, strict=True):
+        assert_invariants(args)
+        wanted = asked.get("sourceIp", source_ip)  # the gateway's own sourceIp wins over the stack's
+        if wanted != "auto":
+            assert args.mode == wanted
 
 
 @settings(max_examples=200, deadline=None)
 @given(option_mixes)
 def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
-    outcome = plan_or_rejection(options)
+    outcome = gateways_or_rejection(options)
     platform = PLATFORMS[options["platform"]]
     gateway = options.get("gateway", {})
     migrating = gateway.get("proxyProtocolMigration", False) and "proxy-protocol" in platform.modes
@@ -156,14 +186,13 @@ def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(PAIRS), st.booleans())
-def test_program_and_plan_agree(pair: tuple[str, str], migrating: bool) -> None:
-    """The values the program hands to the gateway release are the plan's, unchanged."""
+def test_program_hands_the_gateway_release_exactly_its_chart_values(pair: tuple[str, str], migrating: bool) -> None:
     platform_id, mode = pair
     config = platform_config(platform_id, mode, gateway={"proxyProtocolMigration": migrating})
-    try:
-        plan = SourceIpPlan(parse_config(config))
-    except ConfigError:
+    outcome = gateways_or_rejection({"platform": platform_id, "sourceIp": mode,
+                                     "gateway": {"proxyProtocolMigration": migrating}})
+    if isinstance(outcome, ConfigError):
         assert migrating and "proxy-protocol" not in PLATFORMS[platform_id].modes
         return
     values, _ = program_gateway_values(config)
-    assert values == plan.gateway_values()
+    assert values == chart_values(outcome[0])

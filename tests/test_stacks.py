@@ -17,27 +17,29 @@ def stack(name: str) -> ProgramRun:
     return run_program(stack_raw_config(name), stack=name, service_address=ADDRESS)
 
 
+def gateway_releases(run: ProgramRun) -> dict[str, dict]:
+    return {r.inputs["name"]: r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"}
+
+
 def gateway_values(run: ProgramRun) -> dict:
-    [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    [release] = gateway_releases(run).values()
     return release["values"]
 
 
-def gateway_pod_labels(run: ProgramRun) -> dict[str, str]:
+def pod_labels(release_name: str) -> dict[str, str]:
     """What the istio/gateway chart puts on its pods: app=<release>, istio=<release minus 'istio-'>."""
-    [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
-    name = release["name"]
-    return {"app": name, "istio": name[len("istio-"):] if name.startswith("istio-") else name}
+    return {"app": release_name, "istio": release_name.removeprefix("istio-")}
 
 
 def test_the_required_stacks_ship() -> None:
-    assert {"dev", "vngcloud", "metallb", "aws", "aws-nlb", "gcp"} <= set(STACKS)
+    assert {"dev", "vngcloud", "metallb", "aws", "aws-nlb", "gcp", "aws-nlb-two-gateways", "existing-istio"} <= set(STACKS)
 
 
 @pytest.mark.parametrize("name", STACKS)
-def test_gateway_selector_matches_the_gateway_pods(name: str) -> None:
+def test_each_gateway_has_an_istio_gateway_selecting_exactly_its_pods(name: str) -> None:
     run = stack(name)
-    [gateway] = run.k8s_objects("Gateway")
-    assert gateway["spec"]["selector"] == gateway_pod_labels(run)
+    selectors = sorted((g["spec"]["selector"] for g in run.k8s_objects("Gateway")), key=str)
+    assert selectors == sorted((pod_labels(release) for release in gateway_releases(run)), key=str)
 
 
 @pytest.mark.parametrize("name", STACKS)
@@ -52,18 +54,53 @@ def test_virtual_service_routes_to_the_echo_service(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", STACKS)
-def test_outputs_give_address_host_and_a_curl_command(name: str) -> None:
-    outputs = stack(name).outputs
-    assert outputs["gatewayAddress"] == ADDRESS
-    assert outputs["curlCommand"] == f"curl -s -H 'Host: {outputs['echoHost']}' http://{ADDRESS}/headers"
+def test_outputs_give_each_gateways_address_and_a_curl_command(name: str) -> None:
+    run = stack(name)
+    outputs = run.outputs
+    names = list(gateway_releases(run))
+    curl = f"curl -s -H 'Host: {outputs['echoHost']}' http://{ADDRESS}/headers"
+    assert outputs["gatewayAddress"] == ADDRESS and outputs["curlCommand"] == curl
+    assert outputs["gatewayAddresses"] == dict.fromkeys(names, ADDRESS)
+    assert outputs["curlCommands"] == dict.fromkeys(names, curl)
+    assert set(outputs["gateways"]) == set(names)
 
 
 @pytest.mark.parametrize("name", STACKS)
 def test_istio_charts_share_the_stack_version(name: str) -> None:
     run = stack(name)
     istio = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] in ("base", "istiod", "gateway")]
-    assert len(istio) == 3
-    assert {r["version"] for r in istio} == {"1.28.1"}
+    assert istio
+    assert {r["version"] for r in istio} == {"1.28.1"} == {run.outputs["istioVersion"]}
+
+
+def test_two_gateways_public_proxy_protocol_and_internal_passthrough() -> None:
+    run = stack("aws-nlb-two-gateways")
+    releases = gateway_releases(run)
+    public, internal = releases["public"]["values"], releases["internal"]["values"]
+    assert {r["namespace"] for r in releases.values()} == {"istio-ingress"}
+    assert public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"] == "*"
+    assert public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert annotation_json(public) == {"gatewayTopology": {"proxyProtocol": {}}}
+    assert "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol" not in internal["service"]["annotations"]
+    assert internal["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert internal["service"]["externalTrafficPolicy"] == "Local" and "podAnnotations" not in internal
+    assert sorted(n["metadata"]["name"] for n in run.k8s_objects("Namespace")) == ["istio-ingress", "istio-system"]
+    telemetry = {t["metadata"]["name"]: t["spec"]["selector"] for t in run.k8s_objects("Telemetry")}
+    assert telemetry == {"public-access-logs": {"matchLabels": pod_labels("public")},
+                         "internal-access-logs": {"matchLabels": pod_labels("internal")}}
+    assert run.outputs["gateways"] == {
+        "internal": {"namespace": "istio-ingress", "sourceIpMode": "local", "clientAddressSource": "packet"},
+        "public": {"namespace": "istio-ingress", "sourceIpMode": "proxy-protocol", "clientAddressSource": "proxy-protocol"},
+    }
+
+
+def test_existing_istio_installs_no_control_plane_and_reads_istiod() -> None:
+    run = stack("existing-istio")
+    assert sorted(r.inputs["chart"] for r in run.of_type(HELM_RELEASE)) == ["gateway"]
+    assert "istio-system" not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
+    assert [r.read_id for r in run.resources if r.type == "kubernetes:apps/v1:Deployment" and r.read_id] == [
+        "istio-system/istiod"]
+    assert gateway_values(run)["service"]["externalTrafficPolicy"] == "Local"
 
 
 def test_vngcloud_seed_000_proxy_protocol_on_both_sides() -> None:

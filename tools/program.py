@@ -38,6 +38,8 @@ class Registered:
     parent: str | None
     dependencies: tuple[str, ...]
     """URNs from `depends_on` (not those implied by Output inputs)."""
+    input_dependencies: tuple[str, ...]
+    """URNs the resource waits for because one of its inputs is an Output of theirs."""
     inputs: dict[str, Any]
     custom: bool
     read_id: str | None = None
@@ -48,10 +50,22 @@ class Registered:
         return self.type.endswith("Patch")
 
 
+class DuplicateUrnError(RuntimeError):
+    """Two resources registered the same URN: the Pulumi engine refuses such a program."""
+
+
 @dataclass
 class ProgramRun:
     resources: list[Registered] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    duplicate_urns: list[str] = field(default_factory=list)
+    _urns: set[str] = field(default_factory=set, repr=False)
+
+    def add(self, resource: Registered) -> None:
+        if resource.urn in self._urns:
+            self.duplicate_urns.append(resource.urn)
+        self._urns.add(resource.urn)
+        self.resources.append(resource)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -103,13 +117,14 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             implied = {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
-            self.run.resources.append(
+            self.run.add(
                 Registered(
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
                     parent=request.parent or None,
                     dependencies=tuple(sorted(set(request.dependencies) - implied)),
+                    input_dependencies=tuple(sorted(implied)),
                     inputs=_integral(pulumi.runtime.rpc.deserialize_properties(request.object)),
                     custom=request.custom,
                 )
@@ -118,10 +133,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().ReadResource(request)
-        self.run.resources.append(
+        self.run.add(
             Registered(
                 type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
-                dependencies=(), inputs={}, custom=True, read_id=request.id,
+                dependencies=(), input_dependencies=(), inputs={}, custom=True, read_id=request.id,
             )
         )
         return response
@@ -182,6 +197,8 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, ser
         finally:
             # Like Pulumi's own run_pulumi_func: what was scheduled completes even on failure.
             loop.run_until_complete(wait_for_rpcs())
+        if run.duplicate_urns:
+            raise DuplicateUrnError("duplicate resource URNs (the engine refuses these): " + ", ".join(run.duplicate_urns))
         root = pulumi.runtime.settings.get_root_resource()
         outputs = dict(getattr(root, "outputs", {}) or {})
         run.outputs = {key: loop.run_until_complete(_resolve(value)) for key, value in sorted(outputs.items())}
@@ -208,6 +225,5 @@ def _integral(value: Any) -> Any:
 
 
 async def _resolve(value: Any) -> Any:
-    if isinstance(value, pulumi.Output):
-        return await value.future()
-    return value
+    """A stack output as the engine shows it: Outputs nested in dicts and lists resolved too."""
+    return await pulumi.Output.from_input(value).future()

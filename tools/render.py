@@ -6,8 +6,9 @@ Runs `__main__.py` under Pulumi mocks with the stack's config (tools.program) an
   DIR/manifests.yaml  every Kubernetes object the program declares itself
   DIR/patches.yaml    every patch resource, as the partial object it applies
   DIR/releases.yaml   Helm releases in install order: name, namespace, chart, version, repository, values
-  DIR/graph.json      every resource: type, name, parent, explicit dependencies; stack outputs
-  DIR/graph.mmd       the same as a Mermaid flowchart (dependencies reduced to install order)
+  DIR/graph.json      every resource: type, name, parent, explicit dependencies (`dependsOn`) and
+                      those through Output inputs (`inputDependsOn`); the longest awaited chain; outputs
+  DIR/graph.mmd       the same as a Mermaid flowchart (solid: dependsOn, dashed: inputDependsOn)
 Output is byte-identical across runs. An invalid config exits 2 with the message `pulumi up`
 would print, and writes nothing.
 """
@@ -15,6 +16,7 @@ would print, and writes nothing.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import sys
 from pathlib import Path
@@ -27,6 +29,9 @@ from source_ip.config import raw_config_from_stack_file
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
 
 REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
+AWAITED_TYPES = (HELM_RELEASE, "kubernetes:apps/v1:Deployment")
+"""Resources whose creation waits for something slow: a Helm release (all its objects ready, a
+LoadBalancer Service's address included) and a Deployment (its rollout)."""
 
 
 def render(run: ProgramRun) -> dict[str, str]:
@@ -67,19 +72,51 @@ def _node_id(r: Registered) -> str:
     return f"{r.type}::{r.name}"
 
 
+def _waits_for(r: Registered) -> tuple[str, ...]:
+    """Everything a resource waits for before it is created: explicit and Output dependencies."""
+    return (*r.dependencies, *r.input_dependencies)
+
+
 def _install_order(run: ProgramRun) -> list[Registered]:
-    """Topological order over parent and explicit dependencies; ties broken by id (stable)."""
+    """Topological order over parents and dependencies; ties broken by id, so the order is stable."""
     by_urn = {r.urn: r for r in run.resources}
-    needs = {r.urn: {d for d in (*r.dependencies, r.parent) if d in by_urn} for r in run.resources}
+    needs = {r.urn: {d for d in (*_waits_for(r), r.parent) if d in by_urn and d != r.urn} for r in run.resources}
+    needed_by: dict[str, list[str]] = {urn: [] for urn in by_urn}
+    for urn, deps in needs.items():
+        for dep in deps:
+            needed_by[dep].append(urn)
+    ready = [(_node_id(by_urn[u]), u) for u, deps in needs.items() if not deps]
+    heapq.heapify(ready)
     order: list[Registered] = []
-    done: set[str] = set()
-    while len(done) < len(by_urn):
-        ready = sorted((u for u in by_urn if u not in done and needs[u] <= done), key=lambda u: _node_id(by_urn[u]))
-        if not ready:
-            raise RuntimeError("dependency cycle among: " + ", ".join(sorted(set(by_urn) - done)))
-        done.add(ready[0])
-        order.append(by_urn[ready[0]])
+    while ready:
+        _, urn = heapq.heappop(ready)
+        order.append(by_urn[urn])
+        for waiting in needed_by[urn]:
+            needs[waiting].discard(urn)
+            if not needs[waiting]:
+                heapq.heappush(ready, (_node_id(by_urn[waiting]), waiting))
+    if len(order) < len(by_urn):
+        raise RuntimeError("dependency cycle among: " + ", ".join(sorted(set(by_urn) - {r.urn for r in order})))
     return order
+
+
+def is_awaited(r: Registered) -> bool:
+    return r.type in AWAITED_TYPES and not r.read_id
+
+
+def longest_awaited_chain(run: ProgramRun) -> list[Registered]:
+    """The longest chain of awaited resources (Helm releases, Deployments) that wait for one another,
+    directly or through other resources: how many slow steps `pulumi up` takes one after the other."""
+    best: dict[str, list[Registered]] = {}
+    for r in _install_order(run):
+        longest = max((best[d] for d in _waits_for(r) if d in best), key=len, default=[])
+        best[r.urn] = [*longest, r] if is_awaited(r) else longest
+    return max(best.values(), key=len, default=[])
+
+
+def chain_summary(run: ProgramRun) -> str:
+    chain = longest_awaited_chain(run)
+    return f"longest awaited chain {len(chain)}: " + (" -> ".join(r.name for r in chain) or "none")
 
 
 def _graph(run: ProgramRun) -> dict[str, Any]:
@@ -93,20 +130,25 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
             "id": _node_id(r), "type": r.type, "name": r.name,
             "parent": _node_id(by_urn[r.parent]) if r.parent in by_urn else None,
             "dependsOn": sorted(_node_id(by_urn[d]) for d in r.dependencies if d in by_urn),
+            "inputDependsOn": sorted(_node_id(by_urn[d]) for d in r.input_dependencies if d in by_urn),
         }
         if r.read_id:
             node["reads"] = r.read_id
         if r.type == REMOTE_MANIFEST:
             node["file"] = r.inputs.get("file")
         nodes.append(node)
-    return {"resources": nodes, "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
+    chain = [_node_id(r) for r in longest_awaited_chain(run)]
+    return {"resources": nodes, "longestAwaitedChain": chain,
+            "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
 
 
 def _mermaid(run: ProgramRun) -> str:
-    """Components as subgraphs, arrows in install order (transitively reduced, so readable)."""
+    """Components as subgraphs, arrows in install order (transitively reduced, so readable):
+    solid for `dependsOn`, dashed for a dependency through an Output input."""
     order = _install_order(run)
     short = {r.urn: f"n{i}" for i, r in enumerate(order)}
-    edges = {r.urn: {d for d in r.dependencies if d in short} for r in order}
+    edges = {r.urn: {d for d in _waits_for(r) if d in short} for r in order}
+    through_input = {(d, r.urn) for r in order for d in r.input_dependencies if d not in r.dependencies}
     reach: dict[str, set[str]] = {}
     for r in order:  # dependencies first, so their reach is known
         reach[r.urn] = set().union(*({d} | reach[d] for d in edges[r.urn])) if edges[r.urn] else set()
@@ -129,7 +171,8 @@ def _mermaid(run: ProgramRun) -> str:
     for r in order:
         for d in sorted(edges[r.urn], key=lambda u: short[u]):
             if not any(d in reach[o] for o in edges[r.urn] if o != d):
-                lines.append(f"  {short[d]} --> {short[r.urn]}")
+                arrow = "-.->" if (d, r.urn) in through_input else "-->"
+                lines.append(f"  {short[d]} {arrow} {short[r.urn]}")
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (args.out / name).write_text(content)
-    print(f"rendered {stack}: {len(run.resources)} resources into {args.out}")
+    print(f"rendered {stack}: {len(run.resources)} resources into {args.out}; {chain_summary(run)}")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""EchoApp alone: injected namespace, pinned go-httpbin on 8080, Service clusterip 80 -> 8080."""
+"""EchoApp alone: injected pods (not namespaces), pinned go-httpbin on 8080, Service clusterip 80 -> 8080."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pytest
 
 from components import EchoApp, EchoAppArgs
 from tools.program import run_body
@@ -13,16 +14,22 @@ def echo(namespace: str = "default", opts: pulumi.ResourceOptions | None = None)
     return run_body(lambda: EchoApp("echo", EchoAppArgs(namespace=namespace), opts=opts))
 
 
-def test_default_namespace_is_labelled_by_a_patch_not_created() -> None:
-    run = echo("default")
+@pytest.mark.parametrize("namespace", ["default", "kube-system", "kube-public", "kube-node-lease"])
+def test_a_namespace_every_cluster_has_is_neither_created_nor_labelled(namespace: str) -> None:
+    run = echo(namespace)
     assert run.k8s_objects("Namespace") == []
-    [patch] = run.of_type("kubernetes:core/v1:NamespacePatch")
-    assert patch.inputs["metadata"] == {"name": "default", "labels": {"istio-injection": "enabled"}}
+    assert [r for r in run.resources if r.is_patch] == []  # no other workload there gets a sidecar
 
 
-def test_own_namespace_is_created_with_injection() -> None:
+def test_own_namespace_is_created_without_an_injection_label() -> None:
     [ns] = echo("echo").k8s_objects("Namespace")
-    assert ns["metadata"] == {"name": "echo", "labels": {"istio-injection": "enabled"}}
+    assert ns["metadata"] == {"name": "echo"}
+
+
+def test_the_pods_ask_for_the_sidecar_themselves() -> None:
+    [deployment] = echo().k8s_objects("Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] == "true"
+    assert "sidecar.istio.io/inject" not in deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_deployment_runs_pinned_go_httpbin_on_8080() -> None:
@@ -32,6 +39,15 @@ def test_deployment_runs_pinned_go_httpbin_on_8080() -> None:
     assert image == "mccutchen/go-httpbin" and tag not in ("", "latest")
     assert container["ports"] == [{"name": "http", "containerPort": 8080}]
     assert deployment["metadata"]["name"] == "echo-server"
+
+
+def test_two_instances_coexist() -> None:
+    def body() -> None:
+        EchoApp("one", EchoAppArgs(namespace="a"))
+        EchoApp("two", EchoAppArgs(namespace="b"))
+
+    run = run_body(body)
+    assert len({r.urn for r in run.resources}) == len(run.resources)
 
 
 def test_service_clusterip_port_80_to_8080_selects_the_pods() -> None:
@@ -53,6 +69,6 @@ def test_children_wait_for_what_the_component_waits_for() -> None:
 
     run = run_body(body)
     istiod_urn = run.named("kubernetes:core/v1:ConfigMap", "istiod").urn
-    for child in ("echo-server", "clusterip"):
+    for child in ("echo-deployment", "echo-service"):
         [resource] = [r for r in run.resources if r.name == child]
         assert istiod_urn in resource.dependencies, child

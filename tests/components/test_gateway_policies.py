@@ -13,8 +13,7 @@ LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: bool = False):
     args = GatewayPoliciesArgs(gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
-                               allowlist=allowlist, allowlist_field=field,  # type: ignore[arg-type]
-                               access_logs=access_logs)
+                               allowlist=allowlist, allowlist_field=field, access_logs=access_logs)
     return run_body(lambda: GatewayPolicies("policies", args))
 
 
@@ -31,3 +30,8 @@ def test_no_allowlist_no_policy_and_telemetry_only_when_asked() -> None:
     assert policies([]).k8s_objects("Telemetry") == []
     [telemetry] = policies([], access_logs=True).k8s_objects("Telemetry")
     assert telemetry["spec"] == {"selector": {"matchLabels": LABELS}, "accessLogging": [{"providers": [{"name": "envoy"}]}]}
+
+
+def test_an_unknown_allowlist_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="allowlist_field 'sourceIps'; allowed: ipBlocks, remoteIpBlocks"):
+        policies(["10.0.0.0/8"], "sourceIps")

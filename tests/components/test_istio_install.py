@@ -1,90 +1,75 @@
-"""IstioInstall alone: three pinned releases from the official repo, in order, with explicit names."""
+"""IstioInstall alone: the control plane only; installed from the official repo, or an existing one reused."""
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import IstioInstall, IstioInstallArgs
-from tools.program import HELM_RELEASE, run_body
+from tools.program import HELM_RELEASE, ProgramRun, run_body
 
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"  # seed 000, step 1
 
 
-def install(service_address: str | None = None, **overrides: object):
+def install(**overrides: object) -> tuple[ProgramRun, dict[str, list[str]]]:
+    """Run IstioInstall; also return the names of what `crds` and `control_plane` hold."""
+    lists: dict[str, list[str]] = {}
+
     def body() -> None:
-        args = {"version": "1.27.3", "gateway_name": "istio-ingressgateway", "gateway_namespace": "istio-system",
-                "gateway_values": {"replicaCount": 3, "service": {"type": "LoadBalancer"}}, **overrides}
-        istio = IstioInstall("istio", IstioInstallArgs(**args))  # type: ignore[arg-type]
-        pulumi.export("address", istio.gateway_address)
-        pulumi.export("labels", istio.gateway_labels)
+        istio = IstioInstall("istio", IstioInstallArgs(**{"version": "1.27.3", **overrides}))  # type: ignore[arg-type]
+        pulumi.export("version", istio.version)
+        for attribute in ("crds", "control_plane"):
+            lists[attribute] = [r._name for r in getattr(istio, attribute)]
 
-    return run_body(body, service_address=service_address)
+    return run_body(body), lists
 
 
-def test_three_releases_same_version_official_repo_explicit_names() -> None:
-    run = install()
+def test_base_and_istiod_same_version_official_repo_explicit_names_and_no_gateway() -> None:
+    run, _ = install()
     releases = {r.inputs["name"]: r.inputs for r in run.of_type(HELM_RELEASE)}
-    assert sorted(releases) == ["istio-base", "istio-ingressgateway", "istiod"]
-    assert {name: r["chart"] for name, r in releases.items()} == {
-        "istio-base": "base", "istiod": "istiod", "istio-ingressgateway": "gateway"}
+    assert {name: r["chart"] for name, r in releases.items()} == {"istio-base": "base", "istiod": "istiod"}
     assert {r["version"] for r in releases.values()} == {"1.27.3"}
     assert {r["repositoryOpts"]["repo"] for r in releases.values()} == {ISTIO_REPO}
     assert {r["namespace"] for r in releases.values()} == {"istio-system"}
+    assert [n["metadata"]["name"] for n in run.k8s_objects("Namespace")] == ["istio-system"]
+    assert run.outputs["version"] == "1.27.3"
 
 
-def test_install_order_namespace_base_istiod_gateway() -> None:
-    run = install()
-    urn = {r.name: r.urn for r in run.resources}
-    assert urn["namespace-istio-system"] in run.named(HELM_RELEASE, "istio-base").dependencies
-    assert urn["istio-base"] in run.named(HELM_RELEASE, "istiod").dependencies
-    assert urn["istiod"] in run.named(HELM_RELEASE, "istio-ingressgateway").dependencies
+def test_install_order_namespace_base_istiod() -> None:
+    run, _ = install()
+    [namespace] = run.of_type("kubernetes:core/v1:Namespace")
+    base = run.named(HELM_RELEASE, "istio-base")
+    assert namespace.urn in base.dependencies
+    assert base.urn in run.named(HELM_RELEASE, "istio-istiod").dependencies
 
 
-def test_gateway_gets_exactly_the_values_given() -> None:
-    run = install()
-    assert run.release("istio-ingressgateway")["values"] == {"replicaCount": 3, "service": {"type": "LoadBalancer"}}
-    assert run.release("istiod")["values"] == {} and run.release("istio-base")["values"] == {}
+def test_custom_resources_wait_for_the_crds_and_workloads_for_istiod() -> None:
+    _, lists = install()
+    assert lists == {"crds": ["istio-base"], "control_plane": ["istio-istiod"]}
 
 
-def test_gateway_labels_follow_the_release_name() -> None:
-    assert install().outputs["labels"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+def test_gateway_api_crds_only_when_asked_and_both_lists_wait_for_them() -> None:
+    run, _ = install()
+    assert run.of_type("kubernetes:yaml/v2:ConfigFile") == []
+    run, lists = install(gateway_api_crds=True)
+    [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
+    assert crds.inputs["file"] == ("https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/"
+                                   "standard-install.yaml")
+    assert "istio-gateway-api-crds" in lists["crds"] and "istio-gateway-api-crds" in lists["control_plane"]
 
 
-def test_custom_release_name_changes_the_istio_label() -> None:
-    run = install(gateway_name="istio-edge")
-    assert run.outputs["labels"] == {"app": "istio-edge", "istio": "edge"}
-    assert run.release("istio-edge")["chart"] == "gateway"
+def test_existing_control_plane_is_read_not_installed() -> None:
+    run, lists = install(install=False)
+    assert run.of_type(HELM_RELEASE) == []
+    assert run.k8s_objects("Namespace") == []  # istio-system exists already
+    [read] = [r for r in run.resources if r.read_id]
+    assert (read.type, read.read_id) == ("kubernetes:apps/v1:Deployment", "istio-system/istiod")
+    assert lists == {"crds": [], "control_plane": ["istio-existing-istiod"]}
 
 
-def test_gateway_in_its_own_namespace_gets_that_namespace() -> None:
-    run = install(gateway_namespace="ingress")
-    assert run.release("istio-ingressgateway")["namespace"] == "ingress"
-    assert {n["metadata"]["name"] for n in run.k8s_objects("Namespace")} == {"istio-system", "ingress"}
-
-
-def test_gateway_waits_for_what_it_is_given() -> None:
+def test_two_instances_coexist() -> None:
     def body() -> None:
-        marker = k8s.core.v1.ConfigMap("node-labels")
-        IstioInstall("istio", IstioInstallArgs("1.28.1", "istio-ingressgateway", "istio-system", {},
-                                               gateway_depends_on=[marker]))
+        IstioInstall("one", IstioInstallArgs("1.28.1"))
+        IstioInstall("two", IstioInstallArgs("1.28.1", install=False))
 
     run = run_body(body)
-    marker_urn = run.named("kubernetes:core/v1:ConfigMap", "node-labels").urn
-    assert marker_urn in run.named(HELM_RELEASE, "istio-ingressgateway").dependencies
-    assert marker_urn not in run.named(HELM_RELEASE, "istiod").dependencies
-
-
-def test_gateway_api_crds_only_when_asked() -> None:
-    assert install().of_type("kubernetes:yaml/v2:ConfigFile") == []
-    [crds] = install(gateway_api_crds=True).of_type("kubernetes:yaml/v2:ConfigFile")
-    assert crds.inputs["file"].startswith("https://github.com/kubernetes-sigs/gateway-api/releases/download/v")
-    assert crds.inputs["file"].endswith("/standard-install.yaml")
-
-
-def test_gateway_address_is_read_from_the_release_service() -> None:
-    run = install(service_address="198.51.100.20")
-    [read] = [r for r in run.resources if r.read_id]
-    assert (read.type, read.read_id) == ("kubernetes:core/v1:Service", "istio-system/istio-ingressgateway")
-    assert run.outputs["address"] == "198.51.100.20"
-    assert install().outputs["address"] is None
+    assert len({r.urn for r in run.resources}) == len(run.resources)

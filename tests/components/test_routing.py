@@ -1,31 +1,43 @@
-"""EchoRouting alone: the Gateway selects the given labels; the VirtualService routes the host."""
+"""EchoRouting alone: one Istio Gateway per ingress gateway, each selecting its pods; one VirtualService."""
 
 from __future__ import annotations
 
+import pytest
+
 from components import EchoRouting, EchoRoutingArgs
+from source_ip.plan import GatewayRef
 from tools.program import run_body
 
+EDGE = GatewayRef("istio-edge", "istio-system", {"app": "istio-edge", "istio": "edge"})
+INTERNAL = GatewayRef("internal", "ingress", {"app": "internal", "istio": "internal"})
 
-def routing():
-    args = EchoRoutingArgs(host="whoami.example.org", namespace="apps", gateway_selector={"istio": "edge"},
+
+def routing(*gateways: GatewayRef):
+    args = EchoRoutingArgs(host="whoami.example.org", namespace="apps", gateways=list(gateways),
                            destination_host="clusterip.apps.svc.cluster.local", destination_port=80)
     return run_body(lambda: EchoRouting("routing", args))
 
 
 def test_gateway_listens_on_80_http_for_the_host_on_the_selected_pods() -> None:
-    [gateway] = routing().k8s_objects("Gateway")
+    [gateway] = routing(EDGE).k8s_objects("Gateway")
     assert gateway["apiVersion"] == "networking.istio.io/v1"
-    assert gateway["metadata"]["namespace"] == "apps"
-    assert gateway["spec"]["selector"] == {"istio": "edge"}
+    assert gateway["metadata"] == {"name": "echo-istio-edge", "namespace": "apps"}
+    assert gateway["spec"]["selector"] == EDGE.labels
     assert gateway["spec"]["servers"] == [
         {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["whoami.example.org"]}]
 
 
-def test_virtual_service_binds_the_gateway_and_routes_to_the_destination() -> None:
-    run = routing()
-    [gateway] = run.k8s_objects("Gateway")
+def test_virtual_service_binds_every_gateway_and_routes_to_the_destination() -> None:
+    run = routing(EDGE, INTERNAL)
+    gateways = run.k8s_objects("Gateway")
+    assert [g["spec"]["selector"] for g in gateways] == [EDGE.labels, INTERNAL.labels]
     [vs] = run.k8s_objects("VirtualService")
     assert vs["spec"]["hosts"] == ["whoami.example.org"]
-    assert vs["spec"]["gateways"] == [f"apps/{gateway['metadata']['name']}"]
+    assert vs["spec"]["gateways"] == [f"apps/{g['metadata']['name']}" for g in gateways]
     assert vs["spec"]["http"] == [
         {"route": [{"destination": {"host": "clusterip.apps.svc.cluster.local", "port": {"number": 80}}}]}]
+
+
+def test_no_gateway_is_refused() -> None:
+    with pytest.raises(ValueError, match="EchoRouting: gateways is empty"):
+        routing()

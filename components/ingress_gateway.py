@@ -1,0 +1,256 @@
+"""IngressGateway: one istio/gateway release and every decision about its client-IP path."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.base import Component
+from source_ip.facts import (
+    ISTIO_GATEWAY,
+    METALLB_POOL_ANNOTATION,
+    MIGRATION_POD_LABEL,
+    PLATFORMS,
+    PROXY_CONFIG_ANNOTATION,
+    PROXY_PROTOCOL_FILTER_TYPE,
+    PROXY_PROTOCOL_LISTENER_FILTER,
+    STATUS_PORT_PROXY_PROTOCOL_ENV,
+    TRUSTED_HOPS_ANNOTATION,
+    Platform,
+    SourceIpMode,
+    gateway_selector_labels,
+)
+from source_ip.plan import (
+    ClientAddressSource,
+    GatewayRef,
+    ProxyProtocolListener,
+    TrustedHops,
+    allowlist_field,
+    client_address_source,
+    pairing_problem,
+)
+
+
+@dataclass(frozen=True)
+class MetalLBPlacement:
+    """Where a gateway on MetalLB L2 runs: the nodes that also announce its address (seed 002)."""
+
+    node_label: dict[str, str]
+    """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
+    pool: str
+    """The IPAddressPool the Service takes its address from."""
+
+
+@dataclass(frozen=True)
+class IngressGatewayArgs:
+    name: str
+    """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
+    namespace: str
+    istio_version: str
+    """Exact Istio release of the gateway chart; it must match istiod's."""
+    platform: str
+    """Platform id from the registry (source_ip/facts.py): which annotations make its LB do what."""
+    mode: SourceIpMode
+    """How the client address survives the load balancer."""
+    listener: ProxyProtocolListener
+    """How the gateway treats the PROXY header; must fit `mode` (see `pairing_problem`)."""
+    replicas: int = 2
+    max_replicas: int | None = None
+    """Set to turn the HorizontalPodAutoscaler on, between `replicas` and this."""
+    num_trusted_proxies: int = 0
+    trusted_hops: TrustedHops = TrustedHops.L4
+    service_annotations: dict[str, str] = field(default_factory=dict)
+    """Extra Service annotations; they win over the platform's for the same key."""
+    hairpin_hostname: str | None = None
+    metallb: MetalLBPlacement | None = None
+    """Set on MetalLB: pin the pods to the announcing nodes and take the address from the pool."""
+
+    def __post_init__(self) -> None:
+        problem = pairing_problem(self.mode, self.listener)
+        if problem:
+            raise ValueError(f"IngressGateway {self.name}: mode {self.mode} with listener {self.listener}: {problem}")
+        if self.platform not in PLATFORMS:
+            raise ValueError(f"IngressGateway {self.name}: unknown platform {self.platform!r}; "
+                             f"allowed: {', '.join(sorted(PLATFORMS))}")
+
+    @property
+    def platform_entry(self) -> Platform:
+        return PLATFORMS[self.platform]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return gateway_selector_labels(self.name)
+
+    @property
+    def client_address_source(self) -> ClientAddressSource:
+        return client_address_source(self.listener, self.num_trusted_proxies)
+
+
+def gateway_topology(args: IngressGatewayArgs) -> dict[str, Any]:
+    topology: dict[str, Any] = {}
+    if args.num_trusted_proxies:
+        topology["numTrustedProxies"] = args.num_trusted_proxies
+    if args.listener == ProxyProtocolListener.STRICT:
+        topology["proxyProtocol"] = {}
+    return topology
+
+
+def service_annotations(args: IngressGatewayArgs) -> dict[str, str]:
+    """Platform annotations for the mode, then the pool, then hairpin, then the user's (which win)."""
+    platform = args.platform_entry
+    annotations = platform.annotations_for(args.mode)
+    if args.metallb:
+        annotations[METALLB_POOL_ANNOTATION] = args.metallb.pool
+    hairpin = platform.hairpin_annotation
+    sends_proxy = args.mode == SourceIpMode.PROXY_PROTOCOL
+    if hairpin and sends_proxy and (args.hairpin_hostname or platform.hairpin_value == "true"):
+        annotations[hairpin] = args.hairpin_hostname or "true"
+    annotations.update(args.service_annotations)
+    return dict(sorted(annotations.items()))
+
+
+def chart_values(args: IngressGatewayArgs) -> dict[str, Any]:
+    """Values for the istio/gateway chart (keys checked against its values.schema.json)."""
+    service: dict[str, Any] = {"type": "LoadBalancer"}
+    annotations = service_annotations(args)
+    if annotations:
+        service["annotations"] = annotations
+    if args.mode == SourceIpMode.LOCAL:
+        service["externalTrafficPolicy"] = "Local"
+
+    values: dict[str, Any] = {
+        "service": service,
+        # autoscaling defaults to true in the chart and then replicaCount is ignored.
+        "autoscaling": (
+            {"enabled": True, "minReplicas": args.replicas, "maxReplicas": args.max_replicas}
+            if args.max_replicas
+            else {"enabled": False}
+        ),
+        "replicaCount": args.replicas,
+        # A new pod is ready before an old one goes: with ETP Local the node never loses
+        # its last local endpoint during a rollout (istio#54905, kubernetes#85643).
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+    }
+    if args.replicas >= 2:
+        values["podDisruptionBudget"] = {"minAvailable": 1}
+    topology = gateway_topology(args)
+    if topology:
+        values["podAnnotations"] = {
+            PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True, separators=(",", ":"))
+        }
+        if args.num_trusted_proxies:
+            values["podAnnotations"][TRUSTED_HOPS_ANNOTATION] = str(args.trusted_hops)
+    if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
+        values["env"] = {STATUS_PORT_PROXY_PROTOCOL_ENV: "true"}
+    if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
+        values["labels"] = dict(MIGRATION_POD_LABEL)
+    if args.metallb:
+        values["nodeSelector"] = dict(args.metallb.node_label)
+        values["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": args.labels},
+            }
+        ]
+    return values
+
+
+def accept_both_filter_spec(gateway_labels: dict[str, str]) -> dict[str, Any]:
+    """EnvoyFilter spec: a permissive proxy_protocol listener filter on the migrating pods only.
+
+    It selects the migration pod label, so pods rolled out by the final strict step (which carry
+    gatewayTopology.proxyProtocol instead) never get a second proxy_protocol filter.
+    """
+    return {
+        "workloadSelector": {"labels": {**gateway_labels, **MIGRATION_POD_LABEL}},
+        "configPatches": [
+            {
+                "applyTo": "LISTENER_FILTER",
+                "match": {"context": "GATEWAY"},
+                "patch": {
+                    "operation": "INSERT_FIRST",
+                    "value": {
+                        "name": PROXY_PROTOCOL_LISTENER_FILTER,
+                        "typed_config": {
+                            "@type": PROXY_PROTOCOL_FILTER_TYPE,
+                            "allow_requests_without_proxy_protocol": True,
+                        },
+                    },
+                },
+            }
+        ],
+    }
+
+
+class IngressGateway(Component):
+    """One ingress gateway: the istio/gateway release, the read of its Service and its address.
+
+    It owns the client-IP path of this gateway: the LB annotations and `gatewayTopology` are decided
+    together from `mode` and `listener` (never one side alone), ETP `Local` for passthrough, ≥ 2
+    replicas with a PDB and a surge-first rollout, the MetalLB `nodeSelector` and spread, and — while
+    migrating to PROXY protocol — the migration pod label and the EnvoyFilter that accepts both.
+    Give it `depends_on` the control plane (istiod injects the pod) and, on MetalLB, the pinning.
+    Nothing needs to depend on it: the release waits for the LB address, which can take minutes.
+    """
+
+    release: k8s.helm.v3.Release
+    ref: GatewayRef
+    """Name, namespace and the pods' real labels, for Istio objects that select this gateway."""
+    address: pulumi.Output[str | None]
+    """External IP or hostname of the gateway's LoadBalancer Service, once assigned."""
+    allowlist_field: str
+    """`ipBlocks` or `remoteIpBlocks`: which AuthorizationPolicy field matches the client here."""
+    client_address_source: ClientAddressSource
+    mode: SourceIpMode
+
+    def __init__(self, name: str, args: IngressGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("IngressGateway", name, opts)
+        self.mode = args.mode
+        self.ref = GatewayRef(args.name, args.namespace, args.labels)
+        self.client_address_source = args.client_address_source
+        self.allowlist_field = allowlist_field(self.client_address_source)
+        self.release = k8s.helm.v3.Release(
+            self.child_name("release"),
+            k8s.helm.v3.ReleaseArgs(
+                name=args.name,
+                chart=ISTIO_GATEWAY.chart,
+                version=args.istio_version,
+                namespace=args.namespace,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_GATEWAY.repository),
+                values=chart_values(args),
+            ),
+            opts=self.child(),
+        )
+        if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
+            filter_name = f"{args.name}-proxy-protocol-accept-both"
+            k8s.apiextensions.CustomResource(
+                self.child_name("accept-both"),
+                api_version="networking.istio.io/v1alpha3",
+                kind="EnvoyFilter",
+                metadata={"name": filter_name, "namespace": args.namespace},
+                spec=accept_both_filter_spec(args.labels),
+                opts=self.child(),
+            )
+        self.address = self._address()
+        self.register_outputs({
+            "address": self.address, "labels": args.labels, "mode": str(args.mode), "listener": str(args.listener),
+            "clientAddressSource": str(self.client_address_source), "allowlistField": self.allowlist_field,
+        })
+
+    def _address(self) -> pulumi.Output[str | None]:
+        """Read the Service the chart created. Its id comes from the release's status, which is
+        unknown in a first preview, so the read waits for the release instead of failing."""
+        service_id = self.release.status.apply(lambda s: f"{s.namespace}/{s.name}")
+        service = k8s.core.v1.Service.get(self.child_name("service"), service_id, opts=pulumi.ResourceOptions(parent=self))
+        return service.status.apply(_ingress_address)
+
+
+def _ingress_address(status: Any) -> str | None:
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return (ingress[0].ip or ingress[0].hostname) if ingress else None

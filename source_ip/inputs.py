@@ -1,0 +1,79 @@
+"""From the validated stack config to each component's inputs: the one place that maps them.
+
+Adding a config key means: the model in `config.py`, the component's args, and one line here.
+`__main__.py` only creates the components from what this returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components import (
+    EchoAppArgs,
+    IngressGatewayArgs,
+    IstioInstallArgs,
+    MetalLBPinningArgs,
+    MetalLBPlacement,
+    NamespacesArgs,
+)
+from source_ip.config import StackConfig
+from source_ip.facts import ISTIO_NAMESPACE
+from source_ip.plan import TrustedHops, proxy_protocol_listener
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    istio: IstioInstallArgs
+    namespaces: NamespacesArgs
+    """Gateway namespaces the program creates."""
+    gateways: list[IngressGatewayArgs]
+    metallb: MetalLBPinningArgs | None
+    allowlist: list[str]
+    access_logs: bool
+    echo: EchoAppArgs | None
+    echo_host: str | None
+
+
+def stack_inputs(config: StackConfig) -> StackInputs:
+    metallb = config.metallb
+    pinned = config.platform == "metallb"
+    placement = MetalLBPlacement(node_label=dict(metallb.node_label), pool=metallb.pool) if pinned else None
+    gateways = [
+        IngressGatewayArgs(
+            name=entry.gateway.name,
+            namespace=entry.gateway.namespace,
+            istio_version=config.istio.version,
+            platform=config.platform,
+            mode=entry.mode,
+            listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
+            replicas=entry.gateway.replicas,
+            max_replicas=entry.gateway.max_replicas,
+            num_trusted_proxies=entry.gateway.num_trusted_proxies,
+            trusted_hops=TrustedHops(entry.gateway.trusted_hops),
+            service_annotations=dict(entry.gateway.service_annotations),
+            hairpin_hostname=entry.gateway.hairpin_hostname,
+            metallb=placement,
+        )
+        for entry in config.gateway_entries()
+    ]
+    return StackInputs(
+        istio=IstioInstallArgs(
+            version=config.istio.version, install=config.istio.install, gateway_api_crds=config.istio.gateway_api_crds
+        ),
+        # istio-system is IstioInstall's when it installs, and exists already when it does not.
+        namespaces=NamespacesArgs(sorted({g.namespace for g in gateways} - {ISTIO_NAMESPACE})),
+        gateways=gateways,
+        metallb=MetalLBPinningArgs(
+            nodes=list(metallb.nodes),
+            node_label=dict(metallb.node_label),
+            pool=metallb.pool,
+            namespace=metallb.namespace,
+            addresses=tuple(metallb.addresses),
+            install=metallb.install,
+            adopt_l2_advertisement=metallb.adopt_l2_advertisement,
+        ) if pinned else None,
+        allowlist=list(config.allowlist),
+        access_logs=config.access_logs,
+        echo=EchoAppArgs(namespace=config.echo.namespace) if config.echo.enabled else None,
+        echo_host=config.echo.host if config.echo.enabled else None,
+    )

@@ -1,0 +1,102 @@
+"""What waits for what, on every shipped stack: nothing waits for a gateway, and `pulumi up` takes at
+most 3 slow steps (Helm releases, Deployments) one after the other."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from tests.conftest import STACKS, stack_raw_config
+from tools.program import HELM_RELEASE, ProgramRun, Registered, run_program
+from tools.render import longest_awaited_chain
+
+GATEWAY = "istio-source-ip:index:IngressGateway"
+
+
+@functools.cache
+def stack(name: str) -> ProgramRun:
+    return run_program(stack_raw_config(name), stack=name)
+
+
+def waits_for(run: ProgramRun, resource: Registered) -> set[str]:
+    """Every URN the resource waits for, directly or through others (dependsOn and Output inputs)."""
+    by_urn = {r.urn: r for r in run.resources}
+    seen: set[str] = set()
+    todo = [*resource.dependencies, *resource.input_dependencies]
+    while todo:
+        urn = todo.pop()
+        if urn not in seen and urn in by_urn:
+            seen.add(urn)
+            todo.extend([*by_urn[urn].dependencies, *by_urn[urn].input_dependencies])
+    return seen
+
+
+def descendants(run: ProgramRun, ancestor_type: str) -> set[str]:
+    """URNs of the components of `ancestor_type` and of everything under them."""
+    by_urn = {r.urn: r for r in run.resources}
+
+    def under(r: Registered) -> bool:
+        while r is not None:
+            if r.type == ancestor_type:
+                return True
+            r = by_urn.get(r.parent or "")  # type: ignore[assignment]
+        return False
+
+    return {r.urn for r in run.resources if under(r)}
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_echo_routing_and_policies_never_wait_for_a_gateway(name: str) -> None:
+    run = stack(name)
+    gateway_urns = descendants(run, GATEWAY)
+    assert gateway_urns
+    others = [r for r in run.resources if r.urn not in gateway_urns and r.custom]
+    assert others
+    for resource in others:
+        assert not waits_for(run, resource) & gateway_urns, resource.name
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_longest_chain_of_awaited_resources_is_at_most_3(name: str) -> None:
+    chain = longest_awaited_chain(stack(name))
+    assert 1 <= len(chain) <= 3, [r.name for r in chain]
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_each_gateway_waits_for_the_control_plane(name: str) -> None:
+    run = stack(name)
+    istiod = {r.urn for r in run.resources if r.name in ("istio-istiod", "istio-existing-istiod")}
+    assert len(istiod) == 1
+    for release in run.of_type(HELM_RELEASE):
+        if release.inputs["chart"] == "gateway":
+            assert istiod <= waits_for(run, release), release.name
+
+
+def test_policies_and_routing_wait_only_for_the_crds_not_istiod() -> None:
+    run = stack("gcp")
+    istiod = run.named(HELM_RELEASE, "istio-istiod").urn
+    base = run.named(HELM_RELEASE, "istio-base").urn
+    for kind in ("AuthorizationPolicy", "Telemetry", "Gateway", "VirtualService"):
+        [resource] = [r for r in run.resources if r.inputs.get("kind") == kind]
+        assert base in waits_for(run, resource) and istiod not in waits_for(run, resource), kind
+
+
+def test_on_metallb_the_gateway_waits_for_the_pinning() -> None:
+    run = stack("dev")
+    [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    pinning = {r.urn for r in run.resources if r.type in (
+        "kubernetes:core/v1:NodePatch", "kubernetes:metallb.io/v1beta1:L2Advertisement",
+        "kubernetes:metallb.io/v1beta1:IPAddressPool")}
+    assert pinning and pinning <= waits_for(run, release)
+
+
+def test_the_old_design_would_have_been_caught() -> None:
+    """A chain of four awaited steps (base -> istiod -> gateway -> echo) is more than 3."""
+    run = stack("gcp")
+    echo = next(r for r in run.resources if r.name == "echo-deployment")
+    gateway = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway")
+    coupled = ProgramRun(resources=[r if r is not echo else Registered(
+        r.type, r.name, r.urn, r.parent, (*r.dependencies, gateway.urn), r.input_dependencies, r.inputs, r.custom)
+        for r in run.resources])
+    assert len(longest_awaited_chain(coupled)) == 4

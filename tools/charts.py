@@ -1,0 +1,98 @@
+"""Expand Helm releases of a render into the objects the real charts create (`helm template`).
+
+    python -m tools.charts RENDER_DIR [--charts DIR] [--helm PATH]
+
+Reads RENDER_DIR/releases.yaml (written by tools.render) and writes RENDER_DIR/charts/<release>.yaml.
+Charts come from a local directory of `<chart>-<version>/` folders (--charts, or $ISTIO_SOURCE_IP_CHARTS,
+or ../shared/upstream/charts beside this repository); helm is --helm, $HELM, `helm` on PATH, or the
+pinned helm that ../shared/tools/chart-render installs. Exit 2 with a message when either is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.program import ROOT
+
+KUBE_VERSION = "1.33.0"
+SHARED_CHARTS = ROOT.parent / "shared" / "upstream" / "charts"
+CHART_RENDER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "chart-render"
+
+
+def find_helm() -> Path | None:
+    for candidate in (os.environ.get("HELM"), shutil.which("helm")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pinned = sorted(CHART_RENDER_CACHE.glob("helm-v*/helm"))
+    return pinned[-1] if pinned else None
+
+
+def find_charts() -> Path | None:
+    for candidate in (os.environ.get("ISTIO_SOURCE_IP_CHARTS"), SHARED_CHARTS):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def chart_dir(charts: Path, release: dict[str, Any]) -> Path:
+    path = charts / f"{release['chart']}-{release['version']}"
+    if not (path / "Chart.yaml").is_file():
+        raise LookupError(f"release {release['name']}: no chart {path.name} in {charts}")
+    return path
+
+
+def template(helm: Path, charts: Path, release: dict[str, Any]) -> str:
+    """The manifests `helm install` would apply for one release of releases.yaml."""
+    result = subprocess.run(
+        [str(helm), "template", release["name"], str(chart_dir(charts, release)), "--namespace", release["namespace"],
+         "--values", "-", "--kube-version", KUBE_VERSION],
+        input=json.dumps(release.get("values") or {}), capture_output=True, text=True, check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f"release {release['name']}: helm template failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def objects(manifest: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.charts", description=__doc__.splitlines()[0])
+    parser.add_argument("render_dir", type=Path)
+    parser.add_argument("--charts", type=Path, help="directory of <chart>-<version>/ chart folders")
+    parser.add_argument("--helm", type=Path, help="helm binary")
+    args = parser.parse_args(argv)
+    helm, charts = args.helm or find_helm(), args.charts or find_charts()
+    if helm is None or charts is None:
+        missing = " and ".join(what for what, found in (("helm", helm), ("a charts directory", charts)) if found is None)
+        print(f"error: no {missing}; pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)", file=sys.stderr)
+        return 2
+    releases_file = args.render_dir / "releases.yaml"
+    if not releases_file.is_file():
+        print(f"error: no {releases_file}; run python -m tools.render first", file=sys.stderr)
+        return 2
+    out = args.render_dir / "charts"
+    out.mkdir(exist_ok=True)
+    for release in yaml.safe_load(releases_file.read_text()) or []:
+        try:
+            manifest = template(helm, charts, release)
+        except (LookupError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        (out / f"{release['name']}.yaml").write_text(manifest)
+        print(f"{release['name']}: {len(objects(manifest))} objects -> {out / (release['name'] + '.yaml')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
