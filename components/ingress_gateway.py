@@ -12,7 +12,6 @@ import pulumi_kubernetes as k8s
 from components.base import Component
 from source_ip.facts import (
     ISTIO_GATEWAY,
-    METALLB_POOL_ANNOTATION,
     MIGRATION_POD_LABEL,
     PLATFORMS,
     PROXY_CONFIG_ANNOTATION,
@@ -32,6 +31,8 @@ from source_ip.plan import (
     allowlist_field,
     client_address_source,
     pairing_problem,
+    program_service_annotations,
+    service_annotation_problems,
 )
 
 
@@ -76,6 +77,9 @@ class IngressGatewayArgs:
         if self.platform not in PLATFORMS:
             raise ValueError(f"IngressGateway {self.name}: unknown platform {self.platform!r}; "
                              f"allowed: {', '.join(sorted(PLATFORMS))}")
+        for key, why in service_annotation_problems(self.platform_entry, self.mode, program_annotations(self),
+                                                    self.service_annotations):
+            raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
 
     @property
     def platform_entry(self) -> Platform:
@@ -99,18 +103,14 @@ def gateway_topology(args: IngressGatewayArgs) -> dict[str, Any]:
     return topology
 
 
+def program_annotations(args: IngressGatewayArgs) -> dict[str, str]:
+    return program_service_annotations(args.platform_entry, args.mode, hairpin_hostname=args.hairpin_hostname,
+                                       metallb_pool=args.metallb.pool if args.metallb else None)
+
+
 def service_annotations(args: IngressGatewayArgs) -> dict[str, str]:
-    """Platform annotations for the mode, then the pool, then hairpin, then the user's (which win)."""
-    platform = args.platform_entry
-    annotations = platform.annotations_for(args.mode)
-    if args.metallb:
-        annotations[METALLB_POOL_ANNOTATION] = args.metallb.pool
-    hairpin = platform.hairpin_annotation
-    sends_proxy = args.mode == SourceIpMode.PROXY_PROTOCOL
-    if hairpin and sends_proxy and (args.hairpin_hostname or platform.hairpin_value == "true"):
-        annotations[hairpin] = args.hairpin_hostname or "true"
-    annotations.update(args.service_annotations)
-    return dict(sorted(annotations.items()))
+    """The program's annotations for the mode with the user's on top (already checked not to break it)."""
+    return dict(sorted({**program_annotations(args), **args.service_annotations}.items()))
 
 
 def chart_values(args: IngressGatewayArgs) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,7 +26,12 @@ class MetalLBPinningArgs:
     """Non-empty: create `pool` with these addresses, for the gateway only (autoAssign off)."""
     install: bool = False
     adopt_l2_advertisement: str | None = None
-    """Patch this existing L2Advertisement (destroy removes only our fields) instead of creating one."""
+    """Patch this existing L2Advertisement instead of creating one. Its `ipAddressPools` and `nodeSelectors`
+    are replaced as whole lists, so it is refused at `pulumi up` (and preview) when it announces another pool."""
+
+
+class AdoptionRefused(pulumi.RunError):
+    """Adopting the named L2Advertisement would stop another pool's announcements."""
 
 
 class MetalLBPinning(Component):
@@ -34,7 +41,8 @@ class MetalLBPinning(Component):
     pod; the gateway's `nodeSelector` (set by the plan) uses the same label, so the two cannot
     drift apart. Several L2Advertisements for one pool are unioned, so a default advertisement
     without nodeSelectors would undo this: adopt it, or give the gateway its own pool.
-    Node labels are server-side-apply patches and are removed again by `pulumi destroy`.
+    Node labels are server-side-apply patches: `pulumi destroy` relinquishes them, which removes a label
+    only the program set and leaves one that existed before (pulumi-kubernetes provider/pkg/ssa/actions.go).
     """
 
     l2_advertisement: pulumi.CustomResource
@@ -82,15 +90,23 @@ class MetalLBPinning(Component):
         l2_spec = {"ipAddressPools": [args.pool], "nodeSelectors": [{"matchLabels": dict(args.node_label)}]}
         l2_opts = self.child(depends_on=[*metallb_ready, *node_patches])
         if args.adopt_l2_advertisement:
+            name = args.adopt_l2_advertisement
+            current = pulumi.CustomResource(
+                f"kubernetes:{API_VERSION}:L2Advertisement", self.child_name(f"existing-l2-{name}"),
+                props={"metadata": None, "spec": None},
+                opts=pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}",
+                                            version=version("pulumi-kubernetes")),
+            )
+            checked_spec = pulumi.Output.all(current.metadata, current.spec).apply(  # type: ignore[attr-defined]
+                lambda state: _adoptable(name, args.pool, state[0], state[1], l2_spec))
             self.l2_advertisement = k8s.apiextensions.CustomResourcePatch(
-                self.child_name(f"l2-{args.adopt_l2_advertisement}"),
+                self.child_name(f"l2-{name}"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
-                # Take over the fields we set even if `kubectl edit` set them before (seed 002);
-                # destroy removes exactly those fields and leaves the object.
-                metadata={"name": args.adopt_l2_advertisement, "namespace": args.namespace,
-                          "annotations": {"pulumi.com/patchForce": "true"}},
-                spec=l2_spec,
+                # Take over the fields we set even if `kubectl edit` set them before (seed 002). Destroy
+                # relinquishes them: as no other manager then owns them, both lists are removed.
+                metadata={"name": name, "namespace": args.namespace, "annotations": {"pulumi.com/patchForce": "true"}},
+                spec=checked_spec,
                 opts=l2_opts,
             )
         else:
@@ -103,6 +119,31 @@ class MetalLBPinning(Component):
                 opts=l2_opts,
             )
         self.register_outputs({"nodes": list(args.nodes), "nodeLabel": dict(args.node_label), "pool": args.pool})
+
+
+def _adoptable(name: str, pool: str, metadata: Any, spec: Any, l2_spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec to apply to an adopted L2Advertisement, or AdoptionRefused when applying it would stop
+    another pool's announcements (its lists are replaced whole). Unknown state (an offline render, a
+    preview without the object) is not judged here; `pulumi up` reads the real object first."""
+    if metadata is None:
+        return l2_spec
+    spec = spec or {}
+    others = sorted(set(spec.get("ipAddressPools") or []) - {pool})
+    if others:
+        raise AdoptionRefused(
+            f"metallb.adoptL2Advertisement: L2Advertisement {name} also announces {', '.join(others)}; adopting it "
+            f"would replace its ipAddressPools with [{pool}] and those pools would stop being announced. Allowed: "
+            f"remove {', '.join(others)} from it first, or unset adoptL2Advertisement (the program then creates "
+            f"its own {pool}-pinned advertisement, which needs this one not to announce {pool})")
+    if not spec.get("ipAddressPools") and not spec.get("ipAddressPoolSelectors"):
+        raise AdoptionRefused(
+            f"metallb.adoptL2Advertisement: L2Advertisement {name} names no pool, so it announces every pool; adopting "
+            f"it would limit it to [{pool}] and every other pool would stop being announced. Allowed: unset "
+            "adoptL2Advertisement and give the gateway its own pool (metallb.addresses)")
+    if spec.get("ipAddressPoolSelectors"):
+        pulumi.log.warn(f"L2Advertisement {name} also selects pools by label ({spec['ipAddressPoolSelectors']}): the "
+                        "pools it selects are announced only from the pinned nodes from now on")
+    return l2_spec
 
 
 def _metallb_address(address: str) -> str:

@@ -14,13 +14,21 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from policy import validators
 
 
 def _resource_policy(check, level: EnforcementLevel) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for message in check(args.resource_type, dict(args.props)):
+        # pulumi-policy turns an unknown value into an advisory note, which would skip a mandatory
+        # check in preview: report it as a violation at the policy's own level instead.
+        try:
+            messages = check(args.resource_type, args.props)
+        except UnknownValueError as unknown:
+            messages = [f"cannot be checked in preview: {unknown.message}; make the value known (a plain value, "
+                        "not the output of another resource)"]
+        for message in messages:
             report_violation(message, None)
 
     name = check.__name__.replace("_", "-")
@@ -29,7 +37,11 @@ def _resource_policy(check, level: EnforcementLevel) -> ResourceValidationPolicy
 
 
 def _l2_covers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for message in validators.l2_advertisements_cover_gateway((r.resource_type, dict(r.props)) for r in args.resources):
+    try:
+        messages = validators.l2_advertisements_cover_gateway((r.resource_type, r.props) for r in args.resources)
+    except UnknownValueError as unknown:
+        messages = [f"cannot be checked in preview: {unknown.message}"]
+    for message in messages:
         report_violation(message, None)
 
 

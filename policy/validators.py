@@ -2,20 +2,23 @@
 
 The pack (`policy/__main__.py`) wraps them for `pulumi preview --policy-pack policy`; tests call
 them directly on resources from the render of the shipped stacks. They read the gateway the way
-the istio/gateway chart does: from a Helm release's `values`.
+the istio/gateway chart does: from a Helm release's `values`, and the LB side from the same PROXY
+switches the program checks (`source_ip.facts`). Every check is total: any property shape (lists,
+strings, numbers, None, malformed JSON) gives a verdict, never an exception.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from source_ip.facts import (
+    ALL_PROXY_SWITCHES,
+    LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
     METALLB_POOL_ANNOTATION,
     MIGRATION_POD_LABEL,
-    PLATFORMS,
     PROXY_CONFIG_ANNOTATION,
     TRUSTED_HOPS_ANNOTATION,
 )
@@ -25,17 +28,17 @@ L2_ADVERTISEMENT_TYPES = ("kubernetes:metallb.io/v1beta1:L2Advertisement",
                           "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
 
 
-def proxy_protocol_signals() -> dict[str, str]:
-    """Annotation key -> platform for each annotation that makes an LB send the PROXY header
-    (keys also used for passthrough, such as the NLB target type, are not signals)."""
-    signals: dict[str, str] = {}
-    for platform in PLATFORMS.values():
-        for key in set(platform.proxy_protocol_annotations) - set(platform.local_annotations):
-            signals[key] = platform.id
-    return signals
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
-OFF_VALUES = {"", "false", "off", "0", "no"}
+def _list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else []
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    """A label or annotation map: string keys and values only."""
+    return {k: v for k, v in _map(value).items() if isinstance(k, str) and isinstance(v, str)}
 
 
 @dataclass(frozen=True)
@@ -43,45 +46,51 @@ class Gateway:
     """What the policies need from an istio/gateway chart release."""
 
     name: str
-    values: dict[str, Any]
+    values: Mapping[str, Any]
 
     @property
-    def service(self) -> dict[str, Any]:
-        return self.values.get("service") or {}
+    def service(self) -> Mapping[str, Any]:
+        return _map(self.values.get("service"))
 
     @property
     def annotations(self) -> dict[str, str]:
-        return self.service.get("annotations") or {}
+        return _str_map(self.service.get("annotations"))
 
     @property
-    def topology(self) -> dict[str, Any]:
-        raw = (self.values.get("podAnnotations") or {}).get(PROXY_CONFIG_ANNOTATION)
-        if not raw:
+    def topology(self) -> Mapping[str, Any]:
+        raw = _map(self.values.get("podAnnotations")).get(PROXY_CONFIG_ANNOTATION)
+        if not isinstance(raw, str) or not raw:
             return {}
         try:
-            return (json.loads(raw) or {}).get("gatewayTopology") or {}
+            parsed = json.loads(raw)
         except ValueError:  # the annotation may also be YAML: look for the keys themselves
             return {key: {} for key in ("proxyProtocol", "numTrustedProxies") if key in raw}
+        return _map(_map(parsed).get("gatewayTopology"))
 
     @property
     def lb_sends_proxy_protocol(self) -> list[str]:
-        signals = proxy_protocol_signals()
-        return sorted(k for k, v in self.annotations.items() if k in signals and str(v).lower() not in OFF_VALUES)
+        """The annotations that make the LB send the PROXY header, as the program reads them."""
+        sends = [key for key, value in self.annotations.items()
+                 if key in ALL_PROXY_SWITCHES and ALL_PROXY_SWITCHES[key].reads(value) == "on"]
+        if self.annotations.get(LB_SENDS_PROXY_PROTOCOL_ANNOTATION) == "true":
+            sends.append(LB_SENDS_PROXY_PROTOCOL_ANNOTATION)
+        return sorted(sends)
 
     @property
     def parses_proxy_protocol(self) -> bool:
-        migrating = MIGRATION_POD_LABEL.items() <= (self.values.get("labels") or {}).items()
+        migrating = MIGRATION_POD_LABEL.items() <= _str_map(self.values.get("labels")).items()
         return "proxyProtocol" in self.topology or migrating
 
 
-def gateway_of(resource_type: str, props: dict[str, Any]) -> Gateway | None:
-    chart = str(props.get("chart", ""))
-    if resource_type in GATEWAY_CHART_TYPES and chart.rsplit("/", 1)[-1] == "gateway":
-        return Gateway(str(props.get("name") or chart), props.get("values") or {})
+def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
+    chart = props.get("chart")
+    if resource_type in GATEWAY_CHART_TYPES and isinstance(chart, str) and chart.rsplit("/", 1)[-1] == "gateway":
+        name = props.get("name")
+        return Gateway(name if isinstance(name, str) and name else chart, _map(props.get("values")))
     return None
 
 
-def proxy_protocol_on_both_sides(resource_type: str, props: dict[str, Any]) -> list[str]:
+def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Mandatory: the PROXY header is sent by the LB if and only if the gateway parses it."""
     gateway = gateway_of(resource_type, props)
     if gateway is None:
@@ -97,7 +106,7 @@ def proxy_protocol_on_both_sides(resource_type: str, props: dict[str, Any]) -> l
     return []
 
 
-def etp_cluster_without_proxy_protocol(resource_type: str, props: dict[str, Any]) -> list[str]:
+def etp_cluster_without_proxy_protocol(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Advisory: a LoadBalancer gateway with ETP Cluster and no PROXY protocol loses the client address."""
     gateway = gateway_of(resource_type, props)
     if gateway is None or gateway.service.get("type", "LoadBalancer") != "LoadBalancer":
@@ -109,16 +118,23 @@ def etp_cluster_without_proxy_protocol(resource_type: str, props: dict[str, Any]
             "service.externalTrafficPolicy: Local, or enable PROXY protocol)"]
 
 
-def trusted_proxies_behind_l4(resource_type: str, props: dict[str, Any]) -> list[str]:
+def _hops(value: Any) -> int:
+    """numTrustedProxies as Envoy would count it; anything unreadable counts as trusting a hop."""
+    if value is None or value is False or value == "":
+        return 0
+    try:
+        return max(int(value), 0) if not isinstance(value, bool) else 1
+    except (TypeError, ValueError, OverflowError):
+        return 1
+
+
+def trusted_proxies_behind_l4(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Mandatory: numTrustedProxies >= 1 only when the hops are declared L7."""
     gateway = gateway_of(resource_type, props)
     if gateway is None:
         return []
-    try:
-        hops = int(gateway.topology.get("numTrustedProxies") or 0)
-    except (TypeError, ValueError):
-        hops = 1
-    declared = (gateway.values.get("podAnnotations") or {}).get(TRUSTED_HOPS_ANNOTATION)
+    hops = _hops(gateway.topology.get("numTrustedProxies"))
+    declared = _map(gateway.values.get("podAnnotations")).get(TRUSTED_HOPS_ANNOTATION)
     if hops >= 1 and declared != "l7":
         return [f"gateway {gateway.name}: gatewayTopology.numTrustedProxies={hops} behind an L4 load balancer lets "
                 "a client forge its address with its own X-Forwarded-For header; if that many L7 proxies/CDNs "
@@ -126,29 +142,33 @@ def trusted_proxies_behind_l4(resource_type: str, props: dict[str, Any]) -> list
     return []
 
 
-def _covers(selectors: list[dict[str, Any]], node_selector: dict[str, str]) -> bool:
+def _covers(selectors: Sequence[Any], node_selector: dict[str, str]) -> bool:
     """Does every node the gateway may run on match one of the L2Advertisement's nodeSelectors?"""
     if not selectors:
         return True  # no nodeSelectors: every node may announce
-    return any(not s.get("matchExpressions") and (s.get("matchLabels") or {}).items() <= node_selector.items()
-               for s in selectors)
+    for selector in map(_map, selectors):
+        labels = _map(selector.get("matchLabels"))
+        if not _list(selector.get("matchExpressions")) and all(
+                isinstance(value, str) and node_selector.get(key) == value for key, value in labels.items()):
+            return True
+    return False
 
 
-def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
+def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """Mandatory (stack): each L2Advertisement of the gateway's pool announces from every node the
     gateway's pods may run on; otherwise, with ETP Local, the address can be announced from a node
     with no gateway pod and stop answering."""
     resources = list(resources)
     gateways = [g for t, p in resources if (g := gateway_of(t, p))]
-    advertisements = [(p.get("metadata") or {}, p.get("spec") or {}) for t, p in resources if t in L2_ADVERTISEMENT_TYPES]
+    advertisements = [(_map(p.get("metadata")), _map(p.get("spec"))) for t, p in resources if t in L2_ADVERTISEMENT_TYPES]
     violations = []
     for gateway in gateways:
         pool = gateway.annotations.get(METALLB_POOL_ANNOTATION)
-        node_selector = gateway.values.get("nodeSelector") or {}
+        node_selector = _str_map(gateway.values.get("nodeSelector"))
         for metadata, spec in advertisements:
-            pools = spec.get("ipAddressPools") or []
-            announces_pool = (pool in pools) if pools else not spec.get("ipAddressPoolSelectors")
-            if announces_pool and not _covers(spec.get("nodeSelectors") or [], node_selector):
+            pools = _list(spec.get("ipAddressPools"))
+            announces_pool = (pool in pools) if pools else not _list(spec.get("ipAddressPoolSelectors"))
+            if announces_pool and not _covers(_list(spec.get("nodeSelectors")), node_selector):
                 violations.append(
                     f"L2Advertisement {metadata.get('name')}: its nodeSelectors {spec.get('nodeSelectors')} do not "
                     f"cover the nodes of gateway {gateway.name} (nodeSelector {node_selector or 'none'}): pin both "

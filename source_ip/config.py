@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -23,11 +24,14 @@ from pydantic.alias_generators import to_camel
 from source_ip.facts import (
     HELM_RELEASE_NAME_MAX,
     ISTIO_NAMESPACE,
+    METALLB_IPS_ANNOTATIONS,
     PLATFORMS,
+    RESERVED_LABEL_PREFIXES,
     RESERVED_RELEASE_NAMES,
     Platform,
     SourceIpMode,
 )
+from source_ip.plan import program_service_annotations, service_annotation_problems
 
 NAMESPACE = "istio-source-ip"
 
@@ -53,6 +57,9 @@ def _check_label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
     if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.fullmatch(name):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
+    if any(prefix == reserved or prefix.endswith(f".{reserved}") for reserved in RESERVED_LABEL_PREFIXES):
+        raise ValueError(f"label key {key!r} uses a prefix reserved for Kubernetes itself (kubernetes.io, k8s.io and "
+                         "their subdomains); allowed: a prefix of your own, e.g. loadbalancerIPs.metallb.io")
 
 
 def parse_address_range(value: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
@@ -84,14 +91,36 @@ def _boolean(value: Any) -> Any:
     raise ValueError("must be true or false")
 
 
+_MISUSED_NETWORKS = {
+    "unspecified or 'this network' (0.0.0.0/8)": ipaddress.ip_network("0.0.0.0/8"),
+    "loopback": ipaddress.ip_network("127.0.0.0/8"),
+    "link-local": ipaddress.ip_network("169.254.0.0/16"),
+    "multicast": ipaddress.ip_network("224.0.0.0/4"),
+    "reserved or broadcast (240.0.0.0/4)": ipaddress.ip_network("240.0.0.0/4"),
+    "unspecified (::)": ipaddress.ip_network("::/128"),
+    "loopback (::1)": ipaddress.ip_network("::1/128"),
+    "IPv6 link-local": ipaddress.ip_network("fe80::/10"),
+    "IPv6 multicast": ipaddress.ip_network("ff00::/8"),
+}
+_WIDEST_POOL = {4: 2**24, 6: 2**96}
+"""More addresses than a /8 (IPv4) or a /32 (IPv6) is not a pool of a network you own."""
+
+
 def _address_item(address: str) -> str:
     try:
-        parse_address_range(address)
+        first, last = parse_address_range(address)
     except ValueError:
         raise ValueError(
             "not an IP address, a CIDR or a range first-last; "
             "allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
         ) from None
+    for what, network in _MISUSED_NETWORKS.items():
+        if network.version == first.version and first <= network.broadcast_address and network.network_address <= last:
+            raise ValueError(f"reaches {what} addresses, which MetalLB would hand out and the network would not "
+                             "route; allowed: addresses of your nodes' own subnet, e.g. 192.168.10.240-192.168.10.250")
+    if int(last) - int(first) + 1 > _WIDEST_POOL[first.version]:
+        raise ValueError("is wider than a /8 (IPv4) or /32 (IPv6): not a range of one network; allowed: the slice of "
+                         "your nodes' subnet kept for load balancers")
     return address
 
 
@@ -202,6 +231,15 @@ class MetalLBConfig(_Section):
     """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
     adopt_l2_advertisement: DnsLabel | None = None
     """Name of an existing L2Advertisement to patch instead of creating one (seed 002)."""
+
+    @field_validator("addresses")
+    @classmethod
+    def _no_overlap(cls, value: list[str]) -> list[str]:
+        ranges = sorted(((*parse_address_range(a), a) for a in value), key=lambda r: (r[0].version, r[0]))
+        for (_, last, earlier), (first, _, later) in itertools.pairwise(ranges):
+            if first.version == last.version and first <= last:
+                raise ValueError(f"{earlier} and {later} overlap; allowed: ranges that share no address")
+        return value
 
     @field_validator("nodes")
     @classmethod
@@ -423,6 +461,12 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         if config.metallb.install and config.metallb.adopt_l2_advertisement:
             add("metallb.adoptL2Advertisement", config.metallb.adopt_l2_advertisement,
                 "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true")
+        if config.metallb.adopt_l2_advertisement and config.metallb.addresses:
+            add("metallb.adoptL2Advertisement", config.metallb.adopt_l2_advertisement,
+                f"adopting it replaces its whole ipAddressPools list with [{config.metallb.pool}] (MetalLB's CRD list "
+                "is atomic under server-side apply), so the pools it announces today would stop being announced; "
+                "allowed: unset (the program creates its own advertisement for the new pool), or remove "
+                "metallb.addresses to pin an existing pool")
         if config.metallb.install and not config.metallb.addresses:
             add("metallb.addresses", [], "a fresh MetalLB install has no address pool; allowed: one or more "
                 "IPs, CIDRs or ranges for the pool")
@@ -458,6 +502,24 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
     if gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL not in platform.modes:
         add(f"{key}.proxyProtocolMigration", True,
             f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false")
+    pool = config.metallb.pool if config.platform == "metallb" else None
+    program = program_service_annotations(platform, entry.mode, metallb_pool=pool,
+                                          hairpin_hostname=gateway.hairpin_hostname)
+    for annotation, why in service_annotation_problems(platform, entry.mode, program, gateway.service_annotations):
+        add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations.get(annotation, _MISSING), why)
+    if config.platform == "metallb" and config.metallb.addresses:
+        for annotation in METALLB_IPS_ANNOTATIONS:
+            if annotation in gateway.service_annotations:
+                outside = _outside_pool(gateway.service_annotations[annotation], config.metallb.addresses)
+                if outside:
+                    add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations[annotation],
+                        f"{outside} is not in metallb.addresses, so MetalLB would take it from another pool, announced "
+                        f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}")
+    if config.allowlist and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
+        add("allowlist", config.allowlist,
+            f"{platform.id} terminates TCP and does not send the PROXY header yet at this migration step "
+            f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and the "
+            "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol")
     if gateway.hairpin_hostname is not None:
         if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
             able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
@@ -466,6 +528,19 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
         elif entry.mode != SourceIpMode.PROXY_PROTOCOL:
             add(f"{key}.hairpinHostname", gateway.hairpin_hostname,
                 f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol")
+
+
+def _outside_pool(ips: str, ranges: list[str]) -> str | None:
+    """The first of the comma-separated `ips` that lies in none of the pool's ranges."""
+    bounds = [parse_address_range(r) for r in ranges]
+    for item in (part.strip() for part in ips.split(",") if part.strip()):
+        try:
+            ip = ipaddress.ip_address(item)
+        except ValueError:
+            return item
+        if not any(first.version == ip.version and first <= ip <= last for first, last in bounds):
+            return item
+    return None
 
 
 def raw_config_from_runtime() -> dict[str, str]:

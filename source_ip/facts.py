@@ -24,6 +24,50 @@ class SourceIpMode(StrEnum):
     LOCAL = "local"
 
 
+GO_PARSE_BOOL_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+GO_PARSE_BOOL_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+"""What Go's strconv.ParseBool accepts; anything else is an error in controllers that use it."""
+
+SwitchReading = Literal["on", "off", "other"]
+
+
+@dataclass(frozen=True)
+class ProxySwitch:
+    """One Service annotation that turns a load balancer's PROXY header on or off, read the way its
+    controller reads it. A value that is neither on nor off (a partial port list, a typo, a value
+    the controller rejects) reads `other`: the program refuses it in either mode."""
+
+    key: str
+    on: tuple[str, ...]
+    """Values that make the LB send the header on every port."""
+    off: tuple[str, ...] = ()
+    """Values that make it send none. An absent annotation always sends none."""
+    items: bool = False
+    """The value is a comma-separated list: on when an item is in `on`, off when the list is empty."""
+    attribute: str | None = None
+    """The value is a comma-separated list of attribute=value pairs; the switch is this attribute."""
+    lower: bool = False
+    """The controller lower-cases the value before reading it."""
+    source: str = ""
+
+    def reads(self, value: str) -> SwitchReading:
+        if self.lower:
+            value = value.lower()
+        if self.attribute is not None:
+            pairs = dict(item.strip().partition("=")[::2] for item in value.split(",") if item.strip())
+            if self.attribute not in pairs:
+                return "off"
+            value = pairs[self.attribute].strip()
+        elif self.items:
+            listed = [item.strip() for item in value.split(",") if item.strip()]
+            if not listed:
+                return "off"
+            return "on" if any(item in self.on for item in listed) else "other"
+        if value in self.on:
+            return "on"
+        return "off" if value in self.off else "other"
+
+
 @dataclass(frozen=True)
 class Platform:
     """One load balancer implementation and what it takes to keep the client address."""
@@ -37,6 +81,10 @@ class Platform:
     """Service annotations that make the LB send the PROXY header."""
     local_annotations: dict[str, str] = field(default_factory=dict)
     """Service annotations needed for passthrough (with ETP Local)."""
+    proxy_switches: tuple[ProxySwitch, ...] = ()
+    """Every annotation with which this platform's controller turns PROXY protocol on or off."""
+    required_one_of: tuple[str, ...] = ()
+    """The LB is not created unless one of these annotations is set (checked in the controller)."""
     hairpin_annotation: str | None = None
     """Annotation that makes the LB publish a hostname instead of an IP, so in-cluster
     callers of the LB address go out through the LB (and get the PROXY header)."""
@@ -66,6 +114,11 @@ _LOCAL: tuple[SourceIpMode, ...] = (SourceIpMode.LOCAL,)
 _BOTH_PROXY_FIRST = (SourceIpMode.PROXY_PROTOCOL, SourceIpMode.LOCAL)
 _BOTH_LOCAL_FIRST = (SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL)
 
+_AWS_PROXY = ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-proxy-protocol", on=("*",),
+                         source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go; aws-load-balancer-controller "
+                                "pkg/service/model_build_target_group.go: any value but \"*\" is an error")
+_DO_TYPE = "service.beta.kubernetes.io/do-loadbalancer-type"
+
 PLATFORMS: dict[str, Platform] = {
     p.id: p
     for p in (
@@ -74,17 +127,26 @@ PLATFORMS: dict[str, Platform] = {
             lb="VNG Cloud VKS vLB",
             modes=_PROXY,
             proxy_protocol_annotations={"vks.vngcloud.vn/enable-proxy-protocol": "*"},
-            source="seed 000 (VNG Cloud blog, step 5.1)",
-            caveats='"*" enables it on every port; a newer VNG doc shows "true" (unconfirmed): '
-            "override through gateway.serviceAnnotations if your VKS version wants that",
+            proxy_switches=(ProxySwitch(
+                "vks.vngcloud.vn/enable-proxy-protocol", on=("*",), off=("",), items=True,
+                source="vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go: a list of "
+                       "Service port names, \"*\" for every TCP port; \"true\" names no port and enables nothing"),),
+            source="seed 000 (VNG Cloud blog, step 5.1); vngcloud/vngcloud-load-balancer-controller "
+            "internal/usecase/service_uc/build_pool.go",
+            caveats='only "*" (or a Service port name) enables it; "*" covers every TCP port of the gateway',
         ),
         Platform(
             id="aws",
             lb="AWS Classic Load Balancer (cloud-provider-aws)",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"},
+            proxy_switches=(_AWS_PROXY,),
             source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go",
-            caveats='only "*" is accepted; PROXY protocol v1',
+            caveats='only "*" is accepted; PROXY protocol v1. Where the AWS Load Balancer Controller runs (common on '
+            "EKS), its default webhook (enableServiceMutatorWebhook: true) gives every new LoadBalancer Service its "
+            "loadBalancerClass, so it becomes an NLB with an internal scheme and no Classic LB is made "
+            "(aws-load-balancer-controller webhooks/core/service_mutator.go, pkg/service/model_build_load_balancer.go): "
+            "use platform aws-nlb there, or install the controller with enableServiceMutatorWebhook=false",
         ),
         Platform(
             id="aws-nlb",
@@ -100,8 +162,19 @@ PLATFORMS: dict[str, Platform] = {
                 "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": "preserve_client_ip.enabled=true",
                 "service.beta.kubernetes.io/aws-load-balancer-type": "external",
             },
+            proxy_switches=(
+                _AWS_PROXY,
+                ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-target-group-attributes", on=("true",),
+                            off=("false",), attribute="proxy_protocol_v2.enabled",
+                            source="aws-load-balancer-controller pkg/service/model_build_target_group.go"),
+                ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-proxy-protocol-per-target-group", on=(),
+                            off=("",), items=True,
+                            source="aws-load-balancer-controller pkg/service/model_build_target_group.go: a port list, "
+                                   "so PROXY on some ports only"),
+            ),
             status_port_proxy_protocol=True,
-            source="kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md",
+            source="kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md, "
+            "pkg/service/model_build_target_group.go",
             caveats="the controller makes an internal NLB unless "
             "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing is set; "
             "with preserve_client_ip, pods calling the NLB from its own target node fail (hairpin)",
@@ -122,43 +195,83 @@ PLATFORMS: dict[str, Platform] = {
         ),
         Platform(
             id="digitalocean",
-            lb="DigitalOcean Load Balancer (REGIONAL)",
-            modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true"},
+            lb="DigitalOcean Load Balancer (REGIONAL for PROXY protocol, REGIONAL_NETWORK for passthrough)",
+            modes=_BOTH_PROXY_FIRST,
+            proxy_protocol_annotations={
+                "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true",
+                _DO_TYPE: "REGIONAL",
+            },
+            local_annotations={_DO_TYPE: "REGIONAL_NETWORK"},
+            proxy_switches=(ProxySwitch(
+                "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol", on=GO_PARSE_BOOL_TRUE,
+                off=GO_PARSE_BOOL_FALSE,
+                source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/annotations.go "
+                       "(getBool: strconv.ParseBool)"),),
             hairpin_annotation="service.beta.kubernetes.io/do-loadbalancer-hostname",
-            source="digitalocean/digitalocean-cloud-controller-manager docs/controllers/services/annotations.md",
-            caveats="the REGIONAL_NETWORK type is passthrough (unconfirmed as the DOKS default): "
-            "use generic with sourceIp local for it",
+            source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/cloud.go "
+            "(defaultLBType: REGIONAL_NETWORK unless DEFAULT_LB_TYPE), do/loadbalancers.go (getType)",
+            caveats="the controller's default type is REGIONAL_NETWORK, a passthrough LB: the program always sets "
+            "do-loadbalancer-type (REGIONAL for PROXY protocol, REGIONAL_NETWORK for local)",
         ),
         Platform(
             id="linode",
             lb="Akamai (Linode) NodeBalancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"},
-            source="linode/linode-cloud-controller-manager README.md",
+            proxy_switches=tuple(
+                ProxySwitch(key, on=("v1", "v2"), off=("none",), lower=True,
+                            source="linode/linode-cloud-controller-manager cloud/linode/loadbalancers_helpers.go "
+                                   "(getPortProxyProtocol), cloud/linode/loadbalancers.go (validProxyProtocols)")
+                for key in ("service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
+                            "service.beta.kubernetes.io/linode-loadbalancer-proxy-protocol")),
+            source="linode/linode-cloud-controller-manager cloud/annotations/annotations.go, "
+            "cloud/linode/loadbalancers_helpers.go",
+            caveats="a per-port annotation (linode-loadbalancer-port-N) overrides the default; do not set one",
         ),
         Platform(
             id="hetzner",
             lb="Hetzner Cloud Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"load-balancer.hetzner.cloud/uses-proxyprotocol": "true"},
+            proxy_switches=(ProxySwitch(
+                "load-balancer.hetzner.cloud/uses-proxyprotocol", on=GO_PARSE_BOOL_TRUE, off=GO_PARSE_BOOL_FALSE,
+                source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/name.go (BoolFromService: "
+                       "strconv.ParseBool)"),),
+            required_one_of=("load-balancer.hetzner.cloud/location", "load-balancer.hetzner.cloud/network-zone"),
             hairpin_annotation="load-balancer.hetzner.cloud/hostname",
-            source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/load_balancer.go",
-            caveats="the LB also needs a location or network zone annotation (set it in gateway.serviceAnnotations)",
+            source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/load_balancer.go, "
+            "internal/hcops/load_balancer.go",
+            caveats="the LB is not created without a location or network-zone annotation (set one in "
+            "gateway.serviceAnnotations; the program refuses a stack without it)",
         ),
         Platform(
             id="ovh",
             lb="OVHcloud MKS (OpenStack Octavia)",
             modes=_PROXY,
-            proxy_protocol_annotations={"loadbalancer.openstack.org/proxy-protocol": "v2"},
-            source="kubernetes/cloud-provider-openstack docs/openstack-cloud-controller-manager/"
-            "expose-applications-using-loadbalancer-type-service.md",
+            proxy_protocol_annotations={
+                "loadbalancer.openstack.org/proxy-protocol": "true",
+                "loadbalancer.ovhcloud.com/class": "octavia",
+            },
+            proxy_switches=(ProxySwitch(
+                "loadbalancer.openstack.org/proxy-protocol", on=("true", "v1"), off=("false",),
+                source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go "
+                       "(getProxyProtocolFromServiceAnnotation); \"v2\" is read only since #2635 (v1.31): older "
+                       "versions ignore it and send no header, so it is refused here"),),
+            source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go; OVHcloud MKS docs for "
+            "loadbalancer.ovhcloud.com/class (not checked in code: OVHcloud's controller is not public)",
+            caveats="with Kubernetes <= 1.31 MKS uses Octavia only with loadbalancer.ovhcloud.com/class: octavia; "
+            '"true" is PROXY v1, which every cloud-provider-openstack version reads',
         ),
         Platform(
             id="scaleway",
             lb="Scaleway Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2": "*"},
+            proxy_switches=tuple(
+                ProxySwitch(key, on=("*",), off=("",), items=True,
+                            source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md (docs)")
+                for key in ("service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2",
+                            "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1")),
             hairpin_annotation="service.beta.kubernetes.io/scw-loadbalancer-use-hostname",
             hairpin_value="true",
             source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md",
@@ -170,6 +283,9 @@ PLATFORMS: dict[str, Platform] = {
             proxy_protocol_annotations={
                 "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2"
             },
+            proxy_switches=(ProxySwitch(
+                "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version", on=("1", "2"),
+                source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (docs)"),),
             source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
         ),
         Platform(
@@ -188,6 +304,9 @@ PLATFORMS: dict[str, Platform] = {
             lb="Alibaba Cloud Classic Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol": "on"},
+            proxy_switches=(ProxySwitch(
+                "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol", on=("on",), off=("off",),
+                source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md (docs)"),),
             source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md",
         ),
         Platform(
@@ -195,6 +314,9 @@ PLATFORMS: dict[str, Platform] = {
             lb="Civo Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"kubernetes.civo.com/loadbalancer-enable-proxy-protocol": "send-proxy-v2"},
+            proxy_switches=(ProxySwitch(
+                "kubernetes.civo.com/loadbalancer-enable-proxy-protocol", on=("send-proxy", "send-proxy-v2"), off=("",),
+                source="civo/civo-cloud-controller-manager README.md (docs)"),),
             source="civo/civo-cloud-controller-manager README.md",
         ),
         Platform(
@@ -202,6 +324,9 @@ PLATFORMS: dict[str, Platform] = {
             lb="Vultr Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "true"},
+            proxy_switches=(ProxySwitch(
+                "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol", on=("true",), off=("false",),
+                source="vultr/vultr-cloud-controller-manager docs/load-balancers.md (docs)"),),
             source="vultr/vultr-cloud-controller-manager docs/load-balancers.md",
         ),
         Platform(
@@ -211,6 +336,9 @@ PLATFORMS: dict[str, Platform] = {
             proxy_protocol_annotations={
                 "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "proxy-protocol"
             },
+            proxy_switches=(ProxySwitch(
+                "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features", on=("proxy-protocol",),
+                off=("",), items=True, source="IBM Cloud docs, VPC load balancer annotations (docs)"),),
             source="IBM Cloud docs, VPC load balancer annotations",
             caveats="read only when the LB is created: recreate the Service to switch",
         ),
@@ -233,11 +361,22 @@ PLATFORMS: dict[str, Platform] = {
             lb="any other load balancer",
             modes=_BOTH_LOCAL_FIRST,
             source="this project: no annotations are known, set them in gateway.serviceAnnotations",
-            caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program only "
-            "tells Envoy to expect the header",
+            caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program tells Envoy to "
+            "expect the header and marks the Service with istio-source-ip.io/lb-sends-proxy-protocol: \"true\", "
+            "your declaration that the LB sends it",
         ),
     )
 }
+
+ALL_PROXY_SWITCHES: dict[str, ProxySwitch] = {
+    switch.key: switch for platform in PLATFORMS.values() for switch in platform.proxy_switches
+}
+"""Every known PROXY-protocol annotation of every platform (the policy pack reads them all)."""
+
+LB_SENDS_PROXY_PROTOCOL_ANNOTATION = "istio-source-ip.io/lb-sends-proxy-protocol"
+"""Service annotation (value "true") the program sets with PROXY protocol on a platform whose LB
+annotation it does not know (`generic`): the declaration that the LB sends the header. The policy
+pack accepts it as the LB side of the pairing."""
 
 
 @dataclass(frozen=True)
@@ -309,6 +448,12 @@ def gateway_selector_labels(release_name: str) -> dict[str, str]:
 # --- MetalLB (metallb/metallb config/crd/bases) ----------------------------------------------
 METALLB_POOL_ANNOTATION = "metallb.io/address-pool"
 """The `metallb.universe.tf/` prefix is deprecated since MetalLB 0.14.9."""
+METALLB_POOL_ANNOTATIONS = (METALLB_POOL_ANNOTATION, "metallb.universe.tf/address-pool")
+METALLB_IPS_ANNOTATIONS = ("metallb.io/loadBalancerIPs", "metallb.universe.tf/loadBalancerIPs")
+"""A fixed address: MetalLB takes it from whichever pool holds it (metallb/metallb internal/allocator)."""
+RESERVED_LABEL_PREFIXES = ("kubernetes.io", "k8s.io")
+"""Label prefixes (and their subdomains) reserved for Kubernetes' own components
+(kubernetes.io docs, Labels and Selectors: "The kubernetes.io/ and k8s.io/ prefixes are reserved")."""
 METALLB_NAMESPACE_LABELS = {
     "pod-security.kubernetes.io/audit": "privileged",
     "pod-security.kubernetes.io/enforce": "privileged",

@@ -178,3 +178,98 @@ def test_without_gateways_there_is_one_default_gateway() -> None:
 def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> None:
     assert parse_config(raw("gcp")).istio.install is True
     assert parse_config(raw("gcp", istio={"install": False})).istio.install is False
+
+
+# --- What would break the client-IP path on the final Service is refused (issue classes A, D, E, F) ----
+
+@pytest.mark.parametrize(("config", "expected"), [
+    pytest.param(raw("vngcloud", gateway={"serviceAnnotations": {"vks.vngcloud.vn/enable-proxy-protocol": "true"}}),
+                 'istio-source-ip:gateway.serviceAnnotations.vks.vngcloud.vn/enable-proxy-protocol: would make the LB '
+                 'send no PROXY header (or send it on some ports only) while the gateway requires it, so every '
+                 'connection would fail (got "true"); allowed: \'*\'', id="PROXY switched off under a strict gateway"),
+    pytest.param(raw("aws-nlb", sourceIp="local", gateway={"serviceAnnotations": {
+        "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: "
+                 "would make the LB send a PROXY header the gateway does not parse", id="PROXY switched on in passthrough"),
+    pytest.param(raw("aws-nlb", sourceIp="local", gateway={"serviceAnnotations": {
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+            "preserve_client_ip.enabled=true,proxy_protocol_v2.enabled=true"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-target-group-"
+                 "attributes: would make the LB send a PROXY header", id="PROXY on through a target-group attribute"),
+    pytest.param(raw("aws-nlb", sourceIp="local", gateway={"serviceAnnotations": {
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": "deregistration_delay.timeout_seconds=5"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-target-group-"
+                 "attributes: replaces 'preserve_client_ip.enabled=true', which the local path on aws-nlb needs",
+                 id="passthrough attribute dropped"),
+    pytest.param(raw("generic", gateway={"serviceAnnotations": {
+        "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/do-loadbalancer-enable-proxy-"
+                 "protocol: would make the LB send a PROXY header the gateway does not parse", id="any known switch"),
+    pytest.param(raw("linode", gateway={"serviceAnnotations": {
+        "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "none"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/linode-loadbalancer-default-proxy-"
+                 "protocol: would make the LB send no PROXY header", id="linode off is none"),
+    pytest.param(raw("ovh", gateway={"serviceAnnotations": {"loadbalancer.openstack.org/proxy-protocol": "v2"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.loadbalancer.openstack.org/proxy-protocol: would make the LB "
+                 "send no PROXY header", id="ovh v2 which old controllers ignore"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"]}, gateway={"serviceAnnotations": {
+        "metallb.io/address-pool": "other"}}), "istio-source-ip:gateway.serviceAnnotations.metallb.io/address-pool: is "
+                 'set by the program itself (got "other"); allowed: remove it (the pool is metallb.pool)',
+                 id="pool redirected"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "addresses": ["10.0.0.240-10.0.0.250"], "install": True},
+                     gateway={"serviceAnnotations": {"metallb.io/loadBalancerIPs": "10.0.1.5"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.metallb.io/loadBalancerIPs: 10.0.1.5 is not in "
+                 "metallb.addresses", id="fixed IP from another pool"),
+    pytest.param(raw("generic", gateway={"serviceAnnotations": {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}}),
+                 "istio-source-ip:gateway.serviceAnnotations.istio-source-ip.io/lb-sends-proxy-protocol: is set by the "
+                 "program itself", id="the declaration is the program's"),
+    pytest.param(raw("hetzner"), "istio-source-ip:gateway.serviceAnnotations.load-balancer.hetzner.cloud/location: "
+                 "hetzner creates no load balancer without one of load-balancer.hetzner.cloud/location, "
+                 "load-balancer.hetzner.cloud/network-zone", id="hetzner without a location"),
+    pytest.param(raw("vngcloud", sourceIp="local", gateway={"proxyProtocolMigration": True}, allowlist=["192.0.2.0/24"]),
+                 "istio-source-ip:allowlist: vngcloud terminates TCP and does not send the PROXY header yet at this "
+                 "migration step", id="allowlist while the gateway cannot see the client"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}),
+                 "istio-source-ip:metallb.nodeLabel: label key 'node.kubernetes.io/lb' uses a prefix reserved for "
+                 "Kubernetes itself", id="reserved label prefix"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["127.0.0.1"]}),
+                 "istio-source-ip:metallb.addresses[0]: reaches loopback addresses", id="loopback pool"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["169.254.1.0/24"]}),
+                 "istio-source-ip:metallb.addresses[0]: reaches link-local addresses", id="link-local pool"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["224.0.0.1"]}),
+                 "istio-source-ip:metallb.addresses[0]: reaches multicast addresses", id="multicast pool"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["::/0"]}),
+                 "istio-source-ip:metallb.addresses[0]: reaches unspecified (::) addresses", id="whole internet v6"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["11.0.0.0-20.0.0.0"]}),
+                 "istio-source-ip:metallb.addresses[0]: is wider than a /8", id="too wide"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "install": True,
+                                         "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]}),
+                 "istio-source-ip:metallb.addresses: 10.0.0.0/24 and 10.0.0.200-10.0.0.210 overlap", id="overlap"),
+    pytest.param(raw("metallb", metallb={"nodes": ["w1"], "addresses": ["10.0.0.0/24"],
+                                         "adoptL2Advertisement": "default-l2advertisement"}),
+                 "istio-source-ip:metallb.adoptL2Advertisement: adopting it replaces its whole ipAddressPools list",
+                 id="adopting while creating a new pool"),
+])
+def test_what_would_break_the_final_service_is_refused(config: dict[str, str], expected: str) -> None:
+    assert any(p.startswith(expected) for p in problems_of(config)), problems_of(config)
+
+
+@pytest.mark.parametrize("annotations", [
+    {"vks.vngcloud.vn/enable-proxy-protocol": "*,http2"},
+    {"service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+     "preserve_client_ip.enabled=true,deregistration_delay.timeout_seconds=5"},
+    {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+])
+def test_annotations_that_keep_the_path_are_accepted(annotations: dict[str, str]) -> None:
+    platform, mode = ("vngcloud", "proxy-protocol") if "vks.vngcloud.vn/enable-proxy-protocol" in annotations else (
+        "aws-nlb", "local")
+    parse_config(raw(platform, sourceIp=mode, gateway={"serviceAnnotations": annotations}))
+
+
+def test_digitalocean_sets_the_lb_type_for_each_path() -> None:
+    from components.ingress_gateway import service_annotations
+    from source_ip.inputs import stack_inputs
+
+    for mode, lb_type in (("proxy-protocol", "REGIONAL"), ("local", "REGIONAL_NETWORK")):
+        [args] = stack_inputs(parse_config(raw("digitalocean", sourceIp=mode))).gateways
+        assert service_annotations(args)["service.beta.kubernetes.io/do-loadbalancer-type"] == lb_type

@@ -23,3 +23,17 @@ def test_table_has_a_row_per_platform_with_its_annotations() -> None:
 def test_markers_are_present_once() -> None:
     readme = (ROOT / "README.md").read_text()
     assert readme.count(START) == readme.count(END) == 1
+
+
+def test_cli_help_unknown_flags_and_a_closed_pipe() -> None:
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "tools.platform_table"]
+    help_ = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert help_.returncode == 0 and "--write" in help_.stdout
+    bad = subprocess.run([*run, "--bogus"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
+    piped = subprocess.run(f"{sys.executable} -m tools.platform_table | head -n 1", shell=True, cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    assert piped.stdout.startswith("| platform |") and "Traceback" not in piped.stderr and "Error" not in piped.stderr

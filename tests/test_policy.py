@@ -10,10 +10,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pulumi_policy import EnforcementLevel
 
+from components.ingress_gateway import chart_values
 from policy import validators as v
-from tests.conftest import STACKS, stack_raw_config
+from source_ip.config import ConfigError, parse_config
+from source_ip.facts import ALL_PROXY_SWITCHES, PLATFORMS
+from source_ip.inputs import stack_inputs
+from tests.conftest import STACKS, raw, stack_raw_config
 from tools.program import HELM_RELEASE, run_program
 
 RESOURCE_CHECKS = [v.proxy_protocol_on_both_sides, v.etp_cluster_without_proxy_protocol, v.trusted_proxies_behind_l4]
@@ -158,3 +164,83 @@ def test_pack_wrappers_report_what_the_validators_find() -> None:
     reported.clear()
     policies["l2-advertisements-cover-gateway"].validate(stack, lambda message, urn: reported.append(message))
     assert len(reported) == 1
+
+
+# --- The program and the pack agree (issue: class A) -------------------------------------------------
+
+def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_pack() -> None:
+    run = run_program(raw("generic", sourceIp="proxy-protocol"))
+    [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    assert release["values"]["service"]["annotations"] == {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}
+    assert [m for check in RESOURCE_CHECKS[:1] + RESOURCE_CHECKS[2:] for m in check(HELM_RELEASE, release)] == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([(p.id, m) for p in PLATFORMS.values() for m in p.modes]),
+       st.dictionaries(st.sampled_from([*sorted(ALL_PROXY_SWITCHES), "example.com/x"]),
+                       st.sampled_from(["*", "true", "false", "on", "off", "v1", "v2", "none", "", "http2", "1",
+                                        "proxy_protocol_v2.enabled=true", "send-proxy-v2", "proxy-protocol"]),
+                       max_size=3))
+def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(pair: tuple[str, str],
+                                                                   annotations: dict[str, str]) -> None:
+    platform, mode = pair
+    required = PLATFORMS[platform].required_one_of
+    gateway = {"serviceAnnotations": {**annotations, **({required[0]: "fsn1"} if required else {})}}
+    extra: dict[str, Any] = {"metallb": {"nodes": ["w1"]}} if platform == "metallb" else {}
+    try:
+        config = parse_config(raw(platform, sourceIp=mode, gateway=gateway, **extra))
+    except ConfigError as error:
+        assert all(p.key.startswith("istio-source-ip:gateway.serviceAnnotations.") for p in error.problems)
+        return
+    [args] = stack_inputs(config).gateways
+    release = {"chart": "gateway", "name": args.name, "values": chart_values(args)}
+    assert v.proxy_protocol_on_both_sides(HELM_RELEASE, release) == []
+    assert v.trusted_proxies_behind_l4(HELM_RELEASE, release) == []
+
+
+# --- Every policy is total (issue: class I) ----------------------------------------------------------
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    | st.sampled_from(["gateway", "proxyProtocol", '{"gatewayTopology": 1}', '{"gatewayTopology": {"proxyProtocol": {}}}',
+                       '{"gatewayTopology": {"numTrustedProxies": 1e400}}', "{not json", "true", "*", "l7"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["chart", "name", "values", "service", "annotations", "podAnnotations", "labels", "type",
+                         "externalTrafficPolicy", "nodeSelector", "metadata", "spec", "ipAddressPools", "nodeSelectors",
+                         "matchLabels", "matchExpressions", "ipAddressPoolSelectors", "proxy.istio.io/config",
+                         *sorted(ALL_PROXY_SWITCHES)[:4]]), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([HELM_RELEASE, "kubernetes:helm.sh/v4:Chart", "kubernetes:metallb.io/v1beta1:L2Advertisement"]),
+       json_like, json_like)
+def test_every_policy_gives_a_verdict_for_any_property_shape(resource_type: str, values: Any, other: Any) -> None:
+    props = {"chart": "gateway", "name": "gw", "values": values, "metadata": other, "spec": values}
+    for check in RESOURCE_CHECKS:
+        assert isinstance(check(resource_type, props), list)
+        assert isinstance(check(resource_type, {"chart": other, "values": values}), list)
+    assert isinstance(v.l2_advertisements_cover_gateway([(resource_type, props), (HELM_RELEASE, props)]), list)
+
+
+def test_a_huge_or_malformed_hop_count_counts_as_trusting_a_hop() -> None:
+    for raw_annotation in ('{"gatewayTopology": {"numTrustedProxies": 1e400}}', '{"gatewayTopology": '
+                           '{"numTrustedProxies": "many"}}', "gatewayTopology:\n  numTrustedProxies: 2\n"):
+        props = {"chart": "gateway", "name": "gw", "values": {"podAnnotations": {"proxy.istio.io/config": raw_annotation}}}
+        assert v.trusted_proxies_behind_l4(HELM_RELEASE, props), raw_annotation
+
+
+# --- Unknown values in preview never skip a mandatory check ------------------------------------------
+
+def test_an_unknown_value_in_preview_is_a_violation_not_a_skip() -> None:
+    from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, unknown_checking_proxy
+
+    pack = importlib.import_module("policy.__main__")
+    policies = {p.name: p for p in pack.POLICIES}
+    props = unknown_checking_proxy({"chart": "gateway", "name": "gw", "values": UNKNOWN_OBJECT_VALUE})
+    for name in ("proxy-protocol-on-both-sides", "trusted-proxies-behind-l4"):
+        reported: list[str] = []
+        policies[name].validate(SimpleNamespace(resource_type=HELM_RELEASE, props=props),
+                                lambda message, urn, sink=reported: sink.append(message))
+        assert reported and reported[0].startswith("cannot be checked in preview: "), name

@@ -28,18 +28,28 @@ METALLB = {"nodes": ["worker-1", "worker-2"], "pool": "gw-pool"}
 PAIRS = [(p.id, mode) for p in PLATFORMS.values() for mode in p.modes]
 
 
+def required_annotations(platform: str) -> dict[str, str]:
+    """What a stack on this platform must add itself (Hetzner: a location)."""
+    required = PLATFORMS[platform].required_one_of
+    return {required[0]: "fsn1"} if required else {}
+
+
 def platform_config(platform: str, mode: str, **keys: Any) -> dict[str, str]:
-    extra = {"metallb": METALLB} if platform == "metallb" else {}
-    return raw(platform, sourceIp=mode, **extra, **keys)
+    extra: dict[str, Any] = {"metallb": METALLB} if platform == "metallb" else {}
+    gateway = {**keys.pop("gateway", {}), "serviceAnnotations": required_annotations(platform)}
+    return raw(platform, sourceIp=mode, gateway=gateway, **extra, **keys)
 
 
 def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
-    """The entry's annotations for the mode, plus the two documented additions."""
+    """The entry's annotations for the mode, plus the documented additions."""
     expected = dict(platform.proxy_protocol_annotations if mode == "proxy-protocol" else platform.local_annotations)
+    expected.update(required_annotations(platform.id))
     if platform.id == "metallb":
         expected["metallb.io/address-pool"] = METALLB["pool"]
     if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
         expected[platform.hairpin_annotation] = "true"
+    if mode == "proxy-protocol" and not platform.proxy_protocol_annotations:  # generic: the operator's declaration
+        expected["istio-source-ip.io/lb-sends-proxy-protocol"] = "true"
     return expected
 
 
@@ -110,6 +120,10 @@ def gateways_or_rejection(options: dict[str, Any]) -> list[IngressGatewayArgs] |
     keys = dict(options)
     if keys["platform"] == "metallb":
         keys["metallb"] = METALLB
+    required = required_annotations(keys["platform"])
+    if required:
+        for gateway in [keys.setdefault("gateway", {})] if "gateways" not in keys else keys["gateways"]:
+            gateway["serviceAnnotations"] = {**gateway.get("serviceAnnotations", {}), **required}
     try:
         return stack_inputs(parse_config(raw(**keys))).gateways
     except ConfigError as error:

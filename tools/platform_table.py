@@ -6,35 +6,45 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from source_ip.facts import PLATFORMS, STATUS_PORT_PROXY_PROTOCOL_ENV, Platform
+from source_ip.facts import PLATFORMS, STATUS_PORT_PROXY_PROTOCOL_ENV, Platform, ProxySwitch, SourceIpMode
+from source_ip.plan import program_service_annotations
 from tools.program import ROOT
 
 START, END = "<!-- platforms:start -->", "<!-- platforms:end -->"
 
 
-def _sets(platform: Platform, mode: str) -> str:
-    parts = [f"`{k}: \"{v}\"`" for k, v in sorted(platform.annotations_for(mode).items())]  # type: ignore[arg-type]
-    if mode == "proxy-protocol":
+def _sets(platform: Platform, mode: SourceIpMode) -> str:
+    annotations = program_service_annotations(platform, mode)
+    parts = [f"`{k}: \"{v}\"`" for k, v in sorted(annotations.items())]
+    if mode == SourceIpMode.PROXY_PROTOCOL:
         parts.append("`gatewayTopology.proxyProtocol`")
         if platform.status_port_proxy_protocol:
             parts.append(f"`{STATUS_PORT_PROXY_PROTOCOL_ENV}=true`")
-        if platform.hairpin_annotation:
-            value = "gateway.hairpinHostname" if platform.hairpin_value == "hostname" else '"true"'
-            parts.append(f"hairpin: `{platform.hairpin_annotation}` = {value}")
+        if platform.hairpin_annotation and platform.hairpin_annotation not in annotations:
+            parts.append(f"hairpin: `{platform.hairpin_annotation}` = gateway.hairpinHostname")
     else:
         parts.append("`externalTrafficPolicy: Local`")
     return f"**{mode}**: " + ", ".join(parts)
 
 
+def _switch(switch: ProxySwitch) -> str:
+    on = "/".join(f'"{v}"' for v in switch.on) or "—"
+    off = "/".join(f'"{v}"' for v in switch.off) or "unset"
+    shape = " (a list)" if switch.items else (f" (attribute `{switch.attribute}`)" if switch.attribute else "")
+    return f"`{switch.key}`{shape}: on {on}; off {off}"
+
+
 def table() -> str:
-    rows = ["| platform | load balancer | LB mode | `auto` picks | what the program sets | caveats | source |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| platform | load balancer | LB mode | `auto` picks | what the program sets | PROXY switches it checks | "
+            "caveats | source |", "|---|---|---|---|---|---|---|---|"]
     for platform in sorted(PLATFORMS.values(), key=lambda p: p.id):
         sets = "<br>".join(_sets(platform, mode) for mode in platform.modes)
+        switches = "<br>".join(_switch(s) for s in platform.proxy_switches) or "—"
         rows.append(f"| `{platform.id}` | {platform.lb} | {platform.lb_mode} | {platform.default_mode} | {sets} | "
-                    f"{platform.caveats or '—'} | {platform.source} |")
+                    f"{switches} | {platform.caveats or '—'} | {platform.source} |")
     return "\n".join(rows)
 
 
@@ -44,14 +54,21 @@ def readme_with_table(readme: str) -> str:
     return f"{head}{START}\n{table()}\n{END}{tail}"
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["--write"]:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.platform_table", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md between its markers")
+    args = parser.parse_args(argv)
+    if args.write:
         path = ROOT / "README.md"
         path.write_text(readme_with_table(path.read_text()))
-    else:
+        return 0
+    try:
         print(table())
+        sys.stdout.flush()
+    except BrokenPipeError:  # piped into `head`: the reader has what it wanted
+        sys.stdout = None  # type: ignore[assignment]
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

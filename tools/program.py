@@ -93,8 +93,9 @@ class _Mocks(pulumi.runtime.Mocks):
     provider would (release name and namespace); a read of the gateway Service reports
     `service_address` as its load-balancer ingress when one is given."""
 
-    def __init__(self, service_address: str | None) -> None:
+    def __init__(self, service_address: str | None, reads: dict[str, dict[str, Any]] | None = None) -> None:
         self.service_address = service_address
+        self.reads = reads or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -102,6 +103,8 @@ class _Mocks(pulumi.runtime.Mocks):
             state["status"] = {"name": state.get("name"), "namespace": state.get("namespace"), "status": "deployed"}
         if args.resource_id and args.typ == "kubernetes:core/v1:Service" and self.service_address:
             state["status"] = {"loadBalancer": {"ingress": [{"ip": self.service_address}]}}
+        if args.resource_id and f"{args.typ}::{args.resource_id}" in self.reads:
+            state.update(self.reads[f"{args.typ}::{args.resource_id}"])
         return (args.resource_id or f"{args.name}-id", state)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
@@ -149,6 +152,7 @@ def run_program(
     program: Path = ROOT / "__main__.py",
     service_address: str | None = None,
     record: ProgramRun | None = None,
+    reads: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
     """Run `program` with `raw_config` (keys `istio-source-ip:*`, values as the CLI passes them).
 
@@ -156,7 +160,7 @@ def run_program(
     see what was registered before one was raised.
     """
     return run_body(lambda: runpy.run_path(str(program), run_name="__main__"), raw_config, stack,
-                    service_address=service_address, record=record)
+                    service_address=service_address, record=record, reads=reads)
 
 
 def run_body(
@@ -166,13 +170,16 @@ def run_body(
     *,
     service_address: str | None = None,
     record: ProgramRun | None = None,
+    reads: dict[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
-    """Run any callable that declares resources (one component, in unit tests) under the mocks."""
+    """Run any callable that declares resources (one component, in unit tests) under the mocks.
+    `reads` gives the state a `.get` read returns, by "<type>::<id>"."""
     run = record if record is not None else ProgramRun()
-    return contextvars.Context().run(_run, body, dict(raw_config or {}), stack, service_address, run)
+    mocks = _Mocks(service_address, reads)
+    return contextvars.Context().run(_run, body, dict(raw_config or {}), stack, mocks, run)
 
 
-def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, service_address: str | None,
+def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, mocks: _Mocks,
          run: ProgramRun) -> ProgramRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -185,7 +192,6 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, ser
         asyncio.set_event_loop(thread_loops[-1])
 
     loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop))
-    mocks = _Mocks(service_address)
     try:
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                                  monitor=_RecordingMonitor(mocks, run))

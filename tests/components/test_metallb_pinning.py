@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from components import MetalLBPinning, MetalLBPinningArgs
 from tools.program import HELM_RELEASE, run_body
 
@@ -67,3 +69,37 @@ def test_install_adds_metallb_release_in_a_privileged_namespace() -> None:
 def test_nothing_installed_by_default() -> None:
     run = pinning()
     assert run.of_type(HELM_RELEASE) == [] and run.k8s_objects("Namespace") == []
+
+
+L2_READ = "kubernetes:metallb.io/v1beta1:L2Advertisement::metallb-system/default-l2advertisement"
+
+
+def adopt(current_spec: dict | None, pool: str = "default-pool"):
+    """Adopt default-l2advertisement whose current spec the (mock) cluster returns."""
+    args = MetalLBPinningArgs(nodes=["w1"], node_label={"pin": "yes"}, pool=pool,
+                              adopt_l2_advertisement="default-l2advertisement")
+    state = {"metadata": {"name": "default-l2advertisement"}, "spec": current_spec}
+    return run_body(lambda: MetalLBPinning("pin", args), reads={L2_READ: state})
+
+
+@pytest.mark.parametrize("current", [
+    {"ipAddressPools": ["default-pool"]},
+    {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"old": "x"}}]},
+    {"ipAddressPoolSelectors": [{"matchLabels": {"l2.ipaddress-pool.metallb.io": "default-pool"}}]},
+])
+def test_adopting_an_advertisement_of_only_the_gateways_pool_patches_it(current: dict) -> None:
+    [patch] = adopt(current).of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
+    assert patch.inputs["spec"] == {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"pin": "yes"}}]}
+
+
+@pytest.mark.parametrize(("current", "message"), [
+    ({"ipAddressPools": ["default-pool", "other-pool"]}, "L2Advertisement default-l2advertisement also announces "
+     "other-pool; adopting it would replace its ipAddressPools with [default-pool]"),
+    ({}, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
+    (None, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
+])
+def test_adopting_an_advertisement_that_announces_other_pools_is_refused(current: dict | None, message: str) -> None:
+    from components.metallb_pinning import AdoptionRefused
+
+    with pytest.raises(AdoptionRefused, match="metallb.adoptL2Advertisement: " + message.replace("[", r"\[")):
+        adopt(current)
