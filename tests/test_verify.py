@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.verify_servers import Gateway, GoHttpbin, HAProxy, PypiHttpbin, free_port, wait_listening
+from tests.verify_servers import Gateway, GoHttpbin, HAProxy, PypiHttpbin, RawServer, free_port, wait_listening
 from tools import verify as v
 
 HOST = "echo.example.com"
@@ -31,7 +31,7 @@ def test_client_address_arrives(echo_app, capsys: pytest.CaptureFixture[str]) ->
     with echo_app() as echo, Gateway(echo) as gateway:
         code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
     assert (code, result["verdict"]) == (0, "ok")
-    assert result["forwarded_for"] == ["127.0.0.1"] and result["external_address"] == "127.0.0.1"
+    assert result["forwardedFor"] == ["127.0.0.1"] and result["externalAddress"] == "127.0.0.1"
     assert result["origin"].split(",")[0] == "127.0.0.1"
 
 
@@ -56,8 +56,8 @@ def test_client_supplied_forwarded_for_is_flagged(capsys: pytest.CaptureFixture[
         code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1",
                                 "--header", "X-Forwarded-For: 203.0.113.9")
     assert (code, result["verdict"]) == (11, "forged-xff")
-    assert result["forwarded_for"] == ["203.0.113.9", "127.0.0.1"]
-    assert result["external_address"] == "127.0.0.1"  # what the gateway itself trusts
+    assert result["forwardedFor"] == ["203.0.113.9", "127.0.0.1"]
+    assert result["externalAddress"] == "127.0.0.1"  # what the gateway itself trusts
     assert "first entry (203.0.113.9) was supplied by the client" in result["diagnosis"]
 
 
@@ -65,7 +65,7 @@ def test_forwarded_for_from_trusted_l7_hops_is_fine(capsys: pytest.CaptureFixtur
     """An L7 proxy in front appended the client (203.0.113.9); the gateway trusts one hop."""
     with GoHttpbin() as echo, Gateway(echo, trusted_hops=1) as gateway:
         code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "203.0.113.9",
-                                "--trusted-hops", "1", "--header", "X-Forwarded-For: 203.0.113.9")
+                                "--num-trusted-proxies", "1", "--header", "X-Forwarded-For: 203.0.113.9")
     assert (code, result["verdict"]) == (0, "ok")
 
 
@@ -136,16 +136,31 @@ def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]
     assert "  hint:" in out and "X-Forwarded-For: 10.0.0.9" in out
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert v.main(["--url", "https://x", "--host", HOST]) == 2
-    assert v.main(["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"]) == 2
-    assert "error:" in capsys.readouterr().err
+@pytest.mark.parametrize("args", [
+    ["--url", "https://x", "--host", HOST],
+    ["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"],
+    ["--url", "http://127.0.0.1", "--expect-ip", "10.0.0.1/24"],
+    ["--url", "http://127.0.0.1", "--timeout", "0"],
+    ["--url", "http://127.0.0.1", "--timeout", "-1"],
+    ["--url", "http://127.0.0.1", "--timeout", "nan"],
+    ["--url", "http://127.0.0.1", "--timeout", "inf"],
+    ["--url", "http://127.0.0.1", "--attempts", "0"],
+    ["--url", "http://127.0.0.1", "--num-trusted-proxies", "-1"],
+    ["--url", "http://127.0.0.1", "--header", "no colon"],
+    ["--url", "http://127.0.0.1", "--whoami-url", "ftp://x/ip"],
+    ["--url", "http://127.0.0.1", "--bogus"],
+    [],
+])
+def test_usage_errors_exit_2_with_a_message_and_no_traceback(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    assert v.main(args) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
 
 
 @pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed: this checks its absence")
 def test_stack_mode_without_the_cli_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert v.main(["--stack", "dev"]) == 2
-    assert "the Pulumi CLI is not installed: use --url" in capsys.readouterr().err
+    assert "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/): use --url" in capsys.readouterr().err
 
 
 haproxy_missing = HAProxy.available()
@@ -191,3 +206,60 @@ def test_proxy_protocol_on_both_sides_carries_the_client_address(capsys: pytest.
         direct_code, direct = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
     assert (code, result["verdict"]) == (0, "ok")
     assert (direct_code, direct["verdict"]) == (12, "proxy-protocol-mismatch")  # no header: the strict gateway drops it
+
+
+
+# --- Any answer gets a verdict, and --timeout bounds the whole run ------------------------------------
+
+def answer_with(raw: bytes, *, trickle: float = 0.0) -> RawServer:
+    """A server that sends `raw` to every connection (one byte per `trickle` seconds if set), then closes."""
+    return RawServer(raw, trickle=trickle)
+
+
+def json_answer(body: bytes, extra_headers: bytes = b"") -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+            + b"\r\n" + extra_headers + b"\r\n" + body)
+
+
+@pytest.mark.parametrize(("raw", "verdict", "diagnosis"), [
+    (json_answer(b'["headers"]'), "http-error", "a JSON list where an object was expected"),
+    (json_answer(b'"hello"'), "http-error", "a JSON str where an object was expected"),
+    (json_answer(b'{"headers": ["X-Forwarded-For"]}'), "http-error", "its JSON has no `headers` object"),
+    (json_answer(b'{"headers": '), "http-error", "the answer is not the echo app's JSON"),
+    (json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))), "http-error", "sent a malformed HTTP answer"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"headers\"", "http-error", "cut the answer off after"),
+    (b"\x15\x03\x01\x00\x02\x02\x50", "http-error", "answered with TLS"),
+    (json_answer(b"x" * (v.MAX_ANSWER_BYTES + 10)), "http-error", "sent more than"),
+    (b"PROXY? what\r\n", "proxy-protocol-mismatch", "answered with something that is not an HTTP response"),
+    (b"", "proxy-protocol-mismatch", "closed the connection without a reply"),
+])
+def test_any_answer_gets_a_verdict_never_a_traceback(raw: bytes, verdict: str, diagnosis: str) -> None:
+    with answer_with(raw) as server:
+        result = v.verify(v.Target(server.url, HOST), "127.0.0.1", attempts=1, timeout=5)
+    assert result.verdict == verdict and diagnosis in result.diagnosis, result.diagnosis
+    assert result.exit_code == v.EXIT_CODES[verdict]
+
+
+def test_a_trickling_server_cannot_hold_verify_past_its_timeout() -> None:
+    with answer_with(json_answer(b'{"headers": {}}' + b" " * 200), trickle=0.05) as server:
+        started = time.monotonic()
+        result = v.verify(v.Target(server.url, HOST), "127.0.0.1", attempts=3, timeout=1.0, backoff=0.1,
+                          progress=lambda line: None)
+        elapsed = time.monotonic() - started
+    assert result.verdict == "unreachable" and "within the time left" in result.diagnosis
+    assert elapsed < 1.5, elapsed
+
+
+def test_addresses_are_compared_as_addresses() -> None:
+    assert v.same_address("::1", "0:0:0:0:0:0:0:1")
+    assert v.same_address("2001:DB8::1", "2001:db8:0::1")
+    assert v.same_address("::ffff:127.0.0.1", "127.0.0.1")
+    assert not v.same_address("127.0.0.1", "127.0.0.2")
+    verdict = v.diagnose(v.Target("http://gw", HOST), {"X-Forwarded-For": "2001:db8::0:1"}, None, "2001:DB8::1", 0, 1)
+    assert verdict.verdict == "ok"
+
+
+def test_json_keys_are_camel_case() -> None:
+    keys = set(json.loads(v.Verdict("ok", "", "http://gw", HOST).as_json()))
+    assert keys == {"verdict", "diagnosis", "url", "host", "expected", "forwardedFor", "externalAddress", "origin",
+                    "attempts", "hint", "ok", "exitCode"}

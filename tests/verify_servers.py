@@ -164,3 +164,51 @@ class HAProxy:
             self.process.terminate()
             self.process.wait(timeout=5)
         self.directory.cleanup()
+
+
+class RawServer:
+    """Sends the same raw bytes to every connection on 127.0.0.1, optionally one byte at a time, then closes."""
+
+    def __init__(self, raw: bytes, trickle: float = 0.0) -> None:
+        self.raw, self.trickle = raw, trickle
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(2)
+                conn.recv(65536)  # the request
+                if self.trickle:
+                    for byte in self.raw:
+                        if self.stop.is_set():
+                            return
+                        conn.sendall(bytes([byte]))
+                        time.sleep(self.trickle)
+                else:
+                    conn.sendall(self.raw)
+            except OSError:
+                return
+
+    def __enter__(self) -> RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.sock.close()
