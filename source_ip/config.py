@@ -559,17 +559,3 @@ def raw_config_from_runtime() -> dict[str, str]:
 def load_stack_config() -> StackConfig:
     """The validated config of the running stack (raises ConfigError before any resource)."""
     return parse_config(raw_config_from_runtime())
-
-
-def raw_config_from_stack_file(config: dict[str, Any]) -> dict[str, str]:
-    """The `config:` map of a Pulumi.<stack>.yaml as the CLI would pass it to the program."""
-    raw: dict[str, str] = {}
-    for key, value in config.items():
-        full = key if ":" in key else f"{NAMESPACE}:{key}"
-        if isinstance(value, bool):
-            raw[full] = "true" if value else "false"
-        elif isinstance(value, (dict, list)):
-            raw[full] = json.dumps(value, sort_keys=True)
-        else:
-            raw[full] = str(value)
-    return raw

@@ -7,7 +7,7 @@ from typing import Any
 
 from source_ip.config import NAMESPACE
 from tools.program import ROOT
-from tools.render import read_stack_file
+from tools.stackfile import read_stack_file
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
 
@@ -36,5 +36,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         c = FUZZ_COUNTS
         terminalreporter.write_line(
             f"config fuzz: {c['parsed']} configs parsed ({c['accepted']} accepted, {c['rejected']} rejected with "
-            f"keyed messages); {c['program-ran'] + c['program-rejected']} run through __main__.py "
-            f"({c['program-rejected']} rejected with 0 resources registered); {c['crashes']} crashes")
+            f"keyed messages); {c['files']} stack files read ({c['files-refused']} refused as files); "
+            f"{c['renders']} rendered from files (exit 0 or 2); {c['program-ran'] + c['program-rejected']} run "
+            f"through __main__.py ({c['program-rejected']} rejected with 0 resources registered); "
+            f"{c['crashes']} crashes")

@@ -80,7 +80,7 @@ def check_parse(raw: dict[str, str]) -> None:
     FUZZ_COUNTS["parsed"] += 1
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arbitrary | near_miss())
 def test_parsing_never_crashes(raw: dict[str, Any]) -> None:
     check_parse(raw)

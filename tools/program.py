@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import runpy
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -192,6 +193,9 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
         asyncio.set_event_loop(thread_loops[-1])
 
     loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop))
+    # The config is what the caller passes, never a PULUMI_CONFIG left in the environment.
+    saved_env = {name: os.environ.pop(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")
+                 if name in os.environ}
     try:
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                                  monitor=_RecordingMonitor(mocks, run))
@@ -211,6 +215,7 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
         loop.run_until_complete(wait_for_rpcs())  # anything resolving the outputs scheduled
         return run
     finally:
+        os.environ.update(saved_env)
         # End the executor threads the mock monitor ran in, then close the loops they used.
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in thread_loops:

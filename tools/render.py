@@ -18,15 +18,18 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
-from source_ip.config import raw_config_from_stack_file
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
+from tools.stackfile import StackFileError, read_stack_file
 
 REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
 AWAITED_TYPES = (HELM_RELEASE, "kubernetes:apps/v1:Deployment")
@@ -176,10 +179,25 @@ def _mermaid(run: ProgramRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_stack_file(path: Path) -> dict[str, str]:
-    """The raw config of a Pulumi.<stack>.yaml, as the CLI would pass it to the program."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return raw_config_from_stack_file(document.get("config") or {})
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""What a Pulumi stack name may hold (and no path separator)."""
+
+
+def write_atomically(out: Path, files: dict[str, str]) -> None:
+    """All files appear in `out` at once; a failure leaves an earlier `out` as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, content in files.items():
+            (staging / name).write_text(content)
+        previous = out.with_name(f".{out.name}.previous")
+        if out.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            out.rename(previous)
+        staging.rename(out)
+        shutil.rmtree(previous, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,24 +206,38 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--stack", help="render Pulumi.<STACK>.yaml")
     source.add_argument("--config", type=Path, help="render any file in the Pulumi.<stack>.yaml format")
     parser.add_argument("--out", type=Path, required=True, help="directory to write into")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0), or bad arguments (2, usage printed)
+        return int(stop.code or 0)
 
+    if args.stack is not None and not STACK_NAME.fullmatch(args.stack):
+        return _usage(parser, f"--stack {args.stack!r}: a stack name is letters, digits, '_', '.' and '-'")
+    if args.out.exists() and not args.out.is_dir():
+        return _usage(parser, f"--out {args.out} is a file; name a directory")
     path = ROOT / f"Pulumi.{args.stack}.yaml" if args.stack else args.config
     if not path.is_file():
         print(f"error: no stack config file {path}", file=sys.stderr)
         return 2
-    stack = args.stack or path.stem.removeprefix("Pulumi.")
+    stack = args.stack or (path.stem.removeprefix("Pulumi.") if STACK_NAME.fullmatch(path.stem) else "stack")
     try:
         run = run_program(read_stack_file(path), stack=stack)
-    except pulumi.RunError as error:
+    except (StackFileError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    files = render(run)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (args.out / name).write_text(content)
+    try:
+        write_atomically(args.out, render(run))
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 2
     print(f"rendered {stack}: {len(run.resources)} resources into {args.out}; {chain_summary(run)}")
     return 0
+
+
+def _usage(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -14,5 +14,5 @@ def test_each_namespace_is_created_once_and_ready_names_it() -> None:
         ready.update({n: [r._name for r in namespaces.ready(n)] for n in ("ingress", "edge", "default", "other")})
 
     run = run_body(body)
-    assert [n["metadata"]["name"] for n in run.k8s_objects("Namespace")] == ["edge", "ingress"]
+    assert sorted(n["metadata"]["name"] for n in run.k8s_objects("Namespace")) == ["edge", "ingress"]
     assert ready == {"ingress": ["ns-namespace-ingress"], "edge": ["ns-namespace-edge"], "default": [], "other": []}

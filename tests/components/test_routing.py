@@ -29,11 +29,11 @@ def test_gateway_listens_on_80_http_for_the_host_on_the_selected_pods() -> None:
 
 def test_virtual_service_binds_every_gateway_and_routes_to_the_destination() -> None:
     run = routing(EDGE, INTERNAL)
-    gateways = run.k8s_objects("Gateway")
-    assert [g["spec"]["selector"] for g in gateways] == [EDGE.labels, INTERNAL.labels]
+    gateways = {g["metadata"]["name"]: g["spec"]["selector"] for g in run.k8s_objects("Gateway")}
+    assert gateways == {"echo-istio-edge": EDGE.labels, "echo-internal": INTERNAL.labels}
     [vs] = run.k8s_objects("VirtualService")
     assert vs["spec"]["hosts"] == ["whoami.example.org"]
-    assert vs["spec"]["gateways"] == [f"apps/{g['metadata']['name']}" for g in gateways]
+    assert vs["spec"]["gateways"] == ["apps/echo-istio-edge", "apps/echo-internal"]
     assert vs["spec"]["http"] == [
         {"route": [{"destination": {"host": "clusterip.apps.svc.cluster.local", "port": {"number": 80}}}]}]
 
