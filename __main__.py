@@ -2,7 +2,7 @@
 
 The config is validated first; a bad value stops the program before any resource exists.
 Each resource waits for what it needs and nothing more: gateways for istiod (and, on MetalLB,
-the pinning); the echo app for istiod; routing and policies for the CRDs. Nothing waits for a
+the pinned L2 announcements); the echo app for istiod; routing and policies for the CRDs. Nothing waits for a
 gateway, whose release waits for its load balancer's address.
 """
 
@@ -34,7 +34,7 @@ gateways = [
         args.name,
         args,
         opts=pulumi.ResourceOptions(
-            depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *([pinning] if pinning else [])]
+            depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *(pinning.ready if pinning else [])]
         ),
     )
     for args in inputs.gateways

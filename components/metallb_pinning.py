@@ -46,6 +46,9 @@ class MetalLBPinning(Component):
     """
 
     l2_advertisement: pulumi.CustomResource
+    ready: list[pulumi.Resource]
+    """What a gateway pinned here must wait for: the L2Advertisement, which itself waits for the node
+    labels, the pool and MetalLB (one dependency instead of one per node)."""
 
     def __init__(self, name: str, args: MetalLBPinningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("MetalLBPinning", name, opts)
@@ -118,6 +121,7 @@ class MetalLBPinning(Component):
                 spec=l2_spec,
                 opts=l2_opts,
             )
+        self.ready = [self.l2_advertisement]
         self.register_outputs({"nodes": list(args.nodes), "nodeLabel": dict(args.node_label), "pool": args.pool})
 
 

@@ -42,8 +42,8 @@ def render(run: ProgramRun) -> dict[str, str]:
     return {
         "manifests.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=False)]),
         "patches.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=True)]),
-        "releases.yaml": yaml.safe_dump([_release(r) for r in _install_order(run) if r.type == HELM_RELEASE],
-                                        sort_keys=True, default_flow_style=False),
+        "releases.yaml": yaml.dump([_release(r) for r in _install_order(run) if r.type == HELM_RELEASE],
+                                   Dumper=SAFE_DUMPER, sort_keys=True, default_flow_style=False),
         "graph.json": json.dumps(_graph(run), indent=2, sort_keys=True) + "\n",
         "graph.mmd": _mermaid(run),
     }
@@ -59,8 +59,12 @@ def _sorted_objects(run: ProgramRun, *, patches: bool) -> list[Registered]:
                                           r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]))
 
 
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's dumper when PyYAML has it: the same YAML, several times faster on large stacks."""
+
+
 def _yaml_documents(objects: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=True, default_flow_style=False) if objects else ""
+    return yaml.dump_all(objects, Dumper=SAFE_DUMPER, sort_keys=True, default_flow_style=False) if objects else ""
 
 
 def _release(r: Registered) -> dict[str, Any]:
@@ -172,8 +176,11 @@ def _mermaid(run: ProgramRun) -> str:
 
     emit(None, "  ")
     for r in order:
+        # An edge d -> r is implied when another dependency of r already waits for d: d is in the union
+        # of their reaches (a dependency never reaches itself in a DAG).
+        implied = set().union(*(reach[o] for o in edges[r.urn]))
         for d in sorted(edges[r.urn], key=lambda u: short[u]):
-            if not any(d in reach[o] for o in edges[r.urn] if o != d):
+            if d not in implied:
                 arrow = "-.->" if (d, r.urn) in through_input else "-->"
                 lines.append(f"  {short[d]} {arrow} {short[r.urn]}")
     return "\n".join(lines) + "\n"

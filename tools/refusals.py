@@ -1,0 +1,94 @@
+"""The README's "What is refused, and why" table, made by running each example through the config
+check, so the messages shown are the ones users get.
+
+    python -m tools.refusals            print the table
+    python -m tools.refusals --write    rewrite it in README.md between the markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from source_ip.config import NAMESPACE, ConfigError, parse_config
+from tools.program import ROOT
+
+START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
+PP = "vks.vngcloud.vn/enable-proxy-protocol"
+
+EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("PROXY switched off under a strict gateway",
+     {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}}),
+    ("PROXY switched on in passthrough", {"platform": "aws-nlb", "sourceIp": "local", "gateway": {
+        "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}}}),
+    ("a mode the load balancer cannot do", {"platform": "gcp", "sourceIp": "proxy-protocol"}),
+    ("a forgeable client address", {"platform": "aws", "gateway": {"numTrustedProxies": 1}}),
+    ("a missing LB annotation the controller needs", {"platform": "hetzner"}),
+    ("a release name the program uses", {"platform": "gcp", "gateway": {"name": "istiod"}}),
+    ("a release name Helm cannot take", {"platform": "gcp", "gateway": {"name": "g" * 54}}),
+    ("a name with a trailing newline", {"platform": "gcp", "gateway": {"name": "edge\n"}}),
+    ("two gateways with one name", {"platform": "gcp", "gateways": [{"name": "edge"}, {"name": "edge"}]}),
+    ("both gateway forms", {"platform": "gcp", "gateway": {"replicas": 3}, "gateways": [{"name": "a"}]}),
+    ("the echo app in Istio's namespace", {"platform": "gcp", "echo": {"namespace": "istio-system"}}),
+    ("the gateway's MetalLB pool redirected", {"platform": "metallb", "metallb": {"nodes": ["w1"]},
+                                               "gateway": {"serviceAnnotations": {"metallb.io/address-pool": "x"}}}),
+    ("a pin label in a reserved prefix", {"platform": "metallb", "metallb": {
+        "nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}}),
+    ("a pool MetalLB would misuse", {"platform": "metallb", "metallb": {
+        "nodes": ["w1"], "install": True, "addresses": ["127.0.0.0/24"]}}),
+    ("overlapping pool ranges", {"platform": "metallb", "metallb": {
+        "nodes": ["w1"], "install": True, "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]}}),
+    ("an adoption that drops other pools", {"platform": "metallb", "metallb": {
+        "nodes": ["w1"], "addresses": ["10.0.0.0/24"], "adoptL2Advertisement": "default-l2advertisement"}}),
+    ("an allowlist while the gateway cannot see clients", {"platform": "vngcloud", "sourceIp": "local",
+                                                          "gateway": {"proxyProtocolMigration": True},
+                                                          "allowlist": ["192.0.2.0/24"]}),
+    ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
+    ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
+]
+
+
+def message(config: dict[str, Any]) -> str:
+    raw = {f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    try:
+        parse_config(raw)
+    except ConfigError as error:
+        return str(error.problems[0])
+    raise AssertionError(f"example is accepted: {config}")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "\\n")
+
+
+def table() -> str:
+    rows = ["| refused | example | message |", "|---|---|---|"]
+    for what, config in EXAMPLES:
+        example = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in config.items() if k != "platform")
+        given = ", ".join(part for part in (f"`platform: {config['platform']}`", _cell(example)) if part)
+        rows.append(f"| {what} | {given} | {_cell(message(config))} |")
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{table()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.refusals", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md between its markers")
+    args = parser.parse_args(argv)
+    if args.write:
+        path = ROOT / "README.md"
+        path.write_text(readme_with_table(path.read_text()))
+    else:
+        print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
