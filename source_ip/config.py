@@ -411,6 +411,11 @@ def _problem(error: Any) -> Problem:
         allowed = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        head = str(loc[-1]).split(".", 1)[0].split("[", 1)[0]
+        if len(loc) == 1 and head != loc[-1] and head in allowed:
+            # `pulumi config set istio-source-ip:gateway.replicas 3` makes one flat key; --path makes the object.
+            hint = (f"; this sets one flat key named {loc[-1]!r}: set the nested value with "
+                    f"pulumi config set --path '{NAMESPACE}:{loc[-1]}' <value>")
         return Problem(_key(loc), error["input"], f"unknown key; allowed keys here: {', '.join(allowed)}{hint}")
     if kind == "missing":
         allowed = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""

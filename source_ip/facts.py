@@ -131,7 +131,7 @@ PLATFORMS: dict[str, Platform] = {
                 "vks.vngcloud.vn/enable-proxy-protocol", on=("*",), off=("",), items=True,
                 source="vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go: a list of "
                        "Service port names, \"*\" for every TCP port; \"true\" names no port and enables nothing"),),
-            source="seed 000 (VNG Cloud blog, step 5.1); vngcloud/vngcloud-load-balancer-controller "
+            source="the PROXY-protocol recipe (see README, Sources), step 5.1; vngcloud/vngcloud-load-balancer-controller "
             "internal/usecase/service_uc/build_pool.go",
             caveats='only "*" (or a Service port name) enables it; "*" covers every TCP port of the gateway',
         ),
@@ -352,7 +352,7 @@ PLATFORMS: dict[str, Platform] = {
             id="metallb",
             lb="MetalLB (L2)",
             modes=_LOCAL,
-            source="seed 002 (DaoCloud); metallb/metallb speaker/layer2_controller.go",
+            source="the DaoCloud MetalLB recipe (see README, Sources); metallb/metallb speaker/layer2_controller.go",
             caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins "
             "the gateway pods and the announcing nodes to the same labelled nodes",
         ),

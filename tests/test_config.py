@@ -273,3 +273,10 @@ def test_digitalocean_sets_the_lb_type_for_each_path() -> None:
     for mode, lb_type in (("proxy-protocol", "REGIONAL"), ("local", "REGIONAL_NETWORK")):
         [args] = stack_inputs(parse_config(raw("digitalocean", sourceIp=mode))).gateways
         assert service_annotations(args)["service.beta.kubernetes.io/do-loadbalancer-type"] == lb_type
+
+
+def test_a_flat_dotted_key_from_config_set_without_path_suggests_path() -> None:
+    [problem] = problems_of({"istio-source-ip:platform": "gcp", "istio-source-ip:gateway.replicas": "3"})
+    assert problem.startswith('istio-source-ip:gateway.replicas: unknown key (got 3); allowed keys here:')
+    assert problem.endswith("this sets one flat key named 'gateway.replicas': set the nested value with pulumi config "
+                            "set --path 'istio-source-ip:gateway.replicas' <value>")

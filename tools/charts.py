@@ -4,8 +4,9 @@
 
 Reads RENDER_DIR/releases.yaml (written by tools.render) and writes RENDER_DIR/charts/<release>.yaml.
 Charts come from a local directory of `<chart>-<version>/` folders (--charts, or $ISTIO_SOURCE_IP_CHARTS,
-or ../shared/upstream/charts beside this repository); helm is --helm, $HELM, `helm` on PATH, or the
-pinned helm that ../shared/tools/chart-render installs. Exit 2 with a message when either is missing.
+or ../shared/upstream/charts beside this repository), or with --from-repo from each release's own chart
+repository (needs the network); helm is --helm, $HELM, `helm` on PATH, or the pinned helm that
+../shared/tools/chart-render installs. Exit 2 with a message when either is missing.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ def chart_dir(charts: Path, release: dict[str, Any]) -> Path:
     return path
 
 
-def template(helm: Path, charts: Path, release: dict[str, Any]) -> str:
-    """The manifests `helm install` would apply for one release of releases.yaml."""
+def template(helm: Path, charts: Path | None, release: dict[str, Any]) -> str:
+    """The manifests `helm install` would apply for one release of releases.yaml; without `charts`, the
+    chart comes from the release's repository."""
+    source = ([str(chart_dir(charts, release))] if charts is not None
+              else [release["chart"], "--repo", release["repository"], "--version", str(release["version"])])
     result = subprocess.run(
-        [str(helm), "template", release["name"], str(chart_dir(charts, release)), "--namespace", release["namespace"],
+        [str(helm), "template", release["name"], *source, "--namespace", release["namespace"],
          "--values", "-", "--kube-version", KUBE_VERSION],
         input=json.dumps(release.get("values") or {}), capture_output=True, text=True, check=False,
     )
@@ -71,9 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("render_dir", type=Path)
     parser.add_argument("--charts", type=Path, help="directory of <chart>-<version>/ chart folders")
     parser.add_argument("--helm", type=Path, help="helm binary")
-    args = parser.parse_args(argv)
+    parser.add_argument("--from-repo", action="store_true", help="take each chart from its repository (online)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
     helm, charts = args.helm or find_helm(), args.charts or find_charts()
-    if helm is None or charts is None:
+    if args.from_repo and not args.charts:
+        charts = None
+    if helm is None or (charts is None and not args.from_repo):
         missing = " and ".join(what for what, found in (("helm", helm), ("a charts directory", charts)) if found is None)
         print(f"error: no {missing}; pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)", file=sys.stderr)
         return 2

@@ -2,6 +2,11 @@
 
     python -m tools.verify (--stack NAME | --url URL) [--host HOST] [--expect-ip IP | --whoami-url URL]
                            [--num-trusted-proxies N] [--header 'Name: value'] [--timeout S] [--json]
+                           [--from-docker-network NETWORK [--image IMAGE]]
+
+With --from-docker-network (e.g. kind) the request is sent from a throwaway container attached to
+that Docker network, and the expected address is the container's own, read back from Docker: the
+sender is known exactly. This works where the host cannot reach kind's network (Docker Desktop).
 
 Requests /headers and /ip on the echo app through the gateway with the echo Host header and
 compares the first X-Forwarded-For entry and X-Envoy-External-Address with the expected client
@@ -217,8 +222,18 @@ class Verdict:
 
     def as_json(self) -> str:
         """One object, camelCase keys throughout."""
-        fields = {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v for k, v in asdict(self).items()}
+        fields = {_camel(k): v for k, v in asdict(self).items()}
         return json.dumps({**fields, "ok": self.ok, "exitCode": self.exit_code}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Verdict:
+        """A verdict another verify printed with --json (the one run in a container)."""
+        data = json.loads(text)
+        defaults = asdict(cls("http-error", "", "", ""))
+        values = {name: data.get(_camel(name), default) for name, default in defaults.items()}
+        if values["verdict"] not in EXIT_CODES:
+            raise ValueError(f"unknown verdict {values['verdict']!r}")
+        return cls(**values)
 
     def as_text(self) -> str:
         lines = [f"{'PASS' if self.ok else 'FAIL'} [{self.verdict}] {self.diagnosis}"]
@@ -231,6 +246,11 @@ class Verdict:
         if self.hint:
             lines.append(f"  hint:     {self.hint}")
         return "\n".join(lines)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
 
 
 def is_private(address: str) -> bool:
@@ -402,6 +422,55 @@ def discover_expected(whoami_url: str, timeout: float) -> str:
     return address
 
 
+DEFAULT_IMAGE = "python:3.12-alpine"
+"""Any image with python3 runs this file: it uses only the standard library."""
+
+
+def _docker(*args: str, timeout: float = 120) -> str:
+    try:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout)
+    except FileNotFoundError:
+        raise UsageError("docker is not installed: --from-docker-network needs the Docker CLI") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"docker {args[0]} did not finish within {timeout:g}s") from None
+    if result.returncode != 0:
+        raise UsageError(f"docker {args[0]} failed: {result.stderr.strip()[:300]}")
+    return result.stdout.strip()
+
+
+def container_address(container: str, network: str) -> str:
+    """The container's address on `network`, as Docker reports it (IPv4, else IPv6)."""
+    try:
+        networks = json.loads(_docker("inspect", "--format", "{{json .NetworkSettings.Networks}}", container) or "{}")
+    except ValueError:
+        raise UsageError("docker inspect did not print JSON") from None
+    settings = networks.get(network) if isinstance(networks, dict) else None
+    address = (settings or {}).get("IPAddress") or (settings or {}).get("GlobalIPv6Address")
+    if not address:
+        raise UsageError(f"the verify container has no address on Docker network {network!r}")
+    return str(address)
+
+
+def verify_from_container(network: str, image: str, url: str, host: str, expected: str | None,
+                          num_trusted_proxies: int, attempts: int, timeout: float) -> tuple[int, str]:
+    """Run this file in a container on `network`; return its exit code and its JSON verdict."""
+    name = f"istio-source-ip-verify-{os.getpid()}"
+    _docker("create", "--name", name, "--network", network, image, "sleep", str(int(timeout) + 60))
+    try:
+        _docker("cp", os.path.abspath(__file__), f"{name}:/verify.py")
+        _docker("start", name)
+        expect = expected or container_address(name, network)
+        args = ["exec", name, "python3", "/verify.py", "--url", url, "--host", host, "--expect-ip", expect,
+                "--num-trusted-proxies", str(num_trusted_proxies), "--attempts", str(attempts),
+                "--timeout", f"{timeout:g}", "--json"]
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout + 30)
+        if result.returncode not in EXIT_CODES.values() or not result.stdout.strip().startswith("{"):
+            raise UsageError(f"verify in the container failed: {(result.stderr or result.stdout).strip()[:300]}")
+        return result.returncode, result.stdout.strip()
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value <= 0:
@@ -447,6 +516,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                     help=f"seconds for the whole run, retries included (default {DEFAULT_TIMEOUT:g})")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout (for CI)")
+    ap.add_argument("--from-docker-network", metavar="NETWORK",
+                    help="send the request from a container on this Docker network (e.g. kind) and expect its address")
+    ap.add_argument("--image", default=DEFAULT_IMAGE, help=f"image of that container (default {DEFAULT_IMAGE})")
     return ap
 
 
@@ -480,6 +552,14 @@ def main(argv: list[str] | None = None) -> int:
             headers.append((name.strip(), value.strip()))
         target = Target(url, host or urlsplit(url if "://" in url else f"http://{url}").hostname or "", tuple(headers))
         target.address  # noqa: B018 (validates the URL before any request)
+        if args.from_docker_network:
+            if args.whoami_url or headers:
+                raise UsageError("--from-docker-network takes neither --whoami-url nor --header")
+            code, answer = verify_from_container(args.from_docker_network, args.image, target.url, target.host,
+                                                 args.expect_ip, hops or 0, args.attempts, args.timeout)
+            verdict = Verdict.from_json(answer)
+            print(verdict.as_json() if args.json else verdict.as_text())
+            return code
         expected = args.expect_ip or (discover_expected(args.whoami_url, args.timeout) if args.whoami_url else None)
     except (UsageError, ValueError, NetworkError) as error:
         print(f"error: {error}", file=sys.stderr)
