@@ -10,8 +10,11 @@ import pulumi
 
 from components import (
     EchoApp,
+    EchoHttpRoute,
+    EchoHttpRouteArgs,
     EchoRouting,
     EchoRoutingArgs,
+    GatewayApiGateway,
     GatewayPolicies,
     GatewayPoliciesArgs,
     IngressGateway,
@@ -29,38 +32,54 @@ pinning = MetalLBPinning("metallb-pinning", inputs.metallb) if inputs.metallb el
 istio = IstioInstall("istio", inputs.istio)
 namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
 
-gateways = [
-    IngressGateway(
-        args.name,
-        args,
-        opts=pulumi.ResourceOptions(
-            depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *(pinning.ready if pinning else [])]
-        ),
+gateway_api = inputs.routing == "gateway-api"
+gateways: list[IngressGateway | GatewayApiGateway] = []
+for args in inputs.gateways:
+    waits = pulumi.ResourceOptions(
+        depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *(pinning.ready if pinning else [])]
     )
-    for args in inputs.gateways
-]
+    if gateway_api:
+        routes_from = [inputs.echo.namespace] if inputs.echo else [args.namespace]
+        gateways.append(GatewayApiGateway(args.name, args, routes_from, opts=waits))
+    else:
+        gateways.append(IngressGateway(args.name, args, opts=waits))
 
 if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
         GatewayPolicies(
             f"{gateway.ref.name}-policies",
-            GatewayPoliciesArgs(gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs),
+            GatewayPoliciesArgs(gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs,
+                                target_gateway=gateway_api),
             opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(gateway.ref.namespace)]),
         )
 
 if inputs.echo and inputs.echo_host:
     echo = EchoApp("echo", inputs.echo, opts=pulumi.ResourceOptions(depends_on=istio.control_plane))
-    EchoRouting(
-        "echo-routing",
-        EchoRoutingArgs(
-            host=inputs.echo_host,
-            namespace=inputs.echo.namespace,
-            gateways=[gateway.ref for gateway in gateways],
-            destination_host=echo.service_host,
-            destination_port=echo.service_port,
-        ),
-        opts=pulumi.ResourceOptions(depends_on=istio.crds),
-    )
+    if gateway_api:
+        EchoHttpRoute(
+            "echo-route",
+            EchoHttpRouteArgs(
+                host=inputs.echo_host,
+                namespace=inputs.echo.namespace,
+                gateways=[gateway.ref for gateway in gateways],
+                backend_name=echo.service_name,
+                backend_namespace=echo.namespace,
+                backend_port=echo.service_port,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=istio.crds),
+        )
+    else:
+        EchoRouting(
+            "echo-routing",
+            EchoRoutingArgs(
+                host=inputs.echo_host,
+                namespace=inputs.echo.namespace,
+                gateways=[gateway.ref for gateway in gateways],
+                destination_host=echo.service_host,
+                destination_port=echo.service_port,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=istio.crds),
+        )
 
 
 def curl_command(address: str | None) -> str | None:
@@ -71,6 +90,7 @@ def curl_command(address: str | None) -> str | None:
 
 first = gateways[0]
 pulumi.export("platform", config.platform)
+pulumi.export("routing", inputs.routing)
 pulumi.export("istioVersion", istio.version)
 pulumi.export("sourceIpMode", str(first.mode))
 pulumi.export("clientAddressSource", str(first.client_address_source))

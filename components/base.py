@@ -9,6 +9,8 @@ with the component's name (`child_name`), so any number of instances coexist in 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -40,3 +42,10 @@ def owned_namespace(component: Component, name: str) -> list[pulumi.Resource]:
         return []
     return [k8s.core.v1.Namespace(component.child_name(f"namespace-{name}"), metadata={"name": name},
                                   opts=component.child())]
+
+
+def kubernetes_object(type_token: str, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """A Kubernetes object whose outputs include `status` (pulumi-kubernetes' CustomResource class exposes
+    only what it was given). With `opts.id` it is a read of an existing object."""
+    return pulumi.CustomResource(type_token, name, {**props, "status": None},
+                                 pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version("pulumi-kubernetes"))))

@@ -71,6 +71,8 @@ class EchoApp(Component):
             opts=after_ns,
         )
         self.service_host = f"{SERVICE_NAME}.{args.namespace}.svc.cluster.local"
+        self.service_name = SERVICE_NAME
+        self.namespace = args.namespace
         self.service_port = SERVICE_PORT
         self.register_outputs(
             {"deployment": deployment.metadata["name"], "service": service.metadata["name"], "serviceHost": self.service_host}

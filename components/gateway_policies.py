@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
+from source_ip.facts import GATEWAY_API_GROUP
 from source_ip.plan import GatewayRef
 
 
@@ -20,6 +21,9 @@ class GatewayPoliciesArgs:
     allowlist: list[str] = field(default_factory=list)
     """Client CIDRs allowed in; empty means no AuthorizationPolicy."""
     access_logs: bool = False
+    target_gateway: bool = False
+    """Attach with `targetRefs` to the Gateway API Gateway of that name (in its namespace), instead of a
+    `selector` on the pods' labels."""
 
     def __post_init__(self) -> None:
         if self.allowlist_field not in ("ipBlocks", "remoteIpBlocks"):
@@ -35,7 +39,10 @@ class GatewayPolicies(Component):
     def __init__(self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("GatewayPolicies", name, opts)
         gateway = args.gateway
-        selector = {"matchLabels": dict(gateway.labels)}
+        attach: dict[str, object] = (
+            {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gateway.name}]}
+            if args.target_gateway else {"selector": {"matchLabels": dict(gateway.labels)}}
+        )
         if args.allowlist:
             k8s.apiextensions.CustomResource(
                 self.child_name("allowlist"),
@@ -43,7 +50,7 @@ class GatewayPolicies(Component):
                 kind="AuthorizationPolicy",
                 metadata={"name": f"{gateway.name}-allowlist", "namespace": gateway.namespace},
                 spec={
-                    "selector": selector,
+                    **attach,
                     "action": "ALLOW",
                     "rules": [{"from": [{"source": {args.allowlist_field: sorted(args.allowlist)}}]}],
                 },
@@ -55,7 +62,7 @@ class GatewayPolicies(Component):
                 api_version="telemetry.istio.io/v1",
                 kind="Telemetry",
                 metadata={"name": f"{gateway.name}-access-logs", "namespace": gateway.namespace},
-                spec={"selector": selector, "accessLogging": [{"providers": [{"name": "envoy"}]}]},
+                spec={**attach, "accessLogging": [{"providers": [{"name": "envoy"}]}]},
                 opts=self.child(),
             )
         self.register_outputs({"allowlist": sorted(args.allowlist), "allowlistField": args.allowlist_field})

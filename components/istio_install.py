@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components.base import Component, owned_namespace
 from source_ip.facts import (
     GATEWAY_API_CRDS_URL,
+    GATEWAY_API_GROUP,
     ISTIO_BASE,
     ISTIO_BASE_RELEASE,
     ISTIO_NAMESPACE,
@@ -30,6 +31,9 @@ class IstioInstallArgs:
     instead, so `pulumi up` stops with "not found" when there is no control plane."""
     gateway_api_crds: bool = False
     """Also install the Gateway API CRDs (standard channel)."""
+    gateway_api_required: bool = False
+    """Gateway API objects will be created: without `gateway_api_crds`, read the Gateway CRD, so `pulumi up`
+    stops with "not found" before any of them when the cluster lacks the CRDs."""
 
 
 class IstioInstall(Component):
@@ -55,6 +59,10 @@ class IstioInstall(Component):
         if args.gateway_api_crds:
             gateway_api.append(k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL,
                                                       opts=self.child()))
+        elif args.gateway_api_required:
+            gateway_api.append(k8s.apiextensions.v1.CustomResourceDefinition.get(
+                self.child_name("existing-gateway-api-crds"), f"gateways.{GATEWAY_API_GROUP}",
+                opts=pulumi.ResourceOptions(parent=self)))
         if args.install:
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
             base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args.version, namespace)

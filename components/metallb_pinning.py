@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.base import Component
+from components.base import Component, kubernetes_object
 from source_ip.facts import METALLB, METALLB_CHART_VERSION, METALLB_NAMESPACE_LABELS, METALLB_RELEASE
 
 API_VERSION = "metallb.io/v1beta1"
@@ -94,11 +93,9 @@ class MetalLBPinning(Component):
         l2_opts = self.child(depends_on=[*metallb_ready, *node_patches])
         if args.adopt_l2_advertisement:
             name = args.adopt_l2_advertisement
-            current = pulumi.CustomResource(
+            current = kubernetes_object(
                 f"kubernetes:{API_VERSION}:L2Advertisement", self.child_name(f"existing-l2-{name}"),
-                props={"metadata": None, "spec": None},
-                opts=pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}",
-                                            version=version("pulumi-kubernetes")),
+                {"metadata": None, "spec": None}, pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}"),
             )
             checked_spec = pulumi.Output.all(current.metadata, current.spec).apply(  # type: ignore[attr-defined]
                 lambda state: _adoptable(name, args.pool, state[0], state[1], l2_spec))

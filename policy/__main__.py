@@ -36,25 +36,26 @@ def _resource_policy(check, level: EnforcementLevel) -> ResourceValidationPolicy
                                     validate=validate, enforcement_level=level)
 
 
-def _l2_covers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    try:
-        messages = validators.l2_advertisements_cover_gateway((r.resource_type, r.props) for r in args.resources)
-    except UnknownValueError as unknown:
-        messages = [f"cannot be checked in preview: {unknown.message}"]
-    for message in messages:
-        report_violation(message, None)
+def _stack_policy(check, level: EnforcementLevel) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        try:
+            messages = check((r.resource_type, r.props) for r in args.resources)
+        except UnknownValueError as unknown:
+            messages = [f"cannot be checked in preview: {unknown.message}"]
+        for message in messages:
+            report_violation(message, None)
+
+    name = check.__name__.replace("_", "-")
+    return StackValidationPolicy(name=name, description=check.__doc__.strip().splitlines()[0], validate=validate,
+                                 enforcement_level=level)
 
 
 POLICIES = [
     _resource_policy(validators.proxy_protocol_on_both_sides, EnforcementLevel.MANDATORY),
     _resource_policy(validators.etp_cluster_without_proxy_protocol, EnforcementLevel.ADVISORY),
     _resource_policy(validators.trusted_proxies_behind_l4, EnforcementLevel.MANDATORY),
-    StackValidationPolicy(
-        name="l2-advertisements-cover-gateway",
-        description=validators.l2_advertisements_cover_gateway.__doc__.strip().splitlines()[0],
-        validate=_l2_covers,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
+    _stack_policy(validators.l2_advertisements_cover_gateway, EnforcementLevel.MANDATORY),
+    _stack_policy(validators.gateway_api_parameters_pair_proxy_protocol, EnforcementLevel.MANDATORY),
 ]
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from source_ip.facts import (
     ALL_PROXY_SWITCHES,
     LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
@@ -159,7 +161,7 @@ def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, 
     gateway's pods may run on; otherwise, with ETP Local, the address can be announced from a node
     with no gateway pod and stop answering."""
     resources = list(resources)
-    gateways = [g for t, p in resources if (g := gateway_of(t, p))]
+    gateways = [g for t, p in resources if (g := gateway_of(t, p))] + gateway_api_gateways(resources)
     advertisements = [(_map(p.get("metadata")), _map(p.get("spec"))) for t, p in resources if t in L2_ADVERTISEMENT_TYPES]
     violations = []
     for gateway in gateways:
@@ -173,4 +175,62 @@ def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, 
                     f"L2Advertisement {metadata.get('name')}: its nodeSelectors {spec.get('nodeSelectors')} do not "
                     f"cover the nodes of gateway {gateway.name} (nodeSelector {node_selector or 'none'}): pin both "
                     "to the same node label")
+    return violations
+
+
+GATEWAY_API_GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+
+
+def _patch(text: Any) -> Mapping[str, Any]:
+    """One patch of a gateway's parameters ConfigMap (YAML text), or {} when it is not a mapping."""
+    if not isinstance(text, str):
+        return {}
+    try:
+        return _map(yaml.safe_load(text))
+    except yaml.YAMLError:
+        return {}
+
+
+def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
+    """The client-IP settings of a Gateway API gateway, read from its parameters ConfigMap, in the shape
+    the chart-based checks read (service annotations and ETP; pod annotations and labels)."""
+    service = _patch(data.get("service"))
+    template = _map(_map(_patch(data.get("deployment")).get("spec")).get("template"))
+    values = {
+        "service": {"annotations": _map(service.get("metadata")).get("annotations"),
+                    **({"externalTrafficPolicy": etp} if (etp := _map(service.get("spec")).get("externalTrafficPolicy"))
+                       else {})},
+        "podAnnotations": _map(template.get("metadata")).get("annotations"),
+        "labels": _map(template.get("metadata")).get("labels"),
+        "nodeSelector": _map(template.get("spec")).get("nodeSelector"),
+    }
+    return Gateway(name, values)
+
+
+def gateway_api_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list[Gateway]:
+    """Each Gateway API Gateway of class istio whose parameters ConfigMap is in the stack."""
+    configmaps = {(_map(p.get("metadata")).get("namespace"), _map(p.get("metadata")).get("name")): _map(p.get("data"))
+                  for t, p in resources if t == CONFIGMAP}
+    found = []
+    for resource_type, props in resources:
+        if resource_type != GATEWAY_API_GATEWAY or _map(props.get("spec")).get("gatewayClassName") != "istio":
+            continue
+        metadata = _map(props.get("metadata"))
+        ref = _map(_map(_map(props.get("spec")).get("infrastructure")).get("parametersRef"))
+        data = configmaps.get((metadata.get("namespace"), ref.get("name"))) if ref.get("kind") == "ConfigMap" else None
+        if data is not None:  # a ConfigMap outside this stack cannot be read here
+            found.append(gateway_from_parameters(str(metadata.get("name")), data))
+    return found
+
+
+def gateway_api_parameters_pair_proxy_protocol(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Mandatory (stack): for each Gateway API Gateway of class istio, the ConfigMap its
+    spec.infrastructure.parametersRef names makes the LB send the PROXY header if and only if the pods
+    parse it, and trusts X-Forwarded-For hops only when declared L7 (the same checks as a chart release)."""
+    violations: list[str] = []
+    for gateway in gateway_api_gateways(list(resources)):
+        props = {"chart": "gateway", "name": gateway.name, "values": gateway.values}
+        violations += proxy_protocol_on_both_sides(GATEWAY_CHART_TYPES[0], props)
+        violations += trusted_proxies_behind_l4(GATEWAY_CHART_TYPES[0], props)
     return violations

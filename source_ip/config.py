@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from source_ip.facts import (
+    GATEWAY_API_MIN_ISTIO,
     HELM_RELEASE_NAME_MAX,
     ISTIO_NAMESPACE,
     METALLB_IPS_ANNOTATIONS,
@@ -158,8 +159,9 @@ class IstioConfig(_Section):
     the cluster runs, which the gateway charts must match)."""
     install: Bool = True
     """Install the control plane (base + istiod). `false` reuses the one the cluster runs."""
-    gateway_api_crds: Bool = False
-    """Also install the Gateway API CRDs (standard channel)."""
+    gateway_api_crds: Bool | None = None
+    """Install the Gateway API CRDs (standard channel). Unset: yes with routing gateway-api, no otherwise;
+    false with routing gateway-api means the cluster has them already (checked at `pulumi up`)."""
 
     @field_validator("version")
     @classmethod
@@ -264,6 +266,9 @@ class StackConfig(_Section):
     """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
 
     platform: str
+    routing: Literal["istio", "gateway-api"] = "istio"
+    """istio: Istio Gateway + VirtualService on istio/gateway releases; gateway-api: Kubernetes Gateway API
+    Gateways that istiod deploys, customised through a ConfigMap."""
     source_ip: SourceIpChoice = "auto"
     istio: IstioConfig = Field(default_factory=IstioConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
@@ -286,6 +291,12 @@ class StackConfig(_Section):
     @property
     def platform_entry(self) -> Platform:
         return PLATFORMS[self.platform]
+
+    @property
+    def installs_gateway_api_crds(self) -> bool:
+        if self.istio.gateway_api_crds is None:
+            return self.routing == "gateway-api"
+        return self.istio.gateway_api_crds
 
     def gateway_entries(self) -> Iterator[GatewayEntry]:
         """Every ingress gateway of the stack, with the config keys that set it."""
@@ -435,6 +446,13 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     def add(key: str, value: Any, message: str) -> None:
         problems.append(Problem(f"{NAMESPACE}:{key}", value, message))
 
+    if config.routing == "gateway-api":
+        version = tuple(int(part) for part in config.istio.version.split("."))
+        if version[:2] < GATEWAY_API_MIN_ISTIO:
+            add("routing", config.routing,
+                f"Istio {config.istio.version} does not read spec.infrastructure.parametersRef, which carries the "
+                f"source-IP path in this mode; allowed: istio.version {GATEWAY_API_MIN_ISTIO[0]}."
+                f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio")
     if config.gateways is not None and "gateway" in config.model_fields_set:
         add("gateways", _MISSING, f"is set together with {NAMESPACE}:gateway; allowed: one of the two "
             "(gateway for one gateway, gateways for several)")

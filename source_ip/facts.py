@@ -418,6 +418,25 @@ GATEWAY_API_CRDS_URL = (
 )
 """Standard-channel Gateway API CRDs (seed 000 step 1 applies the same with kustomize)."""
 
+# --- Gateway API mode (../shared/docs/gateway-api-mode.md: istio/istio 1.28.1, gateway-api v1.4.0) --------
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+ISTIO_GATEWAY_CLASS = "istio"
+"""Created by istiod when absent (pilot/pkg/config/kube/gateway/gatewayclass.go): never by the program."""
+GATEWAY_NAME_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
+"""The label istiod puts on the pods (and the Deployment selector) of the gateway it deploys
+(manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml)."""
+GATEWAY_PARAMETERS_KEYS = frozenset({"deployment", "service", "serviceAccount", "horizontalPodAutoscaler",
+                                     "podDisruptionBudget"})
+"""Data keys istiod reads from the ConfigMap of spec.infrastructure.parametersRef, each a strategic-merge
+patch of the generated object (pilot/pkg/config/kube/gateway/deploymentcontroller.go). Anything else
+is only logged by istiod, so the program checks its own ConfigMaps against this."""
+GATEWAY_API_MIN_ISTIO = (1, 26)
+"""spec.infrastructure.parametersRef is read since Istio 1.26."""
+GENERATED_SUFFIX = "-istio"
+"""istiod names the Deployment and Service of Gateway <gw> `<gw>-istio` (conversion.go)."""
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+"""pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
+
 ECHO_IMAGE = "mccutchen/go-httpbin:v2.18.1"
 """go-httpbin listens on 8080 and answers /headers and /ip (seed 000 step 2)."""
 ECHO_PORT = 8080

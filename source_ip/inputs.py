@@ -23,6 +23,8 @@ from source_ip.plan import TrustedHops, proxy_protocol_listener
 
 @dataclass(frozen=True)
 class StackInputs:
+    routing: str
+    """istio or gateway-api."""
     istio: IstioInstallArgs
     namespaces: NamespacesArgs
     """Gateway namespaces the program creates."""
@@ -57,8 +59,10 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         for entry in config.gateway_entries()
     ]
     return StackInputs(
+        routing=config.routing,
         istio=IstioInstallArgs(
-            version=config.istio.version, install=config.istio.install, gateway_api_crds=config.istio.gateway_api_crds
+            version=config.istio.version, install=config.istio.install, gateway_api_crds=config.installs_gateway_api_crds,
+            gateway_api_required=config.routing == "gateway-api",
         ),
         # istio-system is IstioInstall's when it installs, and exists already when it does not.
         namespaces=NamespacesArgs(sorted({g.namespace for g in gateways} - {ISTIO_NAMESPACE})),

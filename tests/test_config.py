@@ -20,7 +20,9 @@ def problems_of(config: dict[str, str]) -> list[str]:
 def test_defaults_follow_the_contract() -> None:
     config = parse_config(raw("vngcloud"))
     assert config.source_ip == "auto"
-    assert (config.istio.version, config.istio.gateway_api_crds) == ("1.28.1", False)
+    assert (config.istio.version, config.istio.gateway_api_crds, config.installs_gateway_api_crds) == (
+        "1.28.1", None, False)
+    assert config.routing == "istio"
     assert (config.gateway.name, config.gateway.namespace) == ("istio-ingressgateway", "istio-system")
     assert (config.gateway.replicas, config.gateway.num_trusted_proxies, config.gateway.service_annotations) == (2, 0, {})
     assert (config.echo.enabled, config.echo.host, config.echo.namespace) == (True, "echo.example.com", "default")

@@ -17,7 +17,7 @@ from tools.program import ProgramRun, run_program
 
 FUZZ_COUNTS: Counter[str] = Counter()
 
-KNOWN = ["platform", "sourceIp", "istio", "gateway", "echo", "metallb", "allowlist", "accessLogs"]
+KNOWN = ["platform", "routing", "sourceIp", "istio", "gateway", "gateways", "echo", "metallb", "allowlist", "accessLogs"]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),

@@ -11,7 +11,7 @@ from tests.conftest import STACKS, stack_raw_config
 from tools.program import HELM_RELEASE, ProgramRun, Registered, run_program
 from tools.render import longest_awaited_chain
 
-GATEWAY = "istio-source-ip:index:IngressGateway"
+GATEWAYS = ("istio-source-ip:index:IngressGateway", "istio-source-ip:index:GatewayApiGateway")
 
 
 @functools.cache
@@ -32,13 +32,13 @@ def waits_for(run: ProgramRun, resource: Registered) -> set[str]:
     return seen
 
 
-def descendants(run: ProgramRun, ancestor_type: str) -> set[str]:
-    """URNs of the components of `ancestor_type` and of everything under them."""
+def descendants(run: ProgramRun, ancestor_types: tuple[str, ...]) -> set[str]:
+    """URNs of the components of `ancestor_types` and of everything under them."""
     by_urn = {r.urn: r for r in run.resources}
 
     def under(r: Registered) -> bool:
         while r is not None:
-            if r.type == ancestor_type:
+            if r.type in ancestor_types:
                 return True
             r = by_urn.get(r.parent or "")  # type: ignore[assignment]
         return False
@@ -49,7 +49,7 @@ def descendants(run: ProgramRun, ancestor_type: str) -> set[str]:
 @pytest.mark.parametrize("name", STACKS)
 def test_echo_routing_and_policies_never_wait_for_a_gateway(name: str) -> None:
     run = stack(name)
-    gateway_urns = descendants(run, GATEWAY)
+    gateway_urns = descendants(run, GATEWAYS)
     assert gateway_urns
     others = [r for r in run.resources if r.urn not in gateway_urns and r.custom]
     assert others
@@ -68,9 +68,11 @@ def test_each_gateway_waits_for_the_control_plane(name: str) -> None:
     run = stack(name)
     istiod = {r.urn for r in run.resources if r.name in ("istio-istiod", "istio-existing-istiod")}
     assert len(istiod) == 1
-    for release in run.of_type(HELM_RELEASE):
-        if release.inputs["chart"] == "gateway":
-            assert istiod <= waits_for(run, release), release.name
+    gateways = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
+    gateways += run.of_type("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    assert gateways
+    for gateway in gateways:
+        assert istiod <= waits_for(run, gateway), gateway.name
 
 
 def test_policies_and_routing_wait_only_for_the_crds_not_istiod() -> None:

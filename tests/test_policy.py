@@ -44,6 +44,7 @@ def gateway_props(stack: str) -> dict[str, Any]:
 def test_shipped_stacks_pass_every_policy(stack: str) -> None:
     found = [m for t, p in resources(stack) for check in RESOURCE_CHECKS for m in check(t, p)]
     found += v.l2_advertisements_cover_gateway(resources(stack))
+    found += v.gateway_api_parameters_pair_proxy_protocol(resources(stack))
     assert found == []
 
 
@@ -147,6 +148,7 @@ def test_pack_registers_each_policy_with_its_enforcement_level() -> None:
         "etp-cluster-without-proxy-protocol": EnforcementLevel.ADVISORY,
         "trusted-proxies-behind-l4": EnforcementLevel.MANDATORY,
         "l2-advertisements-cover-gateway": EnforcementLevel.MANDATORY,
+        "gateway-api-parameters-pair-proxy-protocol": EnforcementLevel.MANDATORY,
     }
 
 

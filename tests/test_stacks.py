@@ -21,6 +21,14 @@ def gateway_releases(run: ProgramRun) -> dict[str, dict]:
     return {r.inputs["name"]: r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"}
 
 
+def gateway_api(run: ProgramRun) -> bool:
+    return run.outputs["routing"] == "gateway-api"
+
+
+def istio_kind(run: ProgramRun, kind: str) -> list[dict]:
+    return [o for o in run.k8s_objects(kind) if o["apiVersion"].startswith("networking.istio.io/")]
+
+
 def gateway_values(run: ProgramRun) -> dict:
     [release] = gateway_releases(run).values()
     return release["values"]
@@ -35,14 +43,40 @@ def test_the_required_stacks_ship() -> None:
     assert {"dev", "vngcloud", "metallb", "aws", "aws-nlb", "gcp", "aws-nlb-two-gateways", "existing-istio"} <= set(STACKS)
 
 
-@pytest.mark.parametrize("name", STACKS)
+ISTIO_ROUTING = [s for s in STACKS if "gateway-api" not in s]
+GATEWAY_API_ROUTING = [s for s in STACKS if "gateway-api" in s]
+
+
+@pytest.mark.parametrize("name", ISTIO_ROUTING)
 def test_each_gateway_has_an_istio_gateway_selecting_exactly_its_pods(name: str) -> None:
     run = stack(name)
-    selectors = sorted((g["spec"]["selector"] for g in run.k8s_objects("Gateway")), key=str)
+    assert not gateway_api(run)
+    selectors = sorted((g["spec"]["selector"] for g in istio_kind(run, "Gateway")), key=str)
     assert selectors == sorted((pod_labels(release) for release in gateway_releases(run)), key=str)
 
 
-@pytest.mark.parametrize("name", STACKS)
+@pytest.mark.parametrize("name", GATEWAY_API_ROUTING)
+def test_each_gateway_api_gateway_names_its_parameters_and_the_route_attaches_to_it(name: str) -> None:
+    run = stack(name)
+    assert gateway_api(run) and gateway_releases(run) == {}
+    gateways = run.k8s_objects("Gateway")
+    configmaps = {c["metadata"]["name"]: c for c in run.k8s_objects("ConfigMap")}
+    [route] = run.k8s_objects("HTTPRoute")
+    [service] = run.k8s_objects("Service")
+    assert gateways
+    for gateway in gateways:
+        assert gateway["spec"]["gatewayClassName"] == "istio"
+        ref = gateway["spec"]["infrastructure"]["parametersRef"]
+        assert configmaps[ref["name"]]["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+        [listener] = gateway["spec"]["listeners"]
+        admitted = listener["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
+        assert route["metadata"]["namespace"] in admitted
+    assert [(p["name"], p["namespace"]) for p in route["spec"]["parentRefs"]] == [
+        (g["metadata"]["name"], g["metadata"]["namespace"]) for g in gateways]
+    assert route["spec"]["rules"] == [{"backendRefs": [{"name": service["metadata"]["name"], "port": 80}]}]
+
+
+@pytest.mark.parametrize("name", ISTIO_ROUTING)
 def test_virtual_service_routes_to_the_echo_service(name: str) -> None:
     run = stack(name)
     [vs] = run.k8s_objects("VirtualService")
@@ -57,7 +91,7 @@ def test_virtual_service_routes_to_the_echo_service(name: str) -> None:
 def test_outputs_give_each_gateways_address_and_a_curl_command(name: str) -> None:
     run = stack(name)
     outputs = run.outputs
-    names = list(gateway_releases(run))
+    names = list(gateway_releases(run)) or [g["metadata"]["name"] for g in run.k8s_objects("Gateway")]
     curl = f"curl -s -H 'Host: {outputs['echoHost']}' http://{ADDRESS}/headers"
     assert outputs["gatewayAddress"] == ADDRESS and outputs["curlCommand"] == curl
     assert outputs["gatewayAddresses"] == dict.fromkeys(names, ADDRESS)

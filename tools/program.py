@@ -104,6 +104,8 @@ class _Mocks(pulumi.runtime.Mocks):
             state["status"] = {"name": state.get("name"), "namespace": state.get("namespace"), "status": "deployed"}
         if args.resource_id and args.typ == "kubernetes:core/v1:Service" and self.service_address:
             state["status"] = {"loadBalancer": {"ingress": [{"ip": self.service_address}]}}
+        if args.typ == "kubernetes:gateway.networking.k8s.io/v1:Gateway" and self.service_address:
+            state["status"] = {"addresses": [{"type": "IPAddress", "value": self.service_address}]}
         if args.resource_id and f"{args.typ}::{args.resource_id}" in self.reads:
             state.update(self.reads[f"{args.typ}::{args.resource_id}"])
         return (args.resource_id or f"{args.name}-id", state)

@@ -45,6 +45,8 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("an allowlist while the gateway cannot see clients", {"platform": "vngcloud", "sourceIp": "local",
                                                           "gateway": {"proxyProtocolMigration": True},
                                                           "allowlist": ["192.0.2.0/24"]}),
+    ("Gateway API mode on an Istio that cannot carry the path", {"platform": "gcp", "routing": "gateway-api",
+                                                                 "istio": {"version": "1.25.4"}}),
     ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
     ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
 ]

@@ -32,9 +32,10 @@ from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_progra
 from tools.stackfile import StackFileError, read_stack_file
 
 REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
-AWAITED_TYPES = (HELM_RELEASE, "kubernetes:apps/v1:Deployment")
+AWAITED_TYPES = (HELM_RELEASE, "kubernetes:apps/v1:Deployment", "kubernetes:gateway.networking.k8s.io/v1:Gateway")
 """Resources whose creation waits for something slow: a Helm release (all its objects ready, a
-LoadBalancer Service's address included) and a Deployment (its rollout)."""
+LoadBalancer Service's address included), a Deployment (its rollout) and a Gateway API Gateway
+(pulumi.com/waitFor: condition=Programmed, i.e. deployed by istiod and given an address)."""
 
 
 def render(run: ProgramRun) -> dict[str, str]:
@@ -59,8 +60,16 @@ def _sorted_objects(run: ProgramRun, *, patches: bool) -> list[Registered]:
                                           r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]))
 
 
-SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-"""libyaml's dumper when PyYAML has it: the same YAML, several times faster on large stacks."""
+class SAFE_DUMPER(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # noqa: N801
+    """libyaml's dumper when PyYAML has it (several times faster on large stacks); multi-line strings,
+    such as the patches in a gateway's parameters ConfigMap, are written as readable `|` blocks."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+SAFE_DUMPER.add_representer(str, _string)
 
 
 def _yaml_documents(objects: list[dict[str, Any]]) -> str:

@@ -1,0 +1,205 @@
+"""GatewayApiGateway: a Kubernetes Gateway API Gateway that istiod deploys, with the client-IP path in
+the ConfigMap its `spec.infrastructure.parametersRef` names (Istio 1.26+)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.base import Component, kubernetes_object
+from components.ingress_gateway import (
+    IngressGatewayArgs,
+    accept_both_filter_spec,
+    gateway_topology,
+    service_annotations,
+)
+from source_ip.facts import (
+    GATEWAY_API_GROUP,
+    GATEWAY_NAME_POD_LABEL,
+    GATEWAY_PARAMETERS_KEYS,
+    GENERATED_SUFFIX,
+    ISTIO_GATEWAY_CLASS,
+    MIGRATION_POD_LABEL,
+    PROXY_CONFIG_ANNOTATION,
+    STATUS_PORT_PROXY_PROTOCOL_ENV,
+    TRUSTED_HOPS_ANNOTATION,
+    WAIT_FOR_ANNOTATION,
+    SourceIpMode,
+)
+from source_ip.plan import ClientAddressSource, GatewayRef, ProxyProtocolListener, allowlist_field
+
+PROXY_CONTAINER = "istio-proxy"
+"""The container of the gateway pods istiod generates (istio-discovery files/kube-gateway.yaml)."""
+PATCH_FIELDS = {
+    "service": {"metadata", "spec"},
+    "deployment": {"metadata", "spec"},
+    "serviceAccount": {"metadata"},
+    "horizontalPodAutoscaler": {"metadata", "spec"},
+    "podDisruptionBudget": {"metadata", "spec"},
+}
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    """The label every pod of Gateway `name` carries, and what Istio objects select."""
+    return {GATEWAY_NAME_POD_LABEL: name}
+
+
+def gateway_parameters(args: IngressGatewayArgs) -> dict[str, dict[str, Any]]:
+    """The patches istiod applies to the objects it generates for this Gateway: the same client-IP path
+    as the istio/gateway chart values, in the shape of the generated Service, Deployment, HPA and PDB."""
+    service: dict[str, Any] = {}
+    annotations = service_annotations(args)
+    if annotations:
+        service["metadata"] = {"annotations": annotations}
+    if args.mode == SourceIpMode.LOCAL:
+        service["spec"] = {"externalTrafficPolicy": "Local"}
+
+    template_metadata: dict[str, Any] = {}
+    topology = gateway_topology(args)
+    if topology:
+        pod_annotations = {PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True,
+                                                               separators=(",", ":"))}
+        if args.num_trusted_proxies:
+            pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(args.trusted_hops)
+        template_metadata["annotations"] = pod_annotations
+    if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
+        template_metadata["labels"] = dict(MIGRATION_POD_LABEL)
+    pod_spec: dict[str, Any] = {}
+    if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
+        pod_spec["containers"] = [{"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV,
+                                                                     "value": "true"}]}]
+    if args.metallb:
+        pod_spec["nodeSelector"] = dict(args.metallb.node_label)
+        pod_spec["topologySpreadConstraints"] = [{
+            "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": pod_labels(args.name)},
+        }]
+    template: dict[str, Any] = {}
+    if template_metadata:
+        template["metadata"] = template_metadata
+    if pod_spec:
+        template["spec"] = pod_spec
+    deployment_spec: dict[str, Any] = {
+        # A new pod is ready before an old one goes (as with the chart: istio#54905, kubernetes#85643).
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+    }
+    if not args.max_replicas:  # with an HPA, istiod would re-apply `replicas` on every reconcile
+        deployment_spec["replicas"] = args.replicas
+    if template:
+        deployment_spec["template"] = template
+
+    parameters: dict[str, dict[str, Any]] = {"deployment": {"spec": deployment_spec}}
+    if service:
+        parameters["service"] = service
+    if args.max_replicas:
+        parameters["horizontalPodAutoscaler"] = {"spec": {"minReplicas": args.replicas, "maxReplicas": args.max_replicas}}
+    if args.replicas >= 2:
+        parameters["podDisruptionBudget"] = {"spec": {"minAvailable": 1}}
+    return parameters
+
+
+def configmap_data(parameters: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The ConfigMap's data: each patch as YAML, checked first (istiod would only log a mistake)."""
+    problems = parameters_problems(parameters)
+    if problems:
+        raise ValueError("gateway parameters istiod would ignore: " + "; ".join(problems))
+    return {key: yaml.safe_dump(patch, sort_keys=True, default_flow_style=False) for key, patch in sorted(parameters.items())}
+
+
+def parameters_problems(parameters: dict[str, Any]) -> list[str]:
+    """What istiod would only log: an unknown key, a patch that is not a mapping of known fields,
+    `replicas` together with an HPA."""
+    problems = [f"unknown key {key!r} (allowed: {', '.join(sorted(GATEWAY_PARAMETERS_KEYS))})"
+                for key in parameters if key not in GATEWAY_PARAMETERS_KEYS]
+    for key, patch in parameters.items():
+        if key not in GATEWAY_PARAMETERS_KEYS:
+            continue
+        if not isinstance(patch, dict):
+            problems.append(f"{key}: a patch is a mapping, got {type(patch).__name__}")
+            continue
+        unknown = sorted(set(patch) - PATCH_FIELDS[key])
+        if unknown:
+            problems.append(f"{key}: unknown top-level field(s) {', '.join(unknown)}")
+        for field in ("metadata", "spec"):
+            if field in patch and not isinstance(patch[field], dict):
+                problems.append(f"{key}.{field}: must be a mapping")
+    deployment_spec = (parameters.get("deployment") or {}).get("spec") if isinstance(parameters.get("deployment"), dict) else None
+    if "horizontalPodAutoscaler" in parameters and isinstance(deployment_spec, dict) and "replicas" in deployment_spec:
+        problems.append("deployment.spec.replicas together with horizontalPodAutoscaler: istiod re-applies replicas")
+    return problems
+
+
+class GatewayApiGateway(Component):
+    """A `gateway.networking.k8s.io/v1` Gateway of class `istio` and the ConfigMap of its parameters.
+
+    istiod deploys the gateway (a Deployment and a Service named `<name>-istio`) and applies the
+    ConfigMap's patches to them: the LB annotations and `gatewayTopology` decided together,
+    ETP `Local` for passthrough, replicas/PDB/HPA, MetalLB `nodeSelector` and spread — the same
+    client-IP path as `IngressGateway`. The program never manages what istiod generates; the address
+    comes from the Gateway's `status.addresses` (pulumi-kubernetes waits for `Programmed`).
+    Give it `depends_on` istiod (and, on MetalLB, the pinning); nothing needs to depend on it.
+    """
+
+    ref: GatewayRef
+    address: pulumi.Output[str | None]
+    allowlist_field: str
+    client_address_source: ClientAddressSource
+    mode: SourceIpMode
+
+    def __init__(self, name: str, args: IngressGatewayArgs, allowed_route_namespaces: list[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("GatewayApiGateway", name, opts)
+        if not allowed_route_namespaces:
+            raise ValueError(f"GatewayApiGateway {args.name}: allowed_route_namespaces is empty; allowed: the "
+                             "namespaces whose HTTPRoutes may attach")
+        self.mode = args.mode
+        self.ref = GatewayRef(args.name, args.namespace, pod_labels(args.name))
+        self.client_address_source = args.client_address_source
+        self.allowlist_field = allowlist_field(self.client_address_source)
+        params_name = f"{args.name}-gateway-params"
+        params = k8s.core.v1.ConfigMap(
+            self.child_name("params"),
+            metadata={"name": params_name, "namespace": args.namespace},
+            data=configmap_data(gateway_parameters(args)),
+            opts=self.child(),
+        )
+        gateway = kubernetes_object(f"kubernetes:{GATEWAY_API_GROUP}/v1:Gateway", self.child_name("gateway"), {
+            "apiVersion": f"{GATEWAY_API_GROUP}/v1",
+            "kind": "Gateway",
+            "metadata": {"name": args.name, "namespace": args.namespace,
+                         "annotations": {WAIT_FOR_ANNOTATION: "condition=Programmed"}},
+            "spec": {
+                "gatewayClassName": ISTIO_GATEWAY_CLASS,
+                "listeners": [{
+                    "name": "http", "port": 80, "protocol": "HTTP",
+                    "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchExpressions": [{
+                        "key": "kubernetes.io/metadata.name", "operator": "In",
+                        "values": sorted(set(allowed_route_namespaces))}]}}},
+                }],
+                "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}},
+            },
+        }, opts=self.child(depends_on=[params]))
+        if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
+            k8s.apiextensions.CustomResource(
+                self.child_name("accept-both"),
+                api_version="networking.istio.io/v1alpha3",
+                kind="EnvoyFilter",
+                metadata={"name": f"{args.name}-proxy-protocol-accept-both", "namespace": args.namespace},
+                spec=accept_both_filter_spec(pod_labels(args.name)),
+                opts=self.child(),
+            )
+        self.address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
+        self.register_outputs({
+            "address": self.address, "generatedService": f"{args.name}{GENERATED_SUFFIX}", "mode": str(args.mode),
+            "listener": str(args.listener), "clientAddressSource": str(self.client_address_source),
+            "allowlistField": self.allowlist_field,
+        })
+
+
+def _first_address(status: Any) -> str | None:
+    addresses = (status or {}).get("addresses") if isinstance(status, dict) else None
+    return str(addresses[0].get("value")) if addresses and isinstance(addresses[0], dict) else None

@@ -1,0 +1,120 @@
+"""routing: gateway-api through the whole program: every source-IP path, policies by targetRefs, the
+rejections, and the pack reading the parameters ConfigMap."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.gateway_api_gateway import gateway_parameters
+from policy import validators as v
+from source_ip.config import ConfigError, parse_config
+from source_ip.facts import PLATFORMS
+from source_ip.inputs import stack_inputs
+from tests.conftest import raw
+from tools.program import ProgramRun, run_program
+
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+PAIRS = [(p.id, m) for p in PLATFORMS.values() for m in p.modes]
+
+
+def config(platform: str, mode: str = "auto", **keys: Any) -> dict[str, str]:
+    extra: dict[str, Any] = {"metallb": {"nodes": ["w1", "w2"], "pool": "gw"}} if platform == "metallb" else {}
+    required = PLATFORMS[platform].required_one_of
+    gateway = {**keys.pop("gateway", {}), **({"serviceAnnotations": {required[0]: "fsn1"}} if required else {})}
+    return raw(platform, routing="gateway-api", sourceIp=mode, gateway=gateway, **extra, **keys)
+
+
+def resources(run: ProgramRun) -> list[tuple[str, dict[str, Any]]]:
+    return [(r.type, json.loads(json.dumps(r.inputs))) for r in run.resources if r.custom and not r.read_id]
+
+
+@pytest.mark.parametrize(("platform_id", "mode"), PAIRS, ids=[f"{p}-{m}" for p, m in PAIRS])
+def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(platform_id: str, mode: str) -> None:
+    run = run_program(config(platform_id, mode, allowlist=["192.0.2.0/24"]))
+    assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "gateway"]
+    found = resources(run)
+    assert v.gateway_api_parameters_pair_proxy_protocol(found) == []
+    assert v.l2_advertisements_cover_gateway(found) == []
+    [policy] = run.k8s_objects("AuthorizationPolicy")
+    assert policy["spec"]["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                             "name": "istio-ingressgateway"}]
+    assert "selector" not in policy["spec"]
+    field = set(policy["spec"]["rules"][0]["from"][0]["source"])
+    assert field == ({"ipBlocks"} if mode == "local" else {"remoteIpBlocks"})
+
+
+def test_the_pack_fails_a_configmap_whose_lb_sends_proxy_protocol_the_pods_do_not_parse() -> None:
+    found = resources(run_program(config("vngcloud")))
+    for _, props in found:
+        if props.get("kind") == "ConfigMap":
+            deployment = yaml.safe_load(props["data"]["deployment"])
+            del deployment["spec"]["template"]
+            props["data"]["deployment"] = yaml.safe_dump(deployment)
+    [violation] = v.gateway_api_parameters_pair_proxy_protocol(found)
+    assert "the LB sends the PROXY header (vks.vngcloud.vn/enable-proxy-protocol)" in violation
+
+
+def test_the_crds_are_installed_at_v1_4_0_by_default_in_this_mode() -> None:
+    run = run_program(config("gcp"))
+    [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
+    assert "/v1.4.0/standard-install.yaml" in crds.inputs["file"]
+    [route] = run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert crds.urn in route.dependencies
+
+
+def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing() -> None:
+    run = run_program(config("gcp", istio={"gatewayApiCrds": False}))
+    assert run.of_type("kubernetes:yaml/v2:ConfigFile") == []
+    [read] = [r for r in run.resources if r.read_id]
+    assert (read.type, read.read_id) == ("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+                                         "gateways.gateway.networking.k8s.io")
+    [gateway] = run.of_type(GATEWAY)
+    assert read.urn in gateway.dependencies
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ({"istio": {"version": "1.25.4"}}, 'istio-source-ip:routing: Istio 1.25.4 does not read '
+     'spec.infrastructure.parametersRef, which carries the source-IP path in this mode (got "gateway-api"); '
+     "allowed: istio.version 1.26.0 or newer, or routing: istio"),
+    ({"routing": "gateway"}, "istio-source-ip:routing: not an allowed value (got \"gateway\")"),
+])
+def test_rejections(keys: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**config("gcp"), **raw(None, **keys)})
+    assert any(str(p).startswith(expected) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize("step", [
+    {"sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
+    {"sourceIp": "proxy-protocol", "gateway": {"proxyProtocolMigration": True}},
+    {"sourceIp": "proxy-protocol"},
+])
+def test_the_proxy_protocol_migration_works_in_this_mode(step: dict[str, Any]) -> None:
+    run = run_program(raw("vngcloud", routing="gateway-api", **step))
+    assert v.gateway_api_parameters_pair_proxy_protocol(resources(run)) == []
+    migrating = step.get("gateway", {}).get("proxyProtocolMigration", False)
+    assert bool(run.k8s_objects("EnvoyFilter")) == migrating
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PAIRS), st.fixed_dictionaries({}, optional={
+    "numTrustedProxies": st.integers(0, 2), "trustedHops": st.sampled_from(["l4", "l7"]),
+    "proxyProtocolMigration": st.booleans(), "replicas": st.integers(1, 4), "maxReplicas": st.integers(1, 6)}))
+def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gateway: dict[str, Any]) -> None:
+    platform_id, mode = pair
+    try:
+        [args] = stack_inputs(parse_config(config(platform_id, mode, gateway=gateway))).gateways
+    except ConfigError:
+        return
+    params = gateway_parameters(args)
+    found = v.gateway_from_parameters(args.name, {k: yaml.safe_dump(p) for k, p in params.items()})
+    assert v.proxy_protocol_on_both_sides(v.GATEWAY_CHART_TYPES[0], {"chart": "gateway", "name": "g",
+                                                                      "values": found.values}) == []
+    assert (args.mode == "local") == (found.service.get("externalTrafficPolicy") == "Local")
+    assert not ("horizontalPodAutoscaler" in params and "replicas" in params["deployment"]["spec"])
