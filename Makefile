@@ -18,7 +18,7 @@ PULUMI_MISSING := the Pulumi CLI is not installed: see https://www.pulumi.com/do
 
 .PHONY: help venv test lint lint-workflows render charts-all check-render preview up destroy verify kind
 help:
-	@echo "make test                 lint + unit tests (makes .venv from requirements-dev.txt)"
+	@echo "make test                 lint (ruff, mypy) + unit tests (makes .venv from requirements-dev.txt)"
 	@echo "make render STACK=name    offline render of a stack into render/<name> (CHARTS=1: expand its Helm releases too)"
 	@echo "make check-render         render every stack, check it against the upstream schemas, expand its charts"
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
@@ -37,8 +37,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# ruff (format and lint) and mypy with the pydantic plugin; the first mypy run reads all of
+# pulumi_kubernetes (about 4 minutes), later ones use .mypy_cache.
 lint: venv
+	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test: lint
 	$(PY) -m pytest

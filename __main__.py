@@ -48,8 +48,9 @@ if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
         GatewayPolicies(
             f"{gateway.ref.name}-policies",
-            GatewayPoliciesArgs(gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs,
-                                target_gateway=gateway_api),
+            GatewayPoliciesArgs(
+                gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs, target_gateway=gateway_api
+            ),
             opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(gateway.ref.namespace)]),
         )
 
@@ -97,10 +98,17 @@ pulumi.export("clientAddressSource", str(first.client_address_source))
 pulumi.export("numTrustedProxies", inputs.gateways[0].num_trusted_proxies)
 pulumi.export("gatewayAddress", first.address)
 pulumi.export("gatewayAddresses", {g.ref.name: g.address for g in gateways})
-pulumi.export("gateways", {
-    g.ref.name: {"namespace": g.ref.namespace, "sourceIpMode": str(g.mode), "clientAddressSource": str(g.client_address_source)}
-    for g in gateways
-})
+pulumi.export(
+    "gateways",
+    {
+        g.ref.name: {
+            "namespace": g.ref.namespace,
+            "sourceIpMode": str(g.mode),
+            "clientAddressSource": str(g.client_address_source),
+        }
+        for g in gateways
+    },
+)
 pulumi.export("echoHost", inputs.echo_host)
 pulumi.export("curlCommand", first.address.apply(curl_command))
 pulumi.export("curlCommands", {g.ref.name: g.address.apply(curl_command) for g in gateways})

@@ -11,8 +11,22 @@ from components.namespaces import Namespaces, NamespacesArgs
 from components.routing import EchoRouting, EchoRoutingArgs
 
 __all__ = [
-    "EchoApp", "EchoAppArgs", "EchoHttpRoute", "EchoHttpRouteArgs", "EchoRouting", "EchoRoutingArgs",
-    "GatewayApiGateway", "GatewayPolicies", "GatewayPoliciesArgs",
-    "IngressGateway", "IngressGatewayArgs", "IstioInstall", "IstioInstallArgs", "MetalLBPinning", "MetalLBPinningArgs",
-    "MetalLBPlacement", "Namespaces", "NamespacesArgs",
+    "EchoApp",
+    "EchoAppArgs",
+    "EchoHttpRoute",
+    "EchoHttpRouteArgs",
+    "EchoRouting",
+    "EchoRoutingArgs",
+    "GatewayApiGateway",
+    "GatewayPolicies",
+    "GatewayPoliciesArgs",
+    "IngressGateway",
+    "IngressGatewayArgs",
+    "IstioInstall",
+    "IstioInstallArgs",
+    "MetalLBPinning",
+    "MetalLBPinningArgs",
+    "MetalLBPlacement",
+    "Namespaces",
+    "NamespacesArgs",
 ]

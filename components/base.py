@@ -24,10 +24,9 @@ class Component(pulumi.ComponentResource):
     def __init__(self, type_name: str, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:{type_name}", name, None, opts)
         self.resource_name = name
-        depends_on = opts.depends_on if opts else None
-        self._depends_on: list[pulumi.Resource] = list(depends_on) if isinstance(depends_on, Sequence) else (
-            [depends_on] if isinstance(depends_on, pulumi.Resource) else []
-        )
+        depends_on: object = opts.depends_on if opts else None
+        given: list[object] = list(depends_on) if isinstance(depends_on, Sequence) else [depends_on]
+        self._depends_on: list[pulumi.Resource] = [d for d in given if isinstance(d, pulumi.Resource)]
 
     def child_name(self, suffix: str) -> str:
         return f"{self.resource_name}-{suffix}"
@@ -40,12 +39,15 @@ def owned_namespace(component: Component, name: str) -> list[pulumi.Resource]:
     """A Namespace the component creates, as a dependency list; none for one every cluster has."""
     if name in ALWAYS_PRESENT_NAMESPACES:
         return []
-    return [k8s.core.v1.Namespace(component.child_name(f"namespace-{name}"), metadata={"name": name},
-                                  opts=component.child())]
+    return [k8s.core.v1.Namespace(component.child_name(f"namespace-{name}"), metadata={"name": name}, opts=component.child())]
 
 
 def kubernetes_object(type_token: str, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     """A Kubernetes object whose outputs include `status` (pulumi-kubernetes' CustomResource class exposes
     only what it was given). With `opts.id` it is a read of an existing object."""
-    return pulumi.CustomResource(type_token, name, {**props, "status": None},
-                                 pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version("pulumi-kubernetes"))))
+    return pulumi.CustomResource(
+        type_token,
+        name,
+        {**props, "status": None},
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version("pulumi-kubernetes"))),
+    )

@@ -12,7 +12,7 @@ from source_ip.facts import ECHO_IMAGE, ECHO_PORT, SIDECAR_INJECT_POD_LABEL
 
 SERVICE_NAME = "clusterip"
 SERVICE_PORT = 80
-APP_LABELS = {"app": "echo-server"}
+APP_LABELS: dict[str, str] = {"app": "echo-server"}
 
 
 @dataclass(frozen=True)
@@ -38,36 +38,40 @@ class EchoApp(Component):
     def __init__(self, name: str, args: EchoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EchoApp", name, opts)
         after_ns = self.child(depends_on=owned_namespace(self, args.namespace))
-        deployment = k8s.apps.v1.Deployment(
-            self.child_name("deployment"),
-            metadata={"name": "echo-server", "namespace": args.namespace, "labels": APP_LABELS},
-            spec={
-                "replicas": args.replicas,
-                "selector": {"matchLabels": APP_LABELS},
-                "template": {
-                    "metadata": {"labels": {**APP_LABELS, **SIDECAR_INJECT_POD_LABEL}},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "go-httpbin",
-                                "image": args.image,
-                                "ports": [{"name": "http", "containerPort": ECHO_PORT}],
-                                "readinessProbe": {"httpGet": {"path": "/status/200", "port": ECHO_PORT}},
-                            }
-                        ]
-                    },
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": "echo-server", "namespace": args.namespace, "labels": APP_LABELS}
+        # Typed Kubernetes args (snake_case keys, translated by the SDK): a misspelt key fails `make lint`.
+        spec: k8s.apps.v1.DeploymentSpecArgsDict = {
+            "replicas": args.replicas,
+            "selector": {"match_labels": APP_LABELS},
+            "template": {
+                "metadata": {"labels": {**APP_LABELS, **SIDECAR_INJECT_POD_LABEL}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "go-httpbin",
+                            "image": args.image,
+                            "ports": [{"name": "http", "container_port": ECHO_PORT}],
+                            "readiness_probe": {"http_get": {"path": "/status/200", "port": ECHO_PORT}},
+                        }
+                    ]
                 },
             },
-            opts=after_ns,
-        )
+        }
+        deployment = k8s.apps.v1.Deployment(self.child_name("deployment"), metadata=metadata, spec=spec, opts=after_ns)
+        service_metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+            "name": SERVICE_NAME,
+            "namespace": args.namespace,
+            "labels": APP_LABELS,
+        }
+        service_spec: k8s.core.v1.ServiceSpecArgsDict = {
+            "type": "ClusterIP",
+            "selector": APP_LABELS,
+            "ports": [{"name": "http", "port": SERVICE_PORT, "target_port": ECHO_PORT, "protocol": "TCP"}],
+        }
         service = k8s.core.v1.Service(
             self.child_name("service"),
-            metadata={"name": SERVICE_NAME, "namespace": args.namespace, "labels": APP_LABELS},
-            spec={
-                "type": "ClusterIP",
-                "selector": APP_LABELS,
-                "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": ECHO_PORT, "protocol": "TCP"}],
-            },
+            metadata=service_metadata,
+            spec=service_spec,
             opts=after_ns,
         )
         self.service_host = f"{SERVICE_NAME}.{args.namespace}.svc.cluster.local"

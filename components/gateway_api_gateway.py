@@ -61,8 +61,9 @@ def gateway_parameters(args: IngressGatewayArgs) -> dict[str, dict[str, Any]]:
     template_metadata: dict[str, Any] = {}
     topology = gateway_topology(args)
     if topology:
-        pod_annotations = {PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True,
-                                                               separators=(",", ":"))}
+        pod_annotations = {
+            PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True, separators=(",", ":"))
+        }
         if args.num_trusted_proxies:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(args.trusted_hops)
         template_metadata["annotations"] = pod_annotations
@@ -70,14 +71,17 @@ def gateway_parameters(args: IngressGatewayArgs) -> dict[str, dict[str, Any]]:
         template_metadata["labels"] = dict(MIGRATION_POD_LABEL)
     pod_spec: dict[str, Any] = {}
     if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
-        pod_spec["containers"] = [{"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV,
-                                                                     "value": "true"}]}]
+        pod_spec["containers"] = [{"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV, "value": "true"}]}]
     if args.metallb:
         pod_spec["nodeSelector"] = dict(args.metallb.node_label)
-        pod_spec["topologySpreadConstraints"] = [{
-            "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": pod_labels(args.name)},
-        }]
+        pod_spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": pod_labels(args.name)},
+            }
+        ]
     template: dict[str, Any] = {}
     if template_metadata:
         template["metadata"] = template_metadata
@@ -113,8 +117,11 @@ def configmap_data(parameters: dict[str, dict[str, Any]]) -> dict[str, str]:
 def parameters_problems(parameters: dict[str, Any]) -> list[str]:
     """What istiod would only log: an unknown key, a patch that is not a mapping of known fields,
     `replicas` together with an HPA."""
-    problems = [f"unknown key {key!r} (allowed: {', '.join(sorted(GATEWAY_PARAMETERS_KEYS))})"
-                for key in parameters if key not in GATEWAY_PARAMETERS_KEYS]
+    problems = [
+        f"unknown key {key!r} (allowed: {', '.join(sorted(GATEWAY_PARAMETERS_KEYS))})"
+        for key in parameters
+        if key not in GATEWAY_PARAMETERS_KEYS
+    ]
     for key, patch in parameters.items():
         if key not in GATEWAY_PARAMETERS_KEYS:
             continue
@@ -150,12 +157,15 @@ class GatewayApiGateway(Component):
     client_address_source: ClientAddressSource
     mode: SourceIpMode
 
-    def __init__(self, name: str, args: IngressGatewayArgs, allowed_route_namespaces: list[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: IngressGatewayArgs, allowed_route_namespaces: list[str], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("GatewayApiGateway", name, opts)
         if not allowed_route_namespaces:
-            raise ValueError(f"GatewayApiGateway {args.name}: allowed_route_namespaces is empty; allowed: the "
-                             "namespaces whose HTTPRoutes may attach")
+            raise ValueError(
+                f"GatewayApiGateway {args.name}: allowed_route_namespaces is empty; allowed: the "
+                "namespaces whose HTTPRoutes may attach"
+            )
         self.mode = args.mode
         self.ref = GatewayRef(args.name, args.namespace, pod_labels(args.name))
         self.client_address_source = args.client_address_source
@@ -167,22 +177,45 @@ class GatewayApiGateway(Component):
             data=configmap_data(gateway_parameters(args)),
             opts=self.child(),
         )
-        gateway = kubernetes_object(f"kubernetes:{GATEWAY_API_GROUP}/v1:Gateway", self.child_name("gateway"), {
-            "apiVersion": f"{GATEWAY_API_GROUP}/v1",
-            "kind": "Gateway",
-            "metadata": {"name": args.name, "namespace": args.namespace,
-                         "annotations": {WAIT_FOR_ANNOTATION: "condition=Programmed"}},
-            "spec": {
-                "gatewayClassName": ISTIO_GATEWAY_CLASS,
-                "listeners": [{
-                    "name": "http", "port": 80, "protocol": "HTTP",
-                    "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchExpressions": [{
-                        "key": "kubernetes.io/metadata.name", "operator": "In",
-                        "values": sorted(set(allowed_route_namespaces))}]}}},
-                }],
-                "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}},
+        gateway = kubernetes_object(
+            f"kubernetes:{GATEWAY_API_GROUP}/v1:Gateway",
+            self.child_name("gateway"),
+            {
+                "apiVersion": f"{GATEWAY_API_GROUP}/v1",
+                "kind": "Gateway",
+                "metadata": {
+                    "name": args.name,
+                    "namespace": args.namespace,
+                    "annotations": {WAIT_FOR_ANNOTATION: "condition=Programmed"},
+                },
+                "spec": {
+                    "gatewayClassName": ISTIO_GATEWAY_CLASS,
+                    "listeners": [
+                        {
+                            "name": "http",
+                            "port": 80,
+                            "protocol": "HTTP",
+                            "allowedRoutes": {
+                                "namespaces": {
+                                    "from": "Selector",
+                                    "selector": {
+                                        "matchExpressions": [
+                                            {
+                                                "key": "kubernetes.io/metadata.name",
+                                                "operator": "In",
+                                                "values": sorted(set(allowed_route_namespaces)),
+                                            }
+                                        ]
+                                    },
+                                }
+                            },
+                        }
+                    ],
+                    "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}},
+                },
             },
-        }, opts=self.child(depends_on=[params]))
+            opts=self.child(depends_on=[params]),
+        )
         if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
             k8s.apiextensions.CustomResource(
                 self.child_name("accept-both"),
@@ -193,11 +226,16 @@ class GatewayApiGateway(Component):
                 opts=self.child(),
             )
         self.address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
-        self.register_outputs({
-            "address": self.address, "generatedService": f"{args.name}{GENERATED_SUFFIX}", "mode": str(args.mode),
-            "listener": str(args.listener), "clientAddressSource": str(self.client_address_source),
-            "allowlistField": self.allowlist_field,
-        })
+        self.register_outputs(
+            {
+                "address": self.address,
+                "generatedService": f"{args.name}{GENERATED_SUFFIX}",
+                "mode": str(args.mode),
+                "listener": str(args.listener),
+                "clientAddressSource": str(self.client_address_source),
+                "allowlistField": self.allowlist_field,
+            }
+        )
 
 
 def _first_address(status: Any) -> str | None:

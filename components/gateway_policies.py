@@ -41,7 +41,8 @@ class GatewayPolicies(Component):
         gateway = args.gateway
         attach: dict[str, object] = (
             {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gateway.name}]}
-            if args.target_gateway else {"selector": {"matchLabels": dict(gateway.labels)}}
+            if args.target_gateway
+            else {"selector": {"matchLabels": dict(gateway.labels)}}
         )
         if args.allowlist:
             k8s.apiextensions.CustomResource(

@@ -40,27 +40,39 @@ class EchoHttpRoute(Component):
         grants = []
         if args.backend_namespace != args.namespace:
             backend["namespace"] = args.backend_namespace
-            grants.append(k8s.apiextensions.CustomResource(
-                self.child_name("reference-grant"),
-                api_version=f"{GATEWAY_API_GROUP}/v1beta1",
-                kind="ReferenceGrant",
-                metadata={"name": f"{ROUTE_NAME}-from-{args.namespace}", "namespace": args.backend_namespace},
-                spec={"from": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "namespace": args.namespace}],
-                      "to": [{"group": "", "kind": "Service", "name": args.backend_name}]},
-                opts=self.child(),
-            ))
+            grants.append(
+                k8s.apiextensions.CustomResource(
+                    self.child_name("reference-grant"),
+                    api_version=f"{GATEWAY_API_GROUP}/v1beta1",
+                    kind="ReferenceGrant",
+                    metadata={"name": f"{ROUTE_NAME}-from-{args.namespace}", "namespace": args.backend_namespace},
+                    spec={
+                        "from": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "namespace": args.namespace}],
+                        "to": [{"group": "", "kind": "Service", "name": args.backend_name}],
+                    },
+                    opts=self.child(),
+                )
+            )
         route = k8s.apiextensions.CustomResource(
             self.child_name("route"),
             api_version=f"{GATEWAY_API_GROUP}/v1",
             kind="HTTPRoute",
             metadata={"name": ROUTE_NAME, "namespace": args.namespace},
             spec={
-                "parentRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": g.name, "namespace": g.namespace,
-                                "sectionName": "http"} for g in args.gateways],
+                "parentRefs": [
+                    {
+                        "group": GATEWAY_API_GROUP,
+                        "kind": "Gateway",
+                        "name": g.name,
+                        "namespace": g.namespace,
+                        "sectionName": "http",
+                    }
+                    for g in args.gateways
+                ],
                 "hostnames": [args.host],
                 "rules": [{"backendRefs": [backend]}],
             },
             opts=self.child(depends_on=grants),
         )
-        self.route = route.metadata["name"]
+        self.route: pulumi.Output[str] = route.urn.apply(lambda _: ROUTE_NAME)
         self.register_outputs({"route": self.route})

@@ -75,10 +75,12 @@ class IngressGatewayArgs:
         if problem:
             raise ValueError(f"IngressGateway {self.name}: mode {self.mode} with listener {self.listener}: {problem}")
         if self.platform not in PLATFORMS:
-            raise ValueError(f"IngressGateway {self.name}: unknown platform {self.platform!r}; "
-                             f"allowed: {', '.join(sorted(PLATFORMS))}")
-        for key, why in service_annotation_problems(self.platform_entry, self.mode, program_annotations(self),
-                                                    self.service_annotations):
+            raise ValueError(
+                f"IngressGateway {self.name}: unknown platform {self.platform!r}; allowed: {', '.join(sorted(PLATFORMS))}"
+            )
+        for key, why in service_annotation_problems(
+            self.platform_entry, self.mode, program_annotations(self), self.service_annotations
+        ):
             raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
 
     @property
@@ -104,8 +106,12 @@ def gateway_topology(args: IngressGatewayArgs) -> dict[str, Any]:
 
 
 def program_annotations(args: IngressGatewayArgs) -> dict[str, str]:
-    return program_service_annotations(args.platform_entry, args.mode, hairpin_hostname=args.hairpin_hostname,
-                                       metallb_pool=args.metallb.pool if args.metallb else None)
+    return program_service_annotations(
+        args.platform_entry,
+        args.mode,
+        hairpin_hostname=args.hairpin_hostname,
+        metallb_pool=args.metallb.pool if args.metallb else None,
+    )
 
 
 def service_annotations(args: IngressGatewayArgs) -> dict[str, str]:
@@ -238,10 +244,16 @@ class IngressGateway(Component):
                 opts=self.child(),
             )
         self.address = self._address()
-        self.register_outputs({
-            "address": self.address, "labels": args.labels, "mode": str(args.mode), "listener": str(args.listener),
-            "clientAddressSource": str(self.client_address_source), "allowlistField": self.allowlist_field,
-        })
+        self.register_outputs(
+            {
+                "address": self.address,
+                "labels": args.labels,
+                "mode": str(args.mode),
+                "listener": str(args.listener),
+                "clientAddressSource": str(self.client_address_source),
+                "allowlistField": self.allowlist_field,
+            }
+        )
 
     def _address(self) -> pulumi.Output[str | None]:
         """Read the Service the chart created. Its id comes from the release's status, which is

@@ -57,12 +57,17 @@ class IstioInstall(Component):
         super().__init__("IstioInstall", name, opts)
         gateway_api: list[pulumi.Resource] = []
         if args.gateway_api_crds:
-            gateway_api.append(k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL,
-                                                      opts=self.child()))
+            gateway_api.append(
+                k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL, opts=self.child())
+            )
         elif args.gateway_api_required:
-            gateway_api.append(k8s.apiextensions.v1.CustomResourceDefinition.get(
-                self.child_name("existing-gateway-api-crds"), f"gateways.{GATEWAY_API_GROUP}",
-                opts=pulumi.ResourceOptions(parent=self)))
+            gateway_api.append(
+                k8s.apiextensions.v1.CustomResourceDefinition.get(
+                    self.child_name("existing-gateway-api-crds"),
+                    f"gateways.{GATEWAY_API_GROUP}",
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         if args.install:
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
             base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args.version, namespace)
@@ -71,7 +76,8 @@ class IstioInstall(Component):
             self.control_plane = [istiod, *gateway_api]
         else:
             istiod_read = k8s.apps.v1.Deployment.get(
-                self.child_name("existing-istiod"), f"{ISTIO_NAMESPACE}/{ISTIOD_DEPLOYMENT}",
+                self.child_name("existing-istiod"),
+                f"{ISTIO_NAMESPACE}/{ISTIOD_DEPLOYMENT}",
                 opts=pulumi.ResourceOptions(parent=self),
             )
             istiod_read.spec.apply(lambda spec: _warn_on_version_skew(spec, args.version))
@@ -100,5 +106,7 @@ def _warn_on_version_skew(spec: Any, version: str) -> None:
     containers = (spec.template.spec.containers if spec and spec.template and spec.template.spec else None) or []
     tags = {c.image.rsplit(":", 1)[-1] for c in containers if c.image and ":" in c.image.rsplit("/", 1)[-1]}
     if tags and version not in {tag.split("-", 1)[0] for tag in tags}:
-        pulumi.log.warn(f"istio.version is {version} but the existing istiod runs {', '.join(sorted(tags))}: "
-                        "the gateway charts are installed at istio.version; set it to the cluster's version")
+        pulumi.log.warn(
+            f"istio.version is {version} but the existing istiod runs {', '.join(sorted(tags))}: "
+            "the gateway charts are installed at istio.version; set it to the cluster's version"
+        )

@@ -94,11 +94,14 @@ class MetalLBPinning(Component):
         if args.adopt_l2_advertisement:
             name = args.adopt_l2_advertisement
             current = kubernetes_object(
-                f"kubernetes:{API_VERSION}:L2Advertisement", self.child_name(f"existing-l2-{name}"),
-                {"metadata": None, "spec": None}, pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}"),
+                f"kubernetes:{API_VERSION}:L2Advertisement",
+                self.child_name(f"existing-l2-{name}"),
+                {"metadata": None, "spec": None},
+                pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}"),
             )
             checked_spec = pulumi.Output.all(current.metadata, current.spec).apply(  # type: ignore[attr-defined]
-                lambda state: _adoptable(name, args.pool, state[0], state[1], l2_spec))
+                lambda state: _adoptable(name, args.pool, state[0], state[1], l2_spec)
+            )
             self.l2_advertisement = k8s.apiextensions.CustomResourcePatch(
                 self.child_name(f"l2-{name}"),
                 api_version=API_VERSION,
@@ -135,15 +138,19 @@ def _adoptable(name: str, pool: str, metadata: Any, spec: Any, l2_spec: dict[str
             f"metallb.adoptL2Advertisement: L2Advertisement {name} also announces {', '.join(others)}; adopting it "
             f"would replace its ipAddressPools with [{pool}] and those pools would stop being announced. Allowed: "
             f"remove {', '.join(others)} from it first, or unset adoptL2Advertisement (the program then creates "
-            f"its own {pool}-pinned advertisement, which needs this one not to announce {pool})")
+            f"its own {pool}-pinned advertisement, which needs this one not to announce {pool})"
+        )
     if not spec.get("ipAddressPools") and not spec.get("ipAddressPoolSelectors"):
         raise AdoptionRefused(
             f"metallb.adoptL2Advertisement: L2Advertisement {name} names no pool, so it announces every pool; adopting "
             f"it would limit it to [{pool}] and every other pool would stop being announced. Allowed: unset "
-            "adoptL2Advertisement and give the gateway its own pool (metallb.addresses)")
+            "adoptL2Advertisement and give the gateway its own pool (metallb.addresses)"
+        )
     if spec.get("ipAddressPoolSelectors"):
-        pulumi.log.warn(f"L2Advertisement {name} also selects pools by label ({spec['ipAddressPoolSelectors']}): the "
-                        "pools it selects are announced only from the pinned nodes from now on")
+        pulumi.log.warn(
+            f"L2Advertisement {name} also selects pools by label ({spec['ipAddressPoolSelectors']}): the "
+            "pools it selects are announced only from the pinned nodes from now on"
+        )
     return l2_spec
 
 

@@ -65,6 +65,8 @@ class EchoRouting(Component):
             },
             opts=self.child(depends_on=istio_gateways),
         )
-        self.gateways = pulumi.Output.all(*[g.metadata["name"] for g in istio_gateways])
-        self.virtual_service = virtual_service.metadata["name"]
+        self.gateways: pulumi.Output[list[str]] = pulumi.Output.from_input([istio_gateway_name(g) for g in args.gateways]).apply(
+            list
+        )
+        self.virtual_service: pulumi.Output[str] = virtual_service.urn.apply(lambda _: VIRTUAL_SERVICE_NAME)
         self.register_outputs({"gateways": self.gateways, "virtualService": self.virtual_service})

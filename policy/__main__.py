@@ -1,7 +1,9 @@
 """istio-source-ip policy pack: `pulumi preview --policy-pack policy` from the project root."""
 
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # source_ip/ holds the facts
 
@@ -18,25 +20,31 @@ from pulumi_policy.proxy import UnknownValueError
 
 from policy import validators
 
+ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
+StackCheck = Callable[[Iterable[tuple[str, Mapping[str, Any]]]], list[str]]
 
-def _resource_policy(check, level: EnforcementLevel) -> ResourceValidationPolicy:
+
+def _resource_policy(check: ResourceCheck, level: EnforcementLevel) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         # pulumi-policy turns an unknown value into an advisory note, which would skip a mandatory
         # check in preview: report it as a violation at the policy's own level instead.
         try:
             messages = check(args.resource_type, args.props)
         except UnknownValueError as unknown:
-            messages = [f"cannot be checked in preview: {unknown.message}; make the value known (a plain value, "
-                        "not the output of another resource)"]
+            messages = [
+                f"cannot be checked in preview: {unknown.message}; make the value known (a plain value, "
+                "not the output of another resource)"
+            ]
         for message in messages:
             report_violation(message, None)
 
     name = check.__name__.replace("_", "-")
-    return ResourceValidationPolicy(name=name, description=check.__doc__.strip().splitlines()[0],
-                                    validate=validate, enforcement_level=level)
+    return ResourceValidationPolicy(
+        name=name, description=(check.__doc__ or name).strip().splitlines()[0], validate=validate, enforcement_level=level
+    )
 
 
-def _stack_policy(check, level: EnforcementLevel) -> StackValidationPolicy:
+def _stack_policy(check: StackCheck, level: EnforcementLevel) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         try:
             messages = check((r.resource_type, r.props) for r in args.resources)
@@ -46,8 +54,9 @@ def _stack_policy(check, level: EnforcementLevel) -> StackValidationPolicy:
             report_violation(message, None)
 
     name = check.__name__.replace("_", "-")
-    return StackValidationPolicy(name=name, description=check.__doc__.strip().splitlines()[0], validate=validate,
-                                 enforcement_level=level)
+    return StackValidationPolicy(
+        name=name, description=(check.__doc__ or name).strip().splitlines()[0], validate=validate, enforcement_level=level
+    )
 
 
 POLICIES = [

@@ -26,8 +26,7 @@ from source_ip.facts import (
 )
 
 GATEWAY_CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
-L2_ADVERTISEMENT_TYPES = ("kubernetes:metallb.io/v1beta1:L2Advertisement",
-                          "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
+L2_ADVERTISEMENT_TYPES = ("kubernetes:metallb.io/v1beta1:L2Advertisement", "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -72,8 +71,11 @@ class Gateway:
     @property
     def lb_sends_proxy_protocol(self) -> list[str]:
         """The annotations that make the LB send the PROXY header, as the program reads them."""
-        sends = [key for key, value in self.annotations.items()
-                 if key in ALL_PROXY_SWITCHES and ALL_PROXY_SWITCHES[key].reads(value) == "on"]
+        sends = [
+            key
+            for key, value in self.annotations.items()
+            if key in ALL_PROXY_SWITCHES and ALL_PROXY_SWITCHES[key].reads(value) == "on"
+        ]
         if self.annotations.get(LB_SENDS_PROXY_PROTOCOL_ANNOTATION) == "true":
             sends.append(LB_SENDS_PROXY_PROTOCOL_ANNOTATION)
         return sorted(sends)
@@ -99,12 +101,16 @@ def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -
         return []
     sent = gateway.lb_sends_proxy_protocol
     if sent and not gateway.parses_proxy_protocol:
-        return [f"gateway {gateway.name}: the LB sends the PROXY header ({', '.join(sent)}) but the gateway "
-                "does not parse it (no gatewayTopology.proxyProtocol in podAnnotations proxy.istio.io/config): "
-                "every connection would be read as a garbled request"]
+        return [
+            f"gateway {gateway.name}: the LB sends the PROXY header ({', '.join(sent)}) but the gateway "
+            "does not parse it (no gatewayTopology.proxyProtocol in podAnnotations proxy.istio.io/config): "
+            "every connection would be read as a garbled request"
+        ]
     if "proxyProtocol" in gateway.topology and not sent:
-        return [f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, "
-                "but no Service annotation makes the LB send it: every connection would be dropped"]
+        return [
+            f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, "
+            "but no Service annotation makes the LB send it: every connection would be dropped"
+        ]
     return []
 
 
@@ -115,9 +121,11 @@ def etp_cluster_without_proxy_protocol(resource_type: str, props: Mapping[str, A
         return []
     if gateway.service.get("externalTrafficPolicy") == "Local" or gateway.lb_sends_proxy_protocol:
         return []
-    return [f"gateway {gateway.name}: LoadBalancer Service with externalTrafficPolicy Cluster and no PROXY "
-            "protocol: kube-proxy replaces the client address with a node address (set "
-            "service.externalTrafficPolicy: Local, or enable PROXY protocol)"]
+    return [
+        f"gateway {gateway.name}: LoadBalancer Service with externalTrafficPolicy Cluster and no PROXY "
+        "protocol: kube-proxy replaces the client address with a node address (set "
+        "service.externalTrafficPolicy: Local, or enable PROXY protocol)"
+    ]
 
 
 def _hops(value: Any) -> int:
@@ -138,9 +146,11 @@ def trusted_proxies_behind_l4(resource_type: str, props: Mapping[str, Any]) -> l
     hops = _hops(gateway.topology.get("numTrustedProxies"))
     declared = _map(gateway.values.get("podAnnotations")).get(TRUSTED_HOPS_ANNOTATION)
     if hops >= 1 and declared != "l7":
-        return [f"gateway {gateway.name}: gatewayTopology.numTrustedProxies={hops} behind an L4 load balancer lets "
-                "a client forge its address with its own X-Forwarded-For header; if that many L7 proxies/CDNs "
-                f"really sit in front, declare it with the pod annotation {TRUSTED_HOPS_ANNOTATION}: l7"]
+        return [
+            f"gateway {gateway.name}: gatewayTopology.numTrustedProxies={hops} behind an L4 load balancer lets "
+            "a client forge its address with its own X-Forwarded-For header; if that many L7 proxies/CDNs "
+            f"really sit in front, declare it with the pod annotation {TRUSTED_HOPS_ANNOTATION}: l7"
+        ]
     return []
 
 
@@ -151,7 +161,8 @@ def _covers(selectors: Sequence[Any], node_selector: dict[str, str]) -> bool:
     for selector in map(_map, selectors):
         labels = _map(selector.get("matchLabels"))
         if not _list(selector.get("matchExpressions")) and all(
-                isinstance(value, str) and node_selector.get(key) == value for key, value in labels.items()):
+            isinstance(value, str) and node_selector.get(key) == value for key, value in labels.items()
+        ):
             return True
     return False
 
@@ -174,7 +185,8 @@ def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, 
                 violations.append(
                     f"L2Advertisement {metadata.get('name')}: its nodeSelectors {spec.get('nodeSelectors')} do not "
                     f"cover the nodes of gateway {gateway.name} (nodeSelector {node_selector or 'none'}): pin both "
-                    "to the same node label")
+                    "to the same node label"
+                )
     return violations
 
 
@@ -198,9 +210,10 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
     service = _patch(data.get("service"))
     template = _map(_map(_patch(data.get("deployment")).get("spec")).get("template"))
     values = {
-        "service": {"annotations": _map(service.get("metadata")).get("annotations"),
-                    **({"externalTrafficPolicy": etp} if (etp := _map(service.get("spec")).get("externalTrafficPolicy"))
-                       else {})},
+        "service": {
+            "annotations": _map(service.get("metadata")).get("annotations"),
+            **({"externalTrafficPolicy": etp} if (etp := _map(service.get("spec")).get("externalTrafficPolicy")) else {}),
+        },
         "podAnnotations": _map(template.get("metadata")).get("annotations"),
         "labels": _map(template.get("metadata")).get("labels"),
         "nodeSelector": _map(template.get("spec")).get("nodeSelector"),
@@ -210,8 +223,11 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
 
 def gateway_api_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list[Gateway]:
     """Each Gateway API Gateway of class istio whose parameters ConfigMap is in the stack."""
-    configmaps = {(_map(p.get("metadata")).get("namespace"), _map(p.get("metadata")).get("name")): _map(p.get("data"))
-                  for t, p in resources if t == CONFIGMAP}
+    configmaps = {
+        (_map(p.get("metadata")).get("namespace"), _map(p.get("metadata")).get("name")): _map(p.get("data"))
+        for t, p in resources
+        if t == CONFIGMAP
+    }
     found = []
     for resource_type, props in resources:
         if resource_type != GATEWAY_API_GATEWAY or _map(props.get("spec")).get("gatewayClassName") != "istio":

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -59,19 +59,39 @@ def _check_label_key(key: str) -> None:
     if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.fullmatch(name):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
     if any(prefix == reserved or prefix.endswith(f".{reserved}") for reserved in RESERVED_LABEL_PREFIXES):
-        raise ValueError(f"label key {key!r} uses a prefix reserved for Kubernetes itself (kubernetes.io, k8s.io and "
-                         "their subdomains); allowed: a prefix of your own, e.g. loadbalancerIPs.metallb.io")
+        raise ValueError(
+            f"label key {key!r} uses a prefix reserved for Kubernetes itself (kubernetes.io, k8s.io and "
+            "their subdomains); allowed: a prefix of your own, e.g. loadbalancerIPs.metallb.io"
+        )
 
 
-def parse_address_range(value: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+class AddressSpan(NamedTuple):
+    """A range of addresses of one IP family, as integers (so IPv4 and IPv6 never compare)."""
+
+    version: int
+    first: int
+    last: int
+
+    def overlaps(self, other: AddressSpan) -> bool:
+        return self.version == other.version and self.first <= other.last and other.first <= self.last
+
+    def holds(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return self.version == address.version and self.first <= int(address) <= self.last
+
+
+def parse_address_range(value: str) -> AddressSpan:
     """An IP, a CIDR or a range `first-last` (what MetalLB's IPAddressPool accepts)."""
     if "-" in value:
         first, last = (ipaddress.ip_address(part.strip()) for part in value.split("-", 1))
-        if first.version != last.version or first > last:
+        if first.version != last.version or int(first) > int(last):
             raise ValueError("range ends must be the same IP family, first <= last")
-        return (first, last)
+        return AddressSpan(first.version, int(first), int(last))
     network = ipaddress.ip_network(value, strict=False)
-    return (network.network_address, network.broadcast_address)
+    return AddressSpan(network.version, int(network.network_address), int(network.broadcast_address))
+
+
+def _span(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> AddressSpan:
+    return AddressSpan(network.version, int(network.network_address), int(network.broadcast_address))
 
 
 def _release_name(value: str) -> str:
@@ -79,8 +99,9 @@ def _release_name(value: str) -> str:
     if len(value) > HELM_RELEASE_NAME_MAX:
         raise ValueError(f"is longer than Helm allows; allowed: at most {HELM_RELEASE_NAME_MAX} characters")
     if value in RESERVED_RELEASE_NAMES:
-        raise ValueError(f"is a release this program makes itself; allowed: any other name than "
-                         f"{', '.join(sorted(RESERVED_RELEASE_NAMES))}")
+        raise ValueError(
+            f"is a release this program makes itself; allowed: any other name than {', '.join(sorted(RESERVED_RELEASE_NAMES))}"
+        )
     return value
 
 
@@ -109,19 +130,22 @@ _WIDEST_POOL = {4: 2**24, 6: 2**96}
 
 def _address_item(address: str) -> str:
     try:
-        first, last = parse_address_range(address)
+        span = parse_address_range(address)
     except ValueError:
         raise ValueError(
-            "not an IP address, a CIDR or a range first-last; "
-            "allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
+            "not an IP address, a CIDR or a range first-last; allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
         ) from None
     for what, network in _MISUSED_NETWORKS.items():
-        if network.version == first.version and first <= network.broadcast_address and network.network_address <= last:
-            raise ValueError(f"reaches {what} addresses, which MetalLB would hand out and the network would not "
-                             "route; allowed: addresses of your nodes' own subnet, e.g. 192.168.10.240-192.168.10.250")
-    if int(last) - int(first) + 1 > _WIDEST_POOL[first.version]:
-        raise ValueError("is wider than a /8 (IPv4) or /32 (IPv6): not a range of one network; allowed: the slice of "
-                         "your nodes' subnet kept for load balancers")
+        if span.overlaps(_span(network)):
+            raise ValueError(
+                f"reaches {what} addresses, which MetalLB would hand out and the network would not "
+                "route; allowed: addresses of your nodes' own subnet, e.g. 192.168.10.240-192.168.10.250"
+            )
+    if span.last - span.first + 1 > _WIDEST_POOL[span.version]:
+        raise ValueError(
+            "is wider than a /8 (IPv4) or /32 (IPv6): not a range of one network; allowed: the slice of "
+            "your nodes' subnet kept for load balancers"
+        )
     return address
 
 
@@ -237,9 +261,9 @@ class MetalLBConfig(_Section):
     @field_validator("addresses")
     @classmethod
     def _no_overlap(cls, value: list[str]) -> list[str]:
-        ranges = sorted(((*parse_address_range(a), a) for a in value), key=lambda r: (r[0].version, r[0]))
-        for (_, last, earlier), (first, _, later) in itertools.pairwise(ranges):
-            if first.version == last.version and first <= last:
+        spans = sorted((parse_address_range(a), a) for a in value)
+        for (earlier_span, earlier), (later_span, later) in itertools.pairwise(spans):
+            if earlier_span.overlaps(later_span):
                 raise ValueError(f"{earlier} and {later} overlap; allowed: ranges that share no address")
         return value
 
@@ -425,12 +449,14 @@ def _problem(error: Any) -> Problem:
         head = str(loc[-1]).split(".", 1)[0].split("[", 1)[0]
         if len(loc) == 1 and head != loc[-1] and head in allowed:
             # `pulumi config set istio-source-ip:gateway.replicas 3` makes one flat key; --path makes the object.
-            hint = (f"; this sets one flat key named {loc[-1]!r}: set the nested value with "
-                    f"pulumi config set --path '{NAMESPACE}:{loc[-1]}' <value>")
+            hint = (
+                f"; this sets one flat key named {loc[-1]!r}: set the nested value with "
+                f"pulumi config set --path '{NAMESPACE}:{loc[-1]}' <value>"
+            )
         return Problem(_key(loc), error["input"], f"unknown key; allowed keys here: {', '.join(allowed)}{hint}")
     if kind == "missing":
-        allowed = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""
-        return Problem(_key(loc), _MISSING, f"is required{allowed}")
+        platforms = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""
+        return Problem(_key(loc), _MISSING, f"is required{platforms}")
     message = error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"not an allowed value; {message[0].lower()}{message[1:]}"
@@ -449,13 +475,19 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     if config.routing == "gateway-api":
         version = tuple(int(part) for part in config.istio.version.split("."))
         if version[:2] < GATEWAY_API_MIN_ISTIO:
-            add("routing", config.routing,
+            add(
+                "routing",
+                config.routing,
                 f"Istio {config.istio.version} does not read spec.infrastructure.parametersRef, which carries the "
                 f"source-IP path in this mode; allowed: istio.version {GATEWAY_API_MIN_ISTIO[0]}."
-                f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio")
+                f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio",
+            )
     if config.gateways is not None and "gateway" in config.model_fields_set:
-        add("gateways", _MISSING, f"is set together with {NAMESPACE}:gateway; allowed: one of the two "
-            "(gateway for one gateway, gateways for several)")
+        add(
+            "gateways",
+            _MISSING,
+            f"is set together with {NAMESPACE}:gateway; allowed: one of the two (gateway for one gateway, gateways for several)",
+        )
     if config.gateways == []:
         add("gateways", [], "needs at least one gateway; allowed: a list of gateway objects, or remove the key")
     entries = list(config.gateway_entries())
@@ -464,38 +496,63 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         _gateway_problems(config, entry, add)
         name = entry.gateway.name
         if name in seen:
-            add(f"{entry.key}.name", name,
+            add(
+                f"{entry.key}.name",
+                name,
                 f"is already the name of {seen[name]}: the pod labels (app/istio) derive from the release name, so "
-                "each gateway's Istio objects would select the other's pods too; allowed: a name no other gateway has")
+                "each gateway's Istio objects would select the other's pods too; allowed: a name no other gateway has",
+            )
         seen.setdefault(name, entry.key)
 
     gateway_namespaces = {entry.gateway.namespace: f"gateway {entry.gateway.name}" for entry in entries}
     owned = {**gateway_namespaces, ISTIO_NAMESPACE: "Istio"}
     if config.echo.enabled and config.echo.namespace in owned:
-        add("echo.namespace", config.echo.namespace,
-            f"is {owned[config.echo.namespace]}'s namespace; allowed: another namespace, e.g. default")
+        add(
+            "echo.namespace",
+            config.echo.namespace,
+            f"is {owned[config.echo.namespace]}'s namespace; allowed: another namespace, e.g. default",
+        )
     if config.platform == "metallb" and config.metallb.install and config.metallb.namespace in owned:
-        add("metallb.namespace", config.metallb.namespace,
-            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system")
+        add(
+            "metallb.namespace",
+            config.metallb.namespace,
+            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system",
+        )
     if config.platform == "metallb":
         if not config.metallb.nodes:
-            add("metallb.nodes", [], "needs at least one node name to pin the gateway and the announcements to; "
-                "allowed: a list of node names, e.g. [worker-03, worker-04]")
+            add(
+                "metallb.nodes",
+                [],
+                "needs at least one node name to pin the gateway and the announcements to; "
+                "allowed: a list of node names, e.g. [worker-03, worker-04]",
+            )
         if config.metallb.install and config.metallb.adopt_l2_advertisement:
-            add("metallb.adoptL2Advertisement", config.metallb.adopt_l2_advertisement,
-                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true")
+            add(
+                "metallb.adoptL2Advertisement",
+                config.metallb.adopt_l2_advertisement,
+                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true",
+            )
         if config.metallb.adopt_l2_advertisement and config.metallb.addresses:
-            add("metallb.adoptL2Advertisement", config.metallb.adopt_l2_advertisement,
+            add(
+                "metallb.adoptL2Advertisement",
+                config.metallb.adopt_l2_advertisement,
                 f"adopting it replaces its whole ipAddressPools list with [{config.metallb.pool}] (MetalLB's CRD list "
                 "is atomic under server-side apply), so the pools it announces today would stop being announced; "
                 "allowed: unset (the program creates its own advertisement for the new pool), or remove "
-                "metallb.addresses to pin an existing pool")
+                "metallb.addresses to pin an existing pool",
+            )
         if config.metallb.install and not config.metallb.addresses:
-            add("metallb.addresses", [], "a fresh MetalLB install has no address pool; allowed: one or more "
-                "IPs, CIDRs or ranges for the pool")
+            add(
+                "metallb.addresses",
+                [],
+                "a fresh MetalLB install has no address pool; allowed: one or more IPs, CIDRs or ranges for the pool",
+            )
     elif "metallb" in config.model_fields_set:
-        add("metallb", config.metallb.model_dump(by_alias=True, exclude_defaults=True),
-            f"only used with platform metallb (platform is {config.platform}); allowed: remove the key")
+        add(
+            "metallb",
+            config.metallb.model_dump(by_alias=True, exclude_defaults=True),
+            f"only used with platform metallb (platform is {config.platform}); allowed: remove the key",
+        )
     return problems
 
 
@@ -509,25 +566,37 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
         pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
     elif entry.source_ip != "auto" and entry.source_ip not in platform.modes:
         why = (
-            "cannot send the PROXY header" if entry.source_ip == "proxy-protocol"
+            "cannot send the PROXY header"
+            if entry.source_ip == "proxy-protocol"
             else "terminates TCP, so the pod would see the load balancer's address"
         )
-        add(entry.source_ip_key, entry.source_ip,
-            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}")
+        add(
+            entry.source_ip_key,
+            entry.source_ip,
+            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}",
+        )
     if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
-        add(f"{key}.numTrustedProxies", gateway.num_trusted_proxies,
+        add(
+            f"{key}.numTrustedProxies",
+            gateway.num_trusted_proxies,
             "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
             f"X-Forwarded-For header; allowed: 0, or set {key}.trustedHops: l7 when that many L7 "
-            "proxies/CDNs in front append X-Forwarded-For")
+            "proxies/CDNs in front append X-Forwarded-For",
+        )
     if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
-        add(f"{key}.maxReplicas", gateway.max_replicas,
-            f"is below {key}.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}")
+        add(
+            f"{key}.maxReplicas",
+            gateway.max_replicas,
+            f"is below {key}.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}",
+        )
     if gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL not in platform.modes:
-        add(f"{key}.proxyProtocolMigration", True,
-            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false")
+        add(
+            f"{key}.proxyProtocolMigration",
+            True,
+            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false",
+        )
     pool = config.metallb.pool if config.platform == "metallb" else None
-    program = program_service_annotations(platform, entry.mode, metallb_pool=pool,
-                                          hairpin_hostname=gateway.hairpin_hostname)
+    program = program_service_annotations(platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname)
     for annotation, why in service_annotation_problems(platform, entry.mode, program, gateway.service_annotations):
         add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations.get(annotation, _MISSING), why)
     if config.platform == "metallb" and config.metallb.addresses:
@@ -535,22 +604,34 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             if annotation in gateway.service_annotations:
                 outside = _outside_pool(gateway.service_annotations[annotation], config.metallb.addresses)
                 if outside:
-                    add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations[annotation],
+                    add(
+                        f"{key}.serviceAnnotations.{annotation}",
+                        gateway.service_annotations[annotation],
                         f"{outside} is not in metallb.addresses, so MetalLB would take it from another pool, announced "
-                        f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}")
+                        f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}",
+                    )
     if config.allowlist and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
-        add("allowlist", config.allowlist,
+        add(
+            "allowlist",
+            config.allowlist,
             f"{platform.id} terminates TCP and does not send the PROXY header yet at this migration step "
             f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and the "
-            "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol")
+            "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol",
+        )
     if gateway.hairpin_hostname is not None:
         if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
             able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
-            add(f"{key}.hairpinHostname", gateway.hairpin_hostname,
-                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}")
+            add(
+                f"{key}.hairpinHostname",
+                gateway.hairpin_hostname,
+                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}",
+            )
         elif entry.mode != SourceIpMode.PROXY_PROTOCOL:
-            add(f"{key}.hairpinHostname", gateway.hairpin_hostname,
-                f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol")
+            add(
+                f"{key}.hairpinHostname",
+                gateway.hairpin_hostname,
+                f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol",
+            )
 
 
 def _outside_pool(ips: str, ranges: list[str]) -> str | None:
@@ -561,7 +642,7 @@ def _outside_pool(ips: str, ranges: list[str]) -> str | None:
             ip = ipaddress.ip_address(item)
         except ValueError:
             return item
-        if not any(first.version == ip.version and first <= ip <= last for first, last in bounds):
+        if not any(span.holds(ip) for span in bounds):
             return item
     return None
 

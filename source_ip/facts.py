@@ -114,9 +114,12 @@ _LOCAL: tuple[SourceIpMode, ...] = (SourceIpMode.LOCAL,)
 _BOTH_PROXY_FIRST = (SourceIpMode.PROXY_PROTOCOL, SourceIpMode.LOCAL)
 _BOTH_LOCAL_FIRST = (SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL)
 
-_AWS_PROXY = ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-proxy-protocol", on=("*",),
-                         source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go; aws-load-balancer-controller "
-                                "pkg/service/model_build_target_group.go: any value but \"*\" is an error")
+_AWS_PROXY = ProxySwitch(
+    "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol",
+    on=("*",),
+    source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go; aws-load-balancer-controller "
+    'pkg/service/model_build_target_group.go: any value but "*" is an error',
+)
 _DO_TYPE = "service.beta.kubernetes.io/do-loadbalancer-type"
 
 PLATFORMS: dict[str, Platform] = {
@@ -127,10 +130,16 @@ PLATFORMS: dict[str, Platform] = {
             lb="VNG Cloud VKS vLB",
             modes=_PROXY,
             proxy_protocol_annotations={"vks.vngcloud.vn/enable-proxy-protocol": "*"},
-            proxy_switches=(ProxySwitch(
-                "vks.vngcloud.vn/enable-proxy-protocol", on=("*",), off=("",), items=True,
-                source="vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go: a list of "
-                       "Service port names, \"*\" for every TCP port; \"true\" names no port and enables nothing"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "vks.vngcloud.vn/enable-proxy-protocol",
+                    on=("*",),
+                    off=("",),
+                    items=True,
+                    source="vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go: a list of "
+                    'Service port names, "*" for every TCP port; "true" names no port and enables nothing',
+                ),
+            ),
             source="the PROXY-protocol recipe (see README, Sources), step 5.1; vngcloud/vngcloud-load-balancer-controller "
             "internal/usecase/service_uc/build_pool.go",
             caveats='only "*" (or a Service port name) enables it; "*" covers every TCP port of the gateway',
@@ -164,13 +173,21 @@ PLATFORMS: dict[str, Platform] = {
             },
             proxy_switches=(
                 _AWS_PROXY,
-                ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-target-group-attributes", on=("true",),
-                            off=("false",), attribute="proxy_protocol_v2.enabled",
-                            source="aws-load-balancer-controller pkg/service/model_build_target_group.go"),
-                ProxySwitch("service.beta.kubernetes.io/aws-load-balancer-proxy-protocol-per-target-group", on=(),
-                            off=("",), items=True,
-                            source="aws-load-balancer-controller pkg/service/model_build_target_group.go: a port list, "
-                                   "so PROXY on some ports only"),
+                ProxySwitch(
+                    "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes",
+                    on=("true",),
+                    off=("false",),
+                    attribute="proxy_protocol_v2.enabled",
+                    source="aws-load-balancer-controller pkg/service/model_build_target_group.go",
+                ),
+                ProxySwitch(
+                    "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol-per-target-group",
+                    on=(),
+                    off=("",),
+                    items=True,
+                    source="aws-load-balancer-controller pkg/service/model_build_target_group.go: a port list, "
+                    "so PROXY on some ports only",
+                ),
             ),
             status_port_proxy_protocol=True,
             source="kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md, "
@@ -202,11 +219,15 @@ PLATFORMS: dict[str, Platform] = {
                 _DO_TYPE: "REGIONAL",
             },
             local_annotations={_DO_TYPE: "REGIONAL_NETWORK"},
-            proxy_switches=(ProxySwitch(
-                "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol", on=GO_PARSE_BOOL_TRUE,
-                off=GO_PARSE_BOOL_FALSE,
-                source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/annotations.go "
-                       "(getBool: strconv.ParseBool)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol",
+                    on=GO_PARSE_BOOL_TRUE,
+                    off=GO_PARSE_BOOL_FALSE,
+                    source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/annotations.go "
+                    "(getBool: strconv.ParseBool)",
+                ),
+            ),
             hairpin_annotation="service.beta.kubernetes.io/do-loadbalancer-hostname",
             source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/cloud.go "
             "(defaultLBType: REGIONAL_NETWORK unless DEFAULT_LB_TYPE), do/loadbalancers.go (getType)",
@@ -219,11 +240,19 @@ PLATFORMS: dict[str, Platform] = {
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"},
             proxy_switches=tuple(
-                ProxySwitch(key, on=("v1", "v2"), off=("none",), lower=True,
-                            source="linode/linode-cloud-controller-manager cloud/linode/loadbalancers_helpers.go "
-                                   "(getPortProxyProtocol), cloud/linode/loadbalancers.go (validProxyProtocols)")
-                for key in ("service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
-                            "service.beta.kubernetes.io/linode-loadbalancer-proxy-protocol")),
+                ProxySwitch(
+                    key,
+                    on=("v1", "v2"),
+                    off=("none",),
+                    lower=True,
+                    source="linode/linode-cloud-controller-manager cloud/linode/loadbalancers_helpers.go "
+                    "(getPortProxyProtocol), cloud/linode/loadbalancers.go (validProxyProtocols)",
+                )
+                for key in (
+                    "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
+                    "service.beta.kubernetes.io/linode-loadbalancer-proxy-protocol",
+                )
+            ),
             source="linode/linode-cloud-controller-manager cloud/annotations/annotations.go, "
             "cloud/linode/loadbalancers_helpers.go",
             caveats="a per-port annotation (linode-loadbalancer-port-N) overrides the default; do not set one",
@@ -233,10 +262,15 @@ PLATFORMS: dict[str, Platform] = {
             lb="Hetzner Cloud Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"load-balancer.hetzner.cloud/uses-proxyprotocol": "true"},
-            proxy_switches=(ProxySwitch(
-                "load-balancer.hetzner.cloud/uses-proxyprotocol", on=GO_PARSE_BOOL_TRUE, off=GO_PARSE_BOOL_FALSE,
-                source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/name.go (BoolFromService: "
-                       "strconv.ParseBool)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "load-balancer.hetzner.cloud/uses-proxyprotocol",
+                    on=GO_PARSE_BOOL_TRUE,
+                    off=GO_PARSE_BOOL_FALSE,
+                    source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/name.go (BoolFromService: "
+                    "strconv.ParseBool)",
+                ),
+            ),
             required_one_of=("load-balancer.hetzner.cloud/location", "load-balancer.hetzner.cloud/network-zone"),
             hairpin_annotation="load-balancer.hetzner.cloud/hostname",
             source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/load_balancer.go, "
@@ -252,11 +286,16 @@ PLATFORMS: dict[str, Platform] = {
                 "loadbalancer.openstack.org/proxy-protocol": "true",
                 "loadbalancer.ovhcloud.com/class": "octavia",
             },
-            proxy_switches=(ProxySwitch(
-                "loadbalancer.openstack.org/proxy-protocol", on=("true", "v1"), off=("false",),
-                source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go "
-                       "(getProxyProtocolFromServiceAnnotation); \"v2\" is read only since #2635 (v1.31): older "
-                       "versions ignore it and send no header, so it is refused here"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "loadbalancer.openstack.org/proxy-protocol",
+                    on=("true", "v1"),
+                    off=("false",),
+                    source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go "
+                    '(getProxyProtocolFromServiceAnnotation); "v2" is read only since #2635 (v1.31): older '
+                    "versions ignore it and send no header, so it is refused here",
+                ),
+            ),
             source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go; OVHcloud MKS docs for "
             "loadbalancer.ovhcloud.com/class (not checked in code: OVHcloud's controller is not public)",
             caveats="with Kubernetes <= 1.31 MKS uses Octavia only with loadbalancer.ovhcloud.com/class: octavia; "
@@ -268,10 +307,18 @@ PLATFORMS: dict[str, Platform] = {
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2": "*"},
             proxy_switches=tuple(
-                ProxySwitch(key, on=("*",), off=("",), items=True,
-                            source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md (docs)")
-                for key in ("service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2",
-                            "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1")),
+                ProxySwitch(
+                    key,
+                    on=("*",),
+                    off=("",),
+                    items=True,
+                    source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md (docs)",
+                )
+                for key in (
+                    "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2",
+                    "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1",
+                )
+            ),
             hairpin_annotation="service.beta.kubernetes.io/scw-loadbalancer-use-hostname",
             hairpin_value="true",
             source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md",
@@ -280,12 +327,14 @@ PLATFORMS: dict[str, Platform] = {
             id="oci",
             lb="Oracle Cloud Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={
-                "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2"
-            },
-            proxy_switches=(ProxySwitch(
-                "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version", on=("1", "2"),
-                source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (docs)"),),
+            proxy_protocol_annotations={"service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2"},
+            proxy_switches=(
+                ProxySwitch(
+                    "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version",
+                    on=("1", "2"),
+                    source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (docs)",
+                ),
+            ),
             source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
         ),
         Platform(
@@ -304,9 +353,14 @@ PLATFORMS: dict[str, Platform] = {
             lb="Alibaba Cloud Classic Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol": "on"},
-            proxy_switches=(ProxySwitch(
-                "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol", on=("on",), off=("off",),
-                source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md (docs)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol",
+                    on=("on",),
+                    off=("off",),
+                    source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md (docs)",
+                ),
+            ),
             source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md",
         ),
         Platform(
@@ -314,9 +368,14 @@ PLATFORMS: dict[str, Platform] = {
             lb="Civo Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"kubernetes.civo.com/loadbalancer-enable-proxy-protocol": "send-proxy-v2"},
-            proxy_switches=(ProxySwitch(
-                "kubernetes.civo.com/loadbalancer-enable-proxy-protocol", on=("send-proxy", "send-proxy-v2"), off=("",),
-                source="civo/civo-cloud-controller-manager README.md (docs)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "kubernetes.civo.com/loadbalancer-enable-proxy-protocol",
+                    on=("send-proxy", "send-proxy-v2"),
+                    off=("",),
+                    source="civo/civo-cloud-controller-manager README.md (docs)",
+                ),
+            ),
             source="civo/civo-cloud-controller-manager README.md",
         ),
         Platform(
@@ -324,9 +383,14 @@ PLATFORMS: dict[str, Platform] = {
             lb="Vultr Load Balancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "true"},
-            proxy_switches=(ProxySwitch(
-                "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol", on=("true",), off=("false",),
-                source="vultr/vultr-cloud-controller-manager docs/load-balancers.md (docs)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol",
+                    on=("true",),
+                    off=("false",),
+                    source="vultr/vultr-cloud-controller-manager docs/load-balancers.md (docs)",
+                ),
+            ),
             source="vultr/vultr-cloud-controller-manager docs/load-balancers.md",
         ),
         Platform(
@@ -336,9 +400,15 @@ PLATFORMS: dict[str, Platform] = {
             proxy_protocol_annotations={
                 "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "proxy-protocol"
             },
-            proxy_switches=(ProxySwitch(
-                "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features", on=("proxy-protocol",),
-                off=("",), items=True, source="IBM Cloud docs, VPC load balancer annotations (docs)"),),
+            proxy_switches=(
+                ProxySwitch(
+                    "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features",
+                    on=("proxy-protocol",),
+                    off=("",),
+                    items=True,
+                    source="IBM Cloud docs, VPC load balancer annotations (docs)",
+                ),
+            ),
             source="IBM Cloud docs, VPC load balancer annotations",
             caveats="read only when the LB is created: recreate the Service to switch",
         ),
@@ -362,7 +432,7 @@ PLATFORMS: dict[str, Platform] = {
             modes=_BOTH_LOCAL_FIRST,
             source="this project: no annotations are known, set them in gateway.serviceAnnotations",
             caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program tells Envoy to "
-            "expect the header and marks the Service with istio-source-ip.io/lb-sends-proxy-protocol: \"true\", "
+            'expect the header and marks the Service with istio-source-ip.io/lb-sends-proxy-protocol: "true", '
             "your declaration that the LB sends it",
         ),
     )
@@ -413,8 +483,7 @@ ALWAYS_PRESENT_NAMESPACES = frozenset({"default", "kube-system", "kube-public", 
 GATEWAY_API_VERSION = "v1.4.0"
 """The version Istio 1.28 is built against (istio/istio go.mod at 1.28.1, sigs.k8s.io/gateway-api)."""
 GATEWAY_API_CRDS_URL = (
-    "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
-    f"{GATEWAY_API_VERSION}/standard-install.yaml"
+    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
 )
 """Standard-channel Gateway API CRDs (seed 000 step 1 applies the same with kustomize)."""
 
@@ -425,8 +494,7 @@ ISTIO_GATEWAY_CLASS = "istio"
 GATEWAY_NAME_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
 """The label istiod puts on the pods (and the Deployment selector) of the gateway it deploys
 (manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml)."""
-GATEWAY_PARAMETERS_KEYS = frozenset({"deployment", "service", "serviceAccount", "horizontalPodAutoscaler",
-                                     "podDisruptionBudget"})
+GATEWAY_PARAMETERS_KEYS = frozenset({"deployment", "service", "serviceAccount", "horizontalPodAutoscaler", "podDisruptionBudget"})
 """Data keys istiod reads from the ConfigMap of spec.infrastructure.parametersRef, each a strategic-merge
 patch of the generated object (pilot/pkg/config/kube/gateway/deploymentcontroller.go). Anything else
 is only logged by istiod, so the program checks its own ConfigMaps against this."""
@@ -450,9 +518,7 @@ SIDECAR_INJECT_POD_LABEL = {"sidecar.istio.io/inject": "true"}
 (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml, case "object."),
 so no other workload of a shared namespace gets a sidecar."""
 PROXY_PROTOCOL_LISTENER_FILTER = "envoy.filters.listener.proxy_protocol"
-PROXY_PROTOCOL_FILTER_TYPE = (
-    "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
-)
+PROXY_PROTOCOL_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
 
 
 def gateway_selector_labels(release_name: str) -> dict[str, str]:

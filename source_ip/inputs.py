@@ -61,7 +61,9 @@ def stack_inputs(config: StackConfig) -> StackInputs:
     return StackInputs(
         routing=config.routing,
         istio=IstioInstallArgs(
-            version=config.istio.version, install=config.istio.install, gateway_api_crds=config.installs_gateway_api_crds,
+            version=config.istio.version,
+            install=config.istio.install,
+            gateway_api_crds=config.installs_gateway_api_crds,
             gateway_api_required=config.routing == "gateway-api",
         ),
         # istio-system is IstioInstall's when it installs, and exists already when it does not.
@@ -75,7 +77,9 @@ def stack_inputs(config: StackConfig) -> StackInputs:
             addresses=tuple(metallb.addresses),
             install=metallb.install,
             adopt_l2_advertisement=metallb.adopt_l2_advertisement,
-        ) if pinned else None,
+        )
+        if pinned
+        else None,
         allowlist=list(config.allowlist),
         access_logs=config.access_logs,
         echo=EchoAppArgs(namespace=config.echo.namespace) if config.echo.enabled else None,

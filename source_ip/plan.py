@@ -90,8 +90,9 @@ class GatewayRef:
     labels: dict[str, str]
 
 
-def program_service_annotations(platform: Platform, mode: SourceIpMode, *, metallb_pool: str | None = None,
-                                hairpin_hostname: str | None = None) -> dict[str, str]:
+def program_service_annotations(
+    platform: Platform, mode: SourceIpMode, *, metallb_pool: str | None = None, hairpin_hostname: str | None = None
+) -> dict[str, str]:
     """The Service annotations the program sets for `mode`: the platform's, the MetalLB pool, the
     hairpin hostname, and on a platform without known PROXY annotations the declaration marker."""
     annotations = platform.annotations_for(mode)
@@ -106,8 +107,9 @@ def program_service_annotations(platform: Platform, mode: SourceIpMode, *, metal
     return annotations
 
 
-def service_annotation_problems(platform: Platform, mode: SourceIpMode, program: dict[str, str],
-                                user: dict[str, str]) -> list[tuple[str, str]]:
+def service_annotation_problems(
+    platform: Platform, mode: SourceIpMode, program: dict[str, str], user: dict[str, str]
+) -> list[tuple[str, str]]:
     """(annotation key, why) for each user annotation that would break this gateway's client-IP path
     on the final Service (the program's annotations with the user's on top)."""
     problems: list[tuple[str, str]] = []
@@ -116,8 +118,13 @@ def service_annotation_problems(platform: Platform, mode: SourceIpMode, program:
     for key, value in sorted(user.items()):
         switch = ALL_PROXY_SWITCHES.get(key)
         if key == LB_SENDS_PROXY_PROTOCOL_ANNOTATION or key in METALLB_POOL_ANNOTATIONS:
-            problems.append((key, "is set by the program itself; allowed: remove it"
-                             + (" (the pool is metallb.pool)" if key in METALLB_POOL_ANNOTATIONS else "")))
+            problems.append(
+                (
+                    key,
+                    "is set by the program itself; allowed: remove it"
+                    + (" (the pool is metallb.pool)" if key in METALLB_POOL_ANNOTATIONS else ""),
+                )
+            )
             continue
         if switch is not None and (key in own or switch.reads(value) == "on"):
             problem = _switch_problem(switch, value, mode)
@@ -125,15 +132,27 @@ def service_annotation_problems(platform: Platform, mode: SourceIpMode, program:
                 problems.extend([(key, problem)] if problem else [])
                 continue
         if key in program and value != program[key] and not _keeps_attributes(program[key], value):
-            problems.append((key, f"replaces {program[key]!r}, which the {mode} path on {platform.id} needs; allowed: "
-                             f"{program[key]!r}" + (" with attributes added" if "=" in program[key] else "")
-                             + ", or remove it"))
-    if mode == SourceIpMode.PROXY_PROTOCOL and own and not any(
-            final.get(s.key) is not None and s.reads(final[s.key]) == "on" for s in platform.proxy_switches):
+            problems.append(
+                (
+                    key,
+                    f"replaces {program[key]!r}, which the {mode} path on {platform.id} needs; allowed: "
+                    f"{program[key]!r}" + (" with attributes added" if "=" in program[key] else "") + ", or remove it",
+                )
+            )
+    if (
+        mode == SourceIpMode.PROXY_PROTOCOL
+        and own
+        and not any(final.get(s.key) is not None and s.reads(final[s.key]) == "on" for s in platform.proxy_switches)
+    ):
         problems.append((platform.proxy_switches[0].key, "nothing makes the LB send the PROXY header"))
     if platform.required_one_of and not any(final.get(key) for key in platform.required_one_of):
-        problems.append((platform.required_one_of[0], f"{platform.id} creates no load balancer without one of "
-                         f"{', '.join(platform.required_one_of)}; allowed: e.g. {platform.required_one_of[0]}: <value>"))
+        problems.append(
+            (
+                platform.required_one_of[0],
+                f"{platform.id} creates no load balancer without one of "
+                f"{', '.join(platform.required_one_of)}; allowed: e.g. {platform.required_one_of[0]}: <value>",
+            )
+        )
     return problems
 
 
@@ -142,11 +161,15 @@ def _switch_problem(switch: ProxySwitch, value: str, mode: SourceIpMode) -> str 
     allowed_on = ", ".join(repr(v) for v in switch.on) or "nothing: the program sets PROXY protocol itself"
     allowed_off = ", ".join(repr(v) for v in switch.off) or "leaving it unset"
     if mode == SourceIpMode.PROXY_PROTOCOL and reading != "on":
-        return (f"would make the LB send no PROXY header (or send it on some ports only) while the gateway requires it, "
-                f"so every connection would fail; allowed: {allowed_on}")
+        return (
+            f"would make the LB send no PROXY header (or send it on some ports only) while the gateway requires it, "
+            f"so every connection would fail; allowed: {allowed_on}"
+        )
     if mode == SourceIpMode.LOCAL and reading != "off":
-        return (f"would make the LB send a PROXY header the gateway does not parse (passthrough), so every request "
-                f"would be garbled; allowed: {allowed_off}")
+        return (
+            f"would make the LB send a PROXY header the gateway does not parse (passthrough), so every request "
+            f"would be garbled; allowed: {allowed_off}"
+        )
     return None
 
 

@@ -27,8 +27,6 @@ def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(values["podAnnotations"]["proxy.istio.io/config"])
 
 
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from tests.test_config_fuzz import FUZZ_COUNTS
 
@@ -39,4 +37,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"keyed messages); {c['files']} stack files read ({c['files-refused']} refused as files); "
             f"{c['renders']} rendered from files (exit 0 or 2); {c['program-ran'] + c['program-rejected']} run "
             f"through __main__.py ({c['program-rejected']} rejected with 0 resources registered); "
-            f"{c['crashes']} crashes")
+            f"{c['crashes']} crashes"
+        )

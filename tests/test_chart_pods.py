@@ -22,10 +22,11 @@ HELM, CHARTS = charts.find_helm(), charts.find_charts()
 pytestmark = pytest.mark.skipif(
     HELM is None or CHARTS is None,
     reason=f"needs helm ({HELM or 'not found: run ../shared/tools/chart-render once, or set HELM'}) and the upstream "
-           f"charts ({CHARTS or 'not found: ../shared/upstream/charts, or set ISTIO_SOURCE_IP_CHARTS'})",
+    f"charts ({CHARTS or 'not found: ../shared/upstream/charts, or set ISTIO_SOURCE_IP_CHARTS'})",
 )
-MIGRATING = raw("vngcloud", sourceIp="proxy-protocol", gateway={"proxyProtocolMigration": True},
-                allowlist=["192.0.2.0/24"], accessLogs=True)
+MIGRATING = raw(
+    "vngcloud", sourceIp="proxy-protocol", gateway={"proxyProtocolMigration": True}, allowlist=["192.0.2.0/24"], accessLogs=True
+)
 CASES = {**{name: stack_raw_config(name) for name in STACKS if "gateway-api" not in name}, "migration-step-2": MIGRATING}
 """Stacks in Gateway API mode have no gateway chart: istiod generates their pods (their labels are
 checked in tests/components/test_gateway_api_gateway.py)."""

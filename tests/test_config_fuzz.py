@@ -19,8 +19,7 @@ FUZZ_COUNTS: Counter[str] = Counter()
 
 KNOWN = ["platform", "routing", "sourceIp", "istio", "gateway", "gateways", "echo", "metallb", "allowlist", "accessLogs"]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8,
 )
@@ -31,14 +30,17 @@ def typo(word: str, position: int) -> str:
     if len(word) <= 3:
         return word + "x"
     i = position % len(word)
-    return word[:i] + word[i + 1:]
+    return word[:i] + word[i + 1 :]
 
 
 @st.composite
 def near_miss(draw: st.DrawFn) -> dict[str, str]:
     """A shipped stack's config with a few mutations: typos, wrong types, odd values, dropped keys."""
-    config = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "{[" else v
-              for k, v in stack_raw_config(draw(st.sampled_from(STACKS))).items() if k.startswith(f"{NAMESPACE}:")}
+    config: dict[str, Any] = {
+        k.split(":", 1)[1]: json.loads(v) if v[:1] in "{[" else v
+        for k, v in stack_raw_config(draw(st.sampled_from(STACKS))).items()
+        if k.startswith(f"{NAMESPACE}:")
+    }
     for _ in range(draw(st.integers(1, 3))):
         key = draw(st.sampled_from(sorted(config) or KNOWN))
         action = draw(st.sampled_from(["typo", "value", "nested", "drop", "nested-typo"]))

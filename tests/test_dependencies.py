@@ -87,9 +87,16 @@ def test_policies_and_routing_wait_only_for_the_crds_not_istiod() -> None:
 def test_on_metallb_the_gateway_waits_for_the_pinning() -> None:
     run = stack("dev")
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
-    pinning = {r.urn for r in run.resources if r.type in (
-        "kubernetes:core/v1:NodePatch", "kubernetes:metallb.io/v1beta1:L2Advertisement",
-        "kubernetes:metallb.io/v1beta1:IPAddressPool")}
+    pinning = {
+        r.urn
+        for r in run.resources
+        if r.type
+        in (
+            "kubernetes:core/v1:NodePatch",
+            "kubernetes:metallb.io/v1beta1:L2Advertisement",
+            "kubernetes:metallb.io/v1beta1:IPAddressPool",
+        )
+    }
     assert pinning and pinning <= waits_for(run, release)
 
 
@@ -98,7 +105,14 @@ def test_the_old_design_would_have_been_caught() -> None:
     run = stack("gcp")
     echo = next(r for r in run.resources if r.name == "echo-deployment")
     gateway = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway")
-    coupled = ProgramRun(resources=[r if r is not echo else Registered(
-        r.type, r.name, r.urn, r.parent, (*r.dependencies, gateway.urn), r.input_dependencies, r.inputs, r.custom)
-        for r in run.resources])
+    coupled = ProgramRun(
+        resources=[
+            r
+            if r is not echo
+            else Registered(
+                r.type, r.name, r.urn, r.parent, (*r.dependencies, gateway.urn), r.input_dependencies, r.inputs, r.custom
+            )
+            for r in run.resources
+        ]
+    )
     assert len(longest_awaited_chain(coupled)) == 4

@@ -62,7 +62,8 @@ def test_existing_metallb_is_adopted_not_replaced() -> None:
     assert "metallb" not in [r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")]
     assert run.k8s_objects("L2Advertisement") == [] and run.k8s_objects("IPAddressPool") == []
     assert [p.inputs["metadata"]["name"] for p in run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")] == [
-        "default-l2advertisement"]
+        "default-l2advertisement"
+    ]
 
 
 def test_without_adoption_the_program_owns_its_own_advertisement() -> None:

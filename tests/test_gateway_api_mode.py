@@ -42,8 +42,9 @@ def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(platf
     assert v.gateway_api_parameters_pair_proxy_protocol(found) == []
     assert v.l2_advertisements_cover_gateway(found) == []
     [policy] = run.k8s_objects("AuthorizationPolicy")
-    assert policy["spec"]["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                             "name": "istio-ingressgateway"}]
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "istio-ingressgateway"}
+    ]
     assert "selector" not in policy["spec"]
     field = set(policy["spec"]["rules"][0]["from"][0]["source"])
     assert field == ({"ipBlocks"} if mode == "local" else {"remoteIpBlocks"})
@@ -72,29 +73,40 @@ def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing
     run = run_program(config("gcp", istio={"gatewayApiCrds": False}))
     assert run.of_type("kubernetes:yaml/v2:ConfigFile") == []
     [read] = [r for r in run.resources if r.read_id]
-    assert (read.type, read.read_id) == ("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
-                                         "gateways.gateway.networking.k8s.io")
+    assert (read.type, read.read_id) == (
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+        "gateways.gateway.networking.k8s.io",
+    )
     [gateway] = run.of_type(GATEWAY)
     assert read.urn in gateway.dependencies
 
 
-@pytest.mark.parametrize(("keys", "expected"), [
-    ({"istio": {"version": "1.25.4"}}, 'istio-source-ip:routing: Istio 1.25.4 does not read '
-     'spec.infrastructure.parametersRef, which carries the source-IP path in this mode (got "gateway-api"); '
-     "allowed: istio.version 1.26.0 or newer, or routing: istio"),
-    ({"routing": "gateway"}, "istio-source-ip:routing: not an allowed value (got \"gateway\")"),
-])
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (
+            {"istio": {"version": "1.25.4"}},
+            "istio-source-ip:routing: Istio 1.25.4 does not read "
+            'spec.infrastructure.parametersRef, which carries the source-IP path in this mode (got "gateway-api"); '
+            "allowed: istio.version 1.26.0 or newer, or routing: istio",
+        ),
+        ({"routing": "gateway"}, 'istio-source-ip:routing: not an allowed value (got "gateway")'),
+    ],
+)
 def test_rejections(keys: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({**config("gcp"), **raw(None, **keys)})
     assert any(str(p).startswith(expected) for p in caught.value.problems), caught.value.problems
 
 
-@pytest.mark.parametrize("step", [
-    {"sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
-    {"sourceIp": "proxy-protocol", "gateway": {"proxyProtocolMigration": True}},
-    {"sourceIp": "proxy-protocol"},
-])
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
+        {"sourceIp": "proxy-protocol", "gateway": {"proxyProtocolMigration": True}},
+        {"sourceIp": "proxy-protocol"},
+    ],
+)
 def test_the_proxy_protocol_migration_works_in_this_mode(step: dict[str, Any]) -> None:
     run = run_program(raw("vngcloud", routing="gateway-api", **step))
     assert v.gateway_api_parameters_pair_proxy_protocol(resources(run)) == []
@@ -103,9 +115,19 @@ def test_the_proxy_protocol_migration_works_in_this_mode(step: dict[str, Any]) -
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PAIRS), st.fixed_dictionaries({}, optional={
-    "numTrustedProxies": st.integers(0, 2), "trustedHops": st.sampled_from(["l4", "l7"]),
-    "proxyProtocolMigration": st.booleans(), "replicas": st.integers(1, 4), "maxReplicas": st.integers(1, 6)}))
+@given(
+    st.sampled_from(PAIRS),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "numTrustedProxies": st.integers(0, 2),
+            "trustedHops": st.sampled_from(["l4", "l7"]),
+            "proxyProtocolMigration": st.booleans(),
+            "replicas": st.integers(1, 4),
+            "maxReplicas": st.integers(1, 6),
+        },
+    ),
+)
 def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gateway: dict[str, Any]) -> None:
     platform_id, mode = pair
     try:
@@ -114,7 +136,8 @@ def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gatewa
         return
     params = gateway_parameters(args)
     found = v.gateway_from_parameters(args.name, {k: yaml.safe_dump(p) for k, p in params.items()})
-    assert v.proxy_protocol_on_both_sides(v.GATEWAY_CHART_TYPES[0], {"chart": "gateway", "name": "g",
-                                                                      "values": found.values}) == []
+    assert (
+        v.proxy_protocol_on_both_sides(v.GATEWAY_CHART_TYPES[0], {"chart": "gateway", "name": "g", "values": found.values}) == []
+    )
     assert (args.mode == "local") == (found.service.get("externalTrafficPolicy") == "Local")
     assert not ("horizontalPodAutoscaler" in params and "replicas" in params["deployment"]["spec"])

@@ -34,6 +34,7 @@ def test_cli_help_unknown_flags_and_a_closed_pipe() -> None:
     assert help_.returncode == 0 and "--write" in help_.stdout
     bad = subprocess.run([*run, "--bogus"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
-    piped = subprocess.run(f"{sys.executable} -m tools.platform_table | head -n 1", shell=True, cwd=ROOT,
-                           capture_output=True, text=True, check=False)
+    piped = subprocess.run(
+        f"{sys.executable} -m tools.platform_table | head -n 1", shell=True, cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert piped.stdout.startswith("| platform |") and "Traceback" not in piped.stderr and "Error" not in piped.stderr

@@ -75,8 +75,7 @@ def test_yaml_proxy_config_annotation_is_understood() -> None:
 
 
 def test_migration_stage_counts_as_parsing() -> None:
-    run = run_program({**stack_raw_config("vngcloud"),
-                       "istio-source-ip:gateway": json.dumps({"proxyProtocolMigration": True})})
+    run = run_program({**stack_raw_config("vngcloud"), "istio-source-ip:gateway": json.dumps({"proxyProtocolMigration": True})})
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert "podAnnotations" not in release.inputs["values"]
     assert v.proxy_protocol_on_both_sides(HELM_RELEASE, release.inputs) == []
@@ -93,7 +92,8 @@ def test_etp_cluster_without_proxy_protocol_is_advised_against() -> None:
 def test_trusted_proxies_need_declared_l7_hops() -> None:
     props = gateway_props("aws")
     props["values"]["podAnnotations"]["proxy.istio.io/config"] = json.dumps(
-        {"gatewayTopology": {"proxyProtocol": {}, "numTrustedProxies": 2}})
+        {"gatewayTopology": {"proxyProtocol": {}, "numTrustedProxies": 2}}
+    )
     [message] = v.trusted_proxies_behind_l4(HELM_RELEASE, props)
     assert "numTrustedProxies=2 behind an L4 load balancer lets a client forge its address" in message
     props["values"]["podAnnotations"]["istio-source-ip.io/trusted-hops"] = "l7"
@@ -101,8 +101,9 @@ def test_trusted_proxies_need_declared_l7_hops() -> None:
 
 
 def test_program_declares_l7_hops_when_configured() -> None:
-    run = run_program({**stack_raw_config("aws"),
-                       "istio-source-ip:gateway": json.dumps({"numTrustedProxies": 1, "trustedHops": "l7"})})
+    run = run_program(
+        {**stack_raw_config("aws"), "istio-source-ip:gateway": json.dumps({"numTrustedProxies": 1, "trustedHops": "l7"})}
+    )
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert v.trusted_proxies_behind_l4(HELM_RELEASE, release.inputs) == []
 
@@ -123,8 +124,12 @@ def test_l2_advertisement_on_other_nodes_fails() -> None:
 
 
 def test_l2_advertisement_for_another_pool_is_not_the_gateways() -> None:
-    assert v.l2_advertisements_cover_gateway(
-        with_l2("metallb", ipAddressPools=["other"], nodeSelectors=[{"matchLabels": {"rack": "b"}}])) == []
+    assert (
+        v.l2_advertisements_cover_gateway(
+            with_l2("metallb", ipAddressPools=["other"], nodeSelectors=[{"matchLabels": {"rack": "b"}}])
+        )
+        == []
+    )
 
 
 def test_gateway_without_node_selector_is_not_covered_by_pinned_announcements() -> None:
@@ -159,16 +164,21 @@ def test_pack_wrappers_report_what_the_validators_find() -> None:
     del props["values"]["podAnnotations"]
     reported: list[str] = []
     policies["proxy-protocol-on-both-sides"].validate(
-        SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn: reported.append(message))
+        SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn: reported.append(message)
+    )
     assert reported == v.proxy_protocol_on_both_sides(HELM_RELEASE, props) and reported
-    stack = SimpleNamespace(resources=[SimpleNamespace(resource_type=t, props=p)
-                                       for t, p in with_l2("metallb", nodeSelectors=[{"matchLabels": {"x": "y"}}])])
+    stack = SimpleNamespace(
+        resources=[
+            SimpleNamespace(resource_type=t, props=p) for t, p in with_l2("metallb", nodeSelectors=[{"matchLabels": {"x": "y"}}])
+        ]
+    )
     reported.clear()
     policies["l2-advertisements-cover-gateway"].validate(stack, lambda message, urn: reported.append(message))
     assert len(reported) == 1
 
 
 # --- The program and the pack agree (issue: class A) -------------------------------------------------
+
 
 def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_pack() -> None:
     run = run_program(raw("generic", sourceIp="proxy-protocol"))
@@ -178,13 +188,32 @@ def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_p
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([(p.id, m) for p in PLATFORMS.values() for m in p.modes]),
-       st.dictionaries(st.sampled_from([*sorted(ALL_PROXY_SWITCHES), "example.com/x"]),
-                       st.sampled_from(["*", "true", "false", "on", "off", "v1", "v2", "none", "", "http2", "1",
-                                        "proxy_protocol_v2.enabled=true", "send-proxy-v2", "proxy-protocol"]),
-                       max_size=3))
-def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(pair: tuple[str, str],
-                                                                   annotations: dict[str, str]) -> None:
+@given(
+    st.sampled_from([(p.id, m) for p in PLATFORMS.values() for m in p.modes]),
+    st.dictionaries(
+        st.sampled_from([*sorted(ALL_PROXY_SWITCHES), "example.com/x"]),
+        st.sampled_from(
+            [
+                "*",
+                "true",
+                "false",
+                "on",
+                "off",
+                "v1",
+                "v2",
+                "none",
+                "",
+                "http2",
+                "1",
+                "proxy_protocol_v2.enabled=true",
+                "send-proxy-v2",
+                "proxy-protocol",
+            ]
+        ),
+        max_size=3,
+    ),
+)
+def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(pair: tuple[str, str], annotations: dict[str, str]) -> None:
     platform, mode = pair
     required = PLATFORMS[platform].required_one_of
     gateway = {"serviceAnnotations": {**annotations, **({required[0]: "fsn1"} if required else {})}}
@@ -203,21 +232,64 @@ def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(pair: tuple
 # --- Every policy is total (issue: class I) ----------------------------------------------------------
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-    | st.sampled_from(["gateway", "proxyProtocol", '{"gatewayTopology": 1}', '{"gatewayTopology": {"proxyProtocol": {}}}',
-                       '{"gatewayTopology": {"numTrustedProxies": 1e400}}', "{not json", "true", "*", "l7"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(["chart", "name", "values", "service", "annotations", "podAnnotations", "labels", "type",
-                         "externalTrafficPolicy", "nodeSelector", "metadata", "spec", "ipAddressPools", "nodeSelectors",
-                         "matchLabels", "matchExpressions", "ipAddressPoolSelectors", "proxy.istio.io/config",
-                         *sorted(ALL_PROXY_SWITCHES)[:4]]), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [
+            "gateway",
+            "proxyProtocol",
+            '{"gatewayTopology": 1}',
+            '{"gatewayTopology": {"proxyProtocol": {}}}',
+            '{"gatewayTopology": {"numTrustedProxies": 1e400}}',
+            "{not json",
+            "true",
+            "*",
+            "l7",
+        ]
+    ),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "chart",
+                    "name",
+                    "values",
+                    "service",
+                    "annotations",
+                    "podAnnotations",
+                    "labels",
+                    "type",
+                    "externalTrafficPolicy",
+                    "nodeSelector",
+                    "metadata",
+                    "spec",
+                    "ipAddressPools",
+                    "nodeSelectors",
+                    "matchLabels",
+                    "matchExpressions",
+                    "ipAddressPoolSelectors",
+                    "proxy.istio.io/config",
+                    *sorted(ALL_PROXY_SWITCHES)[:4],
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([HELM_RELEASE, "kubernetes:helm.sh/v4:Chart", "kubernetes:metallb.io/v1beta1:L2Advertisement"]),
-       json_like, json_like)
+@given(
+    st.sampled_from([HELM_RELEASE, "kubernetes:helm.sh/v4:Chart", "kubernetes:metallb.io/v1beta1:L2Advertisement"]),
+    json_like,
+    json_like,
+)
 def test_every_policy_gives_a_verdict_for_any_property_shape(resource_type: str, values: Any, other: Any) -> None:
     props = {"chart": "gateway", "name": "gw", "values": values, "metadata": other, "spec": values}
     for check in RESOURCE_CHECKS:
@@ -227,13 +299,17 @@ def test_every_policy_gives_a_verdict_for_any_property_shape(resource_type: str,
 
 
 def test_a_huge_or_malformed_hop_count_counts_as_trusting_a_hop() -> None:
-    for raw_annotation in ('{"gatewayTopology": {"numTrustedProxies": 1e400}}', '{"gatewayTopology": '
-                           '{"numTrustedProxies": "many"}}', "gatewayTopology:\n  numTrustedProxies: 2\n"):
+    for raw_annotation in (
+        '{"gatewayTopology": {"numTrustedProxies": 1e400}}',
+        '{"gatewayTopology": {"numTrustedProxies": "many"}}',
+        "gatewayTopology:\n  numTrustedProxies: 2\n",
+    ):
         props = {"chart": "gateway", "name": "gw", "values": {"podAnnotations": {"proxy.istio.io/config": raw_annotation}}}
         assert v.trusted_proxies_behind_l4(HELM_RELEASE, props), raw_annotation
 
 
 # --- Unknown values in preview never skip a mandatory check ------------------------------------------
+
 
 def test_an_unknown_value_in_preview_is_a_violation_not_a_skip() -> None:
     from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, unknown_checking_proxy
@@ -243,6 +319,7 @@ def test_an_unknown_value_in_preview_is_a_violation_not_a_skip() -> None:
     props = unknown_checking_proxy({"chart": "gateway", "name": "gw", "values": UNKNOWN_OBJECT_VALUE})
     for name in ("proxy-protocol-on-both-sides", "trusted-proxies-behind-l4"):
         reported: list[str] = []
-        policies[name].validate(SimpleNamespace(resource_type=HELM_RELEASE, props=props),
-                                lambda message, urn, sink=reported: sink.append(message))
+        policies[name].validate(
+            SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn, sink=reported: sink.append(message)
+        )
         assert reported and reported[0].startswith("cannot be checked in preview: "), name

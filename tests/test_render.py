@@ -76,11 +76,13 @@ def test_graph_has_parents_dependencies_and_a_mermaid_picture(tmp_path: Path) ->
     gateway = nodes["kubernetes:helm.sh/v3:Release::istio-ingressgateway-release"]
     assert gateway["parent"] == "istio-source-ip:index:IngressGateway::istio-ingressgateway"
     assert "kubernetes:helm.sh/v3:Release::istio-istiod" in gateway["dependsOn"]
-    assert graph["longestAwaitedChain"] == ["kubernetes:helm.sh/v3:Release::istio-base",
-                                            "kubernetes:helm.sh/v3:Release::istio-istiod",
-                                            "kubernetes:apps/v1:Deployment::echo-deployment"]
+    assert graph["longestAwaitedChain"] == [
+        "kubernetes:helm.sh/v3:Release::istio-base",
+        "kubernetes:helm.sh/v3:Release::istio-istiod",
+        "kubernetes:apps/v1:Deployment::echo-deployment",
+    ]
     mermaid = files["graph.mmd"]
-    assert mermaid.startswith("flowchart TD\n") and 'subgraph' in mermaid and "Release istio-istiod" in mermaid
+    assert mermaid.startswith("flowchart TD\n") and "subgraph" in mermaid and "Release istio-istiod" in mermaid
 
 
 def test_dependencies_through_output_inputs_are_recorded_and_drawn_dashed(tmp_path: Path) -> None:
@@ -107,8 +109,13 @@ def test_bad_config_exits_2_with_the_programs_message_and_writes_nothing(tmp_pat
     config = tmp_path / "Pulumi.broken.yaml"
     config.write_text("config:\n  istio-source-ip:platform: vngcloud\n  istio-source-ip:gateway:\n    replcas: 3\n")
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "tools.render", "--config", str(config), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.render", "--config", str(config), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     with pytest.raises(ConfigError) as expected:
         parse_config(raw("vngcloud", gateway={"replcas": 3}))
@@ -121,15 +128,19 @@ def test_missing_stack_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert "Pulumi.nope.yaml" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ("  istio-source-ip:gateway: {replicas: 3}\n  istio-source-ip:gateways: [{name: a}]\n", "istio-source-ip:gateways"),
-    ("  istio-source-ip:gateways: [{name: a}, {name: a}]\n", "istio-source-ip:gateways[1].name"),
-    ("  istio-source-ip:gateways: [{name: a, replcas: 2}]\n", "istio-source-ip:gateways[0].replcas"),
-    ("  istio-source-ip:gateways: [{name: a, sourceIp: local}]\n", "istio-source-ip:gateways[0].sourceIp"),
-    ("  istio-source-ip:istio: {install: maybe}\n", "istio-source-ip:istio.install"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ("  istio-source-ip:gateway: {replicas: 3}\n  istio-source-ip:gateways: [{name: a}]\n", "istio-source-ip:gateways"),
+        ("  istio-source-ip:gateways: [{name: a}, {name: a}]\n", "istio-source-ip:gateways[1].name"),
+        ("  istio-source-ip:gateways: [{name: a, replcas: 2}]\n", "istio-source-ip:gateways[0].replcas"),
+        ("  istio-source-ip:gateways: [{name: a, sourceIp: local}]\n", "istio-source-ip:gateways[0].sourceIp"),
+        ("  istio-source-ip:istio: {install: maybe}\n", "istio-source-ip:istio.install"),
+    ],
+)
 def test_bad_new_keys_exit_2_naming_the_key_and_write_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, key: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, key: str
+) -> None:
     stack_file = tmp_path / "Pulumi.bad.yaml"
     stack_file.write_text("config:\n  istio-source-ip:platform: vngcloud\n" + config)
     out = tmp_path / "out"

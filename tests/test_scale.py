@@ -10,8 +10,15 @@ from tools.render import render
 
 
 def seconds_per_resource(nodes: int) -> tuple[float, int]:
-    config = raw("metallb", metallb={"nodes": [f"worker-{i}" for i in range(nodes)], "pool": "gw", "install": True,
-                                     "addresses": ["10.0.0.240-10.0.0.250"]})
+    config = raw(
+        "metallb",
+        metallb={
+            "nodes": [f"worker-{i}" for i in range(nodes)],
+            "pool": "gw",
+            "install": True,
+            "addresses": ["10.0.0.240-10.0.0.250"],
+        },
+    )
     started = time.perf_counter()
     run = run_program(config)
     render(run)

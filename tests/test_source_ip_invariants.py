@@ -24,7 +24,8 @@ from source_ip.plan import allowlist_field
 from tests.conftest import raw
 from tools.program import HELM_RELEASE, run_program
 
-METALLB = {"nodes": ["worker-1", "worker-2"], "pool": "gw-pool"}
+POOL = "gw-pool"
+METALLB = {"nodes": ["worker-1", "worker-2"], "pool": POOL}
 PAIRS = [(p.id, mode) for p in PLATFORMS.values() for mode in p.modes]
 
 
@@ -42,10 +43,12 @@ def platform_config(platform: str, mode: str, **keys: Any) -> dict[str, str]:
 
 def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
     """The entry's annotations for the mode, plus the documented additions."""
-    expected = dict(platform.proxy_protocol_annotations if mode == "proxy-protocol" else platform.local_annotations)
+    expected: dict[str, str] = dict(
+        platform.proxy_protocol_annotations if mode == "proxy-protocol" else platform.local_annotations
+    )
     expected.update(required_annotations(platform.id))
     if platform.id == "metallb":
-        expected["metallb.io/address-pool"] = METALLB["pool"]
+        expected["metallb.io/address-pool"] = POOL
     if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
         expected[platform.hairpin_annotation] = "true"
     if mode == "proxy-protocol" and not platform.proxy_protocol_annotations:  # generic: the operator's declaration
@@ -91,16 +94,20 @@ def test_registry_entries_are_complete() -> None:
         assert platform.status_port_proxy_protocol <= ("proxy-protocol" in platform.modes)
 
 
-gateway_options = st.fixed_dictionaries({}, optional={
-    "numTrustedProxies": st.integers(0, 3),
-    "trustedHops": st.sampled_from(["l4", "l7"]),
-    "proxyProtocolMigration": st.booleans(),
-    "replicas": st.integers(1, 4),
-    "maxReplicas": st.integers(1, 8),
-    "hairpinHostname": st.just("gw.example.com"),
-    "serviceAnnotations": st.dictionaries(st.sampled_from(["example.com/a", "example.com/b"]),
-                                          st.sampled_from(["1", "x"]), max_size=2),
-})
+gateway_options = st.fixed_dictionaries(
+    {},
+    optional={
+        "numTrustedProxies": st.integers(0, 3),
+        "trustedHops": st.sampled_from(["l4", "l7"]),
+        "proxyProtocolMigration": st.booleans(),
+        "replicas": st.integers(1, 4),
+        "maxReplicas": st.integers(1, 8),
+        "hairpinHostname": st.just("gw.example.com"),
+        "serviceAnnotations": st.dictionaries(
+            st.sampled_from(["example.com/a", "example.com/b"]), st.sampled_from(["1", "x"]), max_size=2
+        ),
+    },
+)
 SOURCE_IP = st.sampled_from(["auto", "proxy-protocol", "local"])
 
 option_mixes = st.fixed_dictionaries(
@@ -110,10 +117,9 @@ option_mixes = st.fixed_dictionaries(
         "allowlist": st.lists(st.sampled_from(["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]), max_size=2),
     },
 )
-several_gateways = st.lists(
-    st.tuples(gateway_options, st.none() | SOURCE_IP), min_size=1, max_size=3
-).map(lambda items: [{**options, "name": f"gw-{i}", **({"sourceIp": ip} if ip else {})}
-                     for i, (options, ip) in enumerate(items)])
+several_gateways = st.lists(st.tuples(gateway_options, st.none() | SOURCE_IP), min_size=1, max_size=3).map(
+    lambda items: [{**options, "name": f"gw-{i}", **({"sourceIp": ip} if ip else {})} for i, (options, ip) in enumerate(items)]
+)
 
 
 def gateways_or_rejection(options: dict[str, Any]) -> list[IngressGatewayArgs] | ConfigError:
@@ -169,8 +175,7 @@ def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(PLATFORMS)), SOURCE_IP, several_gateways)
-def test_invariants_hold_per_gateway_with_several_gateways(platform: str, source_ip: str,
-                                                            gateways: list[dict[str, Any]]) -> None:
+def test_invariants_hold_per_gateway_with_several_gateways(platform: str, source_ip: str, gateways: list[dict[str, Any]]) -> None:
     outcome = gateways_or_rejection({"platform": platform, "sourceIp": source_ip, "gateways": gateways})
     if isinstance(outcome, ConfigError):
         assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
@@ -190,8 +195,11 @@ def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
     platform = PLATFORMS[options["platform"]]
     gateway = options.get("gateway", {})
     migrating = gateway.get("proxyProtocolMigration", False) and "proxy-protocol" in platform.modes
-    wrong_mode = options["sourceIp"] != "auto" and options["sourceIp"] not in platform.modes and not (
-        options["sourceIp"] == "local" and migrating)
+    wrong_mode = (
+        options["sourceIp"] != "auto"
+        and options["sourceIp"] not in platform.modes
+        and not (options["sourceIp"] == "local" and migrating)
+    )
     forgeable = gateway.get("numTrustedProxies", 0) >= 1 and gateway.get("trustedHops", "l4") == "l4"
     keys = {p.key for p in outcome.problems} if isinstance(outcome, ConfigError) else set()
     assert ("istio-source-ip:sourceIp" in keys) == wrong_mode
@@ -203,8 +211,7 @@ def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
 def test_program_hands_the_gateway_release_exactly_its_chart_values(pair: tuple[str, str], migrating: bool) -> None:
     platform_id, mode = pair
     config = platform_config(platform_id, mode, gateway={"proxyProtocolMigration": migrating})
-    outcome = gateways_or_rejection({"platform": platform_id, "sourceIp": mode,
-                                     "gateway": {"proxyProtocolMigration": migrating}})
+    outcome = gateways_or_rejection({"platform": platform_id, "sourceIp": mode, "gateway": {"proxyProtocolMigration": migrating}})
     if isinstance(outcome, ConfigError):
         assert migrating and "proxy-protocol" not in PLATFORMS[platform_id].modes
         return

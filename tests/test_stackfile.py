@@ -23,20 +23,23 @@ def refused(data: bytes | str) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize(("value", "top_level", "nested"), [
-    ("010", "010", 8),            # top level: the literal text; nested: Go's base-0 ParseInt reads octal
-    ("'010'", "010", "010"),
-    ("yes", "yes", "yes"),        # YAML 1.1 booleans are strings to yaml.v3
-    ("on", "on", "on"),
-    ("True", "True", True),
-    ("1:30", "1:30", "1:30"),     # no sexagesimal
-    ("0x1f", "0x1f", 31),
-    ("0o17", "0o17", 15),
-    ("1_000", "1_000", 1000),
-    ("2001-12-14", "2001-12-14", "2001-12-14"),  # timestamps stay strings in interface{}
-    ("~", "", None),
-    ("1.5e3", "1.5e3", 1500.0),
-])
+@pytest.mark.parametrize(
+    ("value", "top_level", "nested"),
+    [
+        ("010", "010", 8),  # top level: the literal text; nested: Go's base-0 ParseInt reads octal
+        ("'010'", "010", "010"),
+        ("yes", "yes", "yes"),  # YAML 1.1 booleans are strings to yaml.v3
+        ("on", "on", "on"),
+        ("True", "True", True),
+        ("1:30", "1:30", "1:30"),  # no sexagesimal
+        ("0x1f", "0x1f", 31),
+        ("0o17", "0o17", 15),
+        ("1_000", "1_000", 1000),
+        ("2001-12-14", "2001-12-14", "2001-12-14"),  # timestamps stay strings in interface{}
+        ("~", "", None),
+        ("1.5e3", "1.5e3", 1500.0),
+    ],
+)
 def test_scalars_resolve_as_the_cli_resolves_them(value: str, top_level: str, nested: object) -> None:
     raw = parsed(f"config:\n  {NS}:top: {value}\n  {NS}:obj:\n    v: {value}\n")
     assert raw[f"{NS}:top"] == top_level
@@ -48,20 +51,23 @@ def test_keys_without_a_namespace_are_the_projects_and_others_are_kept() -> None
     assert raw == {f"{NS}:platform": "gcp", "kubernetes:context": "kind-x"}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (f"config:\n  {NS}:platform: gcp\n  {NS}:platform: aws\n", "key 'istio-source-ip:platform' appears twice at config"),
-    (f"config:\n  {NS}:gateway:\n    replicas: 2\n    replicas: 3\n", "key 'replicas' appears twice"),
-    (f"config:\n  {NS}:platform: gcp\n---\nconfig: {{}}\n", "holds 2 YAML documents; a stack file is one"),
-    ("config: [a, b]\n", "`config:` must be a mapping"),
-    ("- config\n", "the top level must be a mapping"),
-    ("config:\n  a:b:c: 1\n", "config key 'a:b:c' is not namespace:key"),
-    ("config:\n  1: x\n", "key '1' at config is not a string"),
-    ("config:\n  x: [\n", "not valid YAML"),
-    ("config:\n  x: &a [*a]\n", "too large or too deeply nested"),
-    ("a: &x [1]\nconfig:\n  <<: *x\n", "merge keys"),
-    (f"config:\n  {NS}:gateway:\n    a: .inf\n", "holds .inf or .nan"),
-    ("config:\n  x: " + "[" * 100 + "]" * 100 + "\n", "too large or too deeply nested"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"config:\n  {NS}:platform: gcp\n  {NS}:platform: aws\n", "key 'istio-source-ip:platform' appears twice at config"),
+        (f"config:\n  {NS}:gateway:\n    replicas: 2\n    replicas: 3\n", "key 'replicas' appears twice"),
+        (f"config:\n  {NS}:platform: gcp\n---\nconfig: {{}}\n", "holds 2 YAML documents; a stack file is one"),
+        ("config: [a, b]\n", "`config:` must be a mapping"),
+        ("- config\n", "the top level must be a mapping"),
+        ("config:\n  a:b:c: 1\n", "config key 'a:b:c' is not namespace:key"),
+        ("config:\n  1: x\n", "key '1' at config is not a string"),
+        ("config:\n  x: [\n", "not valid YAML"),
+        ("config:\n  x: &a [*a]\n", "too large or too deeply nested"),
+        ("a: &x [1]\nconfig:\n  <<: *x\n", "merge keys"),
+        (f"config:\n  {NS}:gateway:\n    a: .inf\n", "holds .inf or .nan"),
+        ("config:\n  x: " + "[" * 100 + "]" * 100 + "\n", "too large or too deeply nested"),
+    ],
+)
 def test_files_the_cli_would_not_read_are_refused_with_the_reason(text: str, message: str) -> None:
     assert message in refused(text)
 
@@ -84,17 +90,21 @@ def test_secrets_are_never_printed_and_only_ours_stop_the_render() -> None:
 
 # --- The render's arguments and files -----------------------------------------------------------------
 
+
 def render_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     code = render.main(list(args))
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [
-    ["--stack", "", "--out", "x"],
-    ["--stack", "../etc/passwd", "--out", "x"],
-    ["--stack", "gcp"],
-    ["--bogus"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--stack", "", "--out", "x"],
+        ["--stack", "../etc/passwd", "--out", "x"],
+        ["--stack", "gcp"],
+        ["--bogus"],
+    ],
+)
 def test_bad_arguments_exit_2_with_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str]) -> None:
     code, err = render_main(capsys, *[a if a != "x" else str(tmp_path / "x") for a in args])
     assert code == 2 and "error:" in err and "Traceback" not in err
@@ -120,7 +130,8 @@ def test_a_failed_render_leaves_the_previous_output_untouched(capsys: pytest.Cap
 
 
 def test_pulumi_config_in_the_environment_does_not_leak_into_a_render(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{NS}:accessLogs": "true", f"{NS}:allowlist": '["10.0.0.0/8"]'}))
     assert render_main(capsys, "--stack", "vngcloud", "--out", str(tmp_path / "out"))[0] == 0
     kinds = (tmp_path / "out" / "manifests.yaml").read_text()

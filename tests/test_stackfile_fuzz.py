@@ -23,9 +23,30 @@ from tools.program import ROOT
 from tools.stackfile import StackFileError, parse_stack_file
 
 SHIPPED = {name: (ROOT / f"Pulumi.{name}.yaml").read_text() for name in STACKS}
-SNIPPETS = ["  istio-source-ip:platform: gcp\n", "---\n", "config:\n", "  platform: metallb\n", "    replicas: 010\n",
-            "  istio-source-ip:accessLogs: yes\n", "  istio-source-ip:echo:\n    secure: v1:AAAA\n", "\t", ": ", "- ",
-            "&a ", "*a", "<<: ", "!!str ", '"', "'", "{", "[", "#", "\x00", "\ufeff", "  istio-source-ip:gateways: []\n"]
+SNIPPETS = [
+    "  istio-source-ip:platform: gcp\n",
+    "---\n",
+    "config:\n",
+    "  platform: metallb\n",
+    "    replicas: 010\n",
+    "  istio-source-ip:accessLogs: yes\n",
+    "  istio-source-ip:echo:\n    secure: v1:AAAA\n",
+    "\t",
+    ": ",
+    "- ",
+    "&a ",
+    "*a",
+    "<<: ",
+    "!!str ",
+    '"',
+    "'",
+    "{",
+    "[",
+    "#",
+    "\x00",
+    "\ufeff",
+    "  istio-source-ip:gateways: []\n",
+]
 
 
 @st.composite
@@ -39,7 +60,7 @@ def mutated_file(draw: st.DrawFn) -> bytes:
         if action == "insert":
             text = text[:at] + draw(st.sampled_from(SNIPPETS) | st.text(max_size=4)) + text[at:]
         elif action == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 12)):]
+            text = text[:at] + text[at + draw(st.integers(1, 12)) :]
         else:
             lines = text.splitlines(keepends=True) or [""]
             line = draw(st.sampled_from(lines))
@@ -50,10 +71,22 @@ def mutated_file(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def generated_file(draw: st.DrawFn) -> bytes:
-    keys = st.sampled_from(["platform", f"{NAMESPACE}:platform", f"{NAMESPACE}:gateway", f"{NAMESPACE}:gateways",
-                            "kubernetes:context", f"{NAMESPACE}:metallb", "a:b:c"]) | st.text(max_size=8)
-    config = draw(st.dictionaries(keys, json_values, max_size=5))
-    document: object = {"config": config} if draw(st.integers(0, 9)) else draw(json_values)
+    keys = st.sampled_from(
+        [
+            "platform",
+            f"{NAMESPACE}:platform",
+            f"{NAMESPACE}:gateway",
+            f"{NAMESPACE}:gateways",
+            "kubernetes:context",
+            f"{NAMESPACE}:metallb",
+            "a:b:c",
+        ]
+    ) | st.text(max_size=8)
+    document: object
+    if draw(st.integers(0, 9)):
+        document = {"config": draw(st.dictionaries(keys, json_values, max_size=5))}
+    else:
+        document = draw(json_values)
     return yaml.safe_dump(document, default_flow_style=draw(st.booleans()), allow_unicode=True).encode()
 
 

@@ -72,7 +72,8 @@ def test_each_gateway_api_gateway_names_its_parameters_and_the_route_attaches_to
         admitted = listener["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
         assert route["metadata"]["namespace"] in admitted
     assert [(p["name"], p["namespace"]) for p in route["spec"]["parentRefs"]] == [
-        (g["metadata"]["name"], g["metadata"]["namespace"]) for g in gateways]
+        (g["metadata"]["name"], g["metadata"]["namespace"]) for g in gateways
+    ]
     assert route["spec"]["rules"] == [{"backendRefs": [{"name": service["metadata"]["name"], "port": 80}]}]
 
 
@@ -120,8 +121,10 @@ def test_two_gateways_public_proxy_protocol_and_internal_passthrough() -> None:
     assert internal["service"]["externalTrafficPolicy"] == "Local" and "podAnnotations" not in internal
     assert sorted(n["metadata"]["name"] for n in run.k8s_objects("Namespace")) == ["istio-ingress", "istio-system"]
     telemetry = {t["metadata"]["name"]: t["spec"]["selector"] for t in run.k8s_objects("Telemetry")}
-    assert telemetry == {"public-access-logs": {"matchLabels": pod_labels("public")},
-                         "internal-access-logs": {"matchLabels": pod_labels("internal")}}
+    assert telemetry == {
+        "public-access-logs": {"matchLabels": pod_labels("public")},
+        "internal-access-logs": {"matchLabels": pod_labels("internal")},
+    }
     assert run.outputs["gateways"] == {
         "internal": {"namespace": "istio-ingress", "sourceIpMode": "local", "clientAddressSource": "packet"},
         "public": {"namespace": "istio-ingress", "sourceIpMode": "proxy-protocol", "clientAddressSource": "proxy-protocol"},
@@ -133,7 +136,8 @@ def test_existing_istio_installs_no_control_plane_and_reads_istiod() -> None:
     assert sorted(r.inputs["chart"] for r in run.of_type(HELM_RELEASE)) == ["gateway"]
     assert "istio-system" not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
     assert [r.read_id for r in run.resources if r.type == "kubernetes:apps/v1:Deployment" and r.read_id] == [
-        "istio-system/istiod"]
+        "istio-system/istiod"
+    ]
     assert gateway_values(run)["service"]["externalTrafficPolicy"] == "Local"
 
 
@@ -148,10 +152,11 @@ def test_vngcloud_seed_000_proxy_protocol_on_both_sides() -> None:
 def test_metallb_seed_002_nodes_selector_and_announcements_agree() -> None:
     run = stack("metallb")
     values = gateway_values(run)
-    labelled = {p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"]
-                for p in run.of_type("kubernetes:core/v1:NodePatch")}
-    assert labelled == {"demo-dev-worker-03": {"loadbalancerIPs.metallb.io": "arp"},
-                        "demo-dev-worker-04": {"loadbalancerIPs.metallb.io": "arp"}}
+    labelled = {p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"] for p in run.of_type("kubernetes:core/v1:NodePatch")}
+    assert labelled == {
+        "demo-dev-worker-03": {"loadbalancerIPs.metallb.io": "arp"},
+        "demo-dev-worker-04": {"loadbalancerIPs.metallb.io": "arp"},
+    }
     assert values["nodeSelector"] == {"loadbalancerIPs.metallb.io": "arp"}
     [l2] = run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
     assert l2.inputs["metadata"]["name"] == "default-l2advertisement"

@@ -53,8 +53,9 @@ def test_private_address_without_expectation_asks_for_expect_ip(capsys: pytest.C
 
 def test_client_supplied_forwarded_for_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
     with PypiHttpbin() as echo, Gateway(echo) as gateway:
-        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1",
-                                "--header", "X-Forwarded-For: 203.0.113.9")
+        code, result = run_main(
+            capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1", "--header", "X-Forwarded-For: 203.0.113.9"
+        )
     assert (code, result["verdict"]) == (11, "forged-xff")
     assert result["forwardedFor"] == ["203.0.113.9", "127.0.0.1"]
     assert result["externalAddress"] == "127.0.0.1"  # what the gateway itself trusts
@@ -64,8 +65,19 @@ def test_client_supplied_forwarded_for_is_flagged(capsys: pytest.CaptureFixture[
 def test_forwarded_for_from_trusted_l7_hops_is_fine(capsys: pytest.CaptureFixture[str]) -> None:
     """An L7 proxy in front appended the client (203.0.113.9); the gateway trusts one hop."""
     with GoHttpbin() as echo, Gateway(echo, trusted_hops=1) as gateway:
-        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "203.0.113.9",
-                                "--num-trusted-proxies", "1", "--header", "X-Forwarded-For: 203.0.113.9")
+        code, result = run_main(
+            capsys,
+            "--url",
+            gateway.url,
+            "--host",
+            HOST,
+            "--expect-ip",
+            "203.0.113.9",
+            "--num-trusted-proxies",
+            "1",
+            "--header",
+            "X-Forwarded-For: 203.0.113.9",
+        )
     assert (code, result["verdict"]) == (0, "ok")
 
 
@@ -107,6 +119,7 @@ def test_retries_with_backoff_until_the_gateway_listens() -> None:
     lines: list[str] = []
     listening = threading.Event()
     with GoHttpbin() as echo:
+
         def start_late() -> None:
             time.sleep(0.4)  # the LB is still coming up for the first attempts
             with Gateway(echo, port=port):
@@ -114,8 +127,9 @@ def test_retries_with_backoff_until_the_gateway_listens() -> None:
                 time.sleep(2)
 
         threading.Thread(target=start_late, daemon=True).start()
-        verdict = v.verify(v.Target(f"http://127.0.0.1:{port}", HOST), "127.0.0.1", attempts=6, backoff=0.2,
-                           progress=lines.append)
+        verdict = v.verify(
+            v.Target(f"http://127.0.0.1:{port}", HOST), "127.0.0.1", attempts=6, backoff=0.2, progress=lines.append
+        )
     assert listening.is_set()
     assert verdict.verdict == "ok" and verdict.attempts >= 2
     assert lines[0].startswith("waiting for the gateway (attempt 1/6): connection refused")
@@ -136,21 +150,24 @@ def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]
     assert "  hint:" in out and "X-Forwarded-For: 10.0.0.9" in out
 
 
-@pytest.mark.parametrize("args", [
-    ["--url", "https://x", "--host", HOST],
-    ["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"],
-    ["--url", "http://127.0.0.1", "--expect-ip", "10.0.0.1/24"],
-    ["--url", "http://127.0.0.1", "--timeout", "0"],
-    ["--url", "http://127.0.0.1", "--timeout", "-1"],
-    ["--url", "http://127.0.0.1", "--timeout", "nan"],
-    ["--url", "http://127.0.0.1", "--timeout", "inf"],
-    ["--url", "http://127.0.0.1", "--attempts", "0"],
-    ["--url", "http://127.0.0.1", "--num-trusted-proxies", "-1"],
-    ["--url", "http://127.0.0.1", "--header", "no colon"],
-    ["--url", "http://127.0.0.1", "--whoami-url", "ftp://x/ip"],
-    ["--url", "http://127.0.0.1", "--bogus"],
-    [],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--url", "https://x", "--host", HOST],
+        ["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"],
+        ["--url", "http://127.0.0.1", "--expect-ip", "10.0.0.1/24"],
+        ["--url", "http://127.0.0.1", "--timeout", "0"],
+        ["--url", "http://127.0.0.1", "--timeout", "-1"],
+        ["--url", "http://127.0.0.1", "--timeout", "nan"],
+        ["--url", "http://127.0.0.1", "--timeout", "inf"],
+        ["--url", "http://127.0.0.1", "--attempts", "0"],
+        ["--url", "http://127.0.0.1", "--num-trusted-proxies", "-1"],
+        ["--url", "http://127.0.0.1", "--header", "no colon"],
+        ["--url", "http://127.0.0.1", "--whoami-url", "ftp://x/ip"],
+        ["--url", "http://127.0.0.1", "--bogus"],
+        [],
+    ],
+)
 def test_usage_errors_exit_2_with_a_message_and_no_traceback(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     assert v.main(args) == 2
     err = capsys.readouterr().err
@@ -170,9 +187,14 @@ haproxy_missing = HAProxy.available()
 def test_plain_request_to_a_listener_that_expects_the_proxy_header(capsys: pytest.CaptureFixture[str]) -> None:
     """The gateway has gatewayTopology.proxyProtocol but the LB does not send the header."""
     port = free_port()
-    with GoHttpbin() as echo, HAProxy(f"frontend strict\n  mode http\n  bind 127.0.0.1:{port} accept-proxy\n"
-                                      f"  default_backend echo\nbackend echo\n  mode http\n"
-                                      f"  server s1 127.0.0.1:{echo.port}\n"):
+    with (
+        GoHttpbin() as echo,
+        HAProxy(
+            f"frontend strict\n  mode http\n  bind 127.0.0.1:{port} accept-proxy\n"
+            f"  default_backend echo\nbackend echo\n  mode http\n"
+            f"  server s1 127.0.0.1:{echo.port}\n"
+        ),
+    ):
         wait_listening(port)
         code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
     assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
@@ -183,24 +205,35 @@ def test_plain_request_to_a_listener_that_expects_the_proxy_header(capsys: pytes
 def test_proxy_header_sent_to_a_plain_http_server(capsys: pytest.CaptureFixture[str]) -> None:
     """The LB sends the PROXY header but the gateway does not expect it: HTTP 400."""
     port = free_port()
-    with PypiHttpbin() as plain, HAProxy(f"frontend lb\n  mode tcp\n  bind 127.0.0.1:{port}\n  default_backend plain\n"
-                                         f"backend plain\n  mode tcp\n  server s1 127.0.0.1:{plain.port} send-proxy\n"):
+    with (
+        PypiHttpbin() as plain,
+        HAProxy(
+            f"frontend lb\n  mode tcp\n  bind 127.0.0.1:{port}\n  default_backend plain\n"
+            f"backend plain\n  mode tcp\n  server s1 127.0.0.1:{plain.port} send-proxy\n"
+        ),
+    ):
         wait_listening(port)
         code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
     assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
     # Envoy answers a proper HTTP 400; Werkzeug, seeing "PROXY TCP4 ..." as a request line, answers
     # in HTTP/0.9 style (a body, no status line). Both are the same mismatch.
-    assert result["diagnosis"].startswith(("HTTP 400 right after connect", f"127.0.0.1:{port} answered with "
-                                           "something that is not an HTTP response"))
+    assert result["diagnosis"].startswith(
+        ("HTTP 400 right after connect", f"127.0.0.1:{port} answered with something that is not an HTTP response")
+    )
 
 
 @pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
 def test_proxy_protocol_on_both_sides_carries_the_client_address(capsys: pytest.CaptureFixture[str]) -> None:
     """The LB (HAProxy, send-proxy) and a strict gateway agree: the address from the header arrives."""
     port = free_port()
-    with GoHttpbin() as echo, Gateway(echo, proxy_protocol=True) as gateway, HAProxy(
+    with (
+        GoHttpbin() as echo,
+        Gateway(echo, proxy_protocol=True) as gateway,
+        HAProxy(
             f"frontend lb\n  mode tcp\n  bind 127.0.0.1:{port}\n  default_backend gw\n"
-            f"backend gw\n  mode tcp\n  server s1 127.0.0.1:{gateway.port} send-proxy\n"):
+            f"backend gw\n  mode tcp\n  server s1 127.0.0.1:{gateway.port} send-proxy\n"
+        ),
+    ):
         wait_listening(port)
         code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
         direct_code, direct = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
@@ -208,8 +241,8 @@ def test_proxy_protocol_on_both_sides_carries_the_client_address(capsys: pytest.
     assert (direct_code, direct["verdict"]) == (12, "proxy-protocol-mismatch")  # no header: the strict gateway drops it
 
 
-
 # --- Any answer gets a verdict, and --timeout bounds the whole run ------------------------------------
+
 
 def answer_with(raw: bytes, *, trickle: float = 0.0) -> RawServer:
     """A server that sends `raw` to every connection (one byte per `trickle` seconds if set), then closes."""
@@ -217,22 +250,31 @@ def answer_with(raw: bytes, *, trickle: float = 0.0) -> RawServer:
 
 
 def json_answer(body: bytes, extra_headers: bytes = b"") -> bytes:
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
-            + b"\r\n" + extra_headers + b"\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + extra_headers
+        + b"\r\n"
+        + body
+    )
 
 
-@pytest.mark.parametrize(("raw", "verdict", "diagnosis"), [
-    (json_answer(b'["headers"]'), "http-error", "a JSON list where an object was expected"),
-    (json_answer(b'"hello"'), "http-error", "a JSON str where an object was expected"),
-    (json_answer(b'{"headers": ["X-Forwarded-For"]}'), "http-error", "its JSON has no `headers` object"),
-    (json_answer(b'{"headers": '), "http-error", "the answer is not the echo app's JSON"),
-    (json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))), "http-error", "sent a malformed HTTP answer"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"headers\"", "http-error", "cut the answer off after"),
-    (b"\x15\x03\x01\x00\x02\x02\x50", "http-error", "answered with TLS"),
-    (json_answer(b"x" * (v.MAX_ANSWER_BYTES + 10)), "http-error", "sent more than"),
-    (b"PROXY? what\r\n", "proxy-protocol-mismatch", "answered with something that is not an HTTP response"),
-    (b"", "proxy-protocol-mismatch", "closed the connection without a reply"),
-])
+@pytest.mark.parametrize(
+    ("raw", "verdict", "diagnosis"),
+    [
+        (json_answer(b'["headers"]'), "http-error", "a JSON list where an object was expected"),
+        (json_answer(b'"hello"'), "http-error", "a JSON str where an object was expected"),
+        (json_answer(b'{"headers": ["X-Forwarded-For"]}'), "http-error", "its JSON has no `headers` object"),
+        (json_answer(b'{"headers": '), "http-error", "the answer is not the echo app's JSON"),
+        (json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))), "http-error", "sent a malformed HTTP answer"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"headers"', "http-error", "cut the answer off after"),
+        (b"\x15\x03\x01\x00\x02\x02\x50", "http-error", "answered with TLS"),
+        (json_answer(b"x" * (v.MAX_ANSWER_BYTES + 10)), "http-error", "sent more than"),
+        (b"PROXY? what\r\n", "proxy-protocol-mismatch", "answered with something that is not an HTTP response"),
+        (b"", "proxy-protocol-mismatch", "closed the connection without a reply"),
+    ],
+)
 def test_any_answer_gets_a_verdict_never_a_traceback(raw: bytes, verdict: str, diagnosis: str) -> None:
     with answer_with(raw) as server:
         result = v.verify(v.Target(server.url, HOST), "127.0.0.1", attempts=1, timeout=5)
@@ -243,8 +285,9 @@ def test_any_answer_gets_a_verdict_never_a_traceback(raw: bytes, verdict: str, d
 def test_a_trickling_server_cannot_hold_verify_past_its_timeout() -> None:
     with answer_with(json_answer(b'{"headers": {}}' + b" " * 200), trickle=0.05) as server:
         started = time.monotonic()
-        result = v.verify(v.Target(server.url, HOST), "127.0.0.1", attempts=3, timeout=1.0, backoff=0.1,
-                          progress=lambda line: None)
+        result = v.verify(
+            v.Target(server.url, HOST), "127.0.0.1", attempts=3, timeout=1.0, backoff=0.1, progress=lambda line: None
+        )
         elapsed = time.monotonic() - started
     assert result.verdict == "unreachable" and "within the time left" in result.diagnosis
     assert elapsed < 1.5, elapsed
@@ -261,5 +304,17 @@ def test_addresses_are_compared_as_addresses() -> None:
 
 def test_json_keys_are_camel_case() -> None:
     keys = set(json.loads(v.Verdict("ok", "", "http://gw", HOST).as_json()))
-    assert keys == {"verdict", "diagnosis", "url", "host", "expected", "forwardedFor", "externalAddress", "origin",
-                    "attempts", "hint", "ok", "exitCode"}
+    assert keys == {
+        "verdict",
+        "diagnosis",
+        "url",
+        "host",
+        "expected",
+        "forwardedFor",
+        "externalAddress",
+        "origin",
+        "attempts",
+        "hint",
+        "ok",
+        "exitCode",
+    }

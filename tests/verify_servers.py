@@ -128,11 +128,27 @@ class _GatewayHandler(_Quiet):
         upstream.close()
 
 
-def Gateway(upstream: _Server, host: str = "echo.example.com", trusted_hops: int = 0,  # noqa: N802
-            snat_to: str | None = None, proxy_protocol: bool = False, port: int = 0) -> _Server:
-    handler = type("Handler", (_GatewayHandler,), {"config": {
-        "upstream_port": upstream.port, "host": host, "trusted_hops": trusted_hops, "snat_to": snat_to,
-        "proxy_protocol": proxy_protocol}})
+def Gateway(  # noqa: N802 (reads like the server it stands for)
+    upstream: _Server,
+    host: str = "echo.example.com",
+    trusted_hops: int = 0,
+    snat_to: str | None = None,
+    proxy_protocol: bool = False,
+    port: int = 0,
+) -> _Server:
+    handler = type(
+        "Handler",
+        (_GatewayHandler,),
+        {
+            "config": {
+                "upstream_port": upstream.port,
+                "host": host,
+                "trusted_hops": trusted_hops,
+                "snat_to": snat_to,
+                "proxy_protocol": proxy_protocol,
+            }
+        },
+    )
     return _Server(ThreadingHTTPServer(("127.0.0.1", port), handler))
 
 
@@ -153,10 +169,10 @@ class HAProxy:
 
     def __enter__(self) -> HAProxy:
         config = Path(self.directory.name) / "haproxy.cfg"
-        config.write_text("global\n  maxconn 64\ndefaults\n  timeout connect 2s\n  timeout client 5s\n"
-                          "  timeout server 5s\n" + self.config_body)
-        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        config.write_text(
+            "global\n  maxconn 64\ndefaults\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n" + self.config_body
+        )
+        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         return self
 
     def __exit__(self, *_: object) -> None:

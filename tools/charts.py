@@ -54,12 +54,28 @@ def chart_dir(charts: Path, release: dict[str, Any]) -> Path:
 def template(helm: Path, charts: Path | None, release: dict[str, Any]) -> str:
     """The manifests `helm install` would apply for one release of releases.yaml; without `charts`, the
     chart comes from the release's repository."""
-    source = ([str(chart_dir(charts, release))] if charts is not None
-              else [release["chart"], "--repo", release["repository"], "--version", str(release["version"])])
+    source = (
+        [str(chart_dir(charts, release))]
+        if charts is not None
+        else [release["chart"], "--repo", release["repository"], "--version", str(release["version"])]
+    )
     result = subprocess.run(
-        [str(helm), "template", release["name"], *source, "--namespace", release["namespace"],
-         "--values", "-", "--kube-version", KUBE_VERSION],
-        input=json.dumps(release.get("values") or {}), capture_output=True, text=True, check=False,
+        [
+            str(helm),
+            "template",
+            release["name"],
+            *source,
+            "--namespace",
+            release["namespace"],
+            "--values",
+            "-",
+            "--kube-version",
+            KUBE_VERSION,
+        ],
+        input=json.dumps(release.get("values") or {}),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode:
         raise RuntimeError(f"release {release['name']}: helm template failed: {result.stderr.strip()}")

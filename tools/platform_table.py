@@ -1,7 +1,7 @@
 """The README's platform table, generated from the registry so the two cannot drift.
 
-    python -m tools.platform_table            print the table
-    python -m tools.platform_table --write    rewrite it in README.md between the markers
+python -m tools.platform_table            print the table
+python -m tools.platform_table --write    rewrite it in README.md between the markers
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ START, END = "<!-- platforms:start -->", "<!-- platforms:end -->"
 
 def _sets(platform: Platform, mode: SourceIpMode) -> str:
     annotations = program_service_annotations(platform, mode)
-    parts = [f"`{k}: \"{v}\"`" for k, v in sorted(annotations.items())]
+    parts = [f'`{k}: "{v}"`' for k, v in sorted(annotations.items())]
     if mode == SourceIpMode.PROXY_PROTOCOL:
         parts.append("`gatewayTopology.proxyProtocol`")
         if platform.status_port_proxy_protocol:
@@ -38,13 +38,18 @@ def _switch(switch: ProxySwitch) -> str:
 
 
 def table() -> str:
-    rows = ["| platform | load balancer | LB mode | `auto` picks | what the program sets | PROXY switches it checks | "
-            "caveats | source |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| platform | load balancer | LB mode | `auto` picks | what the program sets | PROXY switches it checks | "
+        "caveats | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for platform in sorted(PLATFORMS.values(), key=lambda p: p.id):
         sets = "<br>".join(_sets(platform, mode) for mode in platform.modes)
         switches = "<br>".join(_switch(s) for s in platform.proxy_switches) or "—"
-        rows.append(f"| `{platform.id}` | {platform.lb} | {platform.lb_mode} | {platform.default_mode} | {sets} | "
-                    f"{switches} | {platform.caveats or '—'} | {platform.source} |")
+        rows.append(
+            f"| `{platform.id}` | {platform.lb} | {platform.lb_mode} | {platform.default_mode} | {sets} | "
+            f"{switches} | {platform.caveats or '—'} | {platform.source} |"
+        )
     return "\n".join(rows)
 
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table())
         sys.stdout.flush()
     except BrokenPipeError:  # piped into `head`: the reader has what it wanted
-        sys.stdout = None  # type: ignore[assignment]
+        sys.stdout = None
     return 0
 
 

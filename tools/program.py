@@ -81,8 +81,7 @@ class ProgramRun:
     def k8s_objects(self, kind: str) -> list[dict[str, Any]]:
         """Kubernetes objects the program declares (not patches, not reads), by kind."""
         return [
-            r.inputs for r in self.resources
-            if r.custom and not r.read_id and not r.is_patch and r.inputs.get("kind") == kind
+            r.inputs for r in self.resources if r.custom and not r.read_id and not r.is_patch and r.inputs.get("kind") == kind
         ]
 
     def release(self, name: str) -> dict[str, Any]:
@@ -141,8 +140,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().ReadResource(request)
         self.run.add(
             Registered(
-                type=request.type, name=request.name, urn=response.urn, parent=request.parent or None,
-                dependencies=(), input_dependencies=(), inputs={}, custom=True, read_id=request.id,
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent or None,
+                dependencies=(),
+                input_dependencies=(),
+                inputs={},
+                custom=True,
+                read_id=request.id,
             )
         )
         return response
@@ -162,8 +168,14 @@ def run_program(
     Exceptions from the program (ConfigError among them) propagate unchanged; pass `record` to
     see what was registered before one was raised.
     """
-    return run_body(lambda: runpy.run_path(str(program), run_name="__main__"), raw_config, stack,
-                    service_address=service_address, record=record, reads=reads)
+    return run_body(
+        lambda: runpy.run_path(str(program), run_name="__main__"),
+        raw_config,
+        stack,
+        service_address=service_address,
+        record=record,
+        reads=reads,
+    )
 
 
 def run_body(
@@ -182,8 +194,7 @@ def run_body(
     return contextvars.Context().run(_run, body, dict(raw_config or {}), stack, mocks, run)
 
 
-def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, mocks: _Mocks,
-         run: ProgramRun) -> ProgramRun:
+def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, mocks: _Mocks, run: ProgramRun) -> ProgramRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Pulumi calls the (mock) monitor in the loop's default executor, and each of its threads
@@ -196,11 +207,9 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
 
     loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop))
     # The config is what the caller passes, never a PULUMI_CONFIG left in the environment.
-    saved_env = {name: os.environ.pop(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")
-                 if name in os.environ}
+    saved_env = {name: os.environ.pop(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS") if name in os.environ}
     try:
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
-                                 monitor=_RecordingMonitor(mocks, run))
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, run))
         # `outputs` defaults to one set shared by every context: give this run its own.
         pulumi.runtime.settings.SETTINGS.outputs = set()
         pulumi.runtime.set_all_config(raw_config)

@@ -19,10 +19,15 @@ START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
 
 EXAMPLES: list[tuple[str, dict[str, Any]]] = [
-    ("PROXY switched off under a strict gateway",
-     {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}}),
-    ("PROXY switched on in passthrough", {"platform": "aws-nlb", "sourceIp": "local", "gateway": {
-        "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}}}),
+    ("PROXY switched off under a strict gateway", {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}}),
+    (
+        "PROXY switched on in passthrough",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}},
+        },
+    ),
     ("a mode the load balancer cannot do", {"platform": "gcp", "sourceIp": "proxy-protocol"}),
     ("a forgeable client address", {"platform": "aws", "gateway": {"numTrustedProxies": 1}}),
     ("a missing LB annotation the controller needs", {"platform": "hetzner"}),
@@ -32,21 +37,44 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("two gateways with one name", {"platform": "gcp", "gateways": [{"name": "edge"}, {"name": "edge"}]}),
     ("both gateway forms", {"platform": "gcp", "gateway": {"replicas": 3}, "gateways": [{"name": "a"}]}),
     ("the echo app in Istio's namespace", {"platform": "gcp", "echo": {"namespace": "istio-system"}}),
-    ("the gateway's MetalLB pool redirected", {"platform": "metallb", "metallb": {"nodes": ["w1"]},
-                                               "gateway": {"serviceAnnotations": {"metallb.io/address-pool": "x"}}}),
-    ("a pin label in a reserved prefix", {"platform": "metallb", "metallb": {
-        "nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}}),
-    ("a pool MetalLB would misuse", {"platform": "metallb", "metallb": {
-        "nodes": ["w1"], "install": True, "addresses": ["127.0.0.0/24"]}}),
-    ("overlapping pool ranges", {"platform": "metallb", "metallb": {
-        "nodes": ["w1"], "install": True, "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]}}),
-    ("an adoption that drops other pools", {"platform": "metallb", "metallb": {
-        "nodes": ["w1"], "addresses": ["10.0.0.0/24"], "adoptL2Advertisement": "default-l2advertisement"}}),
-    ("an allowlist while the gateway cannot see clients", {"platform": "vngcloud", "sourceIp": "local",
-                                                          "gateway": {"proxyProtocolMigration": True},
-                                                          "allowlist": ["192.0.2.0/24"]}),
-    ("Gateway API mode on an Istio that cannot carry the path", {"platform": "gcp", "routing": "gateway-api",
-                                                                 "istio": {"version": "1.25.4"}}),
+    (
+        "the gateway's MetalLB pool redirected",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"]},
+            "gateway": {"serviceAnnotations": {"metallb.io/address-pool": "x"}},
+        },
+    ),
+    (
+        "a pin label in a reserved prefix",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}},
+    ),
+    (
+        "a pool MetalLB would misuse",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"], "install": True, "addresses": ["127.0.0.0/24"]}},
+    ),
+    (
+        "overlapping pool ranges",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"], "install": True, "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]},
+        },
+    ),
+    (
+        "an adoption that drops other pools",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"], "addresses": ["10.0.0.0/24"], "adoptL2Advertisement": "default-l2advertisement"},
+        },
+    ),
+    (
+        "an allowlist while the gateway cannot see clients",
+        {"platform": "vngcloud", "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}, "allowlist": ["192.0.2.0/24"]},
+    ),
+    (
+        "Gateway API mode on an Istio that cannot carry the path",
+        {"platform": "gcp", "routing": "gateway-api", "istio": {"version": "1.25.4"}},
+    ),
     ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
     ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
 ]

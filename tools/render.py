@@ -43,8 +43,12 @@ def render(run: ProgramRun) -> dict[str, str]:
     return {
         "manifests.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=False)]),
         "patches.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=True)]),
-        "releases.yaml": yaml.dump([_release(r) for r in _install_order(run) if r.type == HELM_RELEASE],
-                                   Dumper=SAFE_DUMPER, sort_keys=True, default_flow_style=False),
+        "releases.yaml": yaml.dump(
+            [_release(r) for r in _install_order(run) if r.type == HELM_RELEASE],
+            Dumper=SAFE_DUMPER,
+            sort_keys=True,
+            default_flow_style=False,
+        ),
         "graph.json": json.dumps(_graph(run), indent=2, sort_keys=True) + "\n",
         "graph.mmd": _mermaid(run),
     }
@@ -56,8 +60,15 @@ def _is_object(r: Registered) -> bool:
 
 def _sorted_objects(run: ProgramRun, *, patches: bool) -> list[Registered]:
     objects = [r for r in run.resources if _is_object(r) and r.is_patch == patches]
-    return sorted(objects, key=lambda r: (r.inputs["apiVersion"], r.inputs["kind"],
-                                          r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]))
+    return sorted(
+        objects,
+        key=lambda r: (
+            r.inputs["apiVersion"],
+            r.inputs["kind"],
+            r.inputs["metadata"].get("namespace", ""),
+            r.inputs["metadata"]["name"],
+        ),
+    )
 
 
 class SAFE_DUMPER(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # noqa: N801
@@ -79,8 +90,12 @@ def _yaml_documents(objects: list[dict[str, Any]]) -> str:
 def _release(r: Registered) -> dict[str, Any]:
     i = r.inputs
     return {
-        "name": i["name"], "namespace": i["namespace"], "chart": i["chart"], "version": i["version"],
-        "repository": i["repositoryOpts"]["repo"], "values": i.get("values", {}),
+        "name": i["name"],
+        "namespace": i["namespace"],
+        "chart": i["chart"],
+        "version": i["version"],
+        "repository": i["repositoryOpts"]["repo"],
+        "values": i.get("values", {}),
     }
 
 
@@ -143,7 +158,9 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
     nodes = []
     for r in _install_order(run):
         node: dict[str, Any] = {
-            "id": _node_id(r), "type": r.type, "name": r.name,
+            "id": _node_id(r),
+            "type": r.type,
+            "name": r.name,
             "parent": _node_id(by_urn[r.parent]) if r.parent in by_urn else None,
             "dependsOn": sorted(_node_id(by_urn[d]) for d in r.dependencies if d in by_urn),
             "inputDependsOn": sorted(_node_id(by_urn[d]) for d in r.input_dependencies if d in by_urn),
@@ -154,8 +171,7 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
             node["file"] = r.inputs.get("file")
         nodes.append(node)
     chain = [_node_id(r) for r in longest_awaited_chain(run)]
-    return {"resources": nodes, "longestAwaitedChain": chain,
-            "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
+    return {"resources": nodes, "longestAwaitedChain": chain, "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
 
 
 def _mermaid(run: ProgramRun) -> str:

@@ -133,11 +133,15 @@ class _Walker:
             if key_node.tag == "tag:yaml.org,2002:merge" or (isinstance(key_node, ScalarNode) and key_node.value == "<<"):
                 raise StackFileError(f"{self.name}: merge keys (<<) at {path or 'the top'} are not supported")
             if not isinstance(key, str):
-                raise StackFileError(f"{self.name}: key {key_node.value if isinstance(key_node, ScalarNode) else '...'!r} "
-                                     f"at {path or 'the top'} is not a string; quote it")
+                raise StackFileError(
+                    f"{self.name}: key {key_node.value if isinstance(key_node, ScalarNode) else '...'!r} "
+                    f"at {path or 'the top'} is not a string; quote it"
+                )
             if key in result:
-                raise StackFileError(f"{self.name}: key {key!r} appears twice at {path or 'the top'} (the Pulumi CLI "
-                                     "refuses this: mapping key already defined)")
+                raise StackFileError(
+                    f"{self.name}: key {key!r} appears twice at {path or 'the top'} (the Pulumi CLI "
+                    "refuses this: mapping key already defined)"
+                )
             child = f"{path}.{key}" if path else key
             result[key] = self.value(value_node, child, depth + 1)
             if path == "config" and isinstance(value_node, ScalarNode):
@@ -204,8 +208,10 @@ def _raw_config(top_level_texts: dict[str, str], config: dict[str, Any], name: s
             raise StackFileError(f"{name}: config key {key!r} is not namespace:key")
         if isinstance(value, dict) and set(value) == {"secure"}:
             if ours:
-                raise StackFileError(f"{name}: {full} is a secret (secure:); the offline render cannot decrypt it. "
-                                     "Render a copy of the file with a plain value for that key")
+                raise StackFileError(
+                    f"{name}: {full} is a secret (secure:); the offline render cannot decrypt it. "
+                    "Render a copy of the file with a plain value for that key"
+                )
             continue  # another namespace's secret: not the program's, never read here
         if isinstance(value, (dict, list)):
             try:

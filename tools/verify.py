@@ -45,8 +45,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 EXIT_CODES = {
-    "ok": 0, "usage": 2, "address-lost": 10, "forged-xff": 11, "proxy-protocol-mismatch": 12, "wrong-host": 13,
-    "unreachable": 14, "lb-not-ready": 15, "http-error": 16,
+    "ok": 0,
+    "usage": 2,
+    "address-lost": 10,
+    "forged-xff": 11,
+    "proxy-protocol-mismatch": 12,
+    "wrong-host": 13,
+    "unreachable": 14,
+    "lb-not-ready": 15,
+    "http-error": 16,
 }
 RETRYABLE = {"timeout", "refused", "dns", "unavailable"}
 MAX_ANSWER_BYTES = 1 << 20
@@ -101,7 +108,7 @@ def resolve(host: str, port: int) -> tuple[str, int]:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise NetworkError("dns", f"cannot resolve {host}: {error.strerror}") from None
-    return info[0][4][0], port
+    return str(info[0][4][0]), port
 
 
 class _Answer:
@@ -118,8 +125,13 @@ def fetch(target: Target, path: str, deadline: float, resolver: Resolver = resol
     """One GET that ends by `deadline` (time.monotonic), whatever the server does: every way it can
     fail becomes a NetworkError kind. The answer is read whole (Connection: close), then parsed."""
     ip, port = resolver(*target.address)
-    lines = [f"GET {path} HTTP/1.1", f"Host: {target.host}", "Accept: application/json", "Connection: close",
-             *(f"{name}: {value}" for name, value in target.headers)]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {target.host}",
+        "Accept: application/json",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in target.headers),
+    ]
     try:
         with socket.create_connection((ip, port), timeout=_remaining(deadline, ip, port)) as sock:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -166,8 +178,9 @@ def _parse(data: bytes, ip: str, port: int) -> Response:
         response.begin()
         body = response.read()
     except http.client.BadStatusLine as error:
-        raise NetworkError("garbled", f"{ip}:{port} answered with something that is not an HTTP response "
-                                      f"(starting {str(error)[:40]!r})") from None
+        raise NetworkError(
+            "garbled", f"{ip}:{port} answered with something that is not an HTTP response (starting {str(error)[:40]!r})"
+        ) from None
     except http.client.IncompleteRead as error:
         raise NetworkError("truncated", f"{ip}:{port} cut the answer off after {len(error.partial)} bytes") from None
     except (http.client.HTTPException, ValueError) as error:
@@ -239,8 +252,10 @@ class Verdict:
         lines = [f"{'PASS' if self.ok else 'FAIL'} [{self.verdict}] {self.diagnosis}"]
         lines.append(f"  asked:    GET {self.url}{HEADERS_PATH}  Host: {self.host}  ({self.attempts} attempt(s))")
         if self.forwarded_for or self.external_address:
-            lines.append(f"  arrived:  X-Forwarded-For: {', '.join(self.forwarded_for) or '-'}; "
-                         f"X-Envoy-External-Address: {self.external_address or '-'}; /ip origin: {self.origin or '-'}")
+            lines.append(
+                f"  arrived:  X-Forwarded-For: {', '.join(self.forwarded_for) or '-'}; "
+                f"X-Envoy-External-Address: {self.external_address or '-'}; /ip origin: {self.origin or '-'}"
+            )
         if self.expected:
             lines.append(f"  expected: {self.expected}")
         if self.hint:
@@ -261,20 +276,26 @@ def is_private(address: str) -> bool:
     return not ip.is_global
 
 
-def diagnose(target: Target, headers: dict[str, Any], origin: str | None, expected: str | None,
-             num_trusted_proxies: int, attempts: int) -> Verdict:
+def diagnose(
+    target: Target, headers: dict[str, Any], origin: str | None, expected: str | None, num_trusted_proxies: int, attempts: int
+) -> Verdict:
     chain = header_values(headers, "X-Forwarded-For")
-    external = (header_values(headers, "X-Envoy-External-Address") or [None])[0]
+    externals = header_values(headers, "X-Envoy-External-Address")
+    external = externals[0] if externals else None
     verdict = Verdict("ok", "", target.url, target.host, expected, chain, external, origin, attempts)
     first = chain[0] if chain else origin
     if len(chain) > num_trusted_proxies + 1:
         verdict.verdict = "forged-xff"
-        verdict.diagnosis = (f"X-Forwarded-For has {len(chain)} entries but only {num_trusted_proxies} trusted hop(s) sit in "
-                             f"front of the gateway: the first entry ({chain[0]}) was supplied by the client, not "
-                             "by a proxy you trust")
-        verdict.hint = ("applications must not read the first X-Forwarded-For entry: use X-Envoy-External-Address, "
-                        "or the entry the gateway appended; if L7 proxies sit in front, set gateway.numTrustedProxies "
-                        "(with gateway.trustedHops: l7) and --num-trusted-proxies to their number")
+        verdict.diagnosis = (
+            f"X-Forwarded-For has {len(chain)} entries but only {num_trusted_proxies} trusted hop(s) sit in "
+            f"front of the gateway: the first entry ({chain[0]}) was supplied by the client, not "
+            "by a proxy you trust"
+        )
+        verdict.hint = (
+            "applications must not read the first X-Forwarded-For entry: use X-Envoy-External-Address, "
+            "or the entry the gateway appended; if L7 proxies sit in front, set gateway.numTrustedProxies "
+            "(with gateway.trustedHops: l7) and --num-trusted-proxies to their number"
+        )
         return verdict
     if expected is None:
         if first and not is_private(first):
@@ -282,8 +303,10 @@ def diagnose(target: Target, headers: dict[str, Any], origin: str | None, expect
             return verdict
         verdict.verdict = "address-lost"
         verdict.diagnosis = f"the address that arrived ({first or 'none'}) is private: a node or load-balancer address"
-        verdict.hint = ("if your client really is on a private network (kind, a VPN), pass --expect-ip with its "
-                        "address; otherwise externalTrafficPolicy Local or PROXY protocol is not in effect")
+        verdict.hint = (
+            "if your client really is on a private network (kind, a VPN), pass --expect-ip with its "
+            "address; otherwise externalTrafficPolicy Local or PROXY protocol is not in effect"
+        )
         return verdict
     if same_address(first, expected) and (not external or same_address(external, expected)):
         verdict.diagnosis = f"the client address {expected} arrived at the echo app"
@@ -291,48 +314,98 @@ def diagnose(target: Target, headers: dict[str, Any], origin: str | None, expect
     verdict.verdict = "address-lost"
     kind = "a private (node or load-balancer) address" if first and is_private(first) else "another address"
     verdict.diagnosis = f"expected {expected} but {kind} arrived: {first or 'none'}"
-    verdict.hint = ("passthrough LBs need externalTrafficPolicy: Local (and, on MetalLB, the announcing nodes "
-                    "running gateway pods); proxying LBs need PROXY protocol on the LB and "
-                    "gatewayTopology.proxyProtocol on the gateway — check `make render` and `pulumi stack output`")
+    verdict.hint = (
+        "passthrough LBs need externalTrafficPolicy: Local (and, on MetalLB, the announcing nodes "
+        "running gateway pods); proxying LBs need PROXY protocol on the LB and "
+        "gatewayTopology.proxyProtocol on the gateway — check `make render` and `pulumi stack output`"
+    )
     return verdict
 
 
 def network_verdict(target: Target, error: NetworkError, attempts: int, expected: str | None) -> Verdict:
     if error.kind in ("tls", "truncated", "too-large", "malformed"):
-        return Verdict("http-error", str(error), target.url, target.host, expected, attempts=attempts,
-                       hint={"tls": "point --url at the gateway's plain-HTTP port (80)",
-                             "truncated": "the connection broke mid-answer: retry, and check the gateway's logs"}.get(
-                           error.kind, "is the URL the gateway, and the Host routed to the echo app (go-httpbin)?"))
+        return Verdict(
+            "http-error",
+            str(error),
+            target.url,
+            target.host,
+            expected,
+            attempts=attempts,
+            hint={
+                "tls": "point --url at the gateway's plain-HTTP port (80)",
+                "truncated": "the connection broke mid-answer: retry, and check the gateway's logs",
+            }.get(error.kind, "is the URL the gateway, and the Host routed to the echo app (go-httpbin)?"),
+        )
     if error.kind in ("reset", "empty", "garbled"):
-        return Verdict("proxy-protocol-mismatch", f"{error}: the request was refused right after connect",
-                       target.url, target.host, expected, attempts=attempts,
-                       hint="one side speaks PROXY protocol and the other does not: the LB annotation and "
-                            "gatewayTopology.proxyProtocol must be set together (see the migration procedure)")
-    return Verdict("unreachable", str(error), target.url, target.host, expected, attempts=attempts,
-                   hint={"dns": "check the address/hostname (pulumi stack output gatewayAddress)",
-                         "refused": "nothing listens there yet: is the LB provisioned and the gateway running?",
-                         "timeout": "a firewall, an LB still provisioning, or ETP Local with no gateway pod behind "
-                                    "the announcing node"}.get(error.kind, ""))
+        return Verdict(
+            "proxy-protocol-mismatch",
+            f"{error}: the request was refused right after connect",
+            target.url,
+            target.host,
+            expected,
+            attempts=attempts,
+            hint="one side speaks PROXY protocol and the other does not: the LB annotation and "
+            "gatewayTopology.proxyProtocol must be set together (see the migration procedure)",
+        )
+    return Verdict(
+        "unreachable",
+        str(error),
+        target.url,
+        target.host,
+        expected,
+        attempts=attempts,
+        hint={
+            "dns": "check the address/hostname (pulumi stack output gatewayAddress)",
+            "refused": "nothing listens there yet: is the LB provisioned and the gateway running?",
+            "timeout": "a firewall, an LB still provisioning, or ETP Local with no gateway pod behind the announcing node",
+        }.get(error.kind, ""),
+    )
 
 
 def http_verdict(target: Target, response: Response, attempts: int, expected: str | None) -> Verdict:
     if response.status == 400:
-        return Verdict("proxy-protocol-mismatch", "HTTP 400 right after connect: the request was not understood",
-                       target.url, target.host, expected, attempts=attempts,
-                       hint="a PROXY header reached a listener that does not expect it: the LB sends PROXY protocol "
-                            "but the gateway lacks gatewayTopology.proxyProtocol")
+        return Verdict(
+            "proxy-protocol-mismatch",
+            "HTTP 400 right after connect: the request was not understood",
+            target.url,
+            target.host,
+            expected,
+            attempts=attempts,
+            hint="a PROXY header reached a listener that does not expect it: the LB sends PROXY protocol "
+            "but the gateway lacks gatewayTopology.proxyProtocol",
+        )
     if response.status == 404:
-        return Verdict("wrong-host", f"HTTP 404 from the gateway for Host {target.host}: no route for it",
-                       target.url, target.host, expected, attempts=attempts,
-                       hint="use --host with the stack's echoHost (pulumi stack output echoHost); the Istio Gateway "
-                            "and VirtualService answer only for that host")
-    return Verdict("http-error", f"HTTP {response.status} from {target.url}", target.url, target.host, expected,
-                   attempts=attempts, hint=response.body[:200].decode("utf-8", "replace"))
+        return Verdict(
+            "wrong-host",
+            f"HTTP 404 from the gateway for Host {target.host}: no route for it",
+            target.url,
+            target.host,
+            expected,
+            attempts=attempts,
+            hint="use --host with the stack's echoHost (pulumi stack output echoHost); the Istio Gateway "
+            "and VirtualService answer only for that host",
+        )
+    return Verdict(
+        "http-error",
+        f"HTTP {response.status} from {target.url}",
+        target.url,
+        target.host,
+        expected,
+        attempts=attempts,
+        hint=response.body[:200].decode("utf-8", "replace"),
+    )
 
 
-def verify(target: Target, expected: str | None, num_trusted_proxies: int = 0, attempts: int = 6,
-           timeout: float = DEFAULT_TIMEOUT, backoff: float = 1.0, resolver: Resolver = resolve,
-           progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Verdict:
+def verify(
+    target: Target,
+    expected: str | None,
+    num_trusted_proxies: int = 0,
+    attempts: int = 6,
+    timeout: float = DEFAULT_TIMEOUT,
+    backoff: float = 1.0,
+    resolver: Resolver = resolve,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> Verdict:
     """Ask the echo app what arrived, retrying (bounded, with backoff) while the LB comes up.
     `timeout` bounds the whole run: every connect, read and wait ends by the same deadline."""
     deadline = time.monotonic() + timeout
@@ -349,8 +422,7 @@ def verify(target: Target, expected: str | None, num_trusted_proxies: int = 0, a
                 raise ValueError("its JSON has no `headers` object")
             ip_response = fetch(target, "/ip", deadline, resolver)
             origin = _json_object(ip_response).get("origin") if ip_response.status == 200 else None
-            return diagnose(target, headers, str(origin) if origin is not None else None, expected,
-                            num_trusted_proxies, attempt)
+            return diagnose(target, headers, str(origin) if origin is not None else None, expected, num_trusted_proxies, attempt)
         except NetworkError as error:
             left = deadline - time.monotonic()
             if error.kind not in RETRYABLE or attempt == attempts or left <= 0:
@@ -360,8 +432,15 @@ def verify(target: Target, expected: str | None, num_trusted_proxies: int = 0, a
             time.sleep(wait)
             delay = min(delay * 2, 10.0)
         except ValueError as error:
-            return Verdict("http-error", f"the answer is not the echo app's JSON: {error}", target.url, target.host,
-                           expected, attempts=attempt, hint="is the Host routed to the echo app (go-httpbin)?")
+            return Verdict(
+                "http-error",
+                f"the answer is not the echo app's JSON: {error}",
+                target.url,
+                target.host,
+                expected,
+                attempts=attempt,
+                hint="is the Host routed to the echo app (go-httpbin)?",
+            )
     raise AssertionError("unreachable: the loop returns")
 
 
@@ -385,11 +464,18 @@ def pulumi_env() -> dict[str, str]:
 
 def stack_outputs(stack: str) -> dict[str, Any]:
     try:
-        result = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                                capture_output=True, text=True, check=False, env=pulumi_env(), cwd=ROOT)
+        result = subprocess.run(
+            ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=pulumi_env(),
+            cwd=ROOT,
+        )
     except FileNotFoundError:
-        raise UsageError("the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/): use --url "
-                         "(and --host) instead of --stack") from None
+        raise UsageError(
+            "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/): use --url (and --host) instead of --stack"
+        ) from None
     if result.returncode != 0:
         raise UsageError(f"pulumi stack output --stack {stack} failed: {result.stderr.strip()}")
     try:
@@ -451,8 +537,9 @@ def container_address(container: str, network: str) -> str:
     return str(address)
 
 
-def verify_from_container(network: str, image: str, url: str, host: str, expected: str | None,
-                          num_trusted_proxies: int, attempts: int, timeout: float) -> tuple[int, str]:
+def verify_from_container(
+    network: str, image: str, url: str, host: str, expected: str | None, num_trusted_proxies: int, attempts: int, timeout: float
+) -> tuple[int, str]:
     """Run this file in a container on `network`; return its exit code and its JSON verdict."""
     name = f"istio-source-ip-verify-{os.getpid()}"
     _docker("create", "--name", name, "--network", network, image, "sleep", str(int(timeout) + 60))
@@ -460,9 +547,25 @@ def verify_from_container(network: str, image: str, url: str, host: str, expecte
         _docker("cp", os.path.abspath(__file__), f"{name}:/verify.py")
         _docker("start", name)
         expect = expected or container_address(name, network)
-        args = ["exec", name, "python3", "/verify.py", "--url", url, "--host", host, "--expect-ip", expect,
-                "--num-trusted-proxies", str(num_trusted_proxies), "--attempts", str(attempts),
-                "--timeout", f"{timeout:g}", "--json"]
+        args = [
+            "exec",
+            name,
+            "python3",
+            "/verify.py",
+            "--url",
+            url,
+            "--host",
+            host,
+            "--expect-ip",
+            expect,
+            "--num-trusted-proxies",
+            str(num_trusted_proxies),
+            "--attempts",
+            str(attempts),
+            "--timeout",
+            f"{timeout:g}",
+            "--json",
+        ]
         result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout + 30)
         if result.returncode not in EXIT_CODES.values() or not result.stdout.strip().startswith("{"):
             raise UsageError(f"verify in the container failed: {(result.stderr or result.stdout).strip()[:300]}")
@@ -497,27 +600,43 @@ def _ip(text: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.verify",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read gatewayAddress/echoHost from `pulumi stack output` (the Makefile's "
-                                        "backend unless PULUMI_BACKEND_URL is set)")
+    source.add_argument(
+        "--stack",
+        help="read gatewayAddress/echoHost from `pulumi stack output` (the Makefile's backend unless PULUMI_BACKEND_URL is set)",
+    )
     source.add_argument("--url", help="base URL of the gateway, e.g. http://203.0.113.10")
     ap.add_argument("--host", help="Host header (default: the stack's echoHost, else the URL's host)")
     expectation = ap.add_mutually_exclusive_group()
     expectation.add_argument("--expect-ip", type=_ip, help="the client address that must arrive")
     expectation.add_argument("--whoami-url", help="an http:// what-is-my-IP endpoint you trust, to discover it")
-    ap.add_argument("--num-trusted-proxies", type=_count(0), metavar="N",
-                    help="L7 proxies in front that append X-Forwarded-For, as gateway.numTrustedProxies "
-                         "(default: the stack's numTrustedProxies, else 0)")
+    ap.add_argument(
+        "--num-trusted-proxies",
+        type=_count(0),
+        metavar="N",
+        help="L7 proxies in front that append X-Forwarded-For, as gateway.numTrustedProxies "
+        "(default: the stack's numTrustedProxies, else 0)",
+    )
     ap.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
     ap.add_argument("--attempts", type=_count(1), default=6, help="at most this many tries (default 6)")
-    ap.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
-                    help=f"seconds for the whole run, retries included (default {DEFAULT_TIMEOUT:g})")
+    ap.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds for the whole run, retries included (default {DEFAULT_TIMEOUT:g})",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout (for CI)")
-    ap.add_argument("--from-docker-network", metavar="NETWORK",
-                    help="send the request from a container on this Docker network (e.g. kind) and expect its address")
+    ap.add_argument(
+        "--from-docker-network",
+        metavar="NETWORK",
+        help="send the request from a container on this Docker network (e.g. kind) and expect its address",
+    )
     ap.add_argument("--image", default=DEFAULT_IMAGE, help=f"image of that container (default {DEFAULT_IMAGE})")
     return ap
 
@@ -532,8 +651,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.stack:
             outputs = stack_outputs(args.stack)
             if not outputs.get("gatewayAddress"):
-                verdict = Verdict("lb-not-ready", f"stack {args.stack} has no gateway address yet", "", "",
-                                  hint="wait for the LB, then `pulumi refresh` / `pulumi up` to record its address")
+                verdict = Verdict(
+                    "lb-not-ready",
+                    f"stack {args.stack} has no gateway address yet",
+                    "",
+                    "",
+                    hint="wait for the LB, then `pulumi refresh` / `pulumi up` to record its address",
+                )
                 print(verdict.as_json() if args.json else verdict.as_text())
                 return verdict.exit_code
             url, host = f"http://{outputs['gatewayAddress']}", args.host or outputs.get("echoHost")
@@ -555,8 +679,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_docker_network:
             if args.whoami_url or headers:
                 raise UsageError("--from-docker-network takes neither --whoami-url nor --header")
-            code, answer = verify_from_container(args.from_docker_network, args.image, target.url, target.host,
-                                                 args.expect_ip, hops or 0, args.attempts, args.timeout)
+            code, answer = verify_from_container(
+                args.from_docker_network,
+                args.image,
+                target.url,
+                target.host,
+                args.expect_ip,
+                hops or 0,
+                args.attempts,
+                args.timeout,
+            )
             verdict = Verdict.from_json(answer)
             print(verdict.as_json() if args.json else verdict.as_text())
             return code

@@ -63,6 +63,7 @@ def test_service_clusterip_port_80_to_8080_selects_the_pods() -> None:
 
 def test_children_wait_for_what_the_component_waits_for() -> None:
     """Pods created before istiod's webhook would run without a sidecar."""
+
     def body() -> None:
         istiod = k8s.core.v1.ConfigMap("istiod")
         EchoApp("echo", EchoAppArgs(namespace="default"), opts=pulumi.ResourceOptions(depends_on=[istiod]))

@@ -22,8 +22,15 @@ GATEWAY_TYPE = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 
 
 def args(**overrides: Any) -> IngressGatewayArgs:
-    fields: dict[str, Any] = {"name": "public", "namespace": "istio-ingress", "istio_version": "1.28.1",
-                              "platform": "vngcloud", "mode": PROXY, "listener": STRICT, **overrides}
+    fields: dict[str, Any] = {
+        "name": "public",
+        "namespace": "istio-ingress",
+        "istio_version": "1.28.1",
+        "platform": "vngcloud",
+        "mode": PROXY,
+        "listener": STRICT,
+        **overrides,
+    }
     return IngressGatewayArgs(**fields)
 
 
@@ -49,8 +56,9 @@ def test_a_gateway_of_class_istio_that_names_its_configmap_and_admits_the_app_na
     assert gw["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert gw["metadata"]["namespace"] == configmap["metadata"]["namespace"] == "istio-ingress"
     assert gw["spec"]["gatewayClassName"] == "istio"
-    assert gw["spec"]["infrastructure"] == {"parametersRef": {"group": "", "kind": "ConfigMap",
-                                                              "name": configmap["metadata"]["name"]}}
+    assert gw["spec"]["infrastructure"] == {
+        "parametersRef": {"group": "", "kind": "ConfigMap", "name": configmap["metadata"]["name"]}
+    }
     [listener] = gw["spec"]["listeners"]
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"] == ["apps"]
@@ -81,10 +89,13 @@ def test_passthrough_cloud_is_etp_local_and_no_proxy_protocol() -> None:
 
 
 def test_metallb_pinned_pool_etp_node_selector_and_spread() -> None:
-    params = parameters(gateway(platform="metallb", mode=LOCAL, listener=OFF,
-                                metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool")))
-    assert params["service"] == {"metadata": {"annotations": {"metallb.io/address-pool": "gw-pool"}},
-                                 "spec": {"externalTrafficPolicy": "Local"}}
+    params = parameters(
+        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool"))
+    )
+    assert params["service"] == {
+        "metadata": {"annotations": {"metallb.io/address-pool": "gw-pool"}},
+        "spec": {"externalTrafficPolicy": "Local"},
+    }
     pod_spec = params["deployment"]["spec"]["template"]["spec"]
     assert pod_spec["nodeSelector"] == {"pin": "yes"}
     [spread] = pod_spec["topologySpreadConstraints"]
@@ -102,16 +113,14 @@ def test_replicas_pdb_and_hpa_through_the_configmaps_keys_never_replicas_with_an
 
 def test_status_port_env_on_the_proxy_container_for_nlb_health_checks() -> None:
     containers = parameters(gateway(platform="aws-nlb"))["deployment"]["spec"]["template"]["spec"]["containers"]
-    assert containers == [{"name": "istio-proxy", "env": [{"name": "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL",
-                                                            "value": "true"}]}]
+    assert containers == [{"name": "istio-proxy", "env": [{"name": "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL", "value": "true"}]}]
 
 
 def test_migration_labels_the_pods_and_the_permissive_filter_selects_exactly_them() -> None:
     run = gateway(mode=LOCAL, listener=BOTH)
     labels = parameters(run)["deployment"]["spec"]["template"]["metadata"]["labels"]
     [envoy_filter] = run.k8s_objects("EnvoyFilter")
-    assert envoy_filter["spec"]["workloadSelector"]["labels"] == {
-        "gateway.networking.k8s.io/gateway-name": "public", **labels}
+    assert envoy_filter["spec"]["workloadSelector"]["labels"] == {"gateway.networking.k8s.io/gateway-name": "public", **labels}
     assert "annotations" not in parameters(run)["deployment"]["spec"]["template"]["metadata"]
 
 
@@ -120,20 +129,30 @@ def test_address_comes_from_the_gateway_status() -> None:
     assert gateway().outputs["address"] is None
 
 
-@pytest.mark.parametrize(("broken", "problem"), [
-    ({"deploymnet": {}}, "unknown key 'deploymnet'"),
-    ({"service": ["x"]}, "service: a patch is a mapping"),
-    ({"service": {"annotations": {}}}, "service: unknown top-level field(s) annotations"),
-    ({"deployment": {"spec": {"replicas": 2}}, "horizontalPodAutoscaler": {"spec": {}}},
-     "deployment.spec.replicas together with horizontalPodAutoscaler"),
-])
+@pytest.mark.parametrize(
+    ("broken", "problem"),
+    [
+        ({"deploymnet": {}}, "unknown key 'deploymnet'"),
+        ({"service": ["x"]}, "service: a patch is a mapping"),
+        ({"service": {"annotations": {}}}, "service: unknown top-level field(s) annotations"),
+        (
+            {"deployment": {"spec": {"replicas": 2}}, "horizontalPodAutoscaler": {"spec": {}}},
+            "deployment.spec.replicas together with horizontalPodAutoscaler",
+        ),
+    ],
+)
 def test_parameters_istiod_would_only_log_are_refused(broken: dict[str, Any], problem: str) -> None:
     assert any(problem in p for p in parameters_problems(broken))
 
 
 def test_generated_parameters_pass_the_check_for_every_path() -> None:
-    for overrides in ({}, {"platform": "gcp", "mode": LOCAL, "listener": OFF}, {"mode": LOCAL, "listener": BOTH},
-                      {"max_replicas": 5}, {"platform": "aws-nlb", "num_trusted_proxies": 1, "trusted_hops": "l7"}):
+    for overrides in (
+        {},
+        {"platform": "gcp", "mode": LOCAL, "listener": OFF},
+        {"mode": LOCAL, "listener": BOTH},
+        {"max_replicas": 5},
+        {"platform": "aws-nlb", "num_trusted_proxies": 1, "trusted_hops": "l7"},
+    ):
         assert parameters_problems(gateway_parameters(args(**overrides))) == [], overrides
 
 
@@ -145,8 +164,9 @@ def test_no_admitted_namespace_is_refused() -> None:
 def test_two_gateways_in_one_program_and_they_wait_for_what_they_are_given() -> None:
     def body() -> None:
         istiod = k8s.core.v1.ConfigMap("istiod")
-        GatewayApiGateway("public", args(name="public", platform="aws-nlb"), ["apps"],
-                          opts=pulumi.ResourceOptions(depends_on=[istiod]))
+        GatewayApiGateway(
+            "public", args(name="public", platform="aws-nlb"), ["apps"], opts=pulumi.ResourceOptions(depends_on=[istiod])
+        )
         GatewayApiGateway("internal", args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF), ["apps"])
 
     run = run_body(body)

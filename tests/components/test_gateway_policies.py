@@ -12,8 +12,12 @@ LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 
 def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: bool = False):
-    args = GatewayPoliciesArgs(gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
-                               allowlist=allowlist, allowlist_field=field, access_logs=access_logs)
+    args = GatewayPoliciesArgs(
+        gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
+        allowlist=allowlist,
+        allowlist_field=field,
+        access_logs=access_logs,
+    )
     return run_body(lambda: GatewayPolicies("policies", args))
 
 
@@ -21,8 +25,11 @@ def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: b
 def test_allowlist_is_an_allow_policy_on_the_gateway_pods(field: str) -> None:
     [policy] = policies(["203.0.113.0/24", "10.0.0.0/8"], field).k8s_objects("AuthorizationPolicy")
     assert policy["metadata"]["namespace"] == "istio-system"
-    assert policy["spec"] == {"selector": {"matchLabels": LABELS}, "action": "ALLOW",
-                              "rules": [{"from": [{"source": {field: ["10.0.0.0/8", "203.0.113.0/24"]}}]}]}
+    assert policy["spec"] == {
+        "selector": {"matchLabels": LABELS},
+        "action": "ALLOW",
+        "rules": [{"from": [{"source": {field: ["10.0.0.0/8", "203.0.113.0/24"]}}]}],
+    }
 
 
 def test_no_allowlist_no_policy_and_telemetry_only_when_asked() -> None:

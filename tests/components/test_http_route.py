@@ -13,8 +13,14 @@ INTERNAL = GatewayRef("internal", "istio-ingress", {"gateway.networking.k8s.io/g
 
 
 def route(namespace: str = "apps", backend_namespace: str = "apps", *gateways: GatewayRef):
-    args = EchoHttpRouteArgs(host="whoami.example.org", namespace=namespace, gateways=list(gateways or (PUBLIC,)),
-                             backend_name="clusterip", backend_namespace=backend_namespace, backend_port=80)
+    args = EchoHttpRouteArgs(
+        host="whoami.example.org",
+        namespace=namespace,
+        gateways=list(gateways or (PUBLIC,)),
+        backend_name="clusterip",
+        backend_namespace=backend_namespace,
+        backend_port=80,
+    )
     return run_body(lambda: EchoHttpRoute("route", args))
 
 
@@ -23,8 +29,15 @@ def test_route_in_the_apps_namespace_attaches_to_every_gateway_across_namespaces
     [http_route] = run.k8s_objects("HTTPRoute")
     assert http_route["metadata"]["namespace"] == "apps"
     assert http_route["spec"]["parentRefs"] == [
-        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": g.name, "namespace": "istio-ingress",
-         "sectionName": "http"} for g in (PUBLIC, INTERNAL)]
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": g.name,
+            "namespace": "istio-ingress",
+            "sectionName": "http",
+        }
+        for g in (PUBLIC, INTERNAL)
+    ]
     assert http_route["spec"]["hostnames"] == ["whoami.example.org"]
     assert http_route["spec"]["rules"] == [{"backendRefs": [{"name": "clusterip", "port": 80}]}]
     assert run.k8s_objects("ReferenceGrant") == []  # the backend is in the route's own namespace
@@ -35,8 +48,10 @@ def test_a_backend_in_another_namespace_gets_a_reference_grant_there() -> None:
     [grant] = run.k8s_objects("ReferenceGrant")
     [http_route] = run.k8s_objects("HTTPRoute")
     assert grant["metadata"]["namespace"] == "apps"
-    assert grant["spec"] == {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "routes"}],
-                             "to": [{"group": "", "kind": "Service", "name": "clusterip"}]}
+    assert grant["spec"] == {
+        "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "routes"}],
+        "to": [{"group": "", "kind": "Service", "name": "clusterip"}],
+    }
     assert http_route["spec"]["rules"][0]["backendRefs"] == [{"name": "clusterip", "namespace": "apps", "port": 80}]
 
 

@@ -20,8 +20,15 @@ STRICT, BOTH, OFF = ProxyProtocolListener.STRICT, ProxyProtocolListener.ACCEPT_B
 
 
 def args(**overrides: Any) -> IngressGatewayArgs:
-    fields: dict[str, Any] = {"name": "istio-ingressgateway", "namespace": "istio-system", "istio_version": "1.28.1",
-                              "platform": "vngcloud", "mode": PROXY, "listener": STRICT, **overrides}
+    fields: dict[str, Any] = {
+        "name": "istio-ingressgateway",
+        "namespace": "istio-system",
+        "istio_version": "1.28.1",
+        "platform": "vngcloud",
+        "mode": PROXY,
+        "listener": STRICT,
+        **overrides,
+    }
     return IngressGatewayArgs(**fields)
 
 
@@ -43,8 +50,7 @@ def values_of(run: ProgramRun) -> dict[str, Any]:
 def test_one_release_of_the_gateway_chart_named_and_versioned_as_given() -> None:
     [release] = gateway(name="edge", namespace="ingress", istio_version="1.27.3").of_type(HELM_RELEASE)
     inputs = release.inputs
-    assert (inputs["name"], inputs["namespace"], inputs["chart"], inputs["version"]) == (
-        "edge", "ingress", "gateway", "1.27.3")
+    assert (inputs["name"], inputs["namespace"], inputs["chart"], inputs["version"]) == ("edge", "ingress", "gateway", "1.27.3")
     assert inputs["repositoryOpts"]["repo"] == ISTIO_REPO
 
 
@@ -79,8 +85,7 @@ def test_accept_both_labels_the_pods_and_adds_the_permissive_filter_on_exactly_t
     values = values_of(run)
     [envoy_filter] = run.k8s_objects("EnvoyFilter")
     assert values["labels"] == {"istio-source-ip.io/proxy-protocol": "accept-both"}
-    assert envoy_filter["metadata"] == {"name": "istio-ingressgateway-proxy-protocol-accept-both",
-                                        "namespace": "istio-system"}
+    assert envoy_filter["metadata"] == {"name": "istio-ingressgateway-proxy-protocol-accept-both", "namespace": "istio-system"}
     pod_labels = {**run.outputs["labels"], **values["labels"]}
     assert envoy_filter["spec"]["workloadSelector"]["labels"] == pod_labels
     [patch] = envoy_filter["spec"]["configPatches"]
@@ -94,8 +99,7 @@ def test_strict_needs_no_envoy_filter() -> None:
 
 
 def test_metallb_placement_pins_pods_and_takes_the_pool() -> None:
-    values = values_of(gateway(platform="metallb", mode=LOCAL, listener=OFF,
-                               metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool")))
+    values = values_of(gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool")))
     assert values["nodeSelector"] == {"pin": "yes"}
     assert values["service"]["annotations"] == {"metallb.io/address-pool": "gw-pool"}
     [spread] = values["topologySpreadConstraints"]

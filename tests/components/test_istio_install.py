@@ -52,8 +52,9 @@ def test_gateway_api_crds_only_when_asked_and_both_lists_wait_for_them() -> None
     assert run.of_type("kubernetes:yaml/v2:ConfigFile") == []
     run, lists = install(gateway_api_crds=True)
     [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
-    assert crds.inputs["file"] == ("https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/"
-                                   "standard-install.yaml")
+    assert crds.inputs["file"] == (
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml"
+    )
     assert "istio-gateway-api-crds" in lists["crds"] and "istio-gateway-api-crds" in lists["control_plane"]
 
 

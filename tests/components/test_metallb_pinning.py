@@ -11,15 +11,15 @@ LABEL = {"loadbalancerIPs.metallb.io": "arp"}  # seed 002
 
 
 def pinning(**overrides: object):
-    args = {"nodes": ["demo-dev-worker-03", "demo-dev-worker-04"], "node_label": LABEL, "pool": "default-pool",
-            **overrides}
+    args = {"nodes": ["demo-dev-worker-03", "demo-dev-worker-04"], "node_label": LABEL, "pool": "default-pool", **overrides}
     return run_body(lambda: MetalLBPinning("pinning", MetalLBPinningArgs(**args)))  # type: ignore[arg-type]
 
 
 def test_each_node_is_labelled_by_a_patch() -> None:
     patches = pinning().of_type("kubernetes:core/v1:NodePatch")
-    assert sorted((p.inputs["metadata"]["name"], p.inputs["metadata"]["labels"]["loadbalancerIPs.metallb.io"])
-                  for p in patches) == [("demo-dev-worker-03", "arp"), ("demo-dev-worker-04", "arp")]
+    assert sorted(
+        (p.inputs["metadata"]["name"], p.inputs["metadata"]["labels"]["loadbalancerIPs.metallb.io"]) for p in patches
+    ) == [("demo-dev-worker-03", "arp"), ("demo-dev-worker-04", "arp")]
 
 
 def test_l2_advertisement_announces_the_pool_only_from_labelled_nodes() -> None:
@@ -38,8 +38,11 @@ def test_existing_l2_advertisement_is_adopted_with_a_patch() -> None:
     run = pinning(adopt_l2_advertisement="default-l2advertisement")
     assert run.k8s_objects("L2Advertisement") == []
     [patch] = run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
-    assert patch.inputs["metadata"] == {"name": "default-l2advertisement", "namespace": "metallb-system",
-                                        "annotations": {"pulumi.com/patchForce": "true"}}
+    assert patch.inputs["metadata"] == {
+        "name": "default-l2advertisement",
+        "namespace": "metallb-system",
+        "annotations": {"pulumi.com/patchForce": "true"},
+    }
     assert patch.inputs["spec"]["nodeSelectors"] == [{"matchLabels": LABEL}]
 
 
@@ -47,8 +50,10 @@ def test_dedicated_pool_from_addresses_single_ips_become_host_networks() -> None
     run = pinning(addresses=("192.168.10.7", "192.168.20.0/28", "192.168.30.10-192.168.30.20", "2001:db8::5"))
     [pool] = run.k8s_objects("IPAddressPool")
     assert pool["metadata"]["name"] == "default-pool"
-    assert pool["spec"] == {"addresses": ["192.168.10.7/32", "192.168.20.0/28", "192.168.30.10-192.168.30.20",
-                                          "2001:db8::5/128"], "autoAssign": False}
+    assert pool["spec"] == {
+        "addresses": ["192.168.10.7/32", "192.168.20.0/28", "192.168.30.10-192.168.30.20", "2001:db8::5/128"],
+        "autoAssign": False,
+    }
 
 
 def test_no_pool_object_without_addresses() -> None:
@@ -76,28 +81,38 @@ L2_READ = "kubernetes:metallb.io/v1beta1:L2Advertisement::metallb-system/default
 
 def adopt(current_spec: dict | None, pool: str = "default-pool"):
     """Adopt default-l2advertisement whose current spec the (mock) cluster returns."""
-    args = MetalLBPinningArgs(nodes=["w1"], node_label={"pin": "yes"}, pool=pool,
-                              adopt_l2_advertisement="default-l2advertisement")
+    args = MetalLBPinningArgs(
+        nodes=["w1"], node_label={"pin": "yes"}, pool=pool, adopt_l2_advertisement="default-l2advertisement"
+    )
     state = {"metadata": {"name": "default-l2advertisement"}, "spec": current_spec}
     return run_body(lambda: MetalLBPinning("pin", args), reads={L2_READ: state})
 
 
-@pytest.mark.parametrize("current", [
-    {"ipAddressPools": ["default-pool"]},
-    {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"old": "x"}}]},
-    {"ipAddressPoolSelectors": [{"matchLabels": {"l2.ipaddress-pool.metallb.io": "default-pool"}}]},
-])
+@pytest.mark.parametrize(
+    "current",
+    [
+        {"ipAddressPools": ["default-pool"]},
+        {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"old": "x"}}]},
+        {"ipAddressPoolSelectors": [{"matchLabels": {"l2.ipaddress-pool.metallb.io": "default-pool"}}]},
+    ],
+)
 def test_adopting_an_advertisement_of_only_the_gateways_pool_patches_it(current: dict) -> None:
     [patch] = adopt(current).of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
     assert patch.inputs["spec"] == {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"pin": "yes"}}]}
 
 
-@pytest.mark.parametrize(("current", "message"), [
-    ({"ipAddressPools": ["default-pool", "other-pool"]}, "L2Advertisement default-l2advertisement also announces "
-     "other-pool; adopting it would replace its ipAddressPools with [default-pool]"),
-    ({}, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
-    (None, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
-])
+@pytest.mark.parametrize(
+    ("current", "message"),
+    [
+        (
+            {"ipAddressPools": ["default-pool", "other-pool"]},
+            "L2Advertisement default-l2advertisement also announces "
+            "other-pool; adopting it would replace its ipAddressPools with [default-pool]",
+        ),
+        ({}, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
+        (None, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
+    ],
+)
 def test_adopting_an_advertisement_that_announces_other_pools_is_refused(current: dict | None, message: str) -> None:
     from components.metallb_pinning import AdoptionRefused
 

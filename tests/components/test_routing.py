@@ -13,8 +13,13 @@ INTERNAL = GatewayRef("internal", "ingress", {"app": "internal", "istio": "inter
 
 
 def routing(*gateways: GatewayRef):
-    args = EchoRoutingArgs(host="whoami.example.org", namespace="apps", gateways=list(gateways),
-                           destination_host="clusterip.apps.svc.cluster.local", destination_port=80)
+    args = EchoRoutingArgs(
+        host="whoami.example.org",
+        namespace="apps",
+        gateways=list(gateways),
+        destination_host="clusterip.apps.svc.cluster.local",
+        destination_port=80,
+    )
     return run_body(lambda: EchoRouting("routing", args))
 
 
@@ -24,7 +29,8 @@ def test_gateway_listens_on_80_http_for_the_host_on_the_selected_pods() -> None:
     assert gateway["metadata"] == {"name": "echo-istio-edge", "namespace": "apps"}
     assert gateway["spec"]["selector"] == EDGE.labels
     assert gateway["spec"]["servers"] == [
-        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["whoami.example.org"]}]
+        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["whoami.example.org"]}
+    ]
 
 
 def test_virtual_service_binds_every_gateway_and_routes_to_the_destination() -> None:
@@ -35,7 +41,8 @@ def test_virtual_service_binds_every_gateway_and_routes_to_the_destination() -> 
     assert vs["spec"]["hosts"] == ["whoami.example.org"]
     assert vs["spec"]["gateways"] == ["apps/echo-istio-edge", "apps/echo-internal"]
     assert vs["spec"]["http"] == [
-        {"route": [{"destination": {"host": "clusterip.apps.svc.cluster.local", "port": {"number": 80}}}]}]
+        {"route": [{"destination": {"host": "clusterip.apps.svc.cluster.local", "port": {"number": 80}}}]}
+    ]
 
 
 def test_no_gateway_is_refused() -> None:

@@ -64,8 +64,26 @@ on every preview."""
 def verify_from_container(stack: str, network: str, env: dict[str, str]) -> dict:
     """`python -m tools.verify --stack S --from-docker-network N`: the container's own address must arrive."""
     result = subprocess.run(
-        [sys.executable, "-m", "tools.verify", "--stack", stack, "--from-docker-network", network, "--attempts", "20",
-         "--timeout", "300", "--json"], capture_output=True, text=True, check=False, cwd=ROOT, env={**os.environ, **env})
+        [
+            sys.executable,
+            "-m",
+            "tools.verify",
+            "--stack",
+            stack,
+            "--from-docker-network",
+            network,
+            "--attempts",
+            "20",
+            "--timeout",
+            "300",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
     print(result.stderr)
     return json.loads(result.stdout)
 
@@ -73,11 +91,12 @@ def verify_from_container(stack: str, network: str, env: dict[str, str]) -> dict
 def test_up_preview_verify_destroy() -> None:
     from pulumi import automation as auto
 
-    env = {"PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{ROOT}/.pulumi-state"),
-           "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
+    env = {
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{ROOT}/.pulumi-state"),
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),
+    }
     (ROOT / ".pulumi-state").mkdir(exist_ok=True)
-    stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(ROOT),
-                                        opts=auto.LocalWorkspaceOptions(env_vars=env))
+    stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(ROOT), opts=auto.LocalWorkspaceOptions(env_vars=env))
     try:
         up = stack.up(on_output=print)
         assert up.summary.result == "succeeded"
@@ -93,8 +112,9 @@ def test_up_preview_verify_destroy() -> None:
             result = verify_from_container(STACK, network, env)
             assert result["ok"], result
         else:
-            verdict = verify.verify(verify.Target(f"http://{address}", host),
-                                    os.environ.get("ISTIO_SOURCE_IP_E2E_CLIENT_IP"), attempts=20)
+            verdict = verify.verify(
+                verify.Target(f"http://{address}", host), os.environ.get("ISTIO_SOURCE_IP_E2E_CLIENT_IP"), attempts=20
+            )
             assert verdict.ok, verdict.as_text()
     finally:
         stack.destroy(on_output=print)
