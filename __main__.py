@@ -23,7 +23,8 @@ from components import (
     Namespaces,
 )
 from source_ip.config import load_stack_config
-from source_ip.inputs import stack_inputs
+from source_ip.inputs import gateway_args, stack_inputs
+from source_ip.plan import allowlist_field
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -34,24 +35,31 @@ namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
 
 gateway_api = inputs.routing == "gateway-api"
 gateways: list[IngressGateway | GatewayApiGateway] = []
-for args in inputs.gateways:
+for settings in inputs.gateways:
+    namespace = str(settings.namespace)
     waits = pulumi.ResourceOptions(
-        depends_on=[*istio.control_plane, *namespaces.ready(args.namespace), *(pinning.ready if pinning else [])]
+        depends_on=[*istio.control_plane, *namespaces.ready(namespace), *(pinning.ready if pinning else [])]
     )
     if gateway_api:
-        routes_from = [inputs.echo.namespace] if inputs.echo else [args.namespace]
-        gateways.append(GatewayApiGateway(args.name, args, routes_from, opts=waits))
+        routes_from = [str(inputs.echo["namespace"])] if inputs.echo else [namespace]
+        gateways.append(
+            GatewayApiGateway(settings.name, {"gateway": gateway_args(settings), "route_namespaces": routes_from}, opts=waits)
+        )
     else:
-        gateways.append(IngressGateway(args.name, args, opts=waits))
+        gateways.append(IngressGateway(settings.name, gateway_args(settings), opts=waits))
 
 if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
         GatewayPolicies(
-            f"{gateway.ref.name}-policies",
+            f"{gateway.ref['name']}-policies",
             GatewayPoliciesArgs(
-                gateway.ref, gateway.allowlist_field, inputs.allowlist, inputs.access_logs, target_gateway=gateway_api
+                gateway=gateway.ref,
+                allowlist_field=allowlist_field(gateway.settings.client_address_source),
+                allowlist=inputs.allowlist,
+                access_logs=inputs.access_logs,
+                target_gateway=gateway_api,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(gateway.ref.namespace)]),
+            opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(str(gateway.ref["namespace"]))]),
         )
 
 if inputs.echo and inputs.echo_host:
@@ -61,10 +69,10 @@ if inputs.echo and inputs.echo_host:
             "echo-route",
             EchoHttpRouteArgs(
                 host=inputs.echo_host,
-                namespace=inputs.echo.namespace,
+                namespace=str(inputs.echo["namespace"]),
                 gateways=[gateway.ref for gateway in gateways],
                 backend_name=echo.service_name,
-                backend_namespace=echo.namespace,
+                backend_namespace=str(inputs.echo["namespace"]),
                 backend_port=echo.service_port,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
@@ -74,7 +82,7 @@ if inputs.echo and inputs.echo_host:
             "echo-routing",
             EchoRoutingArgs(
                 host=inputs.echo_host,
-                namespace=inputs.echo.namespace,
+                namespace=inputs.echo["namespace"],
                 gateways=[gateway.ref for gateway in gateways],
                 destination_host=echo.service_host,
                 destination_port=echo.service_port,
@@ -93,22 +101,22 @@ first = gateways[0]
 pulumi.export("platform", config.platform)
 pulumi.export("routing", inputs.routing)
 pulumi.export("istioVersion", istio.version)
-pulumi.export("sourceIpMode", str(first.mode))
-pulumi.export("clientAddressSource", str(first.client_address_source))
-pulumi.export("numTrustedProxies", inputs.gateways[0].num_trusted_proxies)
+pulumi.export("sourceIpMode", str(first.settings.mode))
+pulumi.export("clientAddressSource", first.client_address_source)
+pulumi.export("numTrustedProxies", first.settings.num_trusted_proxies)
 pulumi.export("gatewayAddress", first.address)
-pulumi.export("gatewayAddresses", {g.ref.name: g.address for g in gateways})
+pulumi.export("gatewayAddresses", {g.ref["name"]: g.address for g in gateways})
 pulumi.export(
     "gateways",
     {
-        g.ref.name: {
-            "namespace": g.ref.namespace,
-            "sourceIpMode": str(g.mode),
-            "clientAddressSource": str(g.client_address_source),
+        g.ref["name"]: {
+            "namespace": g.ref["namespace"],
+            "sourceIpMode": str(g.settings.mode),
+            "clientAddressSource": g.client_address_source,
         }
         for g in gateways
     },
 )
 pulumi.export("echoHost", inputs.echo_host)
 pulumi.export("curlCommand", first.address.apply(curl_command))
-pulumi.export("curlCommands", {g.ref.name: g.address.apply(curl_command) for g in gateways})
+pulumi.export("curlCommands", {g.ref["name"]: g.address.apply(curl_command) for g in gateways})

@@ -1,7 +1,7 @@
 """One ComponentResource per job; `__main__.py` composes them."""
 
 from components.echo_app import EchoApp, EchoAppArgs
-from components.gateway_api_gateway import GatewayApiGateway
+from components.gateway_api_gateway import GatewayApiGateway, GatewayApiGatewayArgs
 from components.gateway_policies import GatewayPolicies, GatewayPoliciesArgs
 from components.http_route import EchoHttpRoute, EchoHttpRouteArgs
 from components.ingress_gateway import IngressGateway, IngressGatewayArgs, MetalLBPlacement
@@ -10,7 +10,21 @@ from components.metallb_pinning import MetalLBPinning, MetalLBPinningArgs
 from components.namespaces import Namespaces, NamespacesArgs
 from components.routing import EchoRouting, EchoRoutingArgs
 
+HOSTED_COMPONENTS = [
+    EchoApp,
+    EchoHttpRoute,
+    EchoRouting,
+    GatewayApiGateway,
+    GatewayPolicies,
+    IngressGateway,
+    IstioInstall,
+    MetalLBPinning,
+    Namespaces,
+]
+"""What the component package (package/) hosts for other Pulumi programs: every component."""
+
 __all__ = [
+    "HOSTED_COMPONENTS",
     "EchoApp",
     "EchoAppArgs",
     "EchoHttpRoute",
@@ -18,6 +32,7 @@ __all__ = [
     "EchoRouting",
     "EchoRoutingArgs",
     "GatewayApiGateway",
+    "GatewayApiGatewayArgs",
     "GatewayPolicies",
     "GatewayPoliciesArgs",
     "IngressGateway",

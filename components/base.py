@@ -6,8 +6,6 @@ gives each child `parent=self` and the component's own dependencies. Child resou
 with the component's name (`child_name`), so any number of instances coexist in one program.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
@@ -35,9 +33,9 @@ class Component(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on])
 
 
-def owned_namespace(component: Component, name: str) -> list[pulumi.Resource]:
+def owned_namespace(component: Component, name: pulumi.Input[str]) -> list[pulumi.Resource]:
     """A Namespace the component creates, as a dependency list; none for one every cluster has."""
-    if name in ALWAYS_PRESENT_NAMESPACES:
+    if isinstance(name, str) and name in ALWAYS_PRESENT_NAMESPACES:
         return []
     return [k8s.core.v1.Namespace(component.child_name(f"namespace-{name}"), metadata={"name": name}, opts=component.child())]
 

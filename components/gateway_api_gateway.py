@@ -1,10 +1,8 @@
 """GatewayApiGateway: a Kubernetes Gateway API Gateway that istiod deploys, with the client-IP path in
 the ConfigMap its `spec.infrastructure.parametersRef` names (Istio 1.26+)."""
 
-from __future__ import annotations
-
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -12,6 +10,7 @@ import yaml
 
 from components.base import Component, kubernetes_object
 from components.ingress_gateway import (
+    GatewaySettings,
     IngressGatewayArgs,
     accept_both_filter_spec,
     gateway_topology,
@@ -21,7 +20,6 @@ from source_ip.facts import (
     GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     GATEWAY_PARAMETERS_KEYS,
-    GENERATED_SUFFIX,
     ISTIO_GATEWAY_CLASS,
     MIGRATION_POD_LABEL,
     PROXY_CONFIG_ANNOTATION,
@@ -30,7 +28,7 @@ from source_ip.facts import (
     WAIT_FOR_ANNOTATION,
     SourceIpMode,
 )
-from source_ip.plan import ClientAddressSource, GatewayRef, ProxyProtocolListener, allowlist_field
+from source_ip.plan import GatewayRef, ProxyProtocolListener, allowlist_field
 
 PROXY_CONTAINER = "istio-proxy"
 """The container of the gateway pods istiod generates (istio-discovery files/kube-gateway.yaml)."""
@@ -48,7 +46,7 @@ def pod_labels(name: str) -> dict[str, str]:
     return {GATEWAY_NAME_POD_LABEL: name}
 
 
-def gateway_parameters(args: IngressGatewayArgs) -> dict[str, dict[str, Any]]:
+def gateway_parameters(args: GatewaySettings) -> dict[str, dict[str, Any]]:
     """The patches istiod applies to the objects it generates for this Gateway: the same client-IP path
     as the istio/gateway chart values, in the shape of the generated Service, Deployment, HPA and PDB."""
     service: dict[str, Any] = {}
@@ -73,7 +71,7 @@ def gateway_parameters(args: IngressGatewayArgs) -> dict[str, dict[str, Any]]:
     if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
         pod_spec["containers"] = [{"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV, "value": "true"}]}]
     if args.metallb:
-        pod_spec["nodeSelector"] = dict(args.metallb.node_label)
+        pod_spec["nodeSelector"] = dict(args.metallb["node_label"])
         pod_spec["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -140,6 +138,15 @@ def parameters_problems(parameters: dict[str, Any]) -> list[str]:
     return problems
 
 
+class GatewayApiGatewayArgs(TypedDict):
+    """Inputs of a Gateway API gateway: an ingress gateway's, and the namespaces its routes come from."""
+
+    gateway: IngressGatewayArgs
+    """The gateway: name, namespace, platform, source-IP mode and listener, HA and placement."""
+    route_namespaces: list[str]
+    """Namespaces whose HTTPRoutes the Gateway's `http` listener admits."""
+
+
 class GatewayApiGateway(Component):
     """A `gateway.networking.k8s.io/v1` Gateway of class `istio` and the ConfigMap of its parameters.
 
@@ -151,30 +158,31 @@ class GatewayApiGateway(Component):
     Give it `depends_on` istiod (and, on MetalLB, the pinning); nothing needs to depend on it.
     """
 
-    ref: GatewayRef
     address: pulumi.Output[str | None]
-    allowlist_field: str
-    client_address_source: ClientAddressSource
-    mode: SourceIpMode
+    """The Gateway's first address (status.addresses), once istiod and the LB have assigned it."""
+    labels: pulumi.Output[dict[str, str]]
+    """The label on the gateway's pods (gateway.networking.k8s.io/gateway-name)."""
+    allowlist_field: pulumi.Output[str]
+    """`ipBlocks` or `remoteIpBlocks`: which AuthorizationPolicy field matches the client here."""
+    client_address_source: pulumi.Output[str]
+    """Where the gateway learns the client address: packet, proxy-protocol or x-forwarded-for."""
 
-    def __init__(
-        self, name: str, args: IngressGatewayArgs, allowed_route_namespaces: list[str], opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: GatewayApiGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("GatewayApiGateway", name, opts)
-        if not allowed_route_namespaces:
+        route_namespaces = list(args["route_namespaces"])
+        settings = GatewaySettings.of(args["gateway"])
+        if not route_namespaces:
             raise ValueError(
-                f"GatewayApiGateway {args.name}: allowed_route_namespaces is empty; allowed: the "
+                f"GatewayApiGateway {settings.name}: route_namespaces is empty; allowed: the "
                 "namespaces whose HTTPRoutes may attach"
             )
-        self.mode = args.mode
-        self.ref = GatewayRef(args.name, args.namespace, pod_labels(args.name))
-        self.client_address_source = args.client_address_source
-        self.allowlist_field = allowlist_field(self.client_address_source)
-        params_name = f"{args.name}-gateway-params"
+        self.settings = settings
+        self.ref = GatewayRef(name=settings.name, namespace=settings.namespace, labels=pod_labels(settings.name))
+        params_name = f"{settings.name}-gateway-params"
         params = k8s.core.v1.ConfigMap(
             self.child_name("params"),
-            metadata={"name": params_name, "namespace": args.namespace},
-            data=configmap_data(gateway_parameters(args)),
+            metadata={"name": params_name, "namespace": settings.namespace},
+            data=configmap_data(gateway_parameters(settings)),
             opts=self.child(),
         )
         gateway = kubernetes_object(
@@ -184,8 +192,8 @@ class GatewayApiGateway(Component):
                 "apiVersion": f"{GATEWAY_API_GROUP}/v1",
                 "kind": "Gateway",
                 "metadata": {
-                    "name": args.name,
-                    "namespace": args.namespace,
+                    "name": settings.name,
+                    "namespace": settings.namespace,
                     "annotations": {WAIT_FOR_ANNOTATION: "condition=Programmed"},
                 },
                 "spec": {
@@ -203,7 +211,7 @@ class GatewayApiGateway(Component):
                                             {
                                                 "key": "kubernetes.io/metadata.name",
                                                 "operator": "In",
-                                                "values": sorted(set(allowed_route_namespaces)),
+                                                "values": sorted(set(route_namespaces)),
                                             }
                                         ]
                                     },
@@ -216,24 +224,25 @@ class GatewayApiGateway(Component):
             },
             opts=self.child(depends_on=[params]),
         )
-        if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
+        if settings.listener == ProxyProtocolListener.ACCEPT_BOTH:
             k8s.apiextensions.CustomResource(
                 self.child_name("accept-both"),
                 api_version="networking.istio.io/v1alpha3",
                 kind="EnvoyFilter",
-                metadata={"name": f"{args.name}-proxy-protocol-accept-both", "namespace": args.namespace},
-                spec=accept_both_filter_spec(pod_labels(args.name)),
+                metadata={"name": f"{settings.name}-proxy-protocol-accept-both", "namespace": settings.namespace},
+                spec=accept_both_filter_spec(pod_labels(settings.name)),
                 opts=self.child(),
             )
         self.address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
+        self.labels = pulumi.Output.from_input(pod_labels(settings.name))
+        self.allowlist_field = pulumi.Output.from_input(str(allowlist_field(settings.client_address_source)))
+        self.client_address_source = pulumi.Output.from_input(str(settings.client_address_source))
         self.register_outputs(
             {
                 "address": self.address,
-                "generatedService": f"{args.name}{GENERATED_SUFFIX}",
-                "mode": str(args.mode),
-                "listener": str(args.listener),
-                "clientAddressSource": str(self.client_address_source),
+                "labels": self.labels,
                 "allowlistField": self.allowlist_field,
+                "clientAddressSource": self.client_address_source,
             }
         )
 

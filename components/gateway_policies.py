@@ -1,33 +1,30 @@
 """GatewayPolicies: who may reach one gateway (by client address) and access logs that show it."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.facts import GATEWAY_API_GROUP
-from source_ip.plan import GatewayRef
+from source_ip.plan import AllowlistField, GatewayRef
 
 
-@dataclass(frozen=True)
-class GatewayPoliciesArgs:
+class GatewayPoliciesArgs(TypedDict):
+    """Inputs of one gateway's policies. They decide which objects exist, so they are plain values."""
+
     gateway: GatewayRef
-    allowlist_field: str
+    """The gateway the policies attach to."""
+    allowlist_field: AllowlistField
     """`ipBlocks` (packet source) or `remoteIpBlocks` (PROXY header / X-Forwarded-For): the gateway's
-    `IngressGateway.allowlist_field`."""
-    allowlist: list[str] = field(default_factory=list)
+    own `allowlist_field` output."""
+    allowlist: NotRequired[list[str]]
     """Client CIDRs allowed in; empty means no AuthorizationPolicy."""
-    access_logs: bool = False
-    target_gateway: bool = False
+    access_logs: NotRequired[bool]
+    """Envoy access logs on the gateway (an Istio Telemetry)."""
+    target_gateway: NotRequired[bool]
     """Attach with `targetRefs` to the Gateway API Gateway of that name (in its namespace), instead of a
     `selector` on the pods' labels."""
-
-    def __post_init__(self) -> None:
-        if self.allowlist_field not in ("ipBlocks", "remoteIpBlocks"):
-            raise ValueError(f"GatewayPolicies: allowlist_field {self.allowlist_field!r}; allowed: ipBlocks, remoteIpBlocks")
 
 
 class GatewayPolicies(Component):
@@ -36,34 +33,45 @@ class GatewayPolicies(Component):
     address and X-Forwarded-For). Give it `depends_on` the Istio CRDs and the gateway's namespace;
     it does not need the gateway itself."""
 
+    allowlist: pulumi.Output[list[str]]
+    """The allowed client CIDRs, sorted."""
+    allowlist_field: pulumi.Output[str]
+    """The AuthorizationPolicy field they are matched against."""
+
     def __init__(self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("GatewayPolicies", name, opts)
-        gateway = args.gateway
+        try:
+            field = AllowlistField(args["allowlist_field"])
+        except ValueError:
+            raise ValueError(
+                f"GatewayPolicies: allowlist_field {args['allowlist_field']!r}; allowed: "
+                f"{', '.join(f.value for f in AllowlistField)}"
+            ) from None
+        gateway = args["gateway"]
+        allowlist = sorted(args.get("allowlist") or [])
         attach: dict[str, object] = (
-            {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gateway.name}]}
-            if args.target_gateway
-            else {"selector": {"matchLabels": dict(gateway.labels)}}
+            {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gateway["name"]}]}
+            if args.get("target_gateway")
+            else {"selector": {"matchLabels": dict(gateway["labels"])}}
         )
-        if args.allowlist:
+        if allowlist:
             k8s.apiextensions.CustomResource(
                 self.child_name("allowlist"),
                 api_version="security.istio.io/v1",
                 kind="AuthorizationPolicy",
-                metadata={"name": f"{gateway.name}-allowlist", "namespace": gateway.namespace},
-                spec={
-                    **attach,
-                    "action": "ALLOW",
-                    "rules": [{"from": [{"source": {args.allowlist_field: sorted(args.allowlist)}}]}],
-                },
+                metadata={"name": f"{gateway['name']}-allowlist", "namespace": gateway["namespace"]},
+                spec={**attach, "action": "ALLOW", "rules": [{"from": [{"source": {field.value: allowlist}}]}]},
                 opts=self.child(),
             )
-        if args.access_logs:
+        if args.get("access_logs"):
             k8s.apiextensions.CustomResource(
                 self.child_name("access-logs"),
                 api_version="telemetry.istio.io/v1",
                 kind="Telemetry",
-                metadata={"name": f"{gateway.name}-access-logs", "namespace": gateway.namespace},
+                metadata={"name": f"{gateway['name']}-access-logs", "namespace": gateway["namespace"]},
                 spec={**attach, "accessLogging": [{"providers": [{"name": "envoy"}]}]},
                 opts=self.child(),
             )
-        self.register_outputs({"allowlist": sorted(args.allowlist), "allowlistField": args.allowlist_field})
+        self.allowlist = pulumi.Output.from_input(allowlist).apply(list)
+        self.allowlist_field = pulumi.Output.from_input(field.value)
+        self.register_outputs({"allowlist": self.allowlist, "allowlistField": self.allowlist_field})

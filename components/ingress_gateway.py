@@ -1,10 +1,8 @@
 """IngressGateway: one istio/gateway release and every decision about its client-IP path."""
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -36,9 +34,8 @@ from source_ip.plan import (
 )
 
 
-@dataclass(frozen=True)
-class MetalLBPlacement:
-    """Where a gateway on MetalLB L2 runs: the nodes that also announce its address (seed 002)."""
+class MetalLBPlacement(TypedDict):
+    """Where a gateway on MetalLB L2 runs: the nodes that also announce its address."""
 
     node_label: dict[str, str]
     """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
@@ -46,31 +43,60 @@ class MetalLBPlacement:
     """The IPAddressPool the Service takes its address from."""
 
 
-@dataclass(frozen=True)
-class IngressGatewayArgs:
+class IngressGatewayArgs(TypedDict):
+    """Inputs of an ingress gateway. Fields that decide which objects exist or are checked before any
+    exists (the client-IP path) are plain values; the namespace and the Istio version may be Outputs."""
+
     name: str
-    """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
-    namespace: str
-    istio_version: str
+    """Helm release name (the Gateway's name in Gateway API mode); the pods' labels derive from it."""
+    namespace: pulumi.Input[str]
+    """Namespace of the gateway; it must exist (the program's Namespaces component, or your own)."""
+    istio_version: pulumi.Input[str]
     """Exact Istio release of the gateway chart; it must match istiod's."""
     platform: str
     """Platform id from the registry (source_ip/facts.py): which annotations make its LB do what."""
     mode: SourceIpMode
-    """How the client address survives the load balancer."""
+    """How the client address survives the load balancer: proxy-protocol or local (passthrough)."""
     listener: ProxyProtocolListener
-    """How the gateway treats the PROXY header; must fit `mode` (see `pairing_problem`)."""
+    """How the gateway treats the PROXY header (strict, accept-both, off); it must fit `mode`."""
+    replicas: NotRequired[int]
+    """Gateway replicas (default 2: a PodDisruptionBudget keeps one during a drain)."""
+    max_replicas: NotRequired[int | None]
+    """Set to turn the HorizontalPodAutoscaler on, between `replicas` and this."""
+    num_trusted_proxies: NotRequired[int]
+    """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
+    trusted_hops: NotRequired[TrustedHops]
+    """What stands in front: l4 load balancers only, or l7 proxies (required for num_trusted_proxies >= 1)."""
+    service_annotations: NotRequired[dict[str, str]]
+    """Extra Service annotations; refused when they would break the client-IP path."""
+    hairpin_hostname: NotRequired[str | None]
+    """Hostname the LB publishes instead of its IP (DigitalOcean, Hetzner), for in-cluster callers."""
+    metallb: NotRequired[MetalLBPlacement | None]
+    """Set on MetalLB: pin the pods to the announcing nodes and take the address from the pool."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """An ingress gateway's inputs with their defaults, checked: what the pure functions below read."""
+
+    name: str
+    namespace: pulumi.Input[str]
+    istio_version: pulumi.Input[str]
+    platform: str
+    mode: SourceIpMode
+    listener: ProxyProtocolListener
     replicas: int = 2
     max_replicas: int | None = None
-    """Set to turn the HorizontalPodAutoscaler on, between `replicas` and this."""
     num_trusted_proxies: int = 0
     trusted_hops: TrustedHops = TrustedHops.L4
     service_annotations: dict[str, str] = field(default_factory=dict)
-    """Extra Service annotations; they win over the platform's for the same key."""
     hairpin_hostname: str | None = None
     metallb: MetalLBPlacement | None = None
-    """Set on MetalLB: pin the pods to the announcing nodes and take the address from the pool."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", SourceIpMode(self.mode))
+        object.__setattr__(self, "listener", ProxyProtocolListener(self.listener))
+        object.__setattr__(self, "trusted_hops", TrustedHops(self.trusted_hops))
         problem = pairing_problem(self.mode, self.listener)
         if problem:
             raise ValueError(f"IngressGateway {self.name}: mode {self.mode} with listener {self.listener}: {problem}")
@@ -82,6 +108,11 @@ class IngressGatewayArgs:
             self.platform_entry, self.mode, program_annotations(self), self.service_annotations
         ):
             raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
+
+    @classmethod
+    def of(cls, args: IngressGatewayArgs) -> "GatewaySettings":
+        """The settings of a component's args (a TypedDict, defaults filled in, checked)."""
+        return cls(**args)
 
     @property
     def platform_entry(self) -> Platform:
@@ -96,7 +127,7 @@ class IngressGatewayArgs:
         return client_address_source(self.listener, self.num_trusted_proxies)
 
 
-def gateway_topology(args: IngressGatewayArgs) -> dict[str, Any]:
+def gateway_topology(args: GatewaySettings) -> dict[str, Any]:
     topology: dict[str, Any] = {}
     if args.num_trusted_proxies:
         topology["numTrustedProxies"] = args.num_trusted_proxies
@@ -105,21 +136,21 @@ def gateway_topology(args: IngressGatewayArgs) -> dict[str, Any]:
     return topology
 
 
-def program_annotations(args: IngressGatewayArgs) -> dict[str, str]:
+def program_annotations(args: GatewaySettings) -> dict[str, str]:
     return program_service_annotations(
         args.platform_entry,
         args.mode,
         hairpin_hostname=args.hairpin_hostname,
-        metallb_pool=args.metallb.pool if args.metallb else None,
+        metallb_pool=args.metallb["pool"] if args.metallb else None,
     )
 
 
-def service_annotations(args: IngressGatewayArgs) -> dict[str, str]:
+def service_annotations(args: GatewaySettings) -> dict[str, str]:
     """The program's annotations for the mode with the user's on top (already checked not to break it)."""
     return dict(sorted({**program_annotations(args), **args.service_annotations}.items()))
 
 
-def chart_values(args: IngressGatewayArgs) -> dict[str, Any]:
+def chart_values(args: GatewaySettings) -> dict[str, Any]:
     """Values for the istio/gateway chart (keys checked against its values.schema.json)."""
     service: dict[str, Any] = {"type": "LoadBalancer"}
     annotations = service_annotations(args)
@@ -155,7 +186,7 @@ def chart_values(args: IngressGatewayArgs) -> dict[str, Any]:
     if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
         values["labels"] = dict(MIGRATION_POD_LABEL)
     if args.metallb:
-        values["nodeSelector"] = dict(args.metallb.node_label)
+        values["nodeSelector"] = dict(args.metallb["node_label"])
         values["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -205,53 +236,51 @@ class IngressGateway(Component):
     Nothing needs to depend on it: the release waits for the LB address, which can take minutes.
     """
 
-    release: k8s.helm.v3.Release
-    ref: GatewayRef
-    """Name, namespace and the pods' real labels, for Istio objects that select this gateway."""
     address: pulumi.Output[str | None]
     """External IP or hostname of the gateway's LoadBalancer Service, once assigned."""
-    allowlist_field: str
+    labels: pulumi.Output[dict[str, str]]
+    """The labels on the gateway's pods: what an Istio Gateway or a workload selector must select."""
+    allowlist_field: pulumi.Output[str]
     """`ipBlocks` or `remoteIpBlocks`: which AuthorizationPolicy field matches the client here."""
-    client_address_source: ClientAddressSource
-    mode: SourceIpMode
+    client_address_source: pulumi.Output[str]
+    """Where the gateway learns the client address: packet, proxy-protocol or x-forwarded-for."""
 
     def __init__(self, name: str, args: IngressGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("IngressGateway", name, opts)
-        self.mode = args.mode
-        self.ref = GatewayRef(args.name, args.namespace, args.labels)
-        self.client_address_source = args.client_address_source
-        self.allowlist_field = allowlist_field(self.client_address_source)
+        settings = GatewaySettings.of(args)
+        self.settings = settings
+        self.ref = GatewayRef(name=settings.name, namespace=settings.namespace, labels=settings.labels)
         self.release = k8s.helm.v3.Release(
             self.child_name("release"),
             k8s.helm.v3.ReleaseArgs(
-                name=args.name,
+                name=settings.name,
                 chart=ISTIO_GATEWAY.chart,
-                version=args.istio_version,
-                namespace=args.namespace,
+                version=settings.istio_version,
+                namespace=settings.namespace,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_GATEWAY.repository),
-                values=chart_values(args),
+                values=chart_values(settings),
             ),
             opts=self.child(),
         )
-        if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
-            filter_name = f"{args.name}-proxy-protocol-accept-both"
+        if settings.listener == ProxyProtocolListener.ACCEPT_BOTH:
             k8s.apiextensions.CustomResource(
                 self.child_name("accept-both"),
                 api_version="networking.istio.io/v1alpha3",
                 kind="EnvoyFilter",
-                metadata={"name": filter_name, "namespace": args.namespace},
-                spec=accept_both_filter_spec(args.labels),
+                metadata={"name": f"{settings.name}-proxy-protocol-accept-both", "namespace": settings.namespace},
+                spec=accept_both_filter_spec(settings.labels),
                 opts=self.child(),
             )
         self.address = self._address()
+        self.labels = pulumi.Output.from_input(settings.labels)
+        self.allowlist_field = pulumi.Output.from_input(str(allowlist_field(settings.client_address_source)))
+        self.client_address_source = pulumi.Output.from_input(str(settings.client_address_source))
         self.register_outputs(
             {
                 "address": self.address,
-                "labels": args.labels,
-                "mode": str(args.mode),
-                "listener": str(args.listener),
-                "clientAddressSource": str(self.client_address_source),
+                "labels": self.labels,
                 "allowlistField": self.allowlist_field,
+                "clientAddressSource": self.client_address_source,
             }
         )
 

@@ -1,9 +1,6 @@
 """IstioInstall: Istio's control plane from its official Helm charts, or the cluster's own one reused."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,18 +19,19 @@ from source_ip.facts import (
 )
 
 
-@dataclass(frozen=True)
-class IstioInstallArgs:
-    version: str
-    """Exact Istio release of the base and istiod charts; with `install=False`, the version the cluster runs."""
-    install: bool = True
+class IstioInstallArgs(TypedDict):
+    """Inputs of the Istio control plane."""
+
+    version: pulumi.Input[str]
+    """Exact Istio release of the base and istiod charts; with `install: false`, the version the cluster runs."""
+    install: NotRequired[bool]
     """False: reuse the cluster's control plane. Nothing is installed or created; istiod's Deployment is read
-    instead, so `pulumi up` stops with "not found" when there is no control plane."""
-    gateway_api_crds: bool = False
-    """Also install the Gateway API CRDs (standard channel)."""
-    gateway_api_required: bool = False
+    instead, so `pulumi up` stops with "not found" when there is no control plane. Default true."""
+    gateway_api_crds: NotRequired[bool]
+    """Also install the Gateway API CRDs (standard channel, v1.4.0). Default false."""
+    gateway_api_required: NotRequired[bool]
     """Gateway API objects will be created: without `gateway_api_crds`, read the Gateway CRD, so `pulumi up`
-    stops with "not found" before any of them when the cluster lacks the CRDs."""
+    stops with "not found" before any of them when the cluster lacks the CRDs. Default false."""
 
 
 class IstioInstall(Component):
@@ -41,26 +39,26 @@ class IstioInstall(Component):
     optionally the Gateway API CRDs — or, with `install=False`, a read of the existing istiod.
 
     Two dependency lists let each resource wait for what it needs and nothing more:
-    `crds` for Istio custom resources (policies, routing), `control_plane` for workloads that need
-    istiod's injection webhook (gateways, the echo app). No gateway lives here: nothing that
-    depends on the control plane waits for a load balancer.
+    `crds` for Istio custom resources (policies, routing) — istiod's validating webhook fails open until
+    istiod is ready (manifests/charts/base/templates/defaultrevision-validatingwebhookconfiguration.yaml) —
+    and `control_plane` for workloads that need istiod's injection webhook (gateways, the echo app). No
+    gateway lives here: nothing that depends on the control plane waits for a load balancer.
     """
 
-    crds: list[pulumi.Resource]
-    """What an Istio custom resource must wait for (the CRDs). istiod's validating webhook fails open until
-    istiod is ready (manifests/charts/base/templates/defaultrevision-validatingwebhookconfiguration.yaml)."""
-    control_plane: list[pulumi.Resource]
-    """What an injected workload must wait for: istiod (its injection webhook), or the read of the existing one."""
     version: pulumi.Output[str]
+    """The Istio release of the control plane."""
+    installed: pulumi.Output[bool]
+    """Whether this component installed the control plane (false: it reuses the cluster's)."""
 
     def __init__(self, name: str, args: IstioInstallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("IstioInstall", name, opts)
+        install = args.get("install", True)
         gateway_api: list[pulumi.Resource] = []
-        if args.gateway_api_crds:
+        if args.get("gateway_api_crds", False):
             gateway_api.append(
                 k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL, opts=self.child())
             )
-        elif args.gateway_api_required:
+        elif args.get("gateway_api_required", False):
             gateway_api.append(
                 k8s.apiextensions.v1.CustomResourceDefinition.get(
                     self.child_name("existing-gateway-api-crds"),
@@ -68,25 +66,28 @@ class IstioInstall(Component):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
-        if args.install:
+        if install:
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
-            base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args.version, namespace)
-            istiod = self._release(ISTIOD_RELEASE, ISTIOD, args.version, [base])
-            self.crds = [base, *gateway_api]
-            self.control_plane = [istiod, *gateway_api]
+            base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args["version"], namespace)
+            istiod = self._release(ISTIOD_RELEASE, ISTIOD, args["version"], [base])
+            self.crds: list[pulumi.Resource] = [base, *gateway_api]
+            self.control_plane: list[pulumi.Resource] = [istiod, *gateway_api]
         else:
             istiod_read = k8s.apps.v1.Deployment.get(
                 self.child_name("existing-istiod"),
                 f"{ISTIO_NAMESPACE}/{ISTIOD_DEPLOYMENT}",
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            istiod_read.spec.apply(lambda spec: _warn_on_version_skew(spec, args.version))
+            pulumi.Output.all(istiod_read.spec, args["version"]).apply(lambda pair: _warn_on_version_skew(*pair))
             self.crds = list(gateway_api)
             self.control_plane = [istiod_read, *gateway_api]
-        self.version = pulumi.Output.from_input(args.version)
-        self.register_outputs({"version": self.version, "installed": args.install})
+        self.version = pulumi.Output.from_input(args["version"])
+        self.installed = pulumi.Output.from_input(install)
+        self.register_outputs({"version": self.version, "installed": self.installed})
 
-    def _release(self, release: str, chart: Chart, version: str, after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
+    def _release(
+        self, release: str, chart: Chart, version: pulumi.Input[str], after: list[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
             self.child_name(chart.chart),
             k8s.helm.v3.ReleaseArgs(

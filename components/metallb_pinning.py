@@ -1,10 +1,7 @@
 """MetalLBPinning: the announcing nodes and the gateway pods are the same labelled nodes (seed 002)."""
 
-from __future__ import annotations
-
 import ipaddress
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -15,16 +12,22 @@ from source_ip.facts import METALLB, METALLB_CHART_VERSION, METALLB_NAMESPACE_LA
 API_VERSION = "metallb.io/v1beta1"
 
 
-@dataclass(frozen=True)
-class MetalLBPinningArgs:
+class MetalLBPinningArgs(TypedDict):
+    """Inputs of the MetalLB pinning. They decide which objects exist, so they are plain values."""
+
     nodes: list[str]
+    """Nodes that both run the gateway pods and announce its address."""
     node_label: dict[str, str]
+    """The label put on those nodes; the L2Advertisement and the gateway's nodeSelector use it."""
     pool: str
-    namespace: str = "metallb-system"
-    addresses: tuple[str, ...] = ()
+    """The IPAddressPool whose announcements are pinned."""
+    namespace: NotRequired[str]
+    """MetalLB's namespace (default metallb-system)."""
+    addresses: NotRequired[list[str]]
     """Non-empty: create `pool` with these addresses, for the gateway only (autoAssign off)."""
-    install: bool = False
-    adopt_l2_advertisement: str | None = None
+    install: NotRequired[bool]
+    """Install MetalLB itself (default false)."""
+    adopt_l2_advertisement: NotRequired[str | None]
     """Patch this existing L2Advertisement instead of creating one. Its `ipAddressPools` and `nodeSelectors`
     are replaced as whole lists, so it is refused at `pulumi up` (and preview) when it announces another pool."""
 
@@ -44,18 +47,24 @@ class MetalLBPinning(Component):
     only the program set and leaves one that existed before (pulumi-kubernetes provider/pkg/ssa/actions.go).
     """
 
-    l2_advertisement: pulumi.CustomResource
-    ready: list[pulumi.Resource]
-    """What a gateway pinned here must wait for: the L2Advertisement, which itself waits for the node
-    labels, the pool and MetalLB (one dependency instead of one per node)."""
+    nodes: pulumi.Output[list[str]]
+    """The pinned nodes."""
+    node_label: pulumi.Output[dict[str, str]]
+    """The label on them."""
+    pool: pulumi.Output[str]
+    """The pool whose announcements are pinned."""
 
     def __init__(self, name: str, args: MetalLBPinningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("MetalLBPinning", name, opts)
+        namespace = args.get("namespace", "metallb-system")
+        node_label = dict(args["node_label"])
+        pool = args["pool"]
+        addresses = list(args.get("addresses") or [])
         metallb_ready: list[pulumi.Resource] = []
-        if args.install:
+        if args.get("install", False):
             ns = k8s.core.v1.Namespace(
                 self.child_name("namespace"),
-                metadata={"name": args.namespace, "labels": dict(sorted(METALLB_NAMESPACE_LABELS.items()))},
+                metadata={"name": namespace, "labels": dict(sorted(METALLB_NAMESPACE_LABELS.items()))},
                 opts=self.child(),
             )
             metallb_ready.append(
@@ -65,7 +74,7 @@ class MetalLBPinning(Component):
                         name=METALLB_RELEASE,
                         chart=METALLB.chart,
                         version=METALLB_CHART_VERSION,
-                        namespace=args.namespace,
+                        namespace=namespace,
                         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METALLB.repository),
                         values={},
                     ),
@@ -74,55 +83,61 @@ class MetalLBPinning(Component):
             )
         node_patches = [
             k8s.core.v1.NodePatch(
-                self.child_name(f"node-label-{node}"), metadata={"name": node, "labels": dict(args.node_label)}, opts=self.child()
+                self.child_name(f"node-label-{node}"), metadata={"name": node, "labels": dict(node_label)}, opts=self.child()
             )
-            for node in args.nodes
+            for node in args["nodes"]
         ]
-        if args.addresses:
+        if addresses:
             metallb_ready.append(
                 k8s.apiextensions.CustomResource(
-                    self.child_name(f"pool-{args.pool}"),
+                    self.child_name(f"pool-{pool}"),
                     api_version=API_VERSION,
                     kind="IPAddressPool",
-                    metadata={"name": args.pool, "namespace": args.namespace},
-                    spec={"addresses": [_metallb_address(a) for a in args.addresses], "autoAssign": False},
+                    metadata={"name": pool, "namespace": namespace},
+                    spec={"addresses": [_metallb_address(a) for a in addresses], "autoAssign": False},
                     opts=self.child(depends_on=list(metallb_ready)),
                 )
             )
-        l2_spec = {"ipAddressPools": [args.pool], "nodeSelectors": [{"matchLabels": dict(args.node_label)}]}
+        l2_spec = {"ipAddressPools": [pool], "nodeSelectors": [{"matchLabels": dict(node_label)}]}
         l2_opts = self.child(depends_on=[*metallb_ready, *node_patches])
-        if args.adopt_l2_advertisement:
-            name = args.adopt_l2_advertisement
+        adopted = args.get("adopt_l2_advertisement")
+        self.l2_advertisement: pulumi.CustomResource
+        if adopted:
             current = kubernetes_object(
                 f"kubernetes:{API_VERSION}:L2Advertisement",
-                self.child_name(f"existing-l2-{name}"),
+                self.child_name(f"existing-l2-{adopted}"),
                 {"metadata": None, "spec": None},
-                pulumi.ResourceOptions(parent=self, id=f"{args.namespace}/{name}"),
+                pulumi.ResourceOptions(parent=self, id=f"{namespace}/{adopted}"),
             )
             checked_spec = pulumi.Output.all(current.metadata, current.spec).apply(  # type: ignore[attr-defined]
-                lambda state: _adoptable(name, args.pool, state[0], state[1], l2_spec)
+                lambda state: _adoptable(adopted, pool, state[0], state[1], l2_spec)
             )
             self.l2_advertisement = k8s.apiextensions.CustomResourcePatch(
-                self.child_name(f"l2-{name}"),
+                self.child_name(f"l2-{adopted}"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
                 # Take over the fields we set even if `kubectl edit` set them before (seed 002). Destroy
                 # relinquishes them: as no other manager then owns them, both lists are removed.
-                metadata={"name": name, "namespace": args.namespace, "annotations": {"pulumi.com/patchForce": "true"}},
+                metadata={"name": adopted, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
                 spec=checked_spec,
                 opts=l2_opts,
             )
         else:
             self.l2_advertisement = k8s.apiextensions.CustomResource(
-                self.child_name(f"l2-{args.pool}-pinned"),
+                self.child_name(f"l2-{pool}-pinned"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
-                metadata={"name": f"{args.pool}-pinned", "namespace": args.namespace},
+                metadata={"name": f"{pool}-pinned", "namespace": namespace},
                 spec=l2_spec,
                 opts=l2_opts,
             )
-        self.ready = [self.l2_advertisement]
-        self.register_outputs({"nodes": list(args.nodes), "nodeLabel": dict(args.node_label), "pool": args.pool})
+        self.ready: list[pulumi.Resource] = [self.l2_advertisement]
+        """What a gateway pinned here must wait for: the L2Advertisement, which itself waits for the node
+        labels, the pool and MetalLB (one dependency instead of one per node)."""
+        self.nodes = pulumi.Output.from_input(list(args["nodes"])).apply(list)
+        self.node_label = pulumi.Output.from_input(node_label).apply(dict)
+        self.pool = pulumi.Output.from_input(pool)
+        self.register_outputs({"nodes": self.nodes, "nodeLabel": self.node_label, "pool": self.pool})
 
 
 def _adoptable(name: str, pool: str, metadata: Any, spec: Any, l2_spec: dict[str, Any]) -> dict[str, Any]:

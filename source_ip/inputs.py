@@ -16,8 +16,9 @@ from components import (
     MetalLBPlacement,
     NamespacesArgs,
 )
+from components.ingress_gateway import GatewaySettings
 from source_ip.config import StackConfig
-from source_ip.facts import ISTIO_NAMESPACE
+from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
 from source_ip.plan import TrustedHops, proxy_protocol_listener
 
 
@@ -28,7 +29,8 @@ class StackInputs:
     istio: IstioInstallArgs
     namespaces: NamespacesArgs
     """Gateway namespaces the program creates."""
-    gateways: list[IngressGatewayArgs]
+    gateways: list[GatewaySettings]
+    """Each gateway's inputs, checked; `gateway_args` gives a component's args from them."""
     metallb: MetalLBPinningArgs | None
     allowlist: list[str]
     access_logs: bool
@@ -41,7 +43,7 @@ def stack_inputs(config: StackConfig) -> StackInputs:
     pinned = config.platform == "metallb"
     placement = MetalLBPlacement(node_label=dict(metallb.node_label), pool=metallb.pool) if pinned else None
     gateways = [
-        IngressGatewayArgs(
+        GatewaySettings(
             name=entry.gateway.name,
             namespace=entry.gateway.namespace,
             istio_version=config.istio.version,
@@ -67,14 +69,14 @@ def stack_inputs(config: StackConfig) -> StackInputs:
             gateway_api_required=config.routing == "gateway-api",
         ),
         # istio-system is IstioInstall's when it installs, and exists already when it does not.
-        namespaces=NamespacesArgs(sorted({g.namespace for g in gateways} - {ISTIO_NAMESPACE})),
+        namespaces=NamespacesArgs(names=sorted({str(g.namespace) for g in gateways} - {ISTIO_NAMESPACE})),
         gateways=gateways,
         metallb=MetalLBPinningArgs(
             nodes=list(metallb.nodes),
             node_label=dict(metallb.node_label),
             pool=metallb.pool,
             namespace=metallb.namespace,
-            addresses=tuple(metallb.addresses),
+            addresses=list(metallb.addresses),
             install=metallb.install,
             adopt_l2_advertisement=metallb.adopt_l2_advertisement,
         )
@@ -82,6 +84,27 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         else None,
         allowlist=list(config.allowlist),
         access_logs=config.access_logs,
-        echo=EchoAppArgs(namespace=config.echo.namespace) if config.echo.enabled else None,
+        echo=EchoAppArgs(namespace=config.echo.namespace, create_namespace=config.echo.namespace not in ALWAYS_PRESENT_NAMESPACES)
+        if config.echo.enabled
+        else None,
         echo_host=config.echo.host if config.echo.enabled else None,
+    )
+
+
+def gateway_args(settings: GatewaySettings) -> IngressGatewayArgs:
+    """A gateway component's args (a TypedDict) from checked settings."""
+    return IngressGatewayArgs(
+        name=settings.name,
+        namespace=settings.namespace,
+        istio_version=settings.istio_version,
+        platform=settings.platform,
+        mode=settings.mode,
+        listener=settings.listener,
+        replicas=settings.replicas,
+        max_replicas=settings.max_replicas,
+        num_trusted_proxies=settings.num_trusted_proxies,
+        trusted_hops=settings.trusted_hops,
+        service_annotations=dict(settings.service_annotations),
+        hairpin_hostname=settings.hairpin_hostname,
+        metallb=settings.metallb,
     )

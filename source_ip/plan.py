@@ -8,10 +8,10 @@ refusal, and the tests check them without a cluster. The invariants they keep:
 - the allowlist matches `ipBlocks` only when the packet source *is* the client.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypedDict
+
+import pulumi
 
 from source_ip.facts import (
     ALL_PROXY_SWITCHES,
@@ -75,19 +75,30 @@ def client_address_source(listener: ProxyProtocolListener, num_trusted_proxies: 
     return ClientAddressSource.PROXY_PROTOCOL
 
 
-def allowlist_field(source: ClientAddressSource) -> str:
+class AllowlistField(StrEnum):
+    """The AuthorizationPolicy source field that matches the client address."""
+
+    IP_BLOCKS = "ipBlocks"
+    """The packet source (passthrough, ETP Local)."""
+    REMOTE_IP_BLOCKS = "remoteIpBlocks"
+    """The address recovered from the PROXY header or X-Forwarded-For."""
+
+
+def allowlist_field(source: ClientAddressSource) -> AllowlistField:
     """`ipBlocks` matches the packet source; `remoteIpBlocks` the address recovered from the PROXY
     header or X-Forwarded-For. Behind PROXY protocol `ipBlocks` would match the LB."""
-    return "ipBlocks" if source == ClientAddressSource.PACKET else "remoteIpBlocks"
+    return AllowlistField.IP_BLOCKS if source == ClientAddressSource.PACKET else AllowlistField.REMOTE_IP_BLOCKS
 
 
-@dataclass(frozen=True)
-class GatewayRef:
-    """Which ingress gateway Istio objects attach to: its release name, namespace and pod labels."""
+class GatewayRef(TypedDict):
+    """Which ingress gateway Istio objects attach to."""
 
     name: str
-    namespace: str
+    """The gateway's name: the istio/gateway release, or the Gateway API Gateway."""
+    namespace: pulumi.Input[str]
+    """The gateway's namespace; policies that select its pods live there."""
     labels: dict[str, str]
+    """The labels on the gateway's pods (what an Istio Gateway or a workload selector selects)."""
 
 
 def program_service_annotations(

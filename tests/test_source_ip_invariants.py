@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.ingress_gateway import IngressGatewayArgs, chart_values
+from components.ingress_gateway import GatewaySettings, chart_values
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS, Platform
 from source_ip.inputs import stack_inputs
@@ -122,7 +122,7 @@ several_gateways = st.lists(st.tuples(gateway_options, st.none() | SOURCE_IP), m
 )
 
 
-def gateways_or_rejection(options: dict[str, Any]) -> list[IngressGatewayArgs] | ConfigError:
+def gateways_or_rejection(options: dict[str, Any]) -> list[GatewaySettings] | ConfigError:
     keys = dict(options)
     if keys["platform"] == "metallb":
         keys["metallb"] = METALLB
@@ -136,7 +136,7 @@ def gateways_or_rejection(options: dict[str, Any]) -> list[IngressGatewayArgs] |
         return error
 
 
-def assert_invariants(args: IngressGatewayArgs) -> None:
+def assert_invariants(args: GatewaySettings) -> None:
     """The source-IP invariants on the chart values of one gateway."""
     values = chart_values(args)
     annotations = values["service"].get("annotations", {})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -12,6 +12,7 @@ import yaml
 
 from components import GatewayApiGateway, IngressGatewayArgs, MetalLBPlacement
 from components.gateway_api_gateway import gateway_parameters, parameters_problems
+from components.ingress_gateway import GatewaySettings
 from source_ip.facts import SourceIpMode
 from source_ip.plan import ProxyProtocolListener
 from tools.program import ProgramRun, run_body
@@ -31,14 +32,14 @@ def args(**overrides: Any) -> IngressGatewayArgs:
         "listener": STRICT,
         **overrides,
     }
-    return IngressGatewayArgs(**fields)
+    return cast(IngressGatewayArgs, fields)
 
 
 def gateway(service_address: str | None = None, routes_from: tuple[str, ...] = ("apps",), **overrides: Any) -> ProgramRun:
     def body() -> None:
-        gw = GatewayApiGateway("gw", args(**overrides), list(routes_from))
+        gw = GatewayApiGateway("gw", {"gateway": args(**overrides), "route_namespaces": list(routes_from)})
         pulumi.export("address", gw.address)
-        pulumi.export("labels", gw.ref.labels)
+        pulumi.export("labels", gw.labels)
         pulumi.export("allowlistField", gw.allowlist_field)
 
     return run_body(body, service_address=service_address)
@@ -90,7 +91,7 @@ def test_passthrough_cloud_is_etp_local_and_no_proxy_protocol() -> None:
 
 def test_metallb_pinned_pool_etp_node_selector_and_spread() -> None:
     params = parameters(
-        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool"))
+        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"))
     )
     assert params["service"] == {
         "metadata": {"annotations": {"metallb.io/address-pool": "gw-pool"}},
@@ -153,11 +154,11 @@ def test_generated_parameters_pass_the_check_for_every_path() -> None:
         {"max_replicas": 5},
         {"platform": "aws-nlb", "num_trusted_proxies": 1, "trusted_hops": "l7"},
     ):
-        assert parameters_problems(gateway_parameters(args(**overrides))) == [], overrides
+        assert parameters_problems(gateway_parameters(GatewaySettings.of(args(**overrides)))) == [], overrides
 
 
 def test_no_admitted_namespace_is_refused() -> None:
-    with pytest.raises(ValueError, match="allowed_route_namespaces is empty"):
+    with pytest.raises(ValueError, match="route_namespaces is empty"):
         gateway(routes_from=())
 
 
@@ -165,9 +166,14 @@ def test_two_gateways_in_one_program_and_they_wait_for_what_they_are_given() -> 
     def body() -> None:
         istiod = k8s.core.v1.ConfigMap("istiod")
         GatewayApiGateway(
-            "public", args(name="public", platform="aws-nlb"), ["apps"], opts=pulumi.ResourceOptions(depends_on=[istiod])
+            "public",
+            {"gateway": args(name="public", platform="aws-nlb"), "route_namespaces": ["apps"]},
+            opts=pulumi.ResourceOptions(depends_on=[istiod]),
         )
-        GatewayApiGateway("internal", args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF), ["apps"])
+        GatewayApiGateway(
+            "internal",
+            {"gateway": args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF), "route_namespaces": ["apps"]},
+        )
 
     run = run_body(body)
     assert sorted(g.inputs["metadata"]["name"] for g in run.of_type(GATEWAY_TYPE)) == ["internal", "public"]

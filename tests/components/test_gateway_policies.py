@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from components import GatewayPolicies, GatewayPoliciesArgs
-from source_ip.plan import GatewayRef
+from source_ip.plan import AllowlistField, GatewayRef
 from tools.program import run_body
 
 LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
@@ -13,9 +15,9 @@ LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 def policies(allowlist: list[str], field: str = "remoteIpBlocks", access_logs: bool = False):
     args = GatewayPoliciesArgs(
-        gateway=GatewayRef("istio-ingressgateway", "istio-system", LABELS),
+        gateway=GatewayRef(name="istio-ingressgateway", namespace="istio-system", labels=LABELS),
         allowlist=allowlist,
-        allowlist_field=field,
+        allowlist_field=cast(AllowlistField, field),  # the tests also pass a wrong one
         access_logs=access_logs,
     )
     return run_body(lambda: GatewayPolicies("policies", args))

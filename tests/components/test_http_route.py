@@ -8,8 +8,8 @@ from components import EchoHttpRoute, EchoHttpRouteArgs
 from source_ip.plan import GatewayRef
 from tools.program import run_body
 
-PUBLIC = GatewayRef("public", "istio-ingress", {"gateway.networking.k8s.io/gateway-name": "public"})
-INTERNAL = GatewayRef("internal", "istio-ingress", {"gateway.networking.k8s.io/gateway-name": "internal"})
+PUBLIC = GatewayRef(name="public", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "public"})
+INTERNAL = GatewayRef(name="internal", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "internal"})
 
 
 def route(namespace: str = "apps", backend_namespace: str = "apps", *gateways: GatewayRef):
@@ -32,7 +32,7 @@ def test_route_in_the_apps_namespace_attaches_to_every_gateway_across_namespaces
         {
             "group": "gateway.networking.k8s.io",
             "kind": "Gateway",
-            "name": g.name,
+            "name": g["name"],
             "namespace": "istio-ingress",
             "sectionName": "http",
         }
@@ -56,5 +56,6 @@ def test_a_backend_in_another_namespace_gets_a_reference_grant_there() -> None:
 
 
 def test_no_gateway_is_refused() -> None:
+    args = EchoHttpRouteArgs(host="h", namespace="a", gateways=[], backend_name="s", backend_namespace="a", backend_port=80)
     with pytest.raises(ValueError, match="EchoHttpRoute: gateways is empty"):
-        EchoHttpRouteArgs(host="h", namespace="a", gateways=[], backend_name="s", backend_namespace="a", backend_port=80)
+        run_body(lambda: EchoHttpRoute("route", args))

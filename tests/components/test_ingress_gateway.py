@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
 from components import IngressGateway, IngressGatewayArgs, MetalLBPlacement
+from components.ingress_gateway import GatewaySettings
 from source_ip.facts import SourceIpMode
 from source_ip.plan import ProxyProtocolListener
 from tools.program import HELM_RELEASE, ProgramRun, run_body
@@ -20,6 +21,7 @@ STRICT, BOTH, OFF = ProxyProtocolListener.STRICT, ProxyProtocolListener.ACCEPT_B
 
 
 def args(**overrides: Any) -> IngressGatewayArgs:
+    """Args as another program passes them (a dict)."""
     fields: dict[str, Any] = {
         "name": "istio-ingressgateway",
         "namespace": "istio-system",
@@ -29,14 +31,14 @@ def args(**overrides: Any) -> IngressGatewayArgs:
         "listener": STRICT,
         **overrides,
     }
-    return IngressGatewayArgs(**fields)
+    return cast(IngressGatewayArgs, fields)
 
 
 def gateway(service_address: str | None = None, **overrides: Any) -> ProgramRun:
     def body() -> None:
         gw = IngressGateway("gw", args(**overrides))
         pulumi.export("address", gw.address)
-        pulumi.export("labels", gw.ref.labels)
+        pulumi.export("labels", gw.labels)
         pulumi.export("allowlistField", gw.allowlist_field)
 
     return run_body(body, service_address=service_address)
@@ -72,12 +74,12 @@ def test_passthrough_is_etp_local_without_any_proxy_protocol() -> None:
 @pytest.mark.parametrize(("mode", "listener"), [(PROXY, OFF), (LOCAL, STRICT)])
 def test_a_mode_and_listener_that_break_every_connection_are_refused(mode: SourceIpMode, listener: str) -> None:
     with pytest.raises(ValueError, match=f"IngressGateway istio-ingressgateway: mode {mode} with listener {listener}"):
-        args(mode=mode, listener=listener)
+        gateway(mode=mode, listener=listener)
 
 
 def test_unknown_platform_is_refused_naming_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match="unknown platform 'vngclod'; allowed: alibaba, aws"):
-        args(platform="vngclod")
+        GatewaySettings.of(args(platform="vngclod"))
 
 
 def test_accept_both_labels_the_pods_and_adds_the_permissive_filter_on_exactly_them() -> None:
@@ -99,7 +101,9 @@ def test_strict_needs_no_envoy_filter() -> None:
 
 
 def test_metallb_placement_pins_pods_and_takes_the_pool() -> None:
-    values = values_of(gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement({"pin": "yes"}, "gw-pool")))
+    values = values_of(
+        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"))
+    )
     assert values["nodeSelector"] == {"pin": "yes"}
     assert values["service"]["annotations"] == {"metallb.io/address-pool": "gw-pool"}
     [spread] = values["topologySpreadConstraints"]

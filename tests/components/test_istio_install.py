@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pulumi
 
 from components import IstioInstall, IstioInstallArgs
@@ -15,7 +17,7 @@ def install(**overrides: object) -> tuple[ProgramRun, dict[str, list[str]]]:
     lists: dict[str, list[str]] = {}
 
     def body() -> None:
-        istio = IstioInstall("istio", IstioInstallArgs(**{"version": "1.27.3", **overrides}))  # type: ignore[arg-type]
+        istio = IstioInstall("istio", cast(IstioInstallArgs, {"version": "1.27.3", **overrides}))
         pulumi.export("version", istio.version)
         for attribute in ("crds", "control_plane"):
             lists[attribute] = [r._name for r in getattr(istio, attribute)]
@@ -69,8 +71,8 @@ def test_existing_control_plane_is_read_not_installed() -> None:
 
 def test_two_instances_coexist() -> None:
     def body() -> None:
-        IstioInstall("one", IstioInstallArgs("1.28.1"))
-        IstioInstall("two", IstioInstallArgs("1.28.1", install=False))
+        IstioInstall("one", IstioInstallArgs(version="1.28.1"))
+        IstioInstall("two", IstioInstallArgs(version="1.28.1", install=False))
 
     run = run_body(body)
     assert len({r.urn for r in run.resources}) == len(run.resources)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from components import MetalLBPinning, MetalLBPinningArgs
@@ -12,7 +14,7 @@ LABEL = {"loadbalancerIPs.metallb.io": "arp"}  # seed 002
 
 def pinning(**overrides: object):
     args = {"nodes": ["demo-dev-worker-03", "demo-dev-worker-04"], "node_label": LABEL, "pool": "default-pool", **overrides}
-    return run_body(lambda: MetalLBPinning("pinning", MetalLBPinningArgs(**args)))  # type: ignore[arg-type]
+    return run_body(lambda: MetalLBPinning("pinning", cast(MetalLBPinningArgs, args)))
 
 
 def test_each_node_is_labelled_by_a_patch() -> None:

@@ -10,7 +10,7 @@ def test_each_namespace_is_created_once_and_ready_names_it() -> None:
     ready: dict[str, list[str]] = {}
 
     def body() -> None:
-        namespaces = Namespaces("ns", NamespacesArgs(["ingress", "default", "ingress", "edge"]))
+        namespaces = Namespaces("ns", NamespacesArgs(names=["ingress", "default", "ingress", "edge"]))
         ready.update({n: [r._name for r in namespaces.ready(n)] for n in ("ingress", "edge", "default", "other")})
 
     run = run_body(body)
