@@ -43,6 +43,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m mypy package/__main__.py
 
 test: lint
 	$(PY) -m pytest
