@@ -14,6 +14,7 @@ from components.ingress_gateway import (
     IngressGatewayArgs,
     accept_both_filter_spec,
     gateway_topology,
+    publish_gateway_outputs,
     service_annotations,
 )
 from source_ip.facts import (
@@ -28,7 +29,7 @@ from source_ip.facts import (
     WAIT_FOR_ANNOTATION,
     SourceIpMode,
 )
-from source_ip.plan import GatewayRef, ProxyProtocolListener, allowlist_field
+from source_ip.plan import GatewayRef, ProxyProtocolListener
 
 PROXY_CONTAINER = "istio-proxy"
 """The container of the gateway pods istiod generates (istio-discovery files/kube-gateway.yaml)."""
@@ -233,18 +234,7 @@ class GatewayApiGateway(Component):
                 spec=accept_both_filter_spec(pod_labels(settings.name)),
                 opts=self.child(),
             )
-        self.address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
-        self.labels = pulumi.Output.from_input(pod_labels(settings.name))
-        self.allowlist_field = pulumi.Output.from_input(str(allowlist_field(settings.client_address_source)))
-        self.client_address_source = pulumi.Output.from_input(str(settings.client_address_source))
-        self.register_outputs(
-            {
-                "address": self.address,
-                "labels": self.labels,
-                "allowlistField": self.allowlist_field,
-                "clientAddressSource": self.client_address_source,
-            }
-        )
+        publish_gateway_outputs(self, settings, gateway.status.apply(_first_address), pod_labels(settings.name))  # type: ignore[attr-defined]
 
 
 def _first_address(status: Any) -> str | None:

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -271,18 +271,7 @@ class IngressGateway(Component):
                 spec=accept_both_filter_spec(settings.labels),
                 opts=self.child(),
             )
-        self.address = self._address()
-        self.labels = pulumi.Output.from_input(settings.labels)
-        self.allowlist_field = pulumi.Output.from_input(str(allowlist_field(settings.client_address_source)))
-        self.client_address_source = pulumi.Output.from_input(str(settings.client_address_source))
-        self.register_outputs(
-            {
-                "address": self.address,
-                "labels": self.labels,
-                "allowlistField": self.allowlist_field,
-                "clientAddressSource": self.client_address_source,
-            }
-        )
+        publish_gateway_outputs(self, settings, self._address(), settings.labels)
 
     def _address(self) -> pulumi.Output[str | None]:
         """Read the Service the chart created. Its id comes from the release's status, which is
@@ -290,6 +279,33 @@ class IngressGateway(Component):
         service_id = self.release.status.apply(lambda s: f"{s.namespace}/{s.name}")
         service = k8s.core.v1.Service.get(self.child_name("service"), service_id, opts=pulumi.ResourceOptions(parent=self))
         return service.status.apply(_ingress_address)
+
+
+class _GatewayOutputs(Protocol):
+    address: pulumi.Output[str | None]
+    labels: pulumi.Output[dict[str, str]]
+    allowlist_field: pulumi.Output[str]
+    client_address_source: pulumi.Output[str]
+
+    def register_outputs(self, outputs: Any) -> None: ...
+
+
+def publish_gateway_outputs(
+    component: _GatewayOutputs, settings: GatewaySettings, address: pulumi.Output[str | None], labels: dict[str, str]
+) -> None:
+    """The outputs every kind of gateway has: its address, its pods' labels and how it sees the client."""
+    component.address = address
+    component.labels = pulumi.Output.from_input(labels)
+    component.allowlist_field = pulumi.Output.from_input(str(allowlist_field(settings.client_address_source)))
+    component.client_address_source = pulumi.Output.from_input(str(settings.client_address_source))
+    component.register_outputs(
+        {
+            "address": component.address,
+            "labels": component.labels,
+            "allowlistField": component.allowlist_field,
+            "clientAddressSource": component.client_address_source,
+        }
+    )
 
 
 def _ingress_address(status: Any) -> str | None:

@@ -6,12 +6,11 @@ python -m tools.platform_table --write    rewrite it in README.md between the ma
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from source_ip.facts import PLATFORMS, STATUS_PORT_PROXY_PROTOCOL_ENV, Platform, ProxySwitch, SourceIpMode
 from source_ip.plan import program_service_annotations
-from tools.program import ROOT
+from tools.readme import table_cli, with_table
 
 START, END = "<!-- platforms:start -->", "<!-- platforms:end -->"
 
@@ -54,25 +53,11 @@ def table() -> str:
 
 
 def readme_with_table(readme: str) -> str:
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    return with_table(readme, START, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.platform_table", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md between its markers")
-    args = parser.parse_args(argv)
-    if args.write:
-        path = ROOT / "README.md"
-        path.write_text(readme_with_table(path.read_text()))
-        return 0
-    try:
-        print(table())
-        sys.stdout.flush()
-    except BrokenPipeError:  # piped into `head`: the reader has what it wanted
-        sys.stdout = None
-    return 0
+    return table_cli("python -m tools.platform_table", (__doc__ or "").splitlines()[0], START, END, table, argv)
 
 
 if __name__ == "__main__":

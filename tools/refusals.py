@@ -7,13 +7,12 @@ check, so the messages shown are the ones users get.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Any
 
 from source_ip.config import NAMESPACE, ConfigError, parse_config
-from tools.program import ROOT
+from tools.readme import table_cli, with_table
 
 START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
@@ -103,21 +102,11 @@ def table() -> str:
 
 
 def readme_with_table(readme: str) -> str:
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    return with_table(readme, START, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.refusals", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md between its markers")
-    args = parser.parse_args(argv)
-    if args.write:
-        path = ROOT / "README.md"
-        path.write_text(readme_with_table(path.read_text()))
-    else:
-        print(table())
-    return 0
+    return table_cli("python -m tools.refusals", (__doc__ or "").splitlines()[0], START, END, table, argv)
 
 
 if __name__ == "__main__":
