@@ -221,20 +221,23 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
     return Gateway(name, values)
 
 
+def _object_key(metadata: Any) -> tuple[str | None, str | None]:
+    """(namespace, name) of an object, only from string values."""
+    namespace, name = _map(metadata).get("namespace"), _map(metadata).get("name")
+    return (namespace if isinstance(namespace, str) else None, name if isinstance(name, str) else None)
+
+
 def gateway_api_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list[Gateway]:
     """Each Gateway API Gateway of class istio whose parameters ConfigMap is in the stack."""
-    configmaps = {
-        (_map(p.get("metadata")).get("namespace"), _map(p.get("metadata")).get("name")): _map(p.get("data"))
-        for t, p in resources
-        if t == CONFIGMAP
-    }
+    configmaps = {_object_key(p.get("metadata")): _map(p.get("data")) for t, p in resources if t == CONFIGMAP}
     found = []
     for resource_type, props in resources:
         if resource_type != GATEWAY_API_GATEWAY or _map(props.get("spec")).get("gatewayClassName") != "istio":
             continue
         metadata = _map(props.get("metadata"))
         ref = _map(_map(_map(props.get("spec")).get("infrastructure")).get("parametersRef"))
-        data = configmaps.get((metadata.get("namespace"), ref.get("name"))) if ref.get("kind") == "ConfigMap" else None
+        data = configmaps.get(_object_key({"namespace": metadata.get("namespace"), "name": ref.get("name")}))
+        data = data if ref.get("kind") == "ConfigMap" else None
         if data is not None:  # a ConfigMap outside this stack cannot be read here
             found.append(gateway_from_parameters(str(metadata.get("name")), data))
     return found

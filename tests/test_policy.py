@@ -286,7 +286,15 @@ json_like = st.recursive(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.sampled_from([HELM_RELEASE, "kubernetes:helm.sh/v4:Chart", "kubernetes:metallb.io/v1beta1:L2Advertisement"]),
+    st.sampled_from(
+        [
+            HELM_RELEASE,
+            "kubernetes:helm.sh/v4:Chart",
+            "kubernetes:metallb.io/v1beta1:L2Advertisement",
+            v.GATEWAY_API_GATEWAY,
+            v.CONFIGMAP,
+        ]
+    ),
     json_like,
     json_like,
 )
@@ -296,6 +304,19 @@ def test_every_policy_gives_a_verdict_for_any_property_shape(resource_type: str,
         assert isinstance(check(resource_type, props), list)
         assert isinstance(check(resource_type, {"chart": other, "values": values}), list)
     assert isinstance(v.l2_advertisements_cover_gateway([(resource_type, props), (HELM_RELEASE, props)]), list)
+    # A Gateway API Gateway and its parameters ConfigMap, each of any shape, still get a verdict.
+    gateway = {
+        "metadata": {"name": "gw", "namespace": "ns"},
+        "spec": {"gatewayClassName": "istio", "infrastructure": {"parametersRef": {"kind": "ConfigMap", "name": "params"}}},
+    }
+    configmap = {"metadata": {"name": "params", "namespace": "ns"}, "data": values}
+    for resources in (
+        [(v.GATEWAY_API_GATEWAY, gateway), (v.CONFIGMAP, configmap)],
+        [(resource_type, props)],
+        [(v.GATEWAY_API_GATEWAY, props), (v.CONFIGMAP, {"metadata": other, "data": other})],
+    ):
+        assert isinstance(v.gateway_api_parameters_pair_proxy_protocol(resources), list)
+        assert isinstance(v.l2_advertisements_cover_gateway(resources), list)
 
 
 def test_a_huge_or_malformed_hop_count_counts_as_trusting_a_hop() -> None:
