@@ -38,7 +38,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # ruff (format and lint) and mypy with the pydantic plugin; the first mypy run reads all of
-# pulumi_kubernetes (about 4 minutes), later ones use .mypy_cache.
+# pulumi_kubernetes (up to about 4 minutes), later ones use .mypy_cache.
 lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .

@@ -12,7 +12,7 @@ from tools.program import ROOT
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / ".mypy_cache").is_dir(),
-    reason="no .mypy_cache: run `make lint` first (a cold mypy run reads all of pulumi_kubernetes, about 4 minutes)",
+    reason="no .mypy_cache: run `make lint` first (a cold mypy run reads all of pulumi_kubernetes, up to about 4 minutes)",
 )
 
 
