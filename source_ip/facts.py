@@ -500,8 +500,6 @@ patch of the generated object (pilot/pkg/config/kube/gateway/deploymentcontrolle
 is only logged by istiod, so the program checks its own ConfigMaps against this."""
 GATEWAY_API_MIN_ISTIO = (1, 26)
 """spec.infrastructure.parametersRef is read since Istio 1.26."""
-GENERATED_SUFFIX = "-istio"
-"""istiod names the Deployment and Service of Gateway <gw> `<gw>-istio` (conversion.go)."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
 

@@ -17,6 +17,7 @@ from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS
 from source_ip.inputs import stack_inputs
 from tests.conftest import raw
+from tests.test_source_ip_invariants import gateway_options, platform_config
 from tools.program import ProgramRun, run_program
 
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
@@ -24,10 +25,8 @@ PAIRS = [(p.id, m) for p in PLATFORMS.values() for m in p.modes]
 
 
 def config(platform: str, mode: str = "auto", **keys: Any) -> dict[str, str]:
-    extra: dict[str, Any] = {"metallb": {"nodes": ["w1", "w2"], "pool": "gw"}} if platform == "metallb" else {}
-    required = PLATFORMS[platform].required_one_of
-    gateway = {**keys.pop("gateway", {}), **({"serviceAnnotations": {required[0]: "fsn1"}} if required else {})}
-    return raw(platform, routing="gateway-api", sourceIp=mode, gateway=gateway, **extra, **keys)
+    """A config for `platform` (MetalLB nodes, Hetzner's location) in Gateway API mode."""
+    return platform_config(platform, mode, routing="gateway-api", **keys)
 
 
 def resources(run: ProgramRun) -> list[tuple[str, dict[str, Any]]]:
@@ -115,19 +114,7 @@ def test_the_proxy_protocol_migration_works_in_this_mode(step: dict[str, Any]) -
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(PAIRS),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "numTrustedProxies": st.integers(0, 2),
-            "trustedHops": st.sampled_from(["l4", "l7"]),
-            "proxyProtocolMigration": st.booleans(),
-            "replicas": st.integers(1, 4),
-            "maxReplicas": st.integers(1, 6),
-        },
-    ),
-)
+@given(st.sampled_from(PAIRS), gateway_options)
 def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gateway: dict[str, Any]) -> None:
     platform_id, mode = pair
     try:
