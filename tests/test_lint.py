@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,12 @@ pytestmark = pytest.mark.skipif(
 
 def test_a_misspelt_key_fails_the_type_check_and_the_right_spelling_passes(tmp_path: Path) -> None:
     header = "import pulumi_kubernetes as k8s\n\n"
-    wrong = tmp_path / "wrong.py"
+    # Unique module names: mypy's incremental cache is keyed by module name, and would otherwise report
+    # an earlier run's file.
+    unique = uuid.uuid4().hex[:12]
+    wrong = tmp_path / f"wrong_{unique}.py"
     wrong.write_text(header + 'spec: k8s.core.v1.ServiceSpecArgsDict = {"tpye": "ClusterIP"}\n')
-    right = tmp_path / "right.py"
+    right = tmp_path / f"right_{unique}.py"
     right.write_text(
         header + 'spec: k8s.core.v1.ServiceSpecArgsDict = {"type": "ClusterIP", "ports": [{"port": 80, "target_port": 8080}]}\n'
     )
