@@ -153,7 +153,7 @@ def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     "args",
     [
-        ["--url", "https://x", "--host", HOST],
+        ["--url", "ftp://x", "--host", HOST],  # was https://x, which verify now speaks (issue 19)
         ["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"],
         ["--url", "http://127.0.0.1", "--expect-ip", "10.0.0.1/24"],
         ["--url", "http://127.0.0.1", "--timeout", "0"],
@@ -269,7 +269,8 @@ def json_answer(body: bytes, extra_headers: bytes = b"") -> bytes:
         (json_answer(b'{"headers": '), "http-error", "the answer is not the echo app's JSON"),
         (json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))), "http-error", "sent a malformed HTTP answer"),
         (b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"headers"', "http-error", "cut the answer off after"),
-        (b"\x15\x03\x01\x00\x02\x02\x50", "http-error", "answered with TLS"),
+        # A TLS alert in answer to plain HTTP: its own verdict since verify speaks HTTPS (was http-error).
+        (b"\x15\x03\x01\x00\x02\x02\x50", "plain-http-to-tls-port", "answered with TLS"),
         (json_answer(b"x" * (v.MAX_ANSWER_BYTES + 10)), "http-error", "sent more than"),
         (b"PROXY? what\r\n", "proxy-protocol-mismatch", "answered with something that is not an HTTP response"),
         (b"", "proxy-protocol-mismatch", "closed the connection without a reply"),
