@@ -1,0 +1,284 @@
+"""Front proxies (CDNs) a gateway can sit behind, as data: which header carries the client address and why,
+where each publishes its egress ranges, and the ranges last read, each with its source and date.
+
+The ranges live in front_proxy_ranges.json beside this file; `python -m tools.front_proxy_ranges --write`
+rewrites it from the published lists. A profile whose ranges could not be read ships empty, and
+`trusted_ranges` refuses it: an empty trust list would either deny every request (outage) or, if a caller
+treated it as "no restriction", let anyone forge the client address (bypass).
+
+Design draft for issue 20; see docs/front-proxy.md for the sources of every statement here.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Family = Literal[4, 6]
+ListFormat = Literal["lines", "aws-ip-ranges", "fastly-json"]
+Detection = Literal["custom-header", "xff-trusted-cidrs"]
+
+RANGES_FILE = Path(__file__).with_name("front_proxy_ranges.json")
+REFRESH_COMMAND = "python -m tools.front_proxy_ranges --write"
+
+MIN_PREFIX: dict[Family, int] = {4: 8, 6: 16}
+"""Broadest egress range accepted from a published list. The broadest read here is Cloudflare's /12 (IPv4,
+in an older copy) and /29 (IPv6); anything wider is a garbled or hostile answer, not a CDN's egress."""
+
+
+class FrontProxyDataError(ValueError):
+    """The ranges file, or an answer from a published list, is not a list of public egress ranges."""
+
+
+class EmptyProfileError(LookupError):
+    """The profile's egress ranges were never read; using it would trust nobody or everybody."""
+
+
+@dataclass(frozen=True)
+class PublishedList:
+    """One list a provider publishes of the addresses its proxies connect from."""
+
+    id: str
+    """What `--source-url ID=URL` calls it."""
+    url: str
+    format: ListFormat
+    families: tuple[Family, ...]
+    """The address families this list yields; each must come back non-empty."""
+    service: str | None = None
+    """aws-ip-ranges only: the `service` whose prefixes are the egress ranges."""
+
+
+@dataclass(frozen=True)
+class ClientAddress:
+    """How the proxy hands the client address to the origin, and how the gateway should read it."""
+
+    header: str
+    detection: Detection
+    """custom-header: Envoy's custom_header extension reads `header` as one address.
+    xff-trusted-cidrs: Envoy's xff extension walks X-Forwarded-For from the right, skipping the ranges."""
+    why: str
+    caveat: str
+    source: str
+
+
+@dataclass(frozen=True)
+class FrontProxyProfile:
+    id: str
+    name: str
+    client_address: ClientAddress
+    lists: tuple[PublishedList, ...]
+    docs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RangeSnapshot:
+    """The egress ranges of one profile as last read, with the date of the copy and where it was read."""
+
+    ipv4: tuple[str, ...]
+    ipv6: tuple[str, ...]
+    read_on: str | None
+    source: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.ipv4 and not self.ipv6
+
+    @property
+    def cidrs(self) -> tuple[str, ...]:
+        return self.ipv4 + self.ipv6
+
+
+PROFILES: dict[str, FrontProxyProfile] = {
+    "cloudflare": FrontProxyProfile(
+        id="cloudflare",
+        name="Cloudflare",
+        client_address=ClientAddress(
+            header="CF-Connecting-IP",
+            detection="custom-header",
+            why=(
+                "Cloudflare documents CF-Connecting-IP as the address of the client connecting to "
+                "Cloudflare, "
+                "sent only on traffic from Cloudflare's edge to the origin: one address, no list to walk."
+            ),
+            caveat=(
+                "Envoy's custom_header extension trusts the header from any peer, so it is only safe "
+                "together "
+                "with a guard that refuses every direct peer outside Cloudflare's ranges."
+            ),
+            source=(
+                "https://developers.cloudflare.com/fundamentals/reference/http-headers/ (CF-Connecting-IP)"
+            ),
+        ),
+        lists=(
+            PublishedList("cloudflare-v4", "https://www.cloudflare.com/ips-v4", "lines", (4,)),
+            PublishedList("cloudflare-v6", "https://www.cloudflare.com/ips-v6", "lines", (6,)),
+        ),
+        docs=("https://developers.cloudflare.com/fundamentals/concepts/cloudflare-ip-addresses/",),
+    ),
+    "cloudfront": FrontProxyProfile(
+        id="cloudfront",
+        name="Amazon CloudFront",
+        client_address=ClientAddress(
+            header="X-Forwarded-For",
+            detection="xff-trusted-cidrs",
+            why=(
+                "CloudFront appends the viewer address to X-Forwarded-For. CloudFront-Viewer-Address "
+                "exists but "
+                "only when an origin request policy adds it, and carries address:port, which Envoy's "
+                "custom_header extension does not read as an address."
+            ),
+            caveat=(
+                "Trust X-Forwarded-For only from CloudFront's origin-facing ranges (not the CLOUDFRONT "
+                "service, "
+                "which lists viewer-facing edge addresses too)."
+            ),
+            source=(
+                "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/"
+                "using-cloudfront-headers.html; https://docs.aws.amazon.com/AmazonCloudFront/latest/"
+                "DeveloperGuide/LocationsOfEdgeServers.html"
+            ),
+        ),
+        lists=(
+            PublishedList(
+                "cloudfront",
+                "https://ip-ranges.amazonaws.com/ip-ranges.json",
+                "aws-ip-ranges",
+                (4, 6),
+                service="CLOUDFRONT_ORIGIN_FACING",
+            ),
+        ),
+        docs=(
+            "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/LocationsOfEdgeServers.html",
+        ),
+    ),
+    "fastly": FrontProxyProfile(
+        id="fastly",
+        name="Fastly",
+        client_address=ClientAddress(
+            header="Fastly-Client-IP",
+            detection="custom-header",
+            why=(
+                "Fastly-Client-IP is the first client.ip Fastly saw and survives shielding (a second "
+                "Fastly POP), "
+                "where X-Forwarded-For gains the edge POP's address; Fastly adds to X-Forwarded-For only "
+                "on TLS "
+                "connections, so on plain-HTTP clients XFF carries only what the client sent."
+            ),
+            caveat=(
+                "Fastly documents that Fastly-Client-IP is not protected: a client that sends it is believed "
+                "unless the service's VCL sets it on the first visit "
+                "(set req.http.Fastly-Client-IP = client.ip). The profile is only safe with that VCL."
+            ),
+            source=(
+                "https://fastly.com/documentation/reference/http/http-headers/Fastly-Client-IP; "
+                "https://fastly.com/documentation/reference/http/http-headers/X-Forwarded-For"
+            ),
+        ),
+        lists=(PublishedList("fastly", "https://api.fastly.com/public-ip-list", "fastly-json", (4, 6)),),
+        docs=("https://www.fastly.com/documentation/reference/api/utils/public-ip-list/",),
+    ),
+}
+
+
+def check_cidrs(values: object, family: Family, where: str) -> tuple[str, ...]:
+    """The values as canonical CIDR strings, or FrontProxyDataError naming the first bad one. Refused: not a
+    list of strings, not a network of `family`, host bits set, broader than MIN_PREFIX, or not globally
+    routable (private, loopback, link-local, reserved): no CDN egresses from those, and trusting them
+    would let anyone on the inside forge the client address."""
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise FrontProxyDataError(f"{where}: expected a list of CIDR strings, got {_short(values)}")
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=True)
+        except ValueError as error:
+            raise FrontProxyDataError(f"{where}: {value!r} is not a CIDR range ({error})") from None
+        if network.version != family:
+            raise FrontProxyDataError(f"{where}: {value!r} is IPv{network.version} in the IPv{family} list")
+        if network.prefixlen < MIN_PREFIX[family]:
+            raise FrontProxyDataError(
+                f"{where}: {value!r} is broader than /{MIN_PREFIX[family]}; no CDN egresses from that"
+            )
+        if not network.is_global:
+            raise FrontProxyDataError(f"{where}: {value!r} is not a public range; no CDN egresses from it")
+        networks.append(network)
+    ordered = sorted(set(networks), key=lambda network: (network.network_address, network.prefixlen))
+    return tuple(str(network) for network in ordered)
+
+
+def parse_snapshots(text: str, where: str) -> dict[str, RangeSnapshot]:
+    """The ranges file's text as one snapshot per profile in PROFILES."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise FrontProxyDataError(f"{where}: not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise FrontProxyDataError(f"{where}: expected an object with one entry per profile")
+    snapshots: dict[str, RangeSnapshot] = {}
+    for profile_id in PROFILES:
+        entry = document.get(profile_id)
+        if not isinstance(entry, dict):
+            raise FrontProxyDataError(f"{where}: no entry for profile {profile_id}")
+        read_on, source = entry.get("read_on"), entry.get("source")
+        if read_on is not None and not isinstance(read_on, str):
+            raise FrontProxyDataError(f"{where}: {profile_id}.read_on must be a date string or null")
+        if not isinstance(source, str) or not source:
+            raise FrontProxyDataError(f"{where}: {profile_id}.source must say where the ranges were read")
+        snapshot = RangeSnapshot(
+            ipv4=check_cidrs(entry.get("ipv4"), 4, f"{where}: {profile_id}.ipv4"),
+            ipv6=check_cidrs(entry.get("ipv6"), 6, f"{where}: {profile_id}.ipv6"),
+            read_on=read_on,
+            source=source,
+        )
+        if not snapshot.empty and read_on is None:
+            raise FrontProxyDataError(f"{where}: {profile_id} has ranges but no read_on date")
+        snapshots[profile_id] = snapshot
+    return snapshots
+
+
+def snapshots_json(snapshots: dict[str, RangeSnapshot]) -> str:
+    """The ranges file's text for these snapshots (what --write puts on disk)."""
+    document: dict[str, object] = {
+        "_comment": f"Rewritten by `{REFRESH_COMMAND}`. Edit by hand only to record a copy you read."
+    }
+    for profile_id, snapshot in snapshots.items():
+        document[profile_id] = {
+            "ipv4": list(snapshot.ipv4),
+            "ipv6": list(snapshot.ipv6),
+            "read_on": snapshot.read_on,
+            "source": snapshot.source,
+        }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def load_snapshots(path: Path = RANGES_FILE) -> dict[str, RangeSnapshot]:
+    return parse_snapshots(path.read_text(encoding="utf-8"), str(path))
+
+
+@functools.cache
+def _shipped() -> dict[str, RangeSnapshot]:
+    return load_snapshots()
+
+
+def trusted_ranges(profile_id: str, snapshots: dict[str, RangeSnapshot] | None = None) -> RangeSnapshot:
+    """The egress ranges a gateway behind this profile trusts. Raises EmptyProfileError for a profile whose
+    ranges were never read, and LookupError for an unknown profile."""
+    if profile_id not in PROFILES:
+        raise LookupError(f"frontProxy.profile: {profile_id!r} is not one of {', '.join(PROFILES)}, custom")
+    snapshot = (snapshots if snapshots is not None else _shipped())[profile_id]
+    if snapshot.empty:
+        raise EmptyProfileError(
+            f"frontProxy.profile: {profile_id} has no egress ranges yet ({snapshot.source}). Run "
+            f"`{REFRESH_COMMAND} --profile {profile_id}` where the network is reachable, review the diff, "
+            "and commit source_ip/front_proxy_ranges.json."
+        )
+    return snapshot
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
