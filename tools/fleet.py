@@ -36,8 +36,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,7 +93,8 @@ def select(stacks: str | None, every: bool, platform: str | None, root: Path = R
         unknown = [n for n in names if n not in known]
         if unknown:
             raise UsageError(
-                f"unknown stack {', '.join(repr(n) for n in unknown)}: there is no Pulumi.<stack>.yaml for it; "
+                f"unknown stack {', '.join(repr(n) for n in unknown)}: "
+                "there is no Pulumi.<stack>.yaml for it; "
                 f"known: {', '.join(known) or 'none'}"
             )
         chosen = [known[n] for n in dict.fromkeys(names)]
@@ -127,17 +128,19 @@ class Outcome:
     verdict: dict[str, Any] | None = None
 
 
-def format_changes(changes: dict[str, int] | None) -> str:
+def format_changes(changes: Mapping[Any, int] | None) -> str:
     """`create 3, update 1` from an OpMap; `none` when only `same` (or nothing)."""
     if not changes:
         return "none"
-    parts = [f"{str(getattr(op, 'value', op))} {n}" for op, n in changes.items() if n and str(getattr(op, "value", op)) != "same"]
-    return ", ".join(sorted(parts)) or "none"
+    counts = {str(getattr(op, "value", op)): n for op, n in changes.items()}
+    return ", ".join(sorted(f"{op} {n}" for op, n in counts.items() if n and op != "same")) or "none"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -208,8 +211,16 @@ def pulumi_env() -> dict[str, str]:
 class Runner:
     """Runs one operation over the selected stacks through the Automation API."""
 
-    def __init__(self, op: str, stacks: list[StackFile], parallel: int, log_dir: Path, progress: Progress) -> None:
-        self.op, self.stacks, self.parallel, self.log_dir, self.progress = op, stacks, parallel, log_dir, progress
+    def __init__(
+        self, op: str, stacks: list[StackFile], parallel: int, log_dir: Path, progress: Progress
+    ) -> None:
+        self.op, self.stacks, self.parallel, self.log_dir, self.progress = (
+            op,
+            stacks,
+            parallel,
+            log_dir,
+            progress,
+        )
         self.cancelled = threading.Event()
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
@@ -223,13 +234,20 @@ class Runner:
 
         runner = self
 
-        class TrackedCommand(PulumiCommand):  # type: ignore[misc]
+        class TrackedCommand(PulumiCommand):
             """PulumiCommand.run, with each `pulumi` in its own session and known to the runner.
 
             Its own session: a Ctrl-C on the terminal reaches only this process, which passes exactly
             one interrupt to each running `pulumi` (two would make the CLI stop without saving state)."""
 
-            def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None, on_error: Any = None) -> Any:
+            def run(
+                self,
+                args: list[str],
+                cwd: str,
+                additional_env: Any,
+                on_output: Any = None,
+                on_error: Any = None,
+            ) -> Any:
                 return runner._run(self.command, args, cwd, additional_env, on_output, on_error)
 
         try:
@@ -351,8 +369,12 @@ class Runner:
             outcome.duration = time.monotonic() - start
             if not outcome.verdict.get("ok"):
                 outcome.result = "failed"
-                outcome.detail = f"verify: {outcome.verdict.get('verdict')}: {outcome.verdict.get('diagnosis')}"
-        self.progress.update(stack.name, f"{outcome.result} ({outcome.changes or '-'}, {outcome.duration:.1f}s)", True)
+                outcome.detail = (
+                    f"verify: {outcome.verdict.get('verdict')}: {outcome.verdict.get('diagnosis')}"
+                )
+        self.progress.update(
+            stack.name, f"{outcome.result} ({outcome.changes or '-'}, {outcome.duration:.1f}s)", True
+        )
 
     def _operate(self, stack: StackFile, outcome: Outcome, log: IO[str]) -> None:
         from pulumi import automation as auto
@@ -371,7 +393,9 @@ class Runner:
             if pre is not None and pre.metadata.op.value not in ("same", "read"):
                 steps["n"] += 1
                 meta = pre.metadata
-                self.progress.update(stack.name, f"{self.op}: {steps['n']} step(s), {meta.op.value} {meta.type}")
+                self.progress.update(
+                    stack.name, f"{self.op}: {steps['n']} step(s), {meta.op.value} {meta.type}"
+                )
             if event.diagnostic_event is not None and event.diagnostic_event.severity == "error":
                 message = " ".join(event.diagnostic_event.message.split())
                 outcome.detail = outcome.detail or f"error: {message}"[:200]
@@ -383,20 +407,21 @@ class Runner:
                 selected = auto.Stack.select(stack.name, workspace)
             except auto.StackNotFoundError:
                 outcome.result, outcome.changes = "skipped", "none"
-                outcome.detail = f"no stack {stack.name} in {self.env.get('PULUMI_BACKEND_URL') or 'the backend'}: nothing to destroy"
+                backend = {**os.environ, **self.env}.get("PULUMI_BACKEND_URL") or "the backend"
+                outcome.detail = f"no stack {stack.name} in {backend}: nothing to destroy"
                 return
         else:
             selected = auto.Stack.create_or_select(stack.name, workspace)
         self.progress.update(stack.name, f"{self.op}: running", milestone=True)
         if self.op == "preview":
             preview = selected.preview(on_output=write, on_error=write, on_event=on_event, color="never")
-            outcome.changes = format_changes(dict(preview.change_summary))
+            outcome.changes = format_changes(preview.change_summary)
         elif self.op == "up":
             up = selected.up(on_output=write, on_error=write, on_event=on_event, color="never")
-            outcome.changes = format_changes(dict(up.summary.resource_changes or {}))
+            outcome.changes = format_changes(up.summary.resource_changes or {})
         else:
             destroyed = selected.destroy(on_output=write, on_error=write, on_event=on_event, color="never")
-            outcome.changes = format_changes(dict(destroyed.summary.resource_changes or {}))
+            outcome.changes = format_changes(destroyed.summary.resource_changes or {})
         outcome.result = "succeeded"
 
 
@@ -444,15 +469,26 @@ def run_verify(stack: str, options: list[str], timeout: float, env: dict[str, st
             timeout=timeout + 60,
         )
     except subprocess.TimeoutExpired:
-        return {"verdict": "unreachable", "ok": False, "diagnosis": f"verify did not finish in {timeout + 60:g}s"}
+        return {
+            "verdict": "unreachable",
+            "ok": False,
+            "diagnosis": f"verify did not finish in {timeout + 60:g}s",
+        }
     try:
         verdict = json.loads(done.stdout.strip().splitlines()[-1])
         if isinstance(verdict, dict) and "verdict" in verdict:
             return verdict
     except (ValueError, IndexError):
         pass
-    message = done.stderr.strip().removeprefix("error: ") or f"verify exited {done.returncode} without a verdict"
-    return {"verdict": "usage", "ok": False, "exitCode": done.returncode, "diagnosis": message.splitlines()[-1]}
+    message = (
+        done.stderr.strip().removeprefix("error: ") or f"verify exited {done.returncode} without a verdict"
+    )
+    return {
+        "verdict": "usage",
+        "ok": False,
+        "exitCode": done.returncode,
+        "diagnosis": message.splitlines()[-1],
+    }
 
 
 def arrived(verdict: dict[str, Any]) -> str | None:
@@ -461,7 +497,9 @@ def arrived(verdict: dict[str, Any]) -> str | None:
     return verdict.get("externalAddress") or (xff[0] if xff else None) or verdict.get("origin")
 
 
-def verify_fleet(stacks: list[StackFile], options: list[str], timeout: float, parallel: int) -> list[dict[str, Any]]:
+def verify_fleet(
+    stacks: list[StackFile], options: list[str], timeout: float, parallel: int
+) -> list[dict[str, Any]]:
     env = pulumi_env()
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
         verdicts = list(pool.map(lambda s: run_verify(s.name, options, timeout, env), stacks))
@@ -482,7 +520,14 @@ def verify_fleet(stacks: list[StackFile], options: list[str], timeout: float, pa
 
 def verdict_table(rows: list[dict[str, Any]]) -> str:
     body = [
-        [r["stack"], r["platform"], "PASS" if r["ok"] else "FAIL", str(r["verdict"]), r["arrived"] or "-", r["expected"] or "-"]
+        [
+            r["stack"],
+            r["platform"],
+            "PASS" if r["ok"] else "FAIL",
+            str(r["verdict"]),
+            r["arrived"] or "-",
+            r["expected"] or "-",
+        ]
         for r in rows
     ]
     text = table(body, ["STACK", "PLATFORM", "RESULT", "VERDICT", "ARRIVED", "EXPECTED"])
@@ -504,7 +549,8 @@ def verdict_markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| `{_md(r['stack'])}` | {_md(r['platform'])} | {'✅ pass' if r['ok'] else '❌ fail'} | `{_md(r['verdict'])}` "
+            f"| `{_md(r['stack'])}` | {_md(r['platform'])} | {'✅ pass' if r['ok'] else '❌ fail'} "
+            f"| `{_md(r['verdict'])}` "
             f"| {_md(r['arrived'] or '-')} | {_md(r['expected'] or '-')} | {_md(r['diagnosis'])} |"
         )
     return "\n".join(lines)
@@ -546,7 +592,10 @@ def stack_object(stack: StackFile, args: argparse.Namespace) -> dict[str, Any]:
     if args.secrets_provider:
         spec["secretsProvider"] = args.secrets_provider
     else:
-        env_refs["PULUMI_CONFIG_PASSPHRASE"] = {"type": "Secret", "secret": {"name": secret, "key": "PULUMI_CONFIG_PASSPHRASE"}}
+        env_refs["PULUMI_CONFIG_PASSPHRASE"] = {
+            "type": "Secret",
+            "secret": {"name": secret, "key": "PULUMI_CONFIG_PASSPHRASE"},
+        }
     return {
         "apiVersion": STACK_API_VERSION,
         "kind": "Stack",
@@ -572,7 +621,9 @@ def check_operator_args(stacks: list[StackFile], args: argparse.Namespace) -> No
         if not DNS_LABEL.fullmatch(value) or len(value) > 63:
             raise UsageError(f"{label} must be a DNS label (lowercase letters, digits, '-'), got {value!r}")
     if args.secrets_provider and not re.fullmatch(r"[a-z0-9]+://\S*", args.secrets_provider):
-        raise UsageError(f"--secrets-provider must be a URL such as awskms://... , got {args.secrets_provider!r}")
+        raise UsageError(
+            f"--secrets-provider must be a URL such as awskms://... , got {args.secrets_provider!r}"
+        )
     for name in args.secret_env:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise UsageError(f"--secret-env must name an environment variable, got {name!r}")
@@ -592,12 +643,14 @@ def write_operator(stacks: list[StackFile], args: argparse.Namespace) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a directory")
     if out.exists() and any(p.name not in ("manifests.yaml", "releases.yaml") for p in out.iterdir()):
-        raise UsageError(f"--out {args.out} holds other files: give an empty or new directory (or the previous output)")
+        raise UsageError(
+            f"--out {args.out} holds other files: give an empty or new directory (or the previous output)"
+        )
     objects = [stack_object(s, args) for s in stacks]
-    text = "".join(
-        "---\n" + yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objects
+    text = "".join("---\n" + yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objects)
+    releases = (
+        "# The operator installs no Helm release itself; the program's releases run in its workspace.\n[]\n"
     )
-    releases = "# The operator installs no Helm release itself; the program's releases run in its workspace.\n[]\n"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -667,8 +720,12 @@ def parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--stacks", metavar="A,B", help="these stacks (names of Pulumi.<stack>.yaml)")
     common.add_argument("--all", action="store_true", help="every Pulumi.<stack>.yaml")
-    common.add_argument("--platform", metavar="NAME", help="only stacks whose istio-source-ip:platform is NAME")
-    common.add_argument("--parallel", type=_positive_int, default=4, metavar="N", help="at most N stacks at once (4)")
+    common.add_argument(
+        "--platform", metavar="NAME", help="only stacks whose istio-source-ip:platform is NAME"
+    )
+    common.add_argument(
+        "--parallel", type=_positive_int, default=4, metavar="N", help="at most N stacks at once (4)"
+    )
     checks = _Parser(add_help=False)
     checks.add_argument("--expect-ip", type=_ip, help="the client address that must arrive (verify's option)")
     checks.add_argument("--whoami-url", help="an http:// what-is-my-IP endpoint (verify's option)")
@@ -686,7 +743,9 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for op in OPERATIONS:
         p = sub.add_parser(op, parents=[common, checks], help=f"pulumi {op} on each stack (Automation API)")
-        p.add_argument("--log-dir", type=Path, help="one <stack>.log per stack here (default .fleet/<command>)")
+        p.add_argument(
+            "--log-dir", type=Path, help="one <stack>.log per stack here (default .fleet/<command>)"
+        )
         if op == "up":
             p.add_argument("--no-verify", action="store_true", help="do not run verify after a successful up")
     v = sub.add_parser("verify", parents=[common, checks], help="one client-IP verdict per stack")
@@ -698,16 +757,24 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("--branch", default="main", help="branch to track (main)")
     o.add_argument("--repo-dir", help="folder of Pulumi.yaml inside the repository, if not its root")
     o.add_argument("--out", help="directory for manifests.yaml (written atomically)")
-    o.add_argument("--namespace", default="pulumi-fleet", help="namespace of the Stack objects (pulumi-fleet)")
+    o.add_argument(
+        "--namespace", default="pulumi-fleet", help="namespace of the Stack objects (pulumi-fleet)"
+    )
     o.add_argument("--org", help="prefix the stack name: ORG/<stack> (Pulumi Cloud organization)")
     o.add_argument(
         "--credentials-secret",
         default="istio-source-ip-fleet",
         help="Secret holding PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE and every --secret-env key",
     )
-    o.add_argument("--secret-env", action="append", default=[], metavar="NAME", help="another env var from that Secret")
-    o.add_argument("--secrets-provider", metavar="URL", help="e.g. awskms://alias/x (instead of the passphrase)")
-    o.add_argument("--kubeconfig-prefix", default="kubeconfig-", help="each stack's kubeconfig is Secret <prefix><stack>")
+    o.add_argument(
+        "--secret-env", action="append", default=[], metavar="NAME", help="another env var from that Secret"
+    )
+    o.add_argument(
+        "--secrets-provider", metavar="URL", help="e.g. awskms://alias/x (instead of the passphrase)"
+    )
+    o.add_argument(
+        "--kubeconfig-prefix", default="kubeconfig-", help="each stack's kubeconfig is Secret <prefix><stack>"
+    )
     o.add_argument("--service-account", default="pulumi", help="the workspace pod's service account (pulumi)")
     return ap
 
@@ -729,7 +796,13 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None) -> int:
         timeout = args.timeout or 60.0
         if args.command == "verify":
             rows = verify_fleet(stacks, options, timeout, args.parallel)
-            text = json.dumps(rows, indent=2) if args.json else verdict_markdown(rows) if args.markdown else verdict_table(rows)
+            text = (
+                json.dumps(rows, indent=2)
+                if args.json
+                else verdict_markdown(rows)
+                if args.markdown
+                else verdict_table(rows)
+            )
             print(text, file=out)
             return 0 if all(r["ok"] for r in rows) else 1
         return run_operation(args, stacks, options, timeout, out)
@@ -738,7 +811,9 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None) -> int:
         return 2
 
 
-def run_operation(args: argparse.Namespace, stacks: list[StackFile], options: list[str], timeout: float, out: IO[str]) -> int:
+def run_operation(
+    args: argparse.Namespace, stacks: list[StackFile], options: list[str], timeout: float, out: IO[str]
+) -> int:
     log_dir = (args.log_dir or ROOT / ".fleet" / args.command).resolve()
     progress = Progress([s.name for s in stacks])
     runner = Runner(args.command, stacks, args.parallel, log_dir, progress)
