@@ -7,15 +7,24 @@
   to the entry `trusted_hops` from the end. `snat_to` replaces the peer with a node address, as
   kube-proxy does with externalTrafficPolicy Cluster; `proxy_protocol=True` requires a PROXY v1
   header first (Envoy's strict listener filter) and takes the client address from it.
+  `tls=` serves it over TLS (a certificate from `Pki`); `client_header=` takes the client address
+  from that header when the peer is in `trusted_peers` (else 403, as the frontProxy DENY guard does),
+  and `external_header=False` leaves X-Envoy-External-Address out (Envoy with
+  original_ip_detection_extensions and no use_remote_address).
+- `Pki`: a CA and server certificates made with the `openssl` CLI in a temporary directory.
+- `RateLimited`: the echo app behind a limit of K requests per client address (or per the value of a
+  header), answering 429 with an optional retry-after afterwards.
 - `HAProxy`: Debian's haproxy as the real PROXY-protocol peer (started per test).
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -45,7 +54,9 @@ class _Server:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.port = server.server_address[1]
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -98,10 +109,35 @@ def PypiHttpbin() -> _Server:  # noqa: N802
     return _Server(make_server("127.0.0.1", 0, httpbin.app, threaded=True))
 
 
+class _TlsHTTPServer(ThreadingHTTPServer):
+    """Accepts plain TCP and runs the TLS handshake in the connection's own thread."""
+
+    context: ssl.SSLContext
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, *_: object) -> None:
+        pass  # a failed handshake is what some tests are about
+
+
 class _GatewayHandler(_Quiet):
     config: dict[str, Any]
 
+    def setup(self) -> None:
+        self.tls_failed = False
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(5)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.tls_failed = True
+        super().setup()
+
     def handle(self) -> None:
+        if self.tls_failed:
+            return
         self.proxy_source: str | None = None
         if self.config["proxy_protocol"]:
             line = self.rfile.readline(108)
@@ -119,9 +155,18 @@ class _GatewayHandler(_Quiet):
         peer = cfg["snat_to"] or self.proxy_source or self.client_address[0]
         chain = [p.strip() for p in self.headers.get("X-Forwarded-For", "").split(",") if p.strip()] + [peer]
         external = chain[-(cfg["trusted_hops"] + 1)] if len(chain) > cfg["trusted_hops"] else chain[0]
+        if cfg["client_header"]:
+            trusted = any(ipaddress.ip_address(peer) in ipaddress.ip_network(n) for n in cfg["trusted_peers"])
+            if not trusted:
+                self.reply(403, b"RBAC: access denied", "text/plain")
+                return
+            external = self.headers.get(cfg["client_header"], peer).strip()
         upstream = http.client.HTTPConnection("127.0.0.1", cfg["upstream_port"], timeout=5)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("x-forwarded-for", "connection")}
-        headers.update({"X-Forwarded-For": ", ".join(chain), "X-Envoy-External-Address": external})
+        dropped = ("x-forwarded-for", "connection", "x-envoy-external-address")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+        headers["X-Forwarded-For"] = ", ".join(chain)
+        if cfg["external_header"]:
+            headers["X-Envoy-External-Address"] = external
         upstream.request("GET", self.path, headers=headers)
         response = upstream.getresponse()
         self.reply(response.status, response.read(), response.getheader("Content-Type", "application/json"))
@@ -135,6 +180,10 @@ def Gateway(  # noqa: N802 (reads like the server it stands for)
     snat_to: str | None = None,
     proxy_protocol: bool = False,
     port: int = 0,
+    tls: ssl.SSLContext | None = None,
+    client_header: str | None = None,
+    trusted_peers: tuple[str, ...] = ("127.0.0.0/8",),
+    external_header: bool = True,
 ) -> _Server:
     handler = type(
         "Handler",
@@ -146,10 +195,115 @@ def Gateway(  # noqa: N802 (reads like the server it stands for)
                 "trusted_hops": trusted_hops,
                 "snat_to": snat_to,
                 "proxy_protocol": proxy_protocol,
+                "client_header": client_header,
+                "trusted_peers": trusted_peers,
+                "external_header": external_header,
             }
         },
     )
-    return _Server(ThreadingHTTPServer(("127.0.0.1", port), handler))
+    if tls is None:
+        return _Server(ThreadingHTTPServer(("127.0.0.1", port), handler))
+    server_class = type("TlsServer", (_TlsHTTPServer,), {"context": tls})
+    return _TlsServer(server_class(("127.0.0.1", port), handler))
+
+
+class _TlsServer(_Server):
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+class Pki:
+    """A CA and server certificates made by the `openssl` CLI in a temporary directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @staticmethod
+    def missing() -> str | None:
+        """None if the openssl CLI can run here, else the reason it cannot."""
+        if shutil.which("openssl") is None:
+            return "the openssl CLI is not installed (Debian package openssl): the TLS tests need it"
+        return None
+
+    def _openssl(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=self.directory, check=True, capture_output=True, timeout=30)
+
+    def ca(self, name: str) -> Path:
+        """A self-signed CA named `name`: returns its certificate (the key is beside it)."""
+        self._openssl(
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )  # fmt: skip
+        return self.directory / f"{name}.pem"
+
+    def server(self, ca: str, dns_name: str) -> tuple[Path, Path]:
+        """A server certificate for `dns_name` signed by CA `ca`: (certificate, key)."""
+        stem = f"{dns_name}-by-{ca}"
+        (self.directory / f"{stem}.ext").write_text(
+            f"subjectAltName=DNS:{dns_name}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        )
+        self._openssl(
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{stem}.key", "-out", f"{stem}.csr", "-subj", f"/CN={dns_name}",
+        )  # fmt: skip
+        self._openssl(
+            "x509", "-req", "-in", f"{stem}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{stem}.pem", "-days", "2", "-extfile", f"{stem}.ext",
+        )  # fmt: skip
+        return self.directory / f"{stem}.pem", self.directory / f"{stem}.key"
+
+    def server_context(self, ca: str, dns_name: str, only_sni: str | None = None) -> ssl.SSLContext:
+        """A server context with that certificate; `only_sni` refuses any other server name with the
+        unrecognized_name alert (a gateway without a TLS server for the name)."""
+        cert, key = self.server(ca, dns_name)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        if only_sni:
+
+            def check(_: Any, name: str | None, __: Any) -> int | None:
+                return None if name == only_sni else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+
+            context.sni_callback = check
+        return context
+
+
+class _RateLimitedHandler(_GoHttpbinHandler):
+    config: dict[str, Any]
+
+    def do_GET(self) -> None:
+        cfg = self.config
+        key = self.headers.get(cfg["key_header"], "") if cfg["key_header"] else self.client_address[0]
+        with cfg["lock"]:
+            cfg["counts"][key] = cfg["counts"].get(key, 0) + 1
+            over = cfg["counts"][key] > cfg["limit"]
+        if over:
+            self.send_response(429)
+            if cfg["retry_after"] is not None:
+                self.send_header("retry-after", cfg["retry_after"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def RateLimited(  # noqa: N802 (reads like the server it stands for)
+    limit: int, retry_after: str | None = "60", key_header: str | None = None
+) -> _Server:
+    """The echo app behind a limit of `limit` requests per client (or per `key_header` value)."""
+    config = {
+        "limit": limit,
+        "retry_after": retry_after,
+        "key_header": key_header,
+        "counts": {},
+        "lock": threading.Lock(),
+    }
+    handler = type("Handler", (_RateLimitedHandler,), {"config": config})
+    server = _Server(ThreadingHTTPServer(("127.0.0.1", 0), handler))
+    server.counts = config["counts"]  # type: ignore[attr-defined]
+    return server
 
 
 class HAProxy:
@@ -170,9 +324,12 @@ class HAProxy:
     def __enter__(self) -> HAProxy:
         config = Path(self.directory.name) / "haproxy.cfg"
         config.write_text(
-            "global\n  maxconn 64\ndefaults\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n" + self.config_body
+            "global\n  maxconn 64\ndefaults\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+            + self.config_body
         )
-        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            ["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -183,7 +340,7 @@ class HAProxy:
 
 
 class RawServer:
-    """Sends the same raw bytes to every connection on 127.0.0.1, optionally one byte at a time, then closes."""
+    """Sends the same raw bytes to each connection on 127.0.0.1 (bytewise if `trickle`), then closes."""
 
     def __init__(self, raw: bytes, trickle: float = 0.0) -> None:
         self.raw, self.trickle = raw, trickle

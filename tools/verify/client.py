@@ -179,8 +179,8 @@ class _TlsChannel:
         if not data:
             self.incoming.write_eof()
             return False
-        if len(self.first_bytes) < 16:
-            self.first_bytes += data[: 16 - len(self.first_bytes)]
+        if len(self.first_bytes) < 64:
+            self.first_bytes += data[: 64 - len(self.first_bytes)]
         self.incoming.write(data)
         return True
 
