@@ -117,7 +117,9 @@ PROFILES: dict[str, FrontProxyProfile] = {
             PublishedList("cloudflare-v4", "https://www.cloudflare.com/ips-v4", "lines", (4,)),
             PublishedList("cloudflare-v6", "https://www.cloudflare.com/ips-v6", "lines", (6,)),
         ),
-        docs=("https://developers.cloudflare.com/fundamentals/concepts/cloudflare-ip-addresses/",),
+        docs=(
+            "https://developers.cloudflare.com/fundamentals/get-started/concepts/cloudflare-ip-addresses/",
+        ),
     ),
     "cloudfront": FrontProxyProfile(
         id="cloudfront",
@@ -126,10 +128,9 @@ PROFILES: dict[str, FrontProxyProfile] = {
             header="X-Forwarded-For",
             detection="xff-trusted-cidrs",
             why=(
-                "CloudFront appends the viewer address to X-Forwarded-For. CloudFront-Viewer-Address "
-                "exists but "
-                "only when an origin request policy adds it, and carries address:port, which Envoy's "
-                "custom_header extension does not read as an address."
+                "CloudFront appends the viewer address to X-Forwarded-For (AWS re:Post; not read in the AWS "
+                "developer guide). CloudFront-Viewer-Address exists only when an origin request policy adds "
+                "it, and carries address:port, which Envoy's custom_header extension would not parse."
             ),
             caveat=(
                 "Trust X-Forwarded-For only from CloudFront's origin-facing ranges (not the CLOUDFRONT "
@@ -139,7 +140,8 @@ PROFILES: dict[str, FrontProxyProfile] = {
             source=(
                 "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/"
                 "using-cloudfront-headers.html; https://docs.aws.amazon.com/AmazonCloudFront/latest/"
-                "DeveloperGuide/LocationsOfEdgeServers.html"
+                "DeveloperGuide/LocationsOfEdgeServers.html; "
+                "https://repost.aws/articles/AR-VvhzdKVRgOIYl4SJMTcHg"
             ),
         ),
         lists=(
@@ -179,7 +181,7 @@ PROFILES: dict[str, FrontProxyProfile] = {
             ),
         ),
         lists=(PublishedList("fastly", "https://api.fastly.com/public-ip-list", "fastly-json", (4, 6)),),
-        docs=("https://www.fastly.com/documentation/reference/api/utils/public-ip-list/",),
+        docs=("https://docs.rs/crate/fastly-api/latest/source/docs/PublicIpListApi.md",),
     ),
 }
 

@@ -15,7 +15,7 @@ family, or holds a range that is not a public CIDR of the right family (see fron
 
 Exit 0: read and up to date (--check) or written (--write); 1: --check found differences; 2: bad arguments,
 a bad data file, or an answer refused; 3: a list could not be fetched (network, HTTP status).
-Run it monthly and before each release; the providers announce changes ahead, but not to us.
+Run --check weekly where the network is reachable, --write when it reports changes, and before each release.
 """
 
 from __future__ import annotations
