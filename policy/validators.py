@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from source_ip.facts import (
-    ALL_PROXY_SWITCHES,
     LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
     METALLB_POOL_ANNOTATION,
     MIGRATION_POD_LABEL,
     PROXY_CONFIG_ANNOTATION,
     TRUSTED_HOPS_ANNOTATION,
+    proxy_switch_for,
 )
 
 GATEWAY_CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
@@ -48,6 +48,9 @@ class Gateway:
 
     name: str
     values: Mapping[str, Any]
+    unreadable: str | None = None
+    """Why the release's values cannot be read (not an object): every check then reports it, as for a
+    value unknown in preview, instead of passing a gateway it could not see."""
 
     @property
     def service(self) -> Mapping[str, Any]:
@@ -70,15 +73,21 @@ class Gateway:
 
     @property
     def lb_sends_proxy_protocol(self) -> list[str]:
-        """The annotations that make the LB send the PROXY header, as the program reads them."""
-        sends = [
-            key
-            for key, value in self.annotations.items()
-            if key in ALL_PROXY_SWITCHES and ALL_PROXY_SWITCHES[key].reads(value) == "on"
-        ]
+        """The annotations that make the LB send the PROXY header (on every port, or with a per-port
+        annotation on one), read as the program reads them."""
+        sends = [key for key, value in self.annotations.items() if (s := proxy_switch_for(key)) and s.reads(value) == "on"]
         if self.annotations.get(LB_SENDS_PROXY_PROTOCOL_ANNOTATION) == "true":
             sends.append(LB_SENDS_PROXY_PROTOCOL_ANNOTATION)
         return sorted(sends)
+
+    @property
+    def ports_without_proxy_protocol(self) -> list[str]:
+        """Per-port annotations that turn the PROXY header off for one port."""
+        return sorted(
+            key
+            for key, value in self.annotations.items()
+            if (s := proxy_switch_for(key)) and s.per_port and s.reads(value) == "off"
+        )
 
     @property
     def parses_proxy_protocol(self) -> bool:
@@ -90,8 +99,16 @@ def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
     chart = props.get("chart")
     if resource_type in GATEWAY_CHART_TYPES and isinstance(chart, str) and chart.rsplit("/", 1)[-1] == "gateway":
         name = props.get("name")
-        return Gateway(name if isinstance(name, str) and name else chart, _map(props.get("values")))
+        values = props.get("values")
+        unreadable = None
+        if values is not None and not isinstance(values, Mapping):
+            unreadable = f"its values are not an object (got {type(values).__name__}), so they cannot be checked"
+        return Gateway(name if isinstance(name, str) and name else chart, _map(values), unreadable)
     return None
+
+
+def _unreadable(gateway: Gateway) -> list[str]:
+    return [f"gateway {gateway.name}: {gateway.unreadable}; give the release its values as a plain object"]
 
 
 def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -99,6 +116,8 @@ def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -
     gateway = gateway_of(resource_type, props)
     if gateway is None:
         return []
+    if gateway.unreadable:
+        return _unreadable(gateway)
     sent = gateway.lb_sends_proxy_protocol
     if sent and not gateway.parses_proxy_protocol:
         return [
@@ -111,12 +130,19 @@ def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -
             f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, "
             "but no Service annotation makes the LB send it: every connection would be dropped"
         ]
+    if "proxyProtocol" in gateway.topology and (off := gateway.ports_without_proxy_protocol):
+        return [
+            f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, but "
+            f"{', '.join(off)} turns it off for that port: every connection on it would be dropped"
+        ]
     return []
 
 
 def etp_cluster_without_proxy_protocol(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Advisory: a LoadBalancer gateway with ETP Cluster and no PROXY protocol loses the client address."""
     gateway = gateway_of(resource_type, props)
+    if gateway is not None and gateway.unreadable:
+        return _unreadable(gateway)
     if gateway is None or gateway.service.get("type", "LoadBalancer") != "LoadBalancer":
         return []
     if gateway.service.get("externalTrafficPolicy") == "Local" or gateway.lb_sends_proxy_protocol:
@@ -143,6 +169,8 @@ def trusted_proxies_behind_l4(resource_type: str, props: Mapping[str, Any]) -> l
     gateway = gateway_of(resource_type, props)
     if gateway is None:
         return []
+    if gateway.unreadable:
+        return _unreadable(gateway)
     hops = _hops(gateway.topology.get("numTrustedProxies"))
     declared = _map(gateway.values.get("podAnnotations")).get(TRUSTED_HOPS_ANNOTATION)
     if hops >= 1 and declared != "l7":

@@ -7,9 +7,10 @@ of the upstream project, or the seed document (../shared/seeds) that introduced 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class SourceIpMode(StrEnum):
@@ -28,38 +29,168 @@ GO_PARSE_BOOL_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 GO_PARSE_BOOL_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 """What Go's strconv.ParseBool accepts; anything else is an error in controllers that use it."""
 
-SwitchReading = Literal["on", "off", "other"]
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+"""What Go's strings.TrimSpace trims (unicode.IsSpace); Python's str.strip() also trims \\x1c-\\x1f."""
+
+SwitchReading = Literal["on", "off", "other", "unset"]
+
+
+def aws_attribute_pairs(value: str) -> list[tuple[str, str]] | None:
+    """An attribute list `a=b,c=d` read as aws-load-balancer-controller reads it, pairs in order (a key
+    given twice: the controller keeps the last), or None where the controller reports an error.
+
+    kubernetes-sigs/aws-load-balancer-controller pkg/annotations/parser.go: splitKeyValuePairs (a
+    backslash escapes the next character; a comma ends a pair only when '=' follows somewhere after it,
+    otherwise the rest is one malformed pair, or at the end the comma is kept), then
+    ParseStringMapAnnotation (SplitN on '=', key and value TrimSpace'd, an empty key or no '=' is an
+    error, `keyValues[key] = value` so the last of a repeated key wins).
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value):
+            current.append(value[i + 1])
+            i += 2
+            continue
+        if char == ",":
+            remaining = value[i + 1 :].strip(GO_SPACE)
+            if "=" in remaining:
+                parts.append("".join(current).strip(GO_SPACE))
+                current = []
+            elif remaining:
+                parts += ["".join(current).strip(GO_SPACE), remaining]
+                current = []
+                break
+            else:
+                current.append(char)
+        else:
+            current.append(char)
+        i += 1
+    if current:
+        parts.append("".join(current).strip(GO_SPACE))
+    pairs = []
+    for part in parts:
+        key, equals, item = part.partition("=")
+        if not equals or not key.strip(GO_SPACE):
+            return None
+        pairs.append((key.strip(GO_SPACE), item.strip(GO_SPACE)))
+    return pairs
+
+
+class _GoJsonObject(list[tuple[str, Any]]):
+    """A JSON object's members in order (json.loads object_pairs_hook), told apart from an array."""
+
+
+def go_json_string_field(value: str, field: str) -> tuple[bool, str | None]:
+    """(readable, the field's value) of a JSON object decoded into a Go struct with a string field
+    `json:"<field>"` (encoding/json Unmarshal): names match case-insensitively, the last match wins,
+    null leaves the field unset. Not readable: malformed JSON, NaN/Infinity, nesting too deep, not an
+    object or null, or a field value that is not a string."""
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        parsed = json.loads(value, object_pairs_hook=_GoJsonObject, parse_constant=refuse_constant)
+    except (ValueError, RecursionError):
+        return False, None
+    if parsed is None:
+        return True, None
+    if not isinstance(parsed, _GoJsonObject):
+        return False, None
+    found: str | None = None
+    for name, item in parsed:
+        if name.casefold() != field.casefold() or item is None:
+            continue
+        if not isinstance(item, str):
+            return False, None
+        found = item
+    return True, found
 
 
 @dataclass(frozen=True)
 class ProxySwitch:
     """One Service annotation that turns a load balancer's PROXY header on or off, read the way its
     controller reads it. A value that is neither on nor off (a partial port list, a typo, a value
-    the controller rejects) reads `other`: the program refuses it in either mode."""
+    the controller rejects) reads `other`: the program refuses it in either mode. A per-port
+    annotation that leaves the choice to the platform-wide one reads `unset`."""
 
     key: str
+    """The annotation, or with `per_port` the annotation without its port number."""
     on: tuple[str, ...]
     """Values that make the LB send the header on every port."""
     off: tuple[str, ...] = ()
-    """Values that make it send none. An absent annotation always sends none."""
+    """Values that make it send none. Without `unset_keeps_proxy` on the platform, an absent annotation
+    sends none."""
     items: bool = False
     """The value is a comma-separated list: on when an item is in `on`, off when the list is empty."""
     attribute: str | None = None
-    """The value is a comma-separated list of attribute=value pairs; the switch is this attribute."""
+    """The value is an attribute list as aws-load-balancer-controller reads it (`aws_attribute_pairs`);
+    the switch is this attribute."""
+    json_field: str | None = None
+    """The value is a JSON object (`go_json_string_field`); the switch is this field, unset when empty."""
+    per_port: bool = False
+    """The annotation is `<key><port>` (the Service port in decimal) and overrides, for that port,
+    what the platform-wide switches say."""
+    fallback: bool = False
+    """A deprecated or legacy key, read only when the current key does not decide: the program sets
+    the current key itself and refuses this one from the user."""
     lower: bool = False
     """The controller lower-cases the value before reading it."""
+    strip_spaces: bool = False
+    """The controller removes every space from the value before reading it."""
+    port_of: str | None = None
+    """For a per-port attribute list: the platform-wide annotation whose attributes it overrides."""
     source: str = ""
 
+    def annotation_port(self, annotation: str) -> int | None:
+        """The port a per-port annotation names, as the controller spells it (strconv.Itoa), or None."""
+        if not self.per_port or not annotation.startswith(self.key):
+            return None
+        port = annotation[len(self.key) :]
+        canonical = port.isascii() and port.isdigit() and str(int(port)) == port
+        return int(port) if canonical and 1 <= int(port) <= 65535 else None
+
+    def attribute_problem(self, value: str) -> str | None:
+        """Why the controller would not read this attribute list as written, or None."""
+        if self.attribute is None:
+            return None
+        pairs = aws_attribute_pairs(value)
+        if pairs is None:
+            return "is not an attribute list the controller can parse (it reports an error and builds no target group)"
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            return f"gives {', '.join(twice)} more than once; the controller keeps only the last"
+        return None
+
     def reads(self, value: str) -> SwitchReading:
+        if self.json_field is not None:
+            readable, field_value = go_json_string_field(value, self.json_field)
+            if not readable:
+                return "other"
+            if not field_value:
+                return "unset"
+            value = field_value
+        elif self.attribute is not None:
+            pairs = aws_attribute_pairs(value)
+            if pairs is None:
+                return "other"
+            attributes = dict(pairs)
+            if self.attribute not in attributes:
+                return "unset" if self.per_port else "off"
+            value = attributes[self.attribute]
+            if value == "":  # per port: keeps the platform-wide value; platform-wide: left out of the update
+                return "unset" if self.per_port else "other"
+        if self.strip_spaces:
+            value = value.replace(" ", "")
         if self.lower:
             value = value.lower()
-        if self.attribute is not None:
-            pairs = dict(item.strip().partition("=")[::2] for item in value.split(",") if item.strip())
-            if self.attribute not in pairs:
-                return "off"
-            value = pairs[self.attribute].strip()
-        elif self.items:
-            listed = [item.strip() for item in value.split(",") if item.strip()]
+        if self.items:
+            listed = [item if self.strip_spaces else item.strip() for item in value.split(",")]
+            listed = [item for item in listed if item]
             if not listed:
                 return "off"
             return "on" if any(item in self.on for item in listed) else "other"
@@ -90,6 +221,14 @@ class Platform:
     callers of the LB address go out through the LB (and get the PROXY header)."""
     hairpin_value: Literal["hostname", "true"] = "hostname"
     """`hostname`: the annotation takes `gateway.hairpinHostname`; `true`: a flag."""
+    exclusive_switches: tuple[str, ...] = ()
+    """At most one of these PROXY switches may be anything but off on the final Service: the controller
+    refuses a port that two of them cover, and then creates or updates no load balancer."""
+    refused_annotations: dict[str, str] = field(default_factory=dict)
+    """Annotations that override what this platform's path needs, each with why (the program refuses them)."""
+    unset_keeps_proxy: bool = False
+    """Removing the PROXY annotation leaves an existing LB as it was: where the controller has an off
+    value, `local_annotations` writes it; where it has none, the caveats say so."""
     status_port_proxy_protocol: bool = False
     """The LB's health checks on port 15021 also carry the PROXY header
     (gateway env ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL=true, Istio 1.27+, istio#39868)."""
@@ -121,6 +260,22 @@ _AWS_PROXY = ProxySwitch(
     'pkg/service/model_build_target_group.go: any value but "*" is an error',
 )
 _DO_TYPE = "service.beta.kubernetes.io/do-loadbalancer-type"
+_AWS_TGA = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+_AWS_LBC = "kubernetes-sigs/aws-load-balancer-controller (225f4456, v3.5.0+)"
+_LINODE = "linode/linode-cloud-controller-manager (b9aa9012, v0.9.8+)"
+_SCW = "scaleway/scaleway-cloud-controller-manager (bddc17f8, v0.36.2+)"
+_SCW_V1 = "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1"
+_SCW_V2 = "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2"
+_OCI = "oracle/oci-cloud-controller-manager (1100ac36, v1.35.0) pkg/cloudprovider/providers/oci/load_balancer_spec.go"
+_OCI_LB_TYPE = "oci.oraclecloud.com/load-balancer-type"
+_ALI = "kubernetes/cloud-provider-alibaba-cloud (eeb0ddc6, v2.14.0)"
+_ALI_PROXY = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol"
+_CIVO = "civo/civo-cloud-controller-manager (0c98dc9f, v0.1.9+)"
+_CIVO_PROXY = "kubernetes.civo.com/loadbalancer-enable-proxy-protocol"
+_VULTR = "vultr/vultr-cloud-controller-manager (d5f3ab03, v0.18.0)"
+_IBM = "IBM-Cloud/cloud-provider-ibm (568c208b, 2024-10)"
+_IBM_FEATURES = "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features"
+_EXO = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 
 PLATFORMS: dict[str, Platform] = {
     p.id: p
@@ -174,11 +329,24 @@ PLATFORMS: dict[str, Platform] = {
             proxy_switches=(
                 _AWS_PROXY,
                 ProxySwitch(
-                    "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes",
+                    _AWS_TGA,
                     on=("true",),
                     off=("false",),
                     attribute="proxy_protocol_v2.enabled",
-                    source="aws-load-balancer-controller pkg/service/model_build_target_group.go",
+                    source=f"{_AWS_LBC} pkg/service/model_build_target_group.go (buildTargetGroupAttributes), "
+                    "pkg/annotations/parser.go (ParseStringMapAnnotation, splitKeyValuePairs: a repeated attribute "
+                    "keeps its last value)",
+                ),
+                ProxySwitch(
+                    f"{_AWS_TGA}.",
+                    on=("true",),
+                    off=("false",),
+                    attribute="proxy_protocol_v2.enabled",
+                    per_port=True,
+                    port_of=_AWS_TGA,
+                    source=f"{_AWS_LBC} pkg/service/model_build_target_group.go "
+                    "(buildPortSpecificTargetGroupAttributes: `<annotation>.<port>` overrides each non-empty "
+                    "attribute for that port's target group)",
                 ),
                 ProxySwitch(
                     "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol-per-target-group",
@@ -239,23 +407,40 @@ PLATFORMS: dict[str, Platform] = {
             lb="Akamai (Linode) NodeBalancer",
             modes=_PROXY,
             proxy_protocol_annotations={"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"},
-            proxy_switches=tuple(
+            proxy_switches=(
                 ProxySwitch(
-                    key,
+                    "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
                     on=("v1", "v2"),
                     off=("none",),
                     lower=True,
-                    source="linode/linode-cloud-controller-manager cloud/linode/loadbalancers_helpers.go "
-                    "(getPortProxyProtocol), cloud/linode/loadbalancers.go (validProxyProtocols)",
-                )
-                for key in (
-                    "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
+                    source=f"{_LINODE} cloud/linode/loadbalancers_helpers.go (getPortProxyProtocol), "
+                    "cloud/linode/loadbalancers.go (validProxyProtocols)",
+                ),
+                ProxySwitch(
                     "service.beta.kubernetes.io/linode-loadbalancer-proxy-protocol",
-                )
+                    on=("v1", "v2"),
+                    off=("none",),
+                    lower=True,
+                    fallback=True,
+                    source=f"{_LINODE} cloud/linode/loadbalancers_deprecated.go, loadbalancers_helpers.go "
+                    "(getPortProxyProtocol: read only when default-proxy-protocol is absent)",
+                ),
+                ProxySwitch(
+                    "service.beta.kubernetes.io/linode-loadbalancer-port-",
+                    on=("v1", "v2"),
+                    off=("none",),
+                    json_field="proxy-protocol",
+                    per_port=True,
+                    lower=True,
+                    source=f"{_LINODE} cloud/linode/loadbalancers.go (getPortConfigAnnotation: JSON with its own "
+                    '"proxy-protocol", json.Unmarshal), loadbalancers_helpers.go (getPortProxyProtocol: a non-empty '
+                    "per-port value wins over the default)",
+                ),
             ),
             source="linode/linode-cloud-controller-manager cloud/annotations/annotations.go, "
             "cloud/linode/loadbalancers_helpers.go",
-            caveats="a per-port annotation (linode-loadbalancer-port-N) overrides the default; do not set one",
+            caveats="a per-port annotation (linode-loadbalancer-port-N) with its own proxy-protocol overrides the "
+            "default for that port: the program refuses one that disagrees with the mode",
         ),
         Platform(
             id="hetzner",
@@ -305,37 +490,53 @@ PLATFORMS: dict[str, Platform] = {
             id="scaleway",
             lb="Scaleway Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2": "*"},
-            proxy_switches=tuple(
+            proxy_protocol_annotations={_SCW_V2: "*"},
+            proxy_switches=(
+                *(
+                    ProxySwitch(
+                        key,
+                        on=("*", *(v for v in GO_PARSE_BOOL_TRUE if v != "1")),
+                        off=("", *(v for v in GO_PARSE_BOOL_FALSE if v != "0")),
+                        source=f"{_SCW} scaleway/loadbalancers_annotations.go (getProxyProtocol), scaleway/"
+                        'loadbalancers.go (isPortInRange: ParseBool except "1"/"0", "*", "", else a port list)',
+                    )
+                    for key in (_SCW_V2, _SCW_V1)
+                ),
                 ProxySwitch(
-                    key,
-                    on=("*",),
-                    off=("",),
-                    items=True,
-                    source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md (docs)",
-                )
-                for key in (
-                    "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2",
-                    "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1",
-                )
+                    "service.beta.kubernetes.io/scw-loadbalancer-send-proxy-v2",
+                    on=GO_PARSE_BOOL_TRUE,
+                    off=GO_PARSE_BOOL_FALSE,
+                    fallback=True,
+                    source=f"{_SCW} scaleway/loadbalancers_annotations.go (getSendProxyV2, deprecated: read only "
+                    "for a port that neither proxy-protocol-v1 nor -v2 covers)",
+                ),
             ),
+            exclusive_switches=(_SCW_V2, _SCW_V1),
             hairpin_annotation="service.beta.kubernetes.io/scw-loadbalancer-use-hostname",
             hairpin_value="true",
-            source="scaleway/scaleway-cloud-controller-manager docs/loadbalancer-annotations.md",
+            source=f"{_SCW} scaleway/loadbalancers_annotations.go, scaleway/loadbalancers.go",
+            caveats="a port covered by both proxy-protocol-v1 and -v2 is an error and the LB is neither created "
+            "nor updated: the program refuses a -v1 annotation next to its -v2",
         ),
         Platform(
             id="oci",
             lb="Oracle Cloud Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2"},
+            proxy_protocol_annotations={
+                _OCI_LB_TYPE: "lb",
+                "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version": "2",
+            },
             proxy_switches=(
                 ProxySwitch(
                     "service.beta.kubernetes.io/oci-load-balancer-connection-proxy-protocol-version",
                     on=("1", "2"),
-                    source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (docs)",
+                    off=("",),
+                    source=f"{_OCI} (getListenersOciLoadBalancer: strconv.Atoi of a non-empty value)",
                 ),
             ),
-            source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
+            source=f"{_OCI}; getLoadBalancerType: {_OCI_LB_TYPE} lb (the default) or nlb",
+            caveats=f"the program sets {_OCI_LB_TYPE}: lb, so an nlb type (which ignores the proxy-protocol-version "
+            "annotation) is refused",
         ),
         Platform(
             id="oci-nlb",
@@ -343,40 +544,70 @@ PLATFORMS: dict[str, Platform] = {
             modes=_LOCAL,
             local_annotations={
                 "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "true",
-                "oci.oraclecloud.com/load-balancer-type": "nlb",
+                _OCI_LB_TYPE: "nlb",
             },
-            source="oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md",
-            caveats="is-preserve-source is rejected with externalTrafficPolicy Cluster",
+            proxy_switches=(
+                ProxySwitch(
+                    "oci-network-load-balancer.oraclecloud.com/is-ppv2-enabled",
+                    on=("true",),
+                    off=("false",),
+                    lower=True,
+                    source=f'{_OCI} (getListenersNetworkLoadBalancer: lower-cased, "true" turns PROXY v2 on '
+                    'for every listener, "false" off)',
+                ),
+            ),
+            source=f"{_OCI}; oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (is-preserve-source)",
+            caveats="is-preserve-source is rejected with externalTrafficPolicy Cluster; is-ppv2-enabled: true would "
+            "send a PROXY header the passthrough gateway does not parse, so the program refuses it",
         ),
         Platform(
             id="alibaba",
             lb="Alibaba Cloud Classic Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol": "on"},
+            proxy_protocol_annotations={_ALI_PROXY: "on"},
+            local_annotations={_ALI_PROXY: "off"},
             proxy_switches=(
                 ProxySwitch(
-                    "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol",
+                    _ALI_PROXY,
                     on=("on",),
                     off=("off",),
-                    source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md (docs)",
+                    source=f"{_ALI} pkg/controller/service/clbv1/listeners.go (EnableProxyProtocolV2 = value == "
+                    '"on", set only when the value is non-empty)',
+                ),
+                ProxySwitch(
+                    "service.beta.kubernetes.io/alicloud-loadbalancer-proxy-protocol",
+                    on=("on",),
+                    off=("off",),
+                    fallback=True,
+                    source=f"{_ALI} pkg/controller/service/reconcile/annotation/annotations.go (Get: the legacy "
+                    "alicloud- key is read only when the alibaba-cloud- key is absent)",
                 ),
             ),
-            source="kubernetes/cloud-provider-alibaba-cloud docs/usage.md",
+            hairpin_annotation="service.beta.kubernetes.io/alibaba-cloud-loadbalancer-hostname",
+            unset_keeps_proxy=True,
+            source=f"{_ALI} pkg/controller/service/clbv1/listeners.go, clbv1/service_controller.go (a hostname "
+            "annotation makes the status show only that hostname)",
+            caveats='an absent or empty annotation leaves the listener as it was, so the program writes "off" in '
+            "passthrough (the first PROXY-protocol migration step)",
         ),
         Platform(
             id="civo",
             lb="Civo Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"kubernetes.civo.com/loadbalancer-enable-proxy-protocol": "send-proxy-v2"},
+            proxy_protocol_annotations={_CIVO_PROXY: "send-proxy-v2"},
             proxy_switches=(
                 ProxySwitch(
-                    "kubernetes.civo.com/loadbalancer-enable-proxy-protocol",
+                    _CIVO_PROXY,
                     on=("send-proxy", "send-proxy-v2"),
-                    off=("",),
-                    source="civo/civo-cloud-controller-manager README.md (docs)",
+                    source=f"{_CIVO} cloud-controller-manager/civo/loadbalancer.go (getEnableProxyProtocol; an empty "
+                    "value is not sent), civo/civogo loadbalancer.go (enable_proxy_protocol omitempty)",
                 ),
             ),
-            source="civo/civo-cloud-controller-manager README.md",
+            unset_keeps_proxy=True,
+            source=f"{_CIVO} cloud-controller-manager/civo/loadbalancer.go",
+            caveats="no value turns PROXY off on an existing LB: an absent or empty annotation is not sent "
+            "(omitempty) and the controller writes the LB's value back onto the Service; switching PROXY off "
+            "takes a new Service (a new address). With PROXY on the status is a hostname only (no hairpin)",
         ),
         Platform(
             id="vultr",
@@ -386,37 +617,54 @@ PLATFORMS: dict[str, Platform] = {
             proxy_switches=(
                 ProxySwitch(
                     "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol",
-                    on=("true",),
-                    off=("false",),
-                    source="vultr/vultr-cloud-controller-manager docs/load-balancers.md (docs)",
+                    on=GO_PARSE_BOOL_TRUE,
+                    off=GO_PARSE_BOOL_FALSE,
+                    source=f"{_VULTR} vultr/loadbalancers.go (getProxyProtocol: strconv.ParseBool, an error reads as off)",
                 ),
             ),
-            source="vultr/vultr-cloud-controller-manager docs/load-balancers.md",
+            hairpin_annotation="service.beta.kubernetes.io/vultr-loadbalancer-hostname",
+            source=f"{_VULTR} vultr/loadbalancers.go (annoVultrProxyProtocol; annoVultrHostname: a DNS name the "
+            'status shows instead of the address, "to prevent hairpinning")',
         ),
         Platform(
             id="ibm",
             lb="IBM Cloud VPC Application Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={
-                "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "proxy-protocol"
-            },
+            proxy_protocol_annotations={_IBM_FEATURES: "proxy-protocol"},
             proxy_switches=(
                 ProxySwitch(
-                    "service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features",
+                    _IBM_FEATURES,
                     on=("proxy-protocol",),
                     off=("",),
                     items=True,
-                    source="IBM Cloud docs, VPC load balancer annotations (docs)",
+                    lower=True,
+                    strip_spaces=True,
+                    source=f"{_IBM} pkg/vpcctl/vpc_config.go (getServiceEnabledFeatures: spaces removed, "
+                    "lower-cased), vpc_sdk_base.go (isVpcOptionEnabled: a comma-separated list)",
                 ),
             ),
-            source="IBM Cloud docs, VPC load balancer annotations",
-            caveats="read only when the LB is created: recreate the Service to switch",
+            source=f"{_IBM} pkg/vpcctl/vpc_lbaas.go, vpc_sdk_gen2.go",
+            caveats="PROXY v1; the controller also switches PROXY on an existing LB's pools when the annotation "
+            "changes (vpc_lbaas.go, vpc_sdk_gen2.go), though IBM's docs say creation only; the status is a hostname",
         ),
         Platform(
             id="exoscale",
             lb="Exoscale Network Load Balancer",
             modes=_LOCAL,
-            source="exoscale/exoscale-cloud-controller-manager docs/service-loadbalancer.md",
+            local_annotations={
+                f"{_EXO}service-healthcheck-mode": "http",
+                f"{_EXO}service-healthcheck-uri": "/healthz",
+            },
+            refused_annotations={
+                f"{_EXO}service-healthcheck-port": "replaces spec.healthCheckNodePort as the NLB's health-check port, "
+                "so nodes without a gateway pod pass the check and get traffic they drop "
+                "(exoscale/loadbalancer.go buildLoadBalancerFromAnnotations); allowed: remove it",
+            },
+            source="exoscale/exoscale-cloud-controller-manager (32c9584f, v0.34.0+) exoscale/loadbalancer.go "
+            "(buildLoadBalancerFromAnnotations: the check goes to healthCheckNodePort with ETP Local, mode tcp "
+            "unless service-healthcheck-mode); kubernetes/kubernetes pkg/proxy/healthcheck/service_health.go "
+            "(kube-proxy answers 503 on a node without a local endpoint, any path; a TCP connect always succeeds)",
+            caveats="a TCP check passes on every node, so the program sets an HTTP check on healthCheckNodePort",
         ),
         Platform(
             id="metallb",
@@ -441,7 +689,20 @@ PLATFORMS: dict[str, Platform] = {
 ALL_PROXY_SWITCHES: dict[str, ProxySwitch] = {
     switch.key: switch for platform in PLATFORMS.values() for switch in platform.proxy_switches
 }
-"""Every known PROXY-protocol annotation of every platform (the policy pack reads them all)."""
+"""Every known PROXY-protocol annotation of every platform (the policy pack reads them all); a per-port
+switch is keyed by its annotation without the port (`proxy_switch_for` finds it)."""
+
+
+def proxy_switch_for(annotation: str) -> ProxySwitch | None:
+    """The PROXY switch an annotation is, per-port forms (`<key><port>`) included, or None."""
+    switch = ALL_PROXY_SWITCHES.get(annotation)
+    if switch is not None and not switch.per_port:
+        return switch
+    for candidate in ALL_PROXY_SWITCHES.values():
+        if candidate.annotation_port(annotation) is not None:
+            return candidate
+    return None
+
 
 LB_SENDS_PROXY_PROTOCOL_ANNOTATION = "istio-source-ip.io/lb-sends-proxy-protocol"
 """Service annotation (value "true") the program sets with PROXY protocol on a platform whose LB

@@ -8,6 +8,7 @@ refusal, and the tests check them without a cluster. The invariants they keep:
 - the allowlist matches `ipBlocks` only when the packet source *is* the client.
 """
 
+import re
 from enum import StrEnum
 from typing import TypedDict
 
@@ -17,9 +18,12 @@ from source_ip.facts import (
     ALL_PROXY_SWITCHES,
     LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
     METALLB_POOL_ANNOTATIONS,
+    PLATFORMS,
     Platform,
     ProxySwitch,
     SourceIpMode,
+    aws_attribute_pairs,
+    proxy_switch_for,
 )
 
 
@@ -118,6 +122,32 @@ def program_service_annotations(
     return annotations
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_ANNOTATION_PREFIX = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+_ANNOTATION_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+def annotation_key_problem(key: str) -> str | None:
+    """Why Kubernetes rejects `key` as an annotation key, or None (apimachinery validation
+    ValidateAnnotations -> IsQualifiedName: an optional DNS-1123 subdomain prefix of at most 253
+    characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.', alphanumeric at
+    both ends)."""
+    prefix, slash, name = key.rpartition("/")
+    if (
+        (slash and not (len(prefix) <= 253 and _ANNOTATION_PREFIX.fullmatch(prefix)))
+        or len(name) > 63
+        or not _ANNOTATION_NAME.fullmatch(name)
+    ):
+        stripped = "".join(key.split())
+        hint = f"; did you mean {stripped!r}?" if stripped != key and annotation_key_problem(stripped) is None else ""
+        return (
+            "is not a valid annotation key, so the API server would refuse the Service; allowed: an optional "
+            "DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.' that starts "
+            f"and ends with a letter or digit{hint}"
+        )
+    return None
+
+
 def service_annotation_problems(
     platform: Platform, mode: SourceIpMode, program: dict[str, str], user: dict[str, str]
 ) -> list[tuple[str, str]]:
@@ -125,9 +155,7 @@ def service_annotation_problems(
     on the final Service (the program's annotations with the user's on top)."""
     problems: list[tuple[str, str]] = []
     final = {**program, **user}
-    own = {switch.key for switch in platform.proxy_switches}
     for key, value in sorted(user.items()):
-        switch = ALL_PROXY_SWITCHES.get(key)
         if key == LB_SENDS_PROXY_PROTOCOL_ANNOTATION or key in METALLB_POOL_ANNOTATIONS:
             problems.append(
                 (
@@ -137,25 +165,34 @@ def service_annotation_problems(
                 )
             )
             continue
-        if switch is not None and (key in own or switch.reads(value) == "on"):
-            problem = _switch_problem(switch, value, mode)
-            if problem or switch.attribute is None:  # a plain switch is judged by its reading alone
-                problems.extend([(key, problem)] if problem else [])
-                continue
-        if key in program and value != program[key] and not _keeps_attributes(program[key], value):
-            problems.append(
-                (
-                    key,
-                    f"replaces {program[key]!r}, which the {mode} path on {platform.id} needs; allowed: "
-                    f"{program[key]!r}" + (" with attributes added" if "=" in program[key] else "") + ", or remove it",
-                )
+        problem = annotation_key_problem(key)
+        if problem is None and key in platform.refused_annotations:
+            problem = platform.refused_annotations[key]
+        if problem is None:
+            problem = _user_switch_problem(platform, mode, program, key, value)
+        switch = proxy_switch_for(key)
+        judged_by_reading = switch is not None and switch.attribute is None and not switch.per_port
+        if (
+            problem is None
+            and not (judged_by_reading and _user_switch_applies(platform, switch, value))
+            and key in program
+            and value != program[key]
+            and not _keeps_attributes(program[key], value)
+        ):
+            problem = (
+                f"replaces {program[key]!r}, which the {mode} path on {platform.id} needs; allowed: "
+                f"{program[key]!r}" + (" with attributes added" if "=" in program[key] else "") + ", or remove it"
             )
+        if problem is not None:
+            problems.append((key, problem))
+    problems += _exclusive_switch_problems(platform, final, user, {key for key, _ in problems})
+    main_switches = [s for s in platform.proxy_switches if not s.per_port and not s.fallback]
     if (
         mode == SourceIpMode.PROXY_PROTOCOL
-        and own
-        and not any(final.get(s.key) is not None and s.reads(final[s.key]) == "on" for s in platform.proxy_switches)
+        and main_switches
+        and not any(final.get(s.key) is not None and s.reads(final[s.key]) == "on" for s in main_switches)
     ):
-        problems.append((platform.proxy_switches[0].key, "nothing makes the LB send the PROXY header"))
+        problems.append((main_switches[0].key, "nothing makes the LB send the PROXY header"))
     if platform.required_one_of and not any(final.get(key) for key in platform.required_one_of):
         problems.append(
             (
@@ -165,6 +202,90 @@ def service_annotation_problems(
             )
         )
     return problems
+
+
+def _user_switch_problem(platform: Platform, mode: SourceIpMode, program: dict[str, str], key: str, value: str) -> str | None:
+    """Why the user's value of a PROXY switch breaks the path, or None (also for no switch at all)."""
+    switch = proxy_switch_for(key)
+    if switch is None or not _user_switch_applies(platform, switch, value):
+        return None
+    own = switch in platform.proxy_switches
+    if own and switch.fallback:
+        current = next(s.key for s in platform.proxy_switches if not s.fallback and not s.per_port)
+        return (
+            f"is the deprecated form of {current}, which the controller reads first and the program sets itself "
+            f"for the {mode} path; allowed: remove it"
+        )
+    if own and (structure := switch.attribute_problem(value)):
+        return f"{structure}; allowed: each attribute once, as attribute=value pairs separated by commas"
+    if switch.per_port and not own:
+        owner = next(p.id for p in PLATFORMS.values() if switch in p.proxy_switches)
+        return (
+            f"is {owner}'s per-port PROXY setting, which turns PROXY {switch.reads(value)} for port "
+            f"{switch.annotation_port(key)} there, against this gateway's {mode} path (the policy pack reads it "
+            "on any platform); allowed: remove it"
+        )
+    if switch.per_port:
+        return _per_port_problem(switch, mode, program, key, value)
+    if own and mode == SourceIpMode.PROXY_PROTOCOL and key not in program and switch.reads(value) == "off":
+        return None  # another switch of the platform, off: the one the program sets still turns PROXY on
+    return _switch_problem(switch, value, mode)
+
+
+def _user_switch_applies(platform: Platform, switch: ProxySwitch | None, value: str) -> bool:
+    """A switch of this platform, or another platform's that turns PROXY on, or off for one port (this
+    platform's controller ignores it, but the policy pack, which knows no platform, reads it as it reads
+    every switch)."""
+    if switch is None:
+        return False
+    reading = switch.reads(value)
+    return switch in platform.proxy_switches or reading == "on" or (switch.per_port and reading == "off")
+
+
+def _per_port_problem(switch: ProxySwitch, mode: SourceIpMode, program: dict[str, str], key: str, value: str) -> str | None:
+    port = switch.annotation_port(key)
+    field = switch.attribute or switch.json_field
+    reading = switch.reads(value)
+    if reading == "other":
+        allowed = " or ".join(repr(v) for v in (switch.off if mode == SourceIpMode.LOCAL else switch.on))
+        return (
+            f"sets {field} for port {port} to something the controller cannot read as PROXY on or off, so that port "
+            f"could break while the others work; allowed: {field} left out, or {allowed}"
+        )
+    wanted = "on" if mode == SourceIpMode.PROXY_PROTOCOL else "off"
+    if reading not in ("unset", wanted):
+        return (
+            f"turns PROXY protocol {reading} for port {port} alone, against this gateway's {mode} path, so "
+            f"connections on that port would fail; allowed: {field} left out (the platform-wide setting applies)"
+        )
+    base = program.get(switch.port_of) if switch.port_of else None
+    pairs = dict(aws_attribute_pairs(value) or []) if switch.attribute else {}
+    for attribute, needed in dict(aws_attribute_pairs(base) or []).items() if base else ():
+        if pairs.get(attribute, "") not in ("", needed):
+            return (
+                f"sets {attribute}={pairs[attribute]} for port {port}, overriding {attribute}={needed} from "
+                f"{switch.port_of}, which the {mode} path needs; allowed: {attribute} left out or ={needed}"
+            )
+    return None
+
+
+def _exclusive_switch_problems(
+    platform: Platform, final: dict[str, str], user: dict[str, str], refused: set[str]
+) -> list[tuple[str, str]]:
+    """Two switches the controller refuses together (Scaleway: PROXY v1 and v2 on one port)."""
+    set_ = [k for k in platform.exclusive_switches if k in final and ALL_PROXY_SWITCHES[k].reads(final[k]) != "off"]
+    if len(set_) < 2 or refused & set(set_):
+        return []
+    key = next((k for k in reversed(set_) if k in user), set_[-1])
+    others = ", ".join(k for k in set_ if k != key)
+    return [
+        (
+            key,
+            f"covers ports that {others} also covers; the controller refuses a port with two PROXY versions and "
+            f"then neither creates nor updates the load balancer; allowed: leave it out, or one of "
+            f"{', '.join(repr(v) for v in ALL_PROXY_SWITCHES[key].off)}",
+        )
+    ]
 
 
 def _switch_problem(switch: ProxySwitch, value: str, mode: SourceIpMode) -> str | None:
@@ -185,11 +306,9 @@ def _switch_problem(switch: ProxySwitch, value: str, mode: SourceIpMode) -> str 
 
 
 def _keeps_attributes(program_value: str, user_value: str) -> bool:
-    """For attribute lists (a=b,c=d), the user's value may add attributes but keep the program's."""
+    """For attribute lists (a=b,c=d), the user's value may add attributes but must keep the program's, read as
+    the controller reads them (the last of a repeated attribute wins)."""
     if "=" not in program_value:
         return False
-
-    def pairs(value: str) -> set[tuple[str, str]]:
-        return {(k.strip(), v.strip()) for k, _, v in (item.partition("=") for item in value.split(",")) if k.strip()}
-
-    return pairs(program_value) <= pairs(user_value)
+    wanted, given = aws_attribute_pairs(program_value), aws_attribute_pairs(user_value)
+    return wanted is not None and given is not None and dict(wanted).items() <= dict(given).items()

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pulumi_policy import EnforcementLevel
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE
 
 from components.ingress_gateway import chart_values
 from policy import validators as v
@@ -21,6 +22,12 @@ from source_ip.facts import ALL_PROXY_SWITCHES, PLATFORMS
 from source_ip.inputs import stack_inputs
 from tests.conftest import STACKS, raw, stack_raw_config
 from tools.program import HELM_RELEASE, run_program
+
+PER_PORT_KEYS = [
+    "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes.80",
+    "service.beta.kubernetes.io/linode-loadbalancer-port-443",
+]
+"""Per-port forms of switches (ALL_PROXY_SWITCHES holds them without the port)."""
 
 RESOURCE_CHECKS = [v.proxy_protocol_on_both_sides, v.etp_cluster_without_proxy_protocol, v.trusted_proxies_behind_l4]
 
@@ -191,7 +198,7 @@ def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_p
 @given(
     st.sampled_from([(p.id, m) for p in PLATFORMS.values() for m in p.modes]),
     st.dictionaries(
-        st.sampled_from([*sorted(ALL_PROXY_SWITCHES), "example.com/x"]),
+        st.sampled_from([*sorted(ALL_PROXY_SWITCHES), *PER_PORT_KEYS, "example.com/x"]),
         st.sampled_from(
             [
                 "*",
@@ -208,6 +215,13 @@ def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_p
                 "proxy_protocol_v2.enabled=true",
                 "send-proxy-v2",
                 "proxy-protocol",
+                "TRUE",
+                "preserve_client_ip.enabled=true,preserve_client_ip.enabled=false",
+                "preserve_client_ip.enabled=false",
+                "proxy_protocol_v2.enabled =true",
+                '{"proxy-protocol": "none"}',
+                '{"Proxy-Protocol": "V2"}',
+                "{not json",
             ]
         ),
         max_size=3,
@@ -344,3 +358,56 @@ def test_an_unknown_value_in_preview_is_a_violation_not_a_skip() -> None:
             SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn, sink=reported: sink.append(message)
         )
         assert reported and reported[0].startswith("cannot be checked in preview: "), name
+
+
+# --- A release whose values are not an object is reported, never passed or thrown on -------------------
+
+
+@pytest.mark.parametrize("values", [[1, 2], "service: {}", 5, True, [UNKNOWN_OBJECT_VALUE]])
+def test_values_that_are_not_an_object_are_a_violation_of_every_gateway_check(values: Any) -> None:
+    """A gateway whose values cannot be read is reported like a value unknown in preview: a mandatory
+    check that saw nothing must not pass."""
+    props = {"chart": "gateway", "name": "gw", "values": values}
+    for check in RESOURCE_CHECKS:
+        [message] = check(HELM_RELEASE, props)
+        assert message.startswith(f"gateway gw: its values are not an object (got {type(values).__name__})")
+
+
+def test_values_not_an_object_reach_the_pack_as_a_violation_even_behind_the_unknown_proxy() -> None:
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    pack = importlib.import_module("policy.__main__")
+    policies = {p.name: p for p in pack.POLICIES}
+    props = unknown_checking_proxy({"chart": "gateway", "name": "gw", "values": [UNKNOWN_OBJECT_VALUE]})
+    for name in ("proxy-protocol-on-both-sides", "trusted-proxies-behind-l4"):
+        reported: list[str] = []
+        policies[name].validate(
+            SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn, sink=reported: sink.append(message)
+        )
+        assert reported == [
+            "gateway gw: its values are not an object (got _ListProxy), so they cannot be checked; "
+            "give the release its values as a plain object"
+        ], name
+
+
+def test_absent_values_are_the_chart_defaults_not_a_violation() -> None:
+    assert v.proxy_protocol_on_both_sides(HELM_RELEASE, {"chart": "gateway", "name": "gw"}) == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "sent"),
+    [
+        ({"oci-network-load-balancer.oraclecloud.com/is-ppv2-enabled": "TRUE"}, True),
+        ({"service.beta.kubernetes.io/scw-loadbalancer-send-proxy-v2": "1"}, True),
+        ({"service.beta.kubernetes.io/aws-load-balancer-target-group-attributes.443": "proxy_protocol_v2.enabled=true"}, True),
+        ({"service.beta.kubernetes.io/linode-loadbalancer-port-80": '{"PROXY-PROTOCOL": "v1"}'}, True),
+        ({"service.beta.kubernetes.io/linode-loadbalancer-port-080": '{"proxy-protocol": "v1"}'}, False),
+        ({"service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "Proxy-Protocol"}, True),
+        ({"service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "1"}, True),
+    ],
+)
+def test_pack_reads_the_switches_as_their_controllers_do(annotations: dict[str, str], sent: bool) -> None:
+    """Each switch as its controller reads it (sources in source_ip/facts.py): a passthrough gateway under
+    one that turns PROXY on is a violation."""
+    props = {"chart": "gateway", "name": "gw", "values": {"service": {"annotations": annotations}}}
+    assert bool(v.proxy_protocol_on_both_sides(HELM_RELEASE, props)) == sent

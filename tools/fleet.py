@@ -68,8 +68,8 @@ class StackFile:
 def discover(root: Path = ROOT) -> dict[str, StackFile]:
     """Every Pulumi.<stack>.yaml of the project, with its istio-source-ip:platform ("?" if unset)."""
     found: dict[str, StackFile] = {}
-    paths = {p.name.removeprefix("Pulumi.").removesuffix(".yaml"): p for p in root.glob("Pulumi.*.yaml")}
-    for name, path in sorted(paths.items()):
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -809,9 +809,6 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # verify (its children get the terminal's Ctrl-C too) or before a run
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 def run_operation(
