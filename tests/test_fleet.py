@@ -335,6 +335,32 @@ def test_operator_replaces_its_previous_output_whole(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging directory left behind"
 
 
+def test_platform_alone_selects_every_stack_of_that_platform() -> None:
+    platforms = {
+        p.name: yaml.safe_load(p.read_text())["config"]["istio-source-ip:platform"]
+        for p in fleet.ROOT.glob("Pulumi.*.yaml")
+    }
+    expected = sorted(f"Pulumi.{s}.yaml" for s in ("aws-nlb", "aws-nlb-two-gateways"))
+    assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
+    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == ["aws-nlb", "aws-nlb-two-gateways"]
+    assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb")] == ["aws-nlb"]
+
+
+def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    assert fleet.pulumi_env() == {
+        "PULUMI_BACKEND_URL": f"file://{fleet.ROOT}/.pulumi-state",
+        "PULUMI_CONFIG_PASSPHRASE": "",
+    }
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/run/secrets/passphrase")
+    assert fleet.pulumi_env() == {}
+
+
 # --- bad input: exit 2, a message, nothing run, nothing written ------------------------------------
 
 
