@@ -214,13 +214,8 @@ class Runner:
     def __init__(
         self, op: str, stacks: list[StackFile], parallel: int, log_dir: Path, progress: Progress
     ) -> None:
-        self.op, self.stacks, self.parallel, self.log_dir, self.progress = (
-            op,
-            stacks,
-            parallel,
-            log_dir,
-            progress,
-        )
+        self.op, self.stacks, self.parallel = op, stacks, parallel
+        self.log_dir, self.progress = log_dir, progress
         self.cancelled = threading.Event()
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
@@ -238,7 +233,7 @@ class Runner:
             """PulumiCommand.run, with each `pulumi` in its own session and known to the runner.
 
             Its own session: a Ctrl-C on the terminal reaches only this process, which passes exactly
-            one interrupt to each running `pulumi` (two would make the CLI stop without saving state)."""
+            one interrupt to each running `pulumi` (on a second one the CLI stops at once)."""
 
             def run(
                 self,
@@ -270,7 +265,7 @@ class Runner:
         on_error: Callable[[str], None] | None,
     ) -> Any:
         """What PulumiCommand.run does (pulumi 3.272.0, automation/_cmd.py), plus the registry."""
-        from pulumi.automation._cmd import CommandResult
+        from pulumi.automation import CommandResult
         from pulumi.automation.errors import create_command_error
 
         stack = threading.current_thread().name
