@@ -120,7 +120,8 @@ def test_destroy_of_a_stack_the_backend_does_not_have_is_skipped(cli: Path) -> N
     assert not [c for c in calls(cli) if "destroy" in c["args"]]
 
 
-def test_ctrl_c_interrupts_each_running_update_once_and_starts_no_other(cli: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_reaches_each_running_update_once_and_starts_no_other(cli: Path, stop: int) -> None:
     env = {**os.environ, "FAKE_PULUMI_SLEEP": "30"}
     logs = cli / "logs"
     command = [sys.executable, "-m", "tools.fleet", "up", "--stacks", "dev,aws,gcp", "--parallel", "2"]
@@ -139,13 +140,15 @@ def test_ctrl_c_interrupts_each_running_update_once_and_starts_no_other(cli: Pat
         started = [p for p in logs.glob("*.log") if "Updating (" in p.read_text()]
         time.sleep(0.05)
     assert len(started) == 2, "two updates should be running"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     out, err = process.communicate(timeout=15)
 
     assert process.returncode == 130, err
     table = rows(out)
     assert sorted(table[s][2] for s in ("dev", "aws", "gcp")) == ["cancelled"] * 3
     assert "not started: the run was interrupted" in out
+    for log in started:
+        assert "^C received; cancelling." in log.read_text()
     ups = [c for c in calls(cli) if "up" in c["args"]]
     assert len(ups) == 2
     assert [c["signals"] for c in ups] == [1, 1], (

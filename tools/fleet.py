@@ -12,10 +12,10 @@ istio-source-ip:platform is NAME. preview/up/destroy go through Pulumi's Automat
 LocalWorkspace on this project directory) with the Makefile's backend and passphrase unless set
 (PULUMI_BACKEND_URL=file://<project>/.pulumi-state, PULUMI_CONFIG_PASSPHRASE=""), at most
 --parallel stacks at once, each stack's engine output in its own log file. A failed stack never
-stops the others. Ctrl-C asks each running `pulumi` once to cancel (the CLI's own graceful
-cancel, which finishes the steps in flight and saves the state); a second Ctrl-C passes a second
-interrupt on, which makes the CLI stop at once. `up` runs `python -m tools.verify` on every stack
-it deployed unless --no-verify.
+stops the others. Ctrl-C (or SIGTERM) starts no further stack and sends each running `pulumi` one
+interrupt: the CLI's cancel. A second Ctrl-C sends a second one, on which the CLI terminates at once
+("may lead to orphaned resources and other inconsistencies": pulumi pkg/backend/cancellation_scope.go).
+`up` runs `python -m tools.verify` on every stack it deployed unless --no-verify.
 
 Exit codes: 0 every stack succeeded (or passed verify); 1 at least one failed; 2 bad input
 (nothing run, nothing written); 130 interrupted.
@@ -809,6 +809,10 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None) -> int:
         return 130
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_operation(
     args: argparse.Namespace, stacks: list[StackFile], options: list[str], timeout: float, out: IO[str]
 ) -> int:
@@ -824,7 +828,13 @@ def run_operation(
     verify = args.command == "up" and not args.no_verify
     if verify:
         runner.verify_args, runner.verify_timeout = options, timeout
-    outcomes, interrupted = runner.run_all()
+    # SIGTERM (a CI cancel, `kill`) as Ctrl-C: each `pulumi` runs in its own session and would
+    # otherwise go on alone after this process ended.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        outcomes, interrupted = runner.run_all()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(outcome_table(outcomes, verify), file=out)
     if interrupted:
         return 130
