@@ -42,9 +42,9 @@ def test_an_unknown_stack_lists_the_stacks_and_says_how_to_make_one() -> None:
 
 
 def test_verify_echoes_one_command_line_without_a_dangling_backslash() -> None:
-    result = make("-n", "verify", "STACK=gcp")
+    result = make("-n", "-o", "venv", "verify", "STACK=gcp")
     assert result.stdout.splitlines() == [".venv/bin/python -m tools.verify --stack gcp"]
-    on_kind = make("-n", "verify", "STACK=dev", "EXPECT_IP=192.0.2.7").stdout.splitlines()
+    on_kind = make("-n", "-o", "venv", "verify", "STACK=dev", "EXPECT_IP=192.0.2.7").stdout.splitlines()
     verify = ".venv/bin/python -m tools.verify"
     assert on_kind == [f"{verify} --stack dev --expect-ip 192.0.2.7 --from-docker-network kind"]
 
