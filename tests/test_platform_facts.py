@@ -56,7 +56,7 @@ def service_annotations(config: dict[str, str]) -> dict[str, str]:
 
 
 def release(annotations: dict[str, str], *, strict: bool) -> dict[str, Any]:
-    topology = {"gatewayTopology": {"proxyProtocol": {}}} if strict else {}
+    topology: dict[str, Any] = {"gatewayTopology": {"proxyProtocol": {}}} if strict else {}
     values = {
         "service": {"annotations": annotations},
         "podAnnotations": {"proxy.istio.io/config": json.dumps(topology)} if strict else {},

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from components.ingress_gateway import GatewaySettings, chart_values
 from source_ip.config import ConfigError, parse_config
-from source_ip.facts import PLATFORMS, Platform
+from source_ip.facts import PLATFORMS, Platform, SourceIpMode, proxy_switch_for
 from source_ip.inputs import stack_inputs
 from source_ip.plan import allowlist_field
 from tests.conftest import raw
@@ -92,6 +92,29 @@ def test_registry_entries_are_complete() -> None:
         if platform.lb_mode != "passthrough" and platform.id != "generic":
             assert platform.proxy_protocol_annotations, platform.id
         assert platform.status_port_proxy_protocol <= ("proxy-protocol" in platform.modes)
+
+
+def test_passthrough_turns_proxy_off_where_removing_the_annotation_would_not() -> None:
+    """Where the controller leaves PROXY on when its annotation goes (Alibaba clbv1/listeners.go; Civo
+    civo/loadbalancer.go), the program writes the switch's off value in passthrough, so the first migration
+    step and a switch back really turn it off; a switch with no off value says so in the caveats."""
+    keeping = [p for p in PLATFORMS.values() if p.unset_keeps_proxy]
+    assert {p.id for p in keeping} >= {"alibaba", "civo"}
+    for platform in keeping:
+        for switch in (s for s in platform.proxy_switches if not s.fallback and not s.per_port):
+            if switch.off:
+                assert switch.reads(platform.local_annotations[switch.key]) == "off", platform.id
+            else:
+                assert switch.key not in platform.local_annotations and "no value turns PROXY off" in platform.caveats
+
+
+def test_every_platform_writes_a_switch_value_its_own_controller_reads_as_the_mode() -> None:
+    for platform in PLATFORMS.values():
+        for mode, wanted in (("proxy-protocol", "on"), ("local", "off")):
+            for key, value in platform.annotations_for(SourceIpMode(mode)).items():
+                switch = proxy_switch_for(key)
+                if switch is not None:
+                    assert switch in platform.proxy_switches and switch.reads(value) == wanted, (platform.id, key)
 
 
 gateway_options = st.fixed_dictionaries(
