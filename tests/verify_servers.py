@@ -293,7 +293,7 @@ def RateLimited(  # noqa: N802 (reads like the server it stands for)
     limit: int, retry_after: str | None = "60", key_header: str | None = None
 ) -> _Server:
     """The echo app behind a limit of `limit` requests per client (or per `key_header` value)."""
-    config = {
+    config: dict[str, Any] = {
         "limit": limit,
         "retry_after": retry_after,
         "key_header": key_header,

@@ -17,6 +17,7 @@ from .verdicts import (
     http_verdict,
     make_verdict,
     network_verdict,
+    variant_hint,
 )
 
 DEFAULT_TIMEOUT = 60.0
@@ -80,7 +81,7 @@ def verify(
                 target,
                 expected=expected,
                 attempts=attempt,
-                hint="is the Host routed to the echo app (go-httpbin)?",
+                hint=variant_hint("not-json"),
             )
     raise AssertionError("unreachable: the loop returns")
 

@@ -50,7 +50,8 @@ HINTS: dict[Kind, str] = {
     ),
     Kind.TLS_HANDSHAKE_RESET: (
         "no TLS server for this name on the gateway (SNI not in its tls.hosts), a PROXY-protocol "
-        f"listener that got no PROXY header ({MIGRATION}), or the port is not TLS"
+        "listener that got no PROXY header (set the LB annotation and gatewayTopology.proxyProtocol "
+        "together), or the port is not TLS"
     ),
     Kind.TLS_TO_PLAIN_PORT: (
         "that port speaks plain HTTP: use http:// (port 80), or the gateway's HTTPS port (443)"
@@ -75,9 +76,105 @@ HINTS: dict[Kind, str] = {
 }
 
 
+MEANINGS: dict[Kind, str] = {
+    Kind.OK: (
+        "the client address arrived (with --via-header: the header's; with --rate: a 429 with retry-after)"
+    ),
+    Kind.USAGE: "bad arguments, or a reader failed (`pulumi stack output`, docker); one line on stderr",
+    Kind.ADDRESS_LOST: "a node, LB or other address arrived: ETP Local / PROXY protocol not in effect",
+    Kind.FORGED_XFF: (
+        "X-Forwarded-For has more entries than trusted hops: its first entry is client-controlled"
+    ),
+    Kind.PROXY_PROTOCOL_MISMATCH: (
+        "reset, empty or non-HTTP reply, or HTTP 400, right after connect: the PROXY header on one side only"
+    ),
+    Kind.WRONG_HOST: "HTTP 404 from the gateway: no route for that Host",
+    Kind.UNREACHABLE: "timeout, DNS failure or connection refused, after the retries",
+    Kind.LB_NOT_READY: "the stack has no gateway address yet",
+    Kind.HTTP_ERROR: (
+        "any other status, or an answer that is not the echo app's JSON (cut off, too large, not an object)"
+    ),
+    Kind.TLS_UNTRUSTED: (
+        "https: the certificate does not chain to a trusted CA (or is expired, not yet valid)"
+    ),
+    Kind.TLS_WRONG_NAME: "https: the certificate is valid but does not name the Host (the SNI sent)",
+    Kind.TLS_HANDSHAKE_RESET: "https: the server closed, reset or refused (an alert) the TLS handshake",
+    Kind.TLS_TO_PLAIN_PORT: "https: the port answered the ClientHello with plain text (an HTTP server)",
+    Kind.PLAIN_HTTP_TO_TLS_PORT: (
+        "http: the port answered with TLS, or closed and then completed a TLS handshake when asked"
+    ),
+    Kind.VIA_HEADER_IGNORED: (
+        "--via-header: the gateway trusted another address (usually the sender's) than the header's"
+    ),
+    Kind.VIA_HEADER_UNCONFIRMED: (
+        "--via-header: no X-Envoy-External-Address arrived, so the trusted address is unseen"
+    ),
+    Kind.NOT_RATE_LIMITED: "--rate N: N requests in a row, none answered HTTP 429",
+    Kind.RATE_LIMIT_WITHOUT_RETRY_AFTER: "--rate N: an HTTP 429 came without a retry-after header",
+}
+"""What each kind means: the reference table of docs/verify.md is built from this and HINTS."""
+
+VARIANTS: dict[str, tuple[Kind, str, str]] = {
+    "no-expectation": (
+        Kind.ADDRESS_LOST,
+        "a private address arrived and nothing says which address to expect",
+        "if your client really is on a private network (kind, a VPN), pass --expect-ip with its "
+        "address; otherwise externalTrafficPolicy Local or PROXY protocol is not in effect",
+    ),
+    "http-400": (
+        Kind.PROXY_PROTOCOL_MISMATCH,
+        "HTTP 400 right after connect",
+        "a PROXY header reached a listener that does not expect it: the LB sends PROXY protocol "
+        "but the gateway lacks gatewayTopology.proxyProtocol",
+    ),
+    "via-403": (
+        Kind.HTTP_ERROR,
+        "HTTP 403 with --via-header",
+        "a gateway with frontProxy refuses every direct peer outside the proxy's ranges "
+        "(the DENY guard): that is the guard working; to test the header path, send from inside those ranges",
+    ),
+    "not-json": (
+        Kind.HTTP_ERROR,
+        "HTTP 200 whose body is not the echo app's JSON object",
+        "is the Host routed to the echo app (go-httpbin)?",
+    ),
+    "other-status": (
+        Kind.HTTP_ERROR,
+        "any other HTTP status",
+        "(the first 200 characters of the answer's body)",
+    ),
+    Failure.TRUNCATED: (
+        Kind.HTTP_ERROR,
+        "the answer was cut off",
+        "the connection broke mid-answer: retry, and check the gateway's logs",
+    ),
+    Failure.DNS: (
+        Kind.UNREACHABLE,
+        "the name does not resolve",
+        "check the address/hostname (pulumi stack output gatewayAddress)",
+    ),
+    Failure.REFUSED: (
+        Kind.UNREACHABLE,
+        "connection refused",
+        "nothing listens there yet: is the LB provisioned and the gateway running?",
+    ),
+    Failure.TIMEOUT: (
+        Kind.UNREACHABLE,
+        "no answer within --timeout",
+        "a firewall, an LB still provisioning, or ETP Local with no gateway pod behind the announcing node",
+    ),
+}
+"""Hints for particular cases of a kind (keyed by a name or a Failure), instead of the kind's default."""
+
+
+def variant_hint(key: str) -> str:
+    return VARIANTS[key][2]
+
+
 @dataclass
 class Verdict:
-    verdict: Kind
+    verdict: Kind | str
+    """A Kind once built (a kind's string value is accepted and converted; anything else is refused)."""
     diagnosis: str
     url: str
     host: str
@@ -131,11 +228,12 @@ class Verdict:
         )
         if self.tls:
             check = (
-                "certificate verified" + (f" against {self.tls['cacert']}" if self.tls.get("cacert") else "")
+                f"certificate checked against {self.tls.get('cacert') or 'the system CAs'}"
                 if self.tls.get("verified")
                 else "certificate NOT verified (--insecure): any server on the path could have answered"
             )
-            lines.append(f"  tls:      SNI {self.tls.get('sni')}; {self.tls.get('version') or '-'}; {check}")
+            version = self.tls.get("version") or "no handshake"
+            lines.append(f"  tls:      SNI {self.tls.get('sni')}; {version}; {check}")
         if self.via_header:
             lines.append(
                 f"  sent:     {self.via_header['name']}: {self.via_header['address']} "
@@ -278,8 +376,7 @@ def diagnose(
         return verdict(
             Kind.ADDRESS_LOST,
             f"the address that arrived ({first or 'none'}) is private: a node or load-balancer address",
-            "if your client really is on a private network (kind, a VPN), pass --expect-ip with its "
-            "address; otherwise externalTrafficPolicy Local or PROXY protocol is not in effect",
+            variant_hint("no-expectation"),
         )
     if same_address(first, expected) and (not external or same_address(external, expected)):
         return verdict(Kind.OK, f"the client address {expected} arrived at the echo app")
@@ -344,25 +441,13 @@ NETWORK_KINDS: dict[Failure, Kind] = {
 }
 """Each network failure's verdict; the rest (timeout, refused, dns, unavailable) is `unreachable`."""
 
-NETWORK_HINTS: dict[Failure, str] = {
-    Failure.TRUNCATED: "the connection broke mid-answer: retry, and check the gateway's logs",
-    Failure.DNS: "check the address/hostname (pulumi stack output gatewayAddress)",
-    Failure.REFUSED: "nothing listens there yet: is the LB provisioned and the gateway running?",
-    Failure.TIMEOUT: (
-        "a firewall, an LB still provisioning, or ETP Local with no gateway pod behind the announcing node"
-    ),
-    Failure.RESET: HINTS[Kind.PROXY_PROTOCOL_MISMATCH],
-    Failure.EMPTY: HINTS[Kind.PROXY_PROTOCOL_MISMATCH],
-    Failure.GARBLED: HINTS[Kind.PROXY_PROTOCOL_MISMATCH],
-}
-
 
 def network_verdict(target: Target, error: NetworkError, attempts: int, expected: str | None) -> Verdict:
     kind = NETWORK_KINDS.get(error.kind, Kind.UNREACHABLE)
     diagnosis = str(error)
     if kind is Kind.PROXY_PROTOCOL_MISMATCH:
         diagnosis = f"{error}: the request was refused right after connect"
-    hint = NETWORK_HINTS.get(error.kind, HINTS[kind] if kind is not Kind.UNREACHABLE else "")
+    hint = variant_hint(error.kind) if error.kind in VARIANTS else HINTS[kind]
     return make_verdict(kind, diagnosis, target, expected=expected, attempts=attempts, hint=hint)
 
 
@@ -390,8 +475,7 @@ def http_verdict(
         return verdict(
             Kind.PROXY_PROTOCOL_MISMATCH,
             "HTTP 400 right after connect: the request was not understood",
-            "a PROXY header reached a listener that does not expect it: the LB sends PROXY protocol "
-            "but the gateway lacks gatewayTopology.proxyProtocol",
+            variant_hint("http-400"),
         )
     if response.status == 404:
         return verdict(Kind.WRONG_HOST, f"HTTP 404 from the gateway for Host {target.host}: no route for it")
@@ -400,8 +484,6 @@ def http_verdict(
         return verdict(
             Kind.HTTP_ERROR,
             f"HTTP 403 from {target.url} with {via[0]}: {via[1]}: the gateway refused this sender",
-            "a gateway with frontProxy refuses every direct peer outside the proxy's ranges "
-            "(the DENY guard): that is the guard working; to test the header path, "
-            "send from inside those ranges",
+            variant_hint("via-403"),
         )
     return verdict(Kind.HTTP_ERROR, f"HTTP {response.status} from {target.url}", body)
