@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_first_contact import fake_env
-from tests.verify_servers import Gateway, GoHttpbin, Pki, RawServer
+from tests.verify_servers import Gateway, GoHttpbin, HAProxy, Pki, RawServer, free_port, wait_listening
 from tools import verify as v
 
 HOST = "echo.example.com"
@@ -218,3 +218,25 @@ def test_tls_usage_errors_exit_2(args: list[str], message: str, capsys: pytest.C
     assert v.main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+haproxy_missing = HAProxy.available()
+
+
+@pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
+def test_tls_to_a_listener_that_expects_the_proxy_header_is_a_handshake_reset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """HAProxy with accept-proxy drops a ClientHello that comes without the PROXY header first."""
+    port = free_port()
+    with (
+        GoHttpbin() as echo,
+        HAProxy(
+            f"frontend strict\n  mode tcp\n  bind 127.0.0.1:{port} accept-proxy\n"
+            f"  default_backend echo\nbackend echo\n  mode tcp\n  server s1 127.0.0.1:{echo.port}\n"
+        ),
+    ):
+        wait_listening(port)
+        code, result = run_main(capsys, "--url", f"https://127.0.0.1:{port}", "--host", HOST)
+    assert (code, result["verdict"]) == (19, "tls-handshake-reset")
+    assert "during the TLS handshake" in result["diagnosis"] and "PROXY" in result["hint"]
