@@ -26,7 +26,10 @@ from source_ip.facts import (
 )
 
 GATEWAY_CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
-L2_ADVERTISEMENT_TYPES = ("kubernetes:metallb.io/v1beta1:L2Advertisement", "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
+L2_ADVERTISEMENT_TYPES = (
+    "kubernetes:metallb.io/v1beta1:L2Advertisement",
+    "kubernetes:metallb.io/v1beta1:L2AdvertisementPatch",
+)
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -75,7 +78,11 @@ class Gateway:
     def lb_sends_proxy_protocol(self) -> list[str]:
         """The annotations that make the LB send the PROXY header (on every port, or with a per-port
         annotation on one), read as the program reads them."""
-        sends = [key for key, value in self.annotations.items() if (s := proxy_switch_for(key)) and s.reads(value) == "on"]
+        sends = [
+            key
+            for key, value in self.annotations.items()
+            if (s := proxy_switch_for(key)) and s.reads(value) == "on"
+        ]
         if self.annotations.get(LB_SENDS_PROXY_PROTOCOL_ANNOTATION) == "true":
             sends.append(LB_SENDS_PROXY_PROTOCOL_ANNOTATION)
         return sorted(sends)
@@ -97,12 +104,18 @@ class Gateway:
 
 def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
     chart = props.get("chart")
-    if resource_type in GATEWAY_CHART_TYPES and isinstance(chart, str) and chart.rsplit("/", 1)[-1] == "gateway":
+    if (
+        resource_type in GATEWAY_CHART_TYPES
+        and isinstance(chart, str)
+        and chart.rsplit("/", 1)[-1] == "gateway"
+    ):
         name = props.get("name")
         values = props.get("values")
         unreadable = None
         if values is not None and not isinstance(values, Mapping):
-            unreadable = f"its values are not an object (got {type(values).__name__}), so they cannot be checked"
+            unreadable = (
+                f"its values are not an object (got {type(values).__name__}), so they cannot be checked"
+            )
         return Gateway(name if isinstance(name, str) and name else chart, _map(values), unreadable)
     return None
 
@@ -132,8 +145,8 @@ def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -
         ]
     if "proxyProtocol" in gateway.topology and (off := gateway.ports_without_proxy_protocol):
         return [
-            f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, but "
-            f"{', '.join(off)} turns it off for that port: every connection on it would be dropped"
+            f"gateway {gateway.name}: gatewayTopology.proxyProtocol makes Envoy require the PROXY header, "
+            f"but {', '.join(off)} turns it off for that port: every connection on it would be dropped"
         ]
     return []
 
@@ -201,7 +214,9 @@ def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, 
     with no gateway pod and stop answering."""
     resources = list(resources)
     gateways = [g for t, p in resources if (g := gateway_of(t, p))] + gateway_api_gateways(resources)
-    advertisements = [(_map(p.get("metadata")), _map(p.get("spec"))) for t, p in resources if t in L2_ADVERTISEMENT_TYPES]
+    advertisements = [
+        (_map(p.get("metadata")), _map(p.get("spec"))) for t, p in resources if t in L2_ADVERTISEMENT_TYPES
+    ]
     violations = []
     for gateway in gateways:
         pool = gateway.annotations.get(METALLB_POOL_ANNOTATION)
@@ -240,7 +255,11 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
     values = {
         "service": {
             "annotations": _map(service.get("metadata")).get("annotations"),
-            **({"externalTrafficPolicy": etp} if (etp := _map(service.get("spec")).get("externalTrafficPolicy")) else {}),
+            **(
+                {"externalTrafficPolicy": etp}
+                if (etp := _map(service.get("spec")).get("externalTrafficPolicy"))
+                else {}
+            ),
         },
         "podAnnotations": _map(template.get("metadata")).get("annotations"),
         "labels": _map(template.get("metadata")).get("labels"),
@@ -271,7 +290,9 @@ def gateway_api_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list
     return found
 
 
-def gateway_api_parameters_pair_proxy_protocol(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+def gateway_api_parameters_pair_proxy_protocol(
+    resources: Iterable[tuple[str, Mapping[str, Any]]],
+) -> list[str]:
     """Mandatory (stack): for each Gateway API Gateway of class istio, the ConfigMap its
     spec.infrastructure.parametersRef names makes the LB send the PROXY header if and only if the pods
     parse it, and trusts X-Forwarded-For hops only when declared L7 (the same checks as a chart release)."""

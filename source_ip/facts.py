@@ -29,7 +29,8 @@ GO_PARSE_BOOL_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 GO_PARSE_BOOL_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 """What Go's strconv.ParseBool accepts; anything else is an error in controllers that use it."""
 
-GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+GO_SPACE += "\u2028\u2029\u202f\u205f\u3000"
 """What Go's strings.TrimSpace trims (unicode.IsSpace); Python's str.strip() also trims \\x1c-\\x1f."""
 
 SwitchReading = Literal["on", "off", "other", "unset"]
@@ -159,7 +160,10 @@ class ProxySwitch:
             return None
         pairs = aws_attribute_pairs(value)
         if pairs is None:
-            return "is not an attribute list the controller can parse (it reports an error and builds no target group)"
+            return (
+                "is not an attribute list the controller can parse (it reports an error and builds no "
+                "target group)"
+            )
         keys = [key for key, _ in pairs]
         twice = sorted({key for key in keys if keys.count(key) > 1})
         if twice:
@@ -266,7 +270,10 @@ _LINODE = "linode/linode-cloud-controller-manager (b9aa9012, v0.9.8+)"
 _SCW = "scaleway/scaleway-cloud-controller-manager (bddc17f8, v0.36.2+)"
 _SCW_V1 = "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1"
 _SCW_V2 = "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v2"
-_OCI = "oracle/oci-cloud-controller-manager (1100ac36, v1.35.0) pkg/cloudprovider/providers/oci/load_balancer_spec.go"
+_OCI = (
+    "oracle/oci-cloud-controller-manager (1100ac36, v1.35.0) "
+    "pkg/cloudprovider/providers/oci/load_balancer_spec.go"
+)
 _OCI_LB_TYPE = "oci.oraclecloud.com/load-balancer-type"
 _ALI = "kubernetes/cloud-provider-alibaba-cloud (eeb0ddc6, v2.14.0)"
 _ALI_PROXY = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-proxy-protocol"
@@ -291,12 +298,13 @@ PLATFORMS: dict[str, Platform] = {
                     on=("*",),
                     off=("",),
                     items=True,
-                    source="vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go: a list of "
-                    'Service port names, "*" for every TCP port; "true" names no port and enables nothing',
+                    source="vngcloud/vngcloud-load-balancer-controller "
+                    'internal/usecase/service_uc/build_pool.go: a list of Service port names, "*" for every '
+                    'TCP port; "true" names no port and enables nothing',
                 ),
             ),
-            source="the PROXY-protocol recipe (see README, Sources), step 5.1; vngcloud/vngcloud-load-balancer-controller "
-            "internal/usecase/service_uc/build_pool.go",
+            source="the PROXY-protocol recipe (see README, Sources), step 5.1; "
+            "vngcloud/vngcloud-load-balancer-controller internal/usecase/service_uc/build_pool.go",
             caveats='only "*" (or a Service port name) enables it; "*" covers every TCP port of the gateway',
         ),
         Platform(
@@ -306,11 +314,12 @@ PLATFORMS: dict[str, Platform] = {
             proxy_protocol_annotations={"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"},
             proxy_switches=(_AWS_PROXY,),
             source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go",
-            caveats='only "*" is accepted; PROXY protocol v1. Where the AWS Load Balancer Controller runs (common on '
-            "EKS), its default webhook (enableServiceMutatorWebhook: true) gives every new LoadBalancer Service its "
-            "loadBalancerClass, so it becomes an NLB with an internal scheme and no Classic LB is made "
-            "(aws-load-balancer-controller webhooks/core/service_mutator.go, pkg/service/model_build_load_balancer.go): "
-            "use platform aws-nlb there, or install the controller with enableServiceMutatorWebhook=false",
+            caveats='only "*" is accepted; PROXY protocol v1. Where the AWS Load Balancer Controller runs '
+            "(common on EKS), its default webhook (enableServiceMutatorWebhook: true) gives every new "
+            "LoadBalancer Service its loadBalancerClass, so it becomes an NLB with an internal scheme and no "
+            "Classic LB is made (aws-load-balancer-controller webhooks/core/service_mutator.go, "
+            "pkg/service/model_build_load_balancer.go): use platform aws-nlb there, or install the "
+            "controller with enableServiceMutatorWebhook=false",
         ),
         Platform(
             id="aws-nlb",
@@ -333,9 +342,9 @@ PLATFORMS: dict[str, Platform] = {
                     on=("true",),
                     off=("false",),
                     attribute="proxy_protocol_v2.enabled",
-                    source=f"{_AWS_LBC} pkg/service/model_build_target_group.go (buildTargetGroupAttributes), "
-                    "pkg/annotations/parser.go (ParseStringMapAnnotation, splitKeyValuePairs: a repeated attribute "
-                    "keeps its last value)",
+                    source=f"{_AWS_LBC} pkg/service/model_build_target_group.go "
+                    "(buildTargetGroupAttributes), pkg/annotations/parser.go (ParseStringMapAnnotation, "
+                    "splitKeyValuePairs: a repeated attribute keeps its last value)",
                 ),
                 ProxySwitch(
                     f"{_AWS_TGA}.",
@@ -353,16 +362,16 @@ PLATFORMS: dict[str, Platform] = {
                     on=(),
                     off=("",),
                     items=True,
-                    source="aws-load-balancer-controller pkg/service/model_build_target_group.go: a port list, "
-                    "so PROXY on some ports only",
+                    source="aws-load-balancer-controller pkg/service/model_build_target_group.go: a port "
+                    "list, so PROXY on some ports only",
                 ),
             ),
             status_port_proxy_protocol=True,
             source="kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md, "
             "pkg/service/model_build_target_group.go",
             caveats="the controller makes an internal NLB unless "
-            "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing is set; "
-            "with preserve_client_ip, pods calling the NLB from its own target node fail (hairpin)",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing is set; with "
+            "preserve_client_ip, pods calling the NLB from its own target node fail (hairpin)",
         ),
         Platform(
             id="gcp",
@@ -392,21 +401,23 @@ PLATFORMS: dict[str, Platform] = {
                     "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol",
                     on=GO_PARSE_BOOL_TRUE,
                     off=GO_PARSE_BOOL_FALSE,
-                    source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/annotations.go "
-                    "(getBool: strconv.ParseBool)",
+                    source="digitalocean/digitalocean-cloud-controller-manager "
+                    "cloud-controller-manager/do/annotations.go (getBool: strconv.ParseBool)",
                 ),
             ),
             hairpin_annotation="service.beta.kubernetes.io/do-loadbalancer-hostname",
             source="digitalocean/digitalocean-cloud-controller-manager cloud-controller-manager/do/cloud.go "
             "(defaultLBType: REGIONAL_NETWORK unless DEFAULT_LB_TYPE), do/loadbalancers.go (getType)",
-            caveats="the controller's default type is REGIONAL_NETWORK, a passthrough LB: the program always sets "
-            "do-loadbalancer-type (REGIONAL for PROXY protocol, REGIONAL_NETWORK for local)",
+            caveats="the controller's default type is REGIONAL_NETWORK, a passthrough LB: the program always "
+            "sets do-loadbalancer-type (REGIONAL for PROXY protocol, REGIONAL_NETWORK for local)",
         ),
         Platform(
             id="linode",
             lb="Akamai (Linode) NodeBalancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"},
+            proxy_protocol_annotations={
+                "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "v2"
+            },
             proxy_switches=(
                 ProxySwitch(
                     "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol",
@@ -432,15 +443,15 @@ PLATFORMS: dict[str, Platform] = {
                     json_field="proxy-protocol",
                     per_port=True,
                     lower=True,
-                    source=f"{_LINODE} cloud/linode/loadbalancers.go (getPortConfigAnnotation: JSON with its own "
-                    '"proxy-protocol", json.Unmarshal), loadbalancers_helpers.go (getPortProxyProtocol: a non-empty '
-                    "per-port value wins over the default)",
+                    source=f"{_LINODE} cloud/linode/loadbalancers.go (getPortConfigAnnotation: JSON with its "
+                    'own "proxy-protocol", json.Unmarshal), loadbalancers_helpers.go (getPortProxyProtocol: '
+                    "a non-empty per-port value wins over the default)",
                 ),
             ),
             source="linode/linode-cloud-controller-manager cloud/annotations/annotations.go, "
             "cloud/linode/loadbalancers_helpers.go",
-            caveats="a per-port annotation (linode-loadbalancer-port-N) with its own proxy-protocol overrides the "
-            "default for that port: the program refuses one that disagrees with the mode",
+            caveats="a per-port annotation (linode-loadbalancer-port-N) with its own proxy-protocol "
+            "overrides the default for that port: the program refuses one that disagrees with the mode",
         ),
         Platform(
             id="hetzner",
@@ -452,11 +463,14 @@ PLATFORMS: dict[str, Platform] = {
                     "load-balancer.hetzner.cloud/uses-proxyprotocol",
                     on=GO_PARSE_BOOL_TRUE,
                     off=GO_PARSE_BOOL_FALSE,
-                    source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/name.go (BoolFromService: "
-                    "strconv.ParseBool)",
+                    source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/name.go "
+                    "(BoolFromService: strconv.ParseBool)",
                 ),
             ),
-            required_one_of=("load-balancer.hetzner.cloud/location", "load-balancer.hetzner.cloud/network-zone"),
+            required_one_of=(
+                "load-balancer.hetzner.cloud/location",
+                "load-balancer.hetzner.cloud/network-zone",
+            ),
             hairpin_annotation="load-balancer.hetzner.cloud/hostname",
             source="hetznercloud/hcloud-cloud-controller-manager internal/annotation/load_balancer.go, "
             "internal/hcops/load_balancer.go",
@@ -483,8 +497,8 @@ PLATFORMS: dict[str, Platform] = {
             ),
             source="kubernetes/cloud-provider-openstack pkg/openstack/loadbalancer.go; OVHcloud MKS docs for "
             "loadbalancer.ovhcloud.com/class (not checked in code: OVHcloud's controller is not public)",
-            caveats="with Kubernetes <= 1.31 MKS uses Octavia only with loadbalancer.ovhcloud.com/class: octavia; "
-            '"true" is PROXY v1, which every cloud-provider-openstack version reads',
+            caveats="with Kubernetes <= 1.31 MKS uses Octavia only with loadbalancer.ovhcloud.com/class: "
+            'octavia; "true" is PROXY v1, which every cloud-provider-openstack version reads',
         ),
         Platform(
             id="scaleway",
@@ -498,7 +512,8 @@ PLATFORMS: dict[str, Platform] = {
                         on=("*", *(v for v in GO_PARSE_BOOL_TRUE if v != "1")),
                         off=("", *(v for v in GO_PARSE_BOOL_FALSE if v != "0")),
                         source=f"{_SCW} scaleway/loadbalancers_annotations.go (getProxyProtocol), scaleway/"
-                        'loadbalancers.go (isPortInRange: ParseBool except "1"/"0", "*", "", else a port list)',
+                        'loadbalancers.go (isPortInRange: ParseBool except "1"/"0", "*", "", else a port '
+                        "list)",
                     )
                     for key in (_SCW_V2, _SCW_V1)
                 ),
@@ -507,16 +522,16 @@ PLATFORMS: dict[str, Platform] = {
                     on=GO_PARSE_BOOL_TRUE,
                     off=GO_PARSE_BOOL_FALSE,
                     fallback=True,
-                    source=f"{_SCW} scaleway/loadbalancers_annotations.go (getSendProxyV2, deprecated: read only "
-                    "for a port that neither proxy-protocol-v1 nor -v2 covers)",
+                    source=f"{_SCW} scaleway/loadbalancers_annotations.go (getSendProxyV2, deprecated: read "
+                    "only for a port that neither proxy-protocol-v1 nor -v2 covers)",
                 ),
             ),
             exclusive_switches=(_SCW_V2, _SCW_V1),
             hairpin_annotation="service.beta.kubernetes.io/scw-loadbalancer-use-hostname",
             hairpin_value="true",
             source=f"{_SCW} scaleway/loadbalancers_annotations.go, scaleway/loadbalancers.go",
-            caveats="a port covered by both proxy-protocol-v1 and -v2 is an error and the LB is neither created "
-            "nor updated: the program refuses a -v1 annotation next to its -v2",
+            caveats="a port covered by both proxy-protocol-v1 and -v2 is an error and the LB is neither "
+            "created nor updated: the program refuses a -v1 annotation next to its -v2",
         ),
         Platform(
             id="oci",
@@ -535,8 +550,8 @@ PLATFORMS: dict[str, Platform] = {
                 ),
             ),
             source=f"{_OCI}; getLoadBalancerType: {_OCI_LB_TYPE} lb (the default) or nlb",
-            caveats=f"the program sets {_OCI_LB_TYPE}: lb, so an nlb type (which ignores the proxy-protocol-version "
-            "annotation) is refused",
+            caveats=f"the program sets {_OCI_LB_TYPE}: lb, so an nlb type (which ignores the "
+            "proxy-protocol-version annotation) is refused",
         ),
         Platform(
             id="oci-nlb",
@@ -556,9 +571,11 @@ PLATFORMS: dict[str, Platform] = {
                     'for every listener, "false" off)',
                 ),
             ),
-            source=f"{_OCI}; oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md (is-preserve-source)",
-            caveats="is-preserve-source is rejected with externalTrafficPolicy Cluster; is-ppv2-enabled: true would "
-            "send a PROXY header the passthrough gateway does not parse, so the program refuses it",
+            source=f"{_OCI}; oracle/oci-cloud-controller-manager docs/load-balancer-annotations.md "
+            "(is-preserve-source)",
+            caveats="is-preserve-source is rejected with externalTrafficPolicy Cluster; is-ppv2-enabled: "
+            "true would send a PROXY header the passthrough gateway does not parse, so the program refuses "
+            "it",
         ),
         Platform(
             id="alibaba",
@@ -571,24 +588,24 @@ PLATFORMS: dict[str, Platform] = {
                     _ALI_PROXY,
                     on=("on",),
                     off=("off",),
-                    source=f"{_ALI} pkg/controller/service/clbv1/listeners.go (EnableProxyProtocolV2 = value == "
-                    '"on", set only when the value is non-empty)',
+                    source=f"{_ALI} pkg/controller/service/clbv1/listeners.go (EnableProxyProtocolV2 = value "
+                    '== "on", set only when the value is non-empty)',
                 ),
                 ProxySwitch(
                     "service.beta.kubernetes.io/alicloud-loadbalancer-proxy-protocol",
                     on=("on",),
                     off=("off",),
                     fallback=True,
-                    source=f"{_ALI} pkg/controller/service/reconcile/annotation/annotations.go (Get: the legacy "
-                    "alicloud- key is read only when the alibaba-cloud- key is absent)",
+                    source=f"{_ALI} pkg/controller/service/reconcile/annotation/annotations.go (Get: the "
+                    "legacy alicloud- key is read only when the alibaba-cloud- key is absent)",
                 ),
             ),
             hairpin_annotation="service.beta.kubernetes.io/alibaba-cloud-loadbalancer-hostname",
             unset_keeps_proxy=True,
-            source=f"{_ALI} pkg/controller/service/clbv1/listeners.go, clbv1/service_controller.go (a hostname "
-            "annotation makes the status show only that hostname)",
-            caveats='an absent or empty annotation leaves the listener as it was, so the program writes "off" in '
-            "passthrough (the first PROXY-protocol migration step)",
+            source=f"{_ALI} pkg/controller/service/clbv1/listeners.go, clbv1/service_controller.go (a "
+            "hostname annotation makes the status show only that hostname)",
+            caveats="an absent or empty annotation leaves the listener as it was, so the program writes "
+            '"off" in passthrough (the first PROXY-protocol migration step)',
         ),
         Platform(
             id="civo",
@@ -599,8 +616,9 @@ PLATFORMS: dict[str, Platform] = {
                 ProxySwitch(
                     _CIVO_PROXY,
                     on=("send-proxy", "send-proxy-v2"),
-                    source=f"{_CIVO} cloud-controller-manager/civo/loadbalancer.go (getEnableProxyProtocol; an empty "
-                    "value is not sent), civo/civogo loadbalancer.go (enable_proxy_protocol omitempty)",
+                    source=f"{_CIVO} cloud-controller-manager/civo/loadbalancer.go (getEnableProxyProtocol; "
+                    "an empty value is not sent), civo/civogo loadbalancer.go (enable_proxy_protocol "
+                    "omitempty)",
                 ),
             ),
             unset_keeps_proxy=True,
@@ -613,18 +631,21 @@ PLATFORMS: dict[str, Platform] = {
             id="vultr",
             lb="Vultr Load Balancer",
             modes=_PROXY,
-            proxy_protocol_annotations={"service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "true"},
+            proxy_protocol_annotations={
+                "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol": "true"
+            },
             proxy_switches=(
                 ProxySwitch(
                     "service.beta.kubernetes.io/vultr-loadbalancer-proxy-protocol",
                     on=GO_PARSE_BOOL_TRUE,
                     off=GO_PARSE_BOOL_FALSE,
-                    source=f"{_VULTR} vultr/loadbalancers.go (getProxyProtocol: strconv.ParseBool, an error reads as off)",
+                    source=f"{_VULTR} vultr/loadbalancers.go (getProxyProtocol: strconv.ParseBool, an error "
+                    "reads as off)",
                 ),
             ),
             hairpin_annotation="service.beta.kubernetes.io/vultr-loadbalancer-hostname",
-            source=f"{_VULTR} vultr/loadbalancers.go (annoVultrProxyProtocol; annoVultrHostname: a DNS name the "
-            'status shows instead of the address, "to prevent hairpinning")',
+            source=f"{_VULTR} vultr/loadbalancers.go (annoVultrProxyProtocol; annoVultrHostname: a DNS name "
+            'the status shows instead of the address, "to prevent hairpinning")',
         ),
         Platform(
             id="ibm",
@@ -644,8 +665,9 @@ PLATFORMS: dict[str, Platform] = {
                 ),
             ),
             source=f"{_IBM} pkg/vpcctl/vpc_lbaas.go, vpc_sdk_gen2.go",
-            caveats="PROXY v1; the controller also switches PROXY on an existing LB's pools when the annotation "
-            "changes (vpc_lbaas.go, vpc_sdk_gen2.go), though IBM's docs say creation only; the status is a hostname",
+            caveats="PROXY v1; the controller also switches PROXY on an existing LB's pools when the "
+            "annotation changes (vpc_lbaas.go, vpc_sdk_gen2.go), though IBM's docs say creation only; the "
+            "status is a hostname",
         ),
         Platform(
             id="exoscale",
@@ -656,32 +678,35 @@ PLATFORMS: dict[str, Platform] = {
                 f"{_EXO}service-healthcheck-uri": "/healthz",
             },
             refused_annotations={
-                f"{_EXO}service-healthcheck-port": "replaces spec.healthCheckNodePort as the NLB's health-check port, "
-                "so nodes without a gateway pod pass the check and get traffic they drop "
-                "(exoscale/loadbalancer.go buildLoadBalancerFromAnnotations); allowed: remove it",
+                f"{_EXO}service-healthcheck-port": "replaces spec.healthCheckNodePort as the NLB's "
+                "health-check port, so nodes without a gateway pod pass the check and get traffic they "
+                "drop (exoscale/loadbalancer.go buildLoadBalancerFromAnnotations); allowed: remove it",
             },
             source="exoscale/exoscale-cloud-controller-manager (32c9584f, v0.34.0+) exoscale/loadbalancer.go "
-            "(buildLoadBalancerFromAnnotations: the check goes to healthCheckNodePort with ETP Local, mode tcp "
-            "unless service-healthcheck-mode); kubernetes/kubernetes pkg/proxy/healthcheck/service_health.go "
-            "(kube-proxy answers 503 on a node without a local endpoint, any path; a TCP connect always succeeds)",
-            caveats="a TCP check passes on every node, so the program sets an HTTP check on healthCheckNodePort",
+            "(buildLoadBalancerFromAnnotations: the check goes to healthCheckNodePort with ETP Local, mode "
+            "tcp unless service-healthcheck-mode); kubernetes/kubernetes "
+            "pkg/proxy/healthcheck/service_health.go (kube-proxy answers 503 on a node without a local "
+            "endpoint, any path; a TCP connect always succeeds)",
+            caveats="a TCP check passes on every node, so the program sets an HTTP check on "
+            "healthCheckNodePort",
         ),
         Platform(
             id="metallb",
             lb="MetalLB (L2)",
             modes=_LOCAL,
-            source="the DaoCloud MetalLB recipe (see README, Sources); metallb/metallb speaker/layer2_controller.go",
-            caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins "
-            "the gateway pods and the announcing nodes to the same labelled nodes",
+            source="the DaoCloud MetalLB recipe (see README, Sources); metallb/metallb "
+            "speaker/layer2_controller.go",
+            caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins the "
+            "gateway pods and the announcing nodes to the same labelled nodes",
         ),
         Platform(
             id="generic",
             lb="any other load balancer",
             modes=_BOTH_LOCAL_FIRST,
             source="this project: no annotations are known, set them in gateway.serviceAnnotations",
-            caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program tells Envoy to "
-            'expect the header and marks the Service with istio-source-ip.io/lb-sends-proxy-protocol: "true", '
-            "your declaration that the LB sends it",
+            caveats="with proxy-protocol the LB's own PROXY setting is yours to make: the program tells "
+            "Envoy to expect the header and marks the Service with "
+            'istio-source-ip.io/lb-sends-proxy-protocol: "true", your declaration that the LB sends it',
         ),
     )
 }

@@ -67,7 +67,9 @@ def pairing_problem(mode: SourceIpMode, listener: ProxyProtocolListener) -> str 
     if mode == SourceIpMode.PROXY_PROTOCOL and listener == ProxyProtocolListener.OFF:
         return "the LB sends the PROXY header but the gateway would not parse it; use listener strict or accept-both"
     if mode == SourceIpMode.LOCAL and listener == ProxyProtocolListener.STRICT:
-        return "the gateway would require a PROXY header the LB does not send; use listener off or accept-both"
+        return (
+            "the gateway would require a PROXY header the LB does not send; use listener off or accept-both"
+        )
     return None
 
 
@@ -91,7 +93,9 @@ class AllowlistField(StrEnum):
 def allowlist_field(source: ClientAddressSource) -> AllowlistField:
     """`ipBlocks` matches the packet source; `remoteIpBlocks` the address recovered from the PROXY
     header or X-Forwarded-For. Behind PROXY protocol `ipBlocks` would match the LB."""
-    return AllowlistField.IP_BLOCKS if source == ClientAddressSource.PACKET else AllowlistField.REMOTE_IP_BLOCKS
+    return (
+        AllowlistField.IP_BLOCKS if source == ClientAddressSource.PACKET else AllowlistField.REMOTE_IP_BLOCKS
+    )
 
 
 class GatewayRef(TypedDict):
@@ -106,7 +110,11 @@ class GatewayRef(TypedDict):
 
 
 def program_service_annotations(
-    platform: Platform, mode: SourceIpMode, *, metallb_pool: str | None = None, hairpin_hostname: str | None = None
+    platform: Platform,
+    mode: SourceIpMode,
+    *,
+    metallb_pool: str | None = None,
+    hairpin_hostname: str | None = None,
 ) -> dict[str, str]:
     """The Service annotations the program sets for `mode`: the platform's, the MetalLB pool, the
     hairpin hostname, and on a platform without known PROXY annotations the declaration marker."""
@@ -139,11 +147,15 @@ def annotation_key_problem(key: str) -> str | None:
         or not _ANNOTATION_NAME.fullmatch(name)
     ):
         stripped = "".join(key.split())
-        hint = f"; did you mean {stripped!r}?" if stripped != key and annotation_key_problem(stripped) is None else ""
+        hint = (
+            f"; did you mean {stripped!r}?"
+            if stripped != key and annotation_key_problem(stripped) is None
+            else ""
+        )
         return (
-            "is not a valid annotation key, so the API server would refuse the Service; allowed: an optional "
-            "DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.' that starts "
-            f"and ends with a letter or digit{hint}"
+            "is not a valid annotation key, so the API server would refuse the Service; allowed: an "
+            "optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' "
+            f"or '.' that starts and ends with a letter or digit{hint}"
         )
     return None
 
@@ -181,7 +193,9 @@ def service_annotation_problems(
         ):
             problem = (
                 f"replaces {program[key]!r}, which the {mode} path on {platform.id} needs; allowed: "
-                f"{program[key]!r}" + (" with attributes added" if "=" in program[key] else "") + ", or remove it"
+                f"{program[key]!r}"
+                + (" with attributes added" if "=" in program[key] else "")
+                + ", or remove it"
             )
         if problem is not None:
             problems.append((key, problem))
@@ -204,7 +218,9 @@ def service_annotation_problems(
     return problems
 
 
-def _user_switch_problem(platform: Platform, mode: SourceIpMode, program: dict[str, str], key: str, value: str) -> str | None:
+def _user_switch_problem(
+    platform: Platform, mode: SourceIpMode, program: dict[str, str], key: str, value: str
+) -> str | None:
     """Why the user's value of a PROXY switch breaks the path, or None (also for no switch at all)."""
     switch = proxy_switch_for(key)
     if switch is None or not _user_switch_applies(platform, switch, value):
@@ -213,17 +229,20 @@ def _user_switch_problem(platform: Platform, mode: SourceIpMode, program: dict[s
     if own and switch.fallback:
         current = next(s.key for s in platform.proxy_switches if not s.fallback and not s.per_port)
         return (
-            f"is the deprecated form of {current}, which the controller reads first and the program sets itself "
-            f"for the {mode} path; allowed: remove it"
+            f"is the deprecated form of {current}, which the controller reads first and the program "
+            f"sets itself for the {mode} path; allowed: remove it"
         )
     if own and (structure := switch.attribute_problem(value)):
         return f"{structure}; allowed: each attribute once, as attribute=value pairs separated by commas"
     if switch.per_port and not own:
+        opposite = "off" if mode == SourceIpMode.PROXY_PROTOCOL else "on"
+        if switch.reads(value) != opposite:
+            return None
         owner = next(p.id for p in PLATFORMS.values() if switch in p.proxy_switches)
         return (
             f"is {owner}'s per-port PROXY setting, which turns PROXY {switch.reads(value)} for port "
-            f"{switch.annotation_port(key)} there, against this gateway's {mode} path (the policy pack reads it "
-            "on any platform); allowed: remove it"
+            f"{switch.annotation_port(key)} there, against this gateway's {mode} path (the policy pack "
+            "reads it on any platform); allowed: remove it"
         )
     if switch.per_port:
         return _per_port_problem(switch, mode, program, key, value)
@@ -242,21 +261,24 @@ def _user_switch_applies(platform: Platform, switch: ProxySwitch | None, value: 
     return switch in platform.proxy_switches or reading == "on" or (switch.per_port and reading == "off")
 
 
-def _per_port_problem(switch: ProxySwitch, mode: SourceIpMode, program: dict[str, str], key: str, value: str) -> str | None:
+def _per_port_problem(
+    switch: ProxySwitch, mode: SourceIpMode, program: dict[str, str], key: str, value: str
+) -> str | None:
     port = switch.annotation_port(key)
     field = switch.attribute or switch.json_field
     reading = switch.reads(value)
     if reading == "other":
         allowed = " or ".join(repr(v) for v in (switch.off if mode == SourceIpMode.LOCAL else switch.on))
         return (
-            f"sets {field} for port {port} to something the controller cannot read as PROXY on or off, so that port "
-            f"could break while the others work; allowed: {field} left out, or {allowed}"
+            f"sets {field} for port {port} to something the controller cannot read as PROXY on or off, "
+            f"so that port could break while the others work; allowed: {field} left out, or {allowed}"
         )
     wanted = "on" if mode == SourceIpMode.PROXY_PROTOCOL else "off"
     if reading not in ("unset", wanted):
         return (
-            f"turns PROXY protocol {reading} for port {port} alone, against this gateway's {mode} path, so "
-            f"connections on that port would fail; allowed: {field} left out (the platform-wide setting applies)"
+            f"turns PROXY protocol {reading} for port {port} alone, against this gateway's {mode} path, "
+            f"so connections on that port would fail; allowed: {field} left out (the platform-wide "
+            "setting applies)"
         )
     base = program.get(switch.port_of) if switch.port_of else None
     pairs = dict(aws_attribute_pairs(value) or []) if switch.attribute else {}
@@ -273,7 +295,11 @@ def _exclusive_switch_problems(
     platform: Platform, final: dict[str, str], user: dict[str, str], refused: set[str]
 ) -> list[tuple[str, str]]:
     """Two switches the controller refuses together (Scaleway: PROXY v1 and v2 on one port)."""
-    set_ = [k for k in platform.exclusive_switches if k in final and ALL_PROXY_SWITCHES[k].reads(final[k]) != "off"]
+    set_ = [
+        k
+        for k in platform.exclusive_switches
+        if k in final and ALL_PROXY_SWITCHES[k].reads(final[k]) != "off"
+    ]
     if len(set_) < 2 or refused & set(set_):
         return []
     key = next((k for k in reversed(set_) if k in user), set_[-1])
@@ -281,8 +307,9 @@ def _exclusive_switch_problems(
     return [
         (
             key,
-            f"covers ports that {others} also covers; the controller refuses a port with two PROXY versions and "
-            f"then neither creates nor updates the load balancer; allowed: leave it out, or one of "
+            f"covers ports that {others} also covers; the controller refuses a port with two PROXY "
+            "versions and then neither creates nor updates the load balancer; allowed: leave it out, "
+            "or one of "
             f"{', '.join(repr(v) for v in ALL_PROXY_SWITCHES[key].off)}",
         )
     ]

@@ -15,7 +15,13 @@ import pytest
 from components.ingress_gateway import chart_values
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
-from source_ip.facts import PLATFORMS, SourceIpMode, aws_attribute_pairs, go_json_string_field, proxy_switch_for
+from source_ip.facts import (
+    PLATFORMS,
+    SourceIpMode,
+    aws_attribute_pairs,
+    go_json_string_field,
+    proxy_switch_for,
+)
 from source_ip.inputs import stack_inputs
 from source_ip.plan import annotation_key_problem, program_service_annotations
 from tests.conftest import raw
@@ -73,17 +79,26 @@ def test_exoscale_passthrough_checks_nodes_over_http_so_nodes_without_a_gateway_
     kubernetes pkg/proxy/healthcheck/service_health.go answers 503 (any path) on a node without a local
     endpoint, while a TCP connect succeeds everywhere."""
     annotations = service_annotations(config_of("exoscale"))
-    assert annotations == {f"{EXO}service-healthcheck-mode": "http", f"{EXO}service-healthcheck-uri": "/healthz"}
+    assert annotations == {
+        f"{EXO}service-healthcheck-mode": "http",
+        f"{EXO}service-healthcheck-uri": "/healthz",
+    }
 
 
 @pytest.mark.parametrize(
     ("annotation", "value", "expected"),
     [
         (f"{EXO}service-healthcheck-mode", "tcp", "replaces 'http', which the local path on exoscale needs"),
-        (f"{EXO}service-healthcheck-port", "31621", "replaces spec.healthCheckNodePort as the NLB's health-check port"),
+        (
+            f"{EXO}service-healthcheck-port",
+            "31621",
+            "replaces spec.healthCheckNodePort as the NLB's health-check port",
+        ),
     ],
 )
-def test_exoscale_refuses_a_tcp_check_or_a_fixed_health_check_port(annotation: str, value: str, expected: str) -> None:
+def test_exoscale_refuses_a_tcp_check_or_a_fixed_health_check_port(
+    annotation: str, value: str, expected: str
+) -> None:
     """exoscale/loadbalancer.go: service-healthcheck-port, when set, replaces healthCheckNodePort."""
     problem = one_problem(config_of("exoscale", {annotation: value}), annotation)
     assert expected in problem and "allowed:" in problem
@@ -132,7 +147,9 @@ def test_scaleway_v1_off_beside_v2_is_accepted() -> None:
     assert service_annotations(config_of("scaleway", {SCW_V1: "false"}))[SCW_V2] == "*"
 
 
-@pytest.mark.parametrize(("value", "reading"), [("*", "on"), ("true", "on"), ("1", "other"), ("0", "other"), ("", "off")])
+@pytest.mark.parametrize(
+    ("value", "reading"), [("*", "on"), ("true", "on"), ("1", "other"), ("0", "other"), ("", "off")]
+)
 def test_scaleway_reads_1_and_0_as_port_numbers(value: str, reading: str) -> None:
     """scaleway/loadbalancers.go isPortInRange: ParseBool, except "1" and "0", which are read as ports."""
     switch = proxy_switch_for(SCW_V2)
@@ -153,11 +170,13 @@ def migration_step_one(platform: str, annotations: dict[str, str] | None = None)
 
 
 def test_alibaba_writes_off_in_passthrough_so_a_switch_back_turns_proxy_off() -> None:
-    """cloud-provider-alibaba-cloud pkg/controller/service/clbv1/listeners.go: EnableProxyProtocolV2 is set only
-    from a non-empty annotation (== "on"), so removing it leaves the listener sending PROXY."""
+    """cloud-provider-alibaba-cloud pkg/controller/service/clbv1/listeners.go: EnableProxyProtocolV2 is set
+    only from a non-empty annotation (== "on"), so removing it leaves the listener sending PROXY."""
     assert service_annotations(migration_step_one("alibaba"))[ALI_PROXY] == "off"
     assert service_annotations(config_of("alibaba"))[ALI_PROXY] == "on"
-    assert "would make the LB send a PROXY header" in one_problem(migration_step_one("alibaba", {ALI_PROXY: ""}), ALI_PROXY)
+    assert "would make the LB send a PROXY header" in one_problem(
+        migration_step_one("alibaba", {ALI_PROXY: ""}), ALI_PROXY
+    )
 
 
 def test_alibaba_legacy_key_is_refused() -> None:
@@ -180,9 +199,12 @@ def test_civo_has_no_value_that_turns_proxy_off(value: str) -> None:
 # --- IBM, Vultr: how the value is read; hostnames against hairpin -------------------------------------
 
 
-@pytest.mark.parametrize(("value", "reading"), [("Proxy-Protocol", "on"), ("nlb, proxy - protocol", "on"), ("nlb", "other")])
+@pytest.mark.parametrize(
+    ("value", "reading"), [("Proxy-Protocol", "on"), ("nlb, proxy - protocol", "on"), ("nlb", "other")]
+)
 def test_ibm_removes_spaces_and_lower_cases_the_feature_list(value: str, reading: str) -> None:
-    """cloud-provider-ibm pkg/vpcctl/vpc_config.go getServiceEnabledFeatures, vpc_sdk_base.go isVpcOptionEnabled."""
+    """cloud-provider-ibm pkg/vpcctl/vpc_config.go getServiceEnabledFeatures, vpc_sdk_base.go
+    isVpcOptionEnabled."""
     switch = proxy_switch_for("service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features")
     assert switch is not None and switch.reads(value) == reading
 
@@ -201,9 +223,12 @@ def test_ibm_caveat_says_the_controller_updates_existing_lbs() -> None:
         ("alibaba", "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-hostname"),
     ],
 )
-def test_hairpin_hostname_is_published_through_the_platforms_annotation(platform: str, annotation: str) -> None:
+def test_hairpin_hostname_is_published_through_the_platforms_annotation(
+    platform: str, annotation: str
+) -> None:
     """vultr-cloud-controller-manager vultr/loadbalancers.go annoVultrHostname ("to prevent hairpinning");
-    cloud-provider-alibaba-cloud clbv1/service_controller.go: a hostname annotation is the only status entry."""
+    cloud-provider-alibaba-cloud clbv1/service_controller.go: a hostname annotation is the only status
+    entry."""
     annotations = service_annotations(config_of(platform, gateway={"hairpinHostname": "gw.example.com"}))
     assert annotations[annotation] == "gw.example.com"
 
@@ -230,9 +255,12 @@ def test_aws_attribute_given_twice_is_refused_since_the_last_one_wins() -> None:
 
 
 def test_aws_attribute_with_spaces_around_its_name_still_counts() -> None:
-    """pkg/annotations/parser.go: keys and values are TrimSpace'd, so `proxy_protocol_v2.enabled =true` is on."""
+    """pkg/annotations/parser.go: keys and values are TrimSpace'd, so `proxy_protocol_v2.enabled =true`
+    is on."""
     value = "preserve_client_ip.enabled=true, proxy_protocol_v2.enabled =true"
-    assert "would make the LB send a PROXY header" in one_problem(config_of("aws-nlb", {TGA: value}, sourceIp="local"), TGA)
+    assert "would make the LB send a PROXY header" in one_problem(
+        config_of("aws-nlb", {TGA: value}, sourceIp="local"), TGA
+    )
 
 
 @pytest.mark.parametrize(
@@ -271,7 +299,11 @@ def test_annotation_key_with_a_stray_space_is_refused_with_the_key_meant() -> No
 
 @pytest.mark.parametrize(
     "value",
-    ['{"proxy-protocol": "none"}', '{"Proxy-Protocol": "NONE"}', '{"proxy-protocol": "v2", "PROXY-PROTOCOL": "none"}'],
+    [
+        '{"proxy-protocol": "none"}',
+        '{"Proxy-Protocol": "NONE"}',
+        '{"proxy-protocol": "v2", "PROXY-PROTOCOL": "none"}',
+    ],
 )
 def test_linode_per_port_proxy_off_is_refused_however_spelt(value: str) -> None:
     """linode-cloud-controller-manager cloud/linode/loadbalancers.go getPortConfigAnnotation (json.Unmarshal:
@@ -281,17 +313,23 @@ def test_linode_per_port_proxy_off_is_refused_however_spelt(value: str) -> None:
     assert "turns PROXY protocol off for port 80 alone" in problem
 
 
-@pytest.mark.parametrize("value", ['{"tls-secret-name": "gw"}', '{"proxy-protocol": "v2"}', '{"proxy-protocol": ""}', "null"])
+@pytest.mark.parametrize(
+    "value", ['{"tls-secret-name": "gw"}', '{"proxy-protocol": "v2"}', '{"proxy-protocol": ""}', "null"]
+)
 def test_linode_per_port_config_that_keeps_proxy_is_accepted(value: str) -> None:
     """getPortProxyProtocol: an empty or absent per-port proxy-protocol falls back to the default."""
     assert service_annotations(config_of("linode", {LINODE_PORT_80: value}))[LINODE_DEFAULT] == "v2"
 
 
-@pytest.mark.parametrize("value", ["{not json", "[1]", '{"proxy-protocol": 2}', "[" * 100_000 + "]" * 100_000, "NaN"])
+@pytest.mark.parametrize(
+    "value", ["{not json", "[1]", '{"proxy-protocol": 2}', "[" * 100_000 + "]" * 100_000, "NaN"]
+)
 def test_linode_per_port_config_the_controller_cannot_read_is_refused_without_a_crash(value: str) -> None:
     """getPortConfigAnnotation returns json.Unmarshal's error, and the NodeBalancer is not updated."""
     assert go_json_string_field(value, "proxy-protocol") == (False, None)
-    assert "cannot read as PROXY on or off" in one_problem(config_of("linode", {LINODE_PORT_80: value}), LINODE_PORT_80)
+    assert "cannot read as PROXY on or off" in one_problem(
+        config_of("linode", {LINODE_PORT_80: value}), LINODE_PORT_80
+    )
 
 
 def test_linode_deprecated_key_and_non_canonical_ports() -> None:
@@ -317,3 +355,24 @@ def test_every_platform_switch_names_its_source() -> None:
             assert switch.source and "(docs)" not in switch.source, (platform.id, switch.key)
         assert platform.default_mode in platform.modes
     assert program_service_annotations(PLATFORMS["civo"], SourceIpMode.LOCAL) == {}
+
+
+@pytest.mark.parametrize(
+    ("source_ip", "value", "refused"),
+    [
+        ("proxy-protocol", '{"proxy-protocol": "none"}', True),
+        ("local", '{"proxy-protocol": "none"}', False),
+        ("local", '{"proxy-protocol": "v2"}', True),
+        ("proxy-protocol", '{"proxy-protocol": "v2"}', False),
+    ],
+)
+def test_another_platforms_per_port_switch_is_refused_only_against_the_mode(
+    source_ip: str, value: str, refused: bool
+) -> None:
+    """The policy pack knows no platform and reads every per-port switch, so the program refuses one of
+    another platform that turns PROXY the other way than the mode, and only that."""
+    config = config_of("generic", {LINODE_PORT_80: value}, sourceIp=source_ip)
+    if refused:
+        assert "is linode's per-port PROXY setting" in one_problem(config, LINODE_PORT_80)
+    else:
+        assert service_annotations(config)[LINODE_PORT_80] == value

@@ -29,7 +29,11 @@ PER_PORT_KEYS = [
 ]
 """Per-port forms of switches (ALL_PROXY_SWITCHES holds them without the port)."""
 
-RESOURCE_CHECKS = [v.proxy_protocol_on_both_sides, v.etp_cluster_without_proxy_protocol, v.trusted_proxies_behind_l4]
+RESOURCE_CHECKS = [
+    v.proxy_protocol_on_both_sides,
+    v.etp_cluster_without_proxy_protocol,
+    v.trusted_proxies_behind_l4,
+]
 
 
 @functools.cache
@@ -82,7 +86,12 @@ def test_yaml_proxy_config_annotation_is_understood() -> None:
 
 
 def test_migration_stage_counts_as_parsing() -> None:
-    run = run_program({**stack_raw_config("vngcloud"), "istio-source-ip:gateway": json.dumps({"proxyProtocolMigration": True})})
+    run = run_program(
+        {
+            **stack_raw_config("vngcloud"),
+            "istio-source-ip:gateway": json.dumps({"proxyProtocolMigration": True}),
+        }
+    )
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert "podAnnotations" not in release.inputs["values"]
     assert v.proxy_protocol_on_both_sides(HELM_RELEASE, release.inputs) == []
@@ -109,7 +118,10 @@ def test_trusted_proxies_need_declared_l7_hops() -> None:
 
 def test_program_declares_l7_hops_when_configured() -> None:
     run = run_program(
-        {**stack_raw_config("aws"), "istio-source-ip:gateway": json.dumps({"numTrustedProxies": 1, "trustedHops": "l7"})}
+        {
+            **stack_raw_config("aws"),
+            "istio-source-ip:gateway": json.dumps({"numTrustedProxies": 1, "trustedHops": "l7"}),
+        }
     )
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert v.trusted_proxies_behind_l4(HELM_RELEASE, release.inputs) == []
@@ -126,7 +138,9 @@ def with_l2(stack: str, **spec: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_l2_advertisement_on_other_nodes_fails() -> None:
-    [message] = v.l2_advertisements_cover_gateway(with_l2("metallb", nodeSelectors=[{"matchLabels": {"rack": "b"}}]))
+    [message] = v.l2_advertisements_cover_gateway(
+        with_l2("metallb", nodeSelectors=[{"matchLabels": {"rack": "b"}}])
+    )
     assert message.startswith("L2Advertisement default-l2advertisement: its nodeSelectors")
 
 
@@ -171,12 +185,14 @@ def test_pack_wrappers_report_what_the_validators_find() -> None:
     del props["values"]["podAnnotations"]
     reported: list[str] = []
     policies["proxy-protocol-on-both-sides"].validate(
-        SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn: reported.append(message)
+        SimpleNamespace(resource_type=HELM_RELEASE, props=props),
+        lambda message, urn: reported.append(message),
     )
     assert reported == v.proxy_protocol_on_both_sides(HELM_RELEASE, props) and reported
     stack = SimpleNamespace(
         resources=[
-            SimpleNamespace(resource_type=t, props=p) for t, p in with_l2("metallb", nodeSelectors=[{"matchLabels": {"x": "y"}}])
+            SimpleNamespace(resource_type=t, props=p)
+            for t, p in with_l2("metallb", nodeSelectors=[{"matchLabels": {"x": "y"}}])
         ]
     )
     reported.clear()
@@ -190,8 +206,12 @@ def test_pack_wrappers_report_what_the_validators_find() -> None:
 def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_pack() -> None:
     run = run_program(raw("generic", sourceIp="proxy-protocol"))
     [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
-    assert release["values"]["service"]["annotations"] == {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}
-    assert [m for check in RESOURCE_CHECKS[:1] + RESOURCE_CHECKS[2:] for m in check(HELM_RELEASE, release)] == []
+    assert release["values"]["service"]["annotations"] == {
+        "istio-source-ip.io/lb-sends-proxy-protocol": "true"
+    }
+    assert [
+        m for check in RESOURCE_CHECKS[:1] + RESOURCE_CHECKS[2:] for m in check(HELM_RELEASE, release)
+    ] == []
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,7 +247,9 @@ def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_p
         max_size=3,
     ),
 )
-def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(pair: tuple[str, str], annotations: dict[str, str]) -> None:
+def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(
+    pair: tuple[str, str], annotations: dict[str, str]
+) -> None:
     platform, mode = pair
     required = PLATFORMS[platform].required_one_of
     gateway = {"serviceAnnotations": {**annotations, **({required[0]: "fsn1"} if required else {})}}
@@ -312,16 +334,23 @@ json_like = st.recursive(
     json_like,
     json_like,
 )
-def test_every_policy_gives_a_verdict_for_any_property_shape(resource_type: str, values: Any, other: Any) -> None:
+def test_every_policy_gives_a_verdict_for_any_property_shape(
+    resource_type: str, values: Any, other: Any
+) -> None:
     props = {"chart": "gateway", "name": "gw", "values": values, "metadata": other, "spec": values}
     for check in RESOURCE_CHECKS:
         assert isinstance(check(resource_type, props), list)
         assert isinstance(check(resource_type, {"chart": other, "values": values}), list)
-    assert isinstance(v.l2_advertisements_cover_gateway([(resource_type, props), (HELM_RELEASE, props)]), list)
+    assert isinstance(
+        v.l2_advertisements_cover_gateway([(resource_type, props), (HELM_RELEASE, props)]), list
+    )
     # A Gateway API Gateway and its parameters ConfigMap, each of any shape, still get a verdict.
     gateway = {
         "metadata": {"name": "gw", "namespace": "ns"},
-        "spec": {"gatewayClassName": "istio", "infrastructure": {"parametersRef": {"kind": "ConfigMap", "name": "params"}}},
+        "spec": {
+            "gatewayClassName": "istio",
+            "infrastructure": {"parametersRef": {"kind": "ConfigMap", "name": "params"}},
+        },
     }
     configmap = {"metadata": {"name": "params", "namespace": "ns"}, "data": values}
     for resources in (
@@ -339,7 +368,11 @@ def test_a_huge_or_malformed_hop_count_counts_as_trusting_a_hop() -> None:
         '{"gatewayTopology": {"numTrustedProxies": "many"}}',
         "gatewayTopology:\n  numTrustedProxies: 2\n",
     ):
-        props = {"chart": "gateway", "name": "gw", "values": {"podAnnotations": {"proxy.istio.io/config": raw_annotation}}}
+        props = {
+            "chart": "gateway",
+            "name": "gw",
+            "values": {"podAnnotations": {"proxy.istio.io/config": raw_annotation}},
+        }
         assert v.trusted_proxies_behind_l4(HELM_RELEASE, props), raw_annotation
 
 
@@ -355,7 +388,8 @@ def test_an_unknown_value_in_preview_is_a_violation_not_a_skip() -> None:
     for name in ("proxy-protocol-on-both-sides", "trusted-proxies-behind-l4"):
         reported: list[str] = []
         policies[name].validate(
-            SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn, sink=reported: sink.append(message)
+            SimpleNamespace(resource_type=HELM_RELEASE, props=props),
+            lambda message, urn, sink=reported: sink.append(message),
         )
         assert reported and reported[0].startswith("cannot be checked in preview: "), name
 
@@ -382,7 +416,8 @@ def test_values_not_an_object_reach_the_pack_as_a_violation_even_behind_the_unkn
     for name in ("proxy-protocol-on-both-sides", "trusted-proxies-behind-l4"):
         reported: list[str] = []
         policies[name].validate(
-            SimpleNamespace(resource_type=HELM_RELEASE, props=props), lambda message, urn, sink=reported: sink.append(message)
+            SimpleNamespace(resource_type=HELM_RELEASE, props=props),
+            lambda message, urn, sink=reported: sink.append(message),
         )
         assert reported == [
             "gateway gw: its values are not an object (got _ListProxy), so they cannot be checked; "
@@ -399,7 +434,7 @@ def test_absent_values_are_the_chart_defaults_not_a_violation() -> None:
     [
         ({"oci-network-load-balancer.oraclecloud.com/is-ppv2-enabled": "TRUE"}, True),
         ({"service.beta.kubernetes.io/scw-loadbalancer-send-proxy-v2": "1"}, True),
-        ({"service.beta.kubernetes.io/aws-load-balancer-target-group-attributes.443": "proxy_protocol_v2.enabled=true"}, True),
+        ({f"{PER_PORT_KEYS[0].removesuffix('.80')}.443": "proxy_protocol_v2.enabled=true"}, True),
         ({"service.beta.kubernetes.io/linode-loadbalancer-port-80": '{"PROXY-PROTOCOL": "v1"}'}, True),
         ({"service.beta.kubernetes.io/linode-loadbalancer-port-080": '{"proxy-protocol": "v1"}'}, False),
         ({"service.kubernetes.io/ibm-load-balancer-cloud-provider-enable-features": "Proxy-Protocol"}, True),

@@ -51,7 +51,9 @@ def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
         expected["metallb.io/address-pool"] = POOL
     if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
         expected[platform.hairpin_annotation] = "true"
-    if mode == "proxy-protocol" and not platform.proxy_protocol_annotations:  # generic: the operator's declaration
+    if (
+        mode == "proxy-protocol" and not platform.proxy_protocol_annotations
+    ):  # generic: the operator's declaration
         expected["istio-source-ip.io/lb-sends-proxy-protocol"] = "true"
     return expected
 
@@ -105,7 +107,10 @@ def test_passthrough_turns_proxy_off_where_removing_the_annotation_would_not() -
             if switch.off:
                 assert switch.reads(platform.local_annotations[switch.key]) == "off", platform.id
             else:
-                assert switch.key not in platform.local_annotations and "no value turns PROXY off" in platform.caveats
+                assert (
+                    switch.key not in platform.local_annotations
+                    and "no value turns PROXY off" in platform.caveats
+                )
 
 
 def test_every_platform_writes_a_switch_value_its_own_controller_reads_as_the_mode() -> None:
@@ -114,7 +119,10 @@ def test_every_platform_writes_a_switch_value_its_own_controller_reads_as_the_mo
             for key, value in platform.annotations_for(SourceIpMode(mode)).items():
                 switch = proxy_switch_for(key)
                 if switch is not None:
-                    assert switch in platform.proxy_switches and switch.reads(value) == wanted, (platform.id, key)
+                    assert switch in platform.proxy_switches and switch.reads(value) == wanted, (
+                        platform.id,
+                        key,
+                    )
 
 
 gateway_options = st.fixed_dictionaries(
@@ -141,7 +149,10 @@ option_mixes = st.fixed_dictionaries(
     },
 )
 several_gateways = st.lists(st.tuples(gateway_options, st.none() | SOURCE_IP), min_size=1, max_size=3).map(
-    lambda items: [{**options, "name": f"gw-{i}", **({"sourceIp": ip} if ip else {})} for i, (options, ip) in enumerate(items)]
+    lambda items: [
+        {**options, "name": f"gw-{i}", **({"sourceIp": ip} if ip else {})}
+        for i, (options, ip) in enumerate(items)
+    ]
 )
 
 
@@ -176,7 +187,9 @@ def assert_invariants(args: GatewaySettings) -> None:
     assert args.num_trusted_proxies == 0 or args.trusted_hops == "l7"  # forged XFF otherwise
     assert topology(values).get("numTrustedProxies", 0) == args.num_trusted_proxies
     field = allowlist_field(args.client_address_source)
-    assert (field == "ipBlocks") == (args.mode == "local" and not accepts_both and args.num_trusted_proxies == 0)
+    assert (field == "ipBlocks") == (
+        args.mode == "local" and not accepts_both and args.num_trusted_proxies == 0
+    )
     if values["autoscaling"]["enabled"]:
         assert values["autoscaling"]["minReplicas"] == args.replicas
     else:
@@ -198,7 +211,9 @@ def test_invariants_hold_for_every_accepted_mix(options: dict[str, Any]) -> None
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(PLATFORMS)), SOURCE_IP, several_gateways)
-def test_invariants_hold_per_gateway_with_several_gateways(platform: str, source_ip: str, gateways: list[dict[str, Any]]) -> None:
+def test_invariants_hold_per_gateway_with_several_gateways(
+    platform: str, source_ip: str, gateways: list[dict[str, Any]]
+) -> None:
     outcome = gateways_or_rejection({"platform": platform, "sourceIp": source_ip, "gateways": gateways})
     if isinstance(outcome, ConfigError):
         assert outcome.problems and all(p.key.startswith("istio-source-ip:") for p in outcome.problems)
@@ -231,10 +246,14 @@ def test_rejections_are_explained_by_the_rules(options: dict[str, Any]) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(PAIRS), st.booleans())
-def test_program_hands_the_gateway_release_exactly_its_chart_values(pair: tuple[str, str], migrating: bool) -> None:
+def test_program_hands_the_gateway_release_exactly_its_chart_values(
+    pair: tuple[str, str], migrating: bool
+) -> None:
     platform_id, mode = pair
     config = platform_config(platform_id, mode, gateway={"proxyProtocolMigration": migrating})
-    outcome = gateways_or_rejection({"platform": platform_id, "sourceIp": mode, "gateway": {"proxyProtocolMigration": migrating}})
+    outcome = gateways_or_rejection(
+        {"platform": platform_id, "sourceIp": mode, "gateway": {"proxyProtocolMigration": migrating}}
+    )
     if isinstance(outcome, ConfigError):
         assert migrating and "proxy-protocol" not in PLATFORMS[platform_id].modes
         return
