@@ -26,7 +26,17 @@ def refused(data: bytes | str) -> str:
 @pytest.mark.parametrize(
     ("value", "top_level", "nested"),
     [
-        ("010", "010", 8),  # top level: the literal text; nested: Go's base-0 ParseInt reads octal
+        ("00", "00", 0),  # Go's base-0 ParseInt reads a leading 0 as octal; nested 010 is refused (below)
+        ("07", "07", 7),
+        ("089", "089", 89.0),  # not octal: ParseInt fails, then the float pattern matches
+        ("-0x10", "-0x10", -16),
+        ("18446744073709551615", "18446744073709551615", 2**64 - 1),  # ParseUint
+        ("+18446744073709551615", "+18446744073709551615", 1.8446744073709552e19),  # no sign for ParseUint
+        ("1" * 400, "1" * 400, "1" * 400),  # past int64/uint64 and float64: a string
+        ("1" * 4400, "1" * 4400, "1" * 4400),  # past Python's 4300-digit int() limit too
+        (".5", ".5", 0.5),
+        ("! 0x1f", "0x1f", 31),  # the non-specific tag resolves like no tag in yaml.v3 (parser.go node())
+        ("!!float 1", "1", 1.0),
         ("'010'", "010", "010"),
         ("yes", "yes", "yes"),  # YAML 1.1 booleans are strings to yaml.v3
         ("on", "on", "on"),
@@ -46,6 +56,57 @@ def test_scalars_resolve_as_the_cli_resolves_them(value: str, top_level: str, ne
     assert json.loads(raw[f"{NS}:obj"]) == {"v": nested}
 
 
+@pytest.mark.parametrize(
+    ("value", "octal", "decimal"),
+    [("0123", 83, 123), ("010", 8, 10), ("-0_17", -15, -17), ("0777", 511, 777)],
+)
+def test_a_nested_number_with_a_leading_zero_is_refused_saying_it_would_be_read_as_octal(
+    value: str, octal: int, decimal: int
+) -> None:
+    message = refused(f"config:\n  {NS}:gateway:\n    replicas: {value}\n")
+    assert message.startswith(f"Pulumi.t.yaml: {NS}:gateway.replicas: {value} is read by the Pulumi CLI")
+    assert f"as octal {octal}, not {decimal}; write {decimal} for the decimal number" in message
+
+
+def test_a_top_level_number_with_a_leading_zero_is_passed_as_written() -> None:
+    assert parsed(f"config:\n  {NS}:replicas: 0123\n") == {f"{NS}:replicas": "0123"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"config:\n  {NS}:gateway: " + "[" * 70 + "]" * 70 + "\n", f"{NS}:gateway[0][0]"),
+        (f"config:\n  {NS}:gateway:\n    replicas: !!int abc\n", "cannot decode `abc` as a !!int"),
+        (f"config:\n  {NS}:gateway:\n    replicas: !!binary YWJj\n", "the tag !!binary is not read here"),
+        (f"config:\n  {NS}:gateway: *nowhere\n", "unknown anchor 'nowhere' referenced"),
+        ("config:\n  ? [a]\n  : b\n", "a mapping or list used as a key at config"),
+    ],
+)
+def test_values_the_render_cannot_read_are_refused_naming_the_key(text: str, message: str) -> None:
+    assert message in refused(text)
+
+
+def test_no_message_echoes_a_huge_key_or_value_whole() -> None:
+    huge = "k" * 10_000_000  # a key this long must be explicit (`? key`): a plain key has at most 1024
+    for text in (
+        f"config:\n  {NS}:gateway:\n    ? {huge}\n    : 1\n    ? {huge}\n    : 2\n",
+        f"config:\n  {NS}:gateway:\n    ? {huge}\n    : " + "[" * 70 + "]" * 70 + "\n",
+        f"config:\n  ? {huge}:a:b\n  : 1\n",
+        f"config:\n  {NS}:gateway:\n    replicas: !!int {huge}\n",
+    ):
+        message = refused(text)
+        assert len(message) < 400 and " characters)" in message, message[:400]
+
+
+def test_alias_expansion_is_bounded_but_anchors_are_read() -> None:
+    raw = parsed(f"config:\n  {NS}:a: &x {{b: [1, 2]}}\n  {NS}:c: *x\n")
+    assert json.loads(raw[f"{NS}:c"]) == {"b": [1, 2]}
+    layers = ["x0: &x0 [a, a, a, a, a, a, a, a, a, a]"]
+    layers += [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    bomb = "config:\n" + "".join(f"  other:{layer}\n" for layer in layers)
+    assert "aliases expand to more than 100,000 values" in refused(bomb)
+
+
 def test_keys_without_a_namespace_are_the_projects_and_others_are_kept() -> None:
     raw = parsed("config:\n  platform: gcp\n  kubernetes:context: kind-x\n")
     assert raw == {f"{NS}:platform": "gcp", "kubernetes:context": "kind-x"}
@@ -54,9 +115,15 @@ def test_keys_without_a_namespace_are_the_projects_and_others_are_kept() -> None
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (f"config:\n  {NS}:platform: gcp\n  {NS}:platform: aws\n", "key 'istio-source-ip:platform' appears twice at config"),
+        (
+            f"config:\n  {NS}:platform: gcp\n  {NS}:platform: aws\n",
+            "key 'istio-source-ip:platform' appears twice at config",
+        ),
         (f"config:\n  {NS}:gateway:\n    replicas: 2\n    replicas: 3\n", "key 'replicas' appears twice"),
-        (f"config:\n  {NS}:platform: gcp\n---\nconfig: {{}}\n", "holds 2 YAML documents; a stack file is one"),
+        (
+            f"config:\n  {NS}:platform: gcp\n---\nconfig: {{}}\n",
+            "holds 2 YAML documents; a stack file is one",
+        ),
         ("config: [a, b]\n", "`config:` must be a mapping"),
         ("- config\n", "the top level must be a mapping"),
         ("config:\n  a:b:c: 1\n", "config key 'a:b:c' is not namespace:key"),
@@ -105,7 +172,9 @@ def render_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, st
         ["--bogus"],
     ],
 )
-def test_bad_arguments_exit_2_with_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str]) -> None:
+def test_bad_arguments_exit_2_with_usage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str]
+) -> None:
     code, err = render_main(capsys, *[a if a != "x" else str(tmp_path / "x") for a in args])
     assert code == 2 and "error:" in err and "Traceback" not in err
 
@@ -117,7 +186,9 @@ def test_out_naming_a_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 2 and "is a file; name a directory" in err and out.read_text() == "keep me"
 
 
-def test_a_failed_render_leaves_the_previous_output_untouched(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_failed_render_leaves_the_previous_output_untouched(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     assert render_main(capsys, "--stack", "gcp", "--out", str(out))[0] == 0
     before = {p.name: p.read_text() for p in out.iterdir()}
@@ -132,7 +203,28 @@ def test_a_failed_render_leaves_the_previous_output_untouched(capsys: pytest.Cap
 def test_pulumi_config_in_the_environment_does_not_leak_into_a_render(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{NS}:accessLogs": "true", f"{NS}:allowlist": '["10.0.0.0/8"]'}))
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", json.dumps({f"{NS}:accessLogs": "true", f"{NS}:allowlist": '["10.0.0.0/8"]'})
+    )
     assert render_main(capsys, "--stack", "vngcloud", "--out", str(tmp_path / "out"))[0] == 0
     kinds = (tmp_path / "out" / "manifests.yaml").read_text()
     assert "kind: Telemetry" not in kinds and "kind: AuthorizationPolicy" not in kinds
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        (f"  {NS}:gateway:\n    replicas: {'1' * 4400}\n", f"{NS}:gateway.replicas"),
+        (f"  {NS}:maxUnavailable: {'1' * 4400}\n", f"{NS}:maxUnavailable"),
+        (f"  {NS}:gateway: {'[' * 70}{']' * 70}\n", f"{NS}:gateway"),
+        (f"  {NS}:gateway:\n    replicas: 0123\n", f"{NS}:gateway.replicas: 0123 is read by the Pulumi CLI"),
+    ],
+)
+def test_a_huge_number_or_deep_value_in_a_file_ends_the_render_with_exit_2_naming_the_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, entry: str, key: str
+) -> None:
+    stack_file = tmp_path / "Pulumi.big.yaml"
+    stack_file.write_text(f"config:\n  {NS}:platform: vngcloud\n{entry}")
+    code, err = render_main(capsys, "--config", str(stack_file), "--out", str(tmp_path / "out"))
+    assert code == 2 and key in err and "Traceback" not in err
+    assert len(err) < 1000 and not (tmp_path / "out").exists()
