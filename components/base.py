@@ -24,12 +24,15 @@ class Component(pulumi.ComponentResource):
         self.resource_name = name
         depends_on: object = opts.depends_on if opts else None
         given: list[object] = list(depends_on) if isinstance(depends_on, Sequence) else [depends_on]
-        self._depends_on: list[pulumi.Resource] = [d for d in given if isinstance(d, pulumi.Resource)]
+        # An Output of a Resource is kept too: IstioInstall's checked read of an existing istiod is one.
+        self._depends_on: list[pulumi.Input[pulumi.Resource]] = [
+            d for d in given if isinstance(d, pulumi.Resource | pulumi.Output)
+        ]
 
     def child_name(self, suffix: str) -> str:
         return f"{self.resource_name}-{suffix}"
 
-    def child(self, *, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+    def child(self, *, depends_on: Sequence[pulumi.Input[pulumi.Resource]] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on])
 
 
@@ -37,10 +40,16 @@ def owned_namespace(component: Component, name: pulumi.Input[str]) -> list[pulum
     """A Namespace the component creates, as a dependency list; none for one every cluster has."""
     if isinstance(name, str) and name in ALWAYS_PRESENT_NAMESPACES:
         return []
-    return [k8s.core.v1.Namespace(component.child_name(f"namespace-{name}"), metadata={"name": name}, opts=component.child())]
+    return [
+        k8s.core.v1.Namespace(
+            component.child_name(f"namespace-{name}"), metadata={"name": name}, opts=component.child()
+        )
+    ]
 
 
-def kubernetes_object(type_token: str, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+def kubernetes_object(
+    type_token: str, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+) -> pulumi.CustomResource:
     """A Kubernetes object whose outputs include `status` (pulumi-kubernetes' CustomResource class exposes
     only what it was given). With `opts.id` it is a read of an existing object."""
     return pulumi.CustomResource(

@@ -9,13 +9,19 @@ from components.base import Component, owned_namespace
 from source_ip.facts import (
     GATEWAY_API_CRDS_URL,
     GATEWAY_API_GROUP,
+    GATEWAY_API_MIN_ISTIO,
+    GATEWAY_API_VERSION,
     ISTIO_BASE,
     ISTIO_BASE_RELEASE,
     ISTIO_NAMESPACE,
+    ISTIO_SUPPORTED_MINORS,
     ISTIOD,
+    ISTIOD_CONTAINER,
     ISTIOD_DEPLOYMENT,
     ISTIOD_RELEASE,
     Chart,
+    istio_end_of_support,
+    istio_release,
 )
 
 
@@ -28,10 +34,13 @@ class IstioInstallArgs(TypedDict):
     """False: reuse the cluster's control plane. Nothing is installed or created; istiod's Deployment is read
     instead, so `pulumi up` stops with "not found" when there is no control plane. Default true."""
     gateway_api_crds: NotRequired[bool]
-    """Also install the Gateway API CRDs (standard channel, v1.4.0). Default false."""
+    """Also install the Gateway API CRDs (standard channel, the release Istio is built against, see
+    facts.GATEWAY_API_VERSION). Default false."""
     gateway_api_required: NotRequired[bool]
     """Gateway API objects will be created: without `gateway_api_crds`, read the Gateway CRD, so `pulumi up`
-    stops with "not found" before any of them when the cluster lacks the CRDs. Default false."""
+    stops with "not found" before any of them when the cluster lacks the CRDs; with `install: false`,
+    `pulumi up` stops before them when the cluster's istiod is older than 1.26 (it would ignore the
+    Gateways' parametersRef). Default false."""
 
 
 class IstioInstall(Component):
@@ -56,7 +65,9 @@ class IstioInstall(Component):
         gateway_api: list[pulumi.Resource] = []
         if args.get("gateway_api_crds", False):
             gateway_api.append(
-                k8s.yaml.v2.ConfigFile(self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL, opts=self.child())
+                k8s.yaml.v2.ConfigFile(
+                    self.child_name("gateway-api-crds"), file=GATEWAY_API_CRDS_URL, opts=self.child()
+                )
             )
         elif args.get("gateway_api_required", False):
             gateway_api.append(
@@ -70,17 +81,26 @@ class IstioInstall(Component):
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
             base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args["version"], namespace)
             istiod = self._release(ISTIOD_RELEASE, ISTIOD, args["version"], [base])
-            self.crds: list[pulumi.Resource] = [base, *gateway_api]
-            self.control_plane: list[pulumi.Resource] = [istiod, *gateway_api]
+            self.crds: list[pulumi.Input[pulumi.Resource]] = [base, *gateway_api]
+            self.control_plane: list[pulumi.Input[pulumi.Resource]] = [istiod, *gateway_api]
         else:
             istiod_read = k8s.apps.v1.Deployment.get(
                 self.child_name("existing-istiod"),
                 f"{ISTIO_NAMESPACE}/{ISTIOD_DEPLOYMENT}",
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            pulumi.Output.all(istiod_read.spec, args["version"]).apply(lambda pair: _warn_on_version_skew(*pair))
+            gateway_api_mode = bool(args.get("gateway_api_required", False))
+
+            # What needs the control plane waits for the read *and* its check: a failed check fails them.
+            def check(spec_and_version: list[Any]) -> pulumi.Resource:
+                _check_existing_istiod(spec_and_version[0], spec_and_version[1], gateway_api_mode)
+                return istiod_read
+
+            checked: pulumi.Output[pulumi.Resource] = pulumi.Output.all(
+                istiod_read.spec, args["version"]
+            ).apply(check)
             self.crds = list(gateway_api)
-            self.control_plane = [istiod_read, *gateway_api]
+            self.control_plane = [checked, *gateway_api]
         self.version = pulumi.Output.from_input(args["version"])
         self.installed = pulumi.Output.from_input(install)
         self.register_outputs({"version": self.version, "installed": self.installed})
@@ -102,12 +122,80 @@ class IstioInstall(Component):
         )
 
 
-def _warn_on_version_skew(spec: Any, version: str) -> None:
-    """The existing istiod's image tag should be `istio.version`: the gateway charts are installed at it."""
-    containers = (spec.template.spec.containers if spec and spec.template and spec.template.spec else None) or []
-    tags = {c.image.rsplit(":", 1)[-1] for c in containers if c.image and ":" in c.image.rsplit("/", 1)[-1]}
-    if tags and version not in {tag.split("-", 1)[0] for tag in tags}:
+class IstiodTooOld(pulumi.RunError):
+    """The cluster's istiod cannot deploy what the program asks of it."""
+
+
+def istiod_release(spec: Any) -> tuple[str, tuple[int, int, int] | None] | None:
+    """The image of istiod's container and the Istio release its tag names (None when the tag names none,
+    e.g. `latest` or a digest). None when the spec is unknown (an offline render, a preview without it)."""
+    containers = _field(_field(_field(spec, "template"), "spec"), "containers") or []
+    images = [str(_field(c, "image")) for c in containers if _field(c, "image")]
+    named = [
+        str(_field(c, "image"))
+        for c in containers
+        if _field(c, "name") == ISTIOD_CONTAINER and _field(c, "image")
+    ]
+    images = named or images
+    if not images:
+        return None
+    image = images[0]
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    return image, istio_release(tag, prefix=True)
+
+
+def _field(value: Any, name: str) -> Any:
+    """A field of a read object, whether the SDK gives it as a typed output or as a plain dict."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _check_existing_istiod(spec: Any, version: str, gateway_api_mode: bool) -> None:
+    """Judge the istiod a stack reuses by what it runs (its image tag), not by what istio.version says.
+
+    Gateway API mode stops `pulumi up` when istiod is older than 1.26: it would deploy the Gateways without
+    the ConfigMap that carries their client-IP path. Any mode warns when the tag is not istio.version (the
+    gateway charts are installed at istio.version) and when the release is out of support."""
+    found = istiod_release(spec)
+    declared = istio_release(version)
+    running = found[1] if found else None
+    floor = f"{GATEWAY_API_MIN_ISTIO[0]}.{GATEWAY_API_MIN_ISTIO[1]}.0"
+    supported = " or ".join(f"{major}.{minor}" for major, minor in ISTIO_SUPPORTED_MINORS)
+    if found and running is None:
+        needs = f"; Gateway API mode needs istiod {floor} or newer" if gateway_api_mode else ""
         pulumi.log.warn(
-            f"istio.version is {version} but the existing istiod runs {', '.join(sorted(tags))}: "
+            f"the existing istiod runs {found[0]}, whose tag names no Istio release X.Y.Z: "
+            f"istio.version {version} is taken on trust{needs}"
+        )
+    if found and running is not None and running != declared:
+        pulumi.log.warn(
+            f"istio.version is {version} but the existing istiod runs {found[0]} (Istio {_spelt(running)}): "
             "the gateway charts are installed at istio.version; set it to the cluster's version"
         )
+    if found and running is not None and gateway_api_mode and running[:2] < GATEWAY_API_MIN_ISTIO:
+        raise IstiodTooOld(
+            f"routing gateway-api: the existing istiod runs {found[0]} (Istio {_spelt(running)}), which does "
+            "not read spec.infrastructure.parametersRef, so it would deploy every Gateway without its "
+            "client-IP path; the Gateways wait for this check and were not created. Allowed: upgrade the "
+            f"cluster's Istio to {floor} or newer (supported: {supported}), or routing: istio"
+        )
+    release = running or declared
+    if release is None or release[:2] in ISTIO_SUPPORTED_MINORS:
+        return
+    if release[:2] < min(ISTIO_SUPPORTED_MINORS):
+        pulumi.log.warn(
+            f"the cluster's Istio {_spelt(release)} is out of support since "
+            f"{istio_end_of_support(release[:2])}; the program reuses it (istio.install: false) but "
+            f"would not install it: upgrade it to {supported} (the supported minors)"
+        )
+    else:
+        pulumi.log.warn(
+            f"the cluster's Istio {_spelt(release)} is newer than the releases this program was checked "
+            f"against ({supported}, with Gateway API {GATEWAY_API_VERSION}); it is reused as it is"
+        )
+
+
+def _spelt(release: tuple[int, int, int]) -> str:
+    return ".".join(map(str, release))

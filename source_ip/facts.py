@@ -8,7 +8,9 @@ of the upstream project, or the seed document (../shared/seeds) that introduced 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -749,11 +751,83 @@ ISTIO_NAMESPACE = "istio-system"
 ISTIOD_DEPLOYMENT = "istiod"
 """istiod's Deployment (default revision): manifests/charts/istio-control/istio-discovery/templates/deployment.yaml
 names it `istiod` (`istiod-<revision>` for a revision)."""
+ISTIOD_CONTAINER = "discovery"
+"""istiod's container; its image is `<hub>/pilot:<tag>[-<variant>]` (same template at 1.30.3), so the
+tag starts with the Istio release it runs."""
+# --- Istio releases and their support (../shared/upstream/SOURCES.md "Releases": istio/istio, 2026-08-22) ---
+ISTIO_VERSION = "1.30.3"
+"""What every shipped stack installs and the default of istio.version: the newest stable release whose
+sources were read here (istio/istio tag 1.30.3, 2026-07-13; charts in ../shared/upstream/charts/*-1.30.3)."""
+ISTIO_SUPPORT_RULE = "Istio supports a minor release until about six weeks after the second one following it"
+ISTIO_SUPPORT_WEEKS = 6
+ISTIO_SUPPORTED_MINORS = ((1, 29), (1, 30))
+"""The minors in support as of 2026-08-22: 1.28 is end of life (1.28.10, 2026-06-29, was its last patch);
+1.29 (1.29.6) and 1.30 (1.30.3) are supported; 1.31 was a release candidate (1.31.0-rc.0, 2026-08-19)."""
+ISTIO_RELEASE_PATTERN = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+"""An exact Istio release X.Y.Z as its tags and Helm chart versions spell it (semver: no leading zeros).
+ASCII digits only: Python's `\\d` also matches other scripts' digits (e.g. ARABIC-INDIC DIGIT ONE),
+which int() reads but no Istio tag or chart version is spelt with. At most 9 digits a part, so reading
+one as a number is cheap and never hits int()'s limit on digits."""
+
+
+def istio_release(text: str, *, prefix: bool = False) -> tuple[int, int, int] | None:
+    """The release X.Y.Z spelt by `text`, or None. With `prefix`, `text` may go on after a '-' (an image tag
+    such as 1.30.3-distroless)."""
+    match = ISTIO_RELEASE_PATTERN.match(text) if prefix else ISTIO_RELEASE_PATTERN.fullmatch(text)
+    if match is None or (prefix and text[match.end() :] and not text[match.end() :].startswith("-")):
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+ISTIO_MINOR_RELEASED = {
+    (1, 22): "2024-05-10",
+    (1, 23): "2024-08-11",
+    (1, 24): "2024-11-05",
+    (1, 25): "2025-02-25",
+    (1, 26): "2025-05-06",
+    (1, 27): "2025-08-08",
+    (1, 28): "2025-10-30",
+    (1, 29): "2026-02-10",
+    (1, 30): "2026-05-15",
+}
+"""The date of each X.Y.0 (commit date of the istio/istio tag X.Y.0): with ISTIO_SUPPORT_RULE, when a minor
+left support."""
+
+
+def istio_end_of_support(minor: tuple[int, int]) -> str:
+    """When `minor` leaves (or left) support, in words, from ISTIO_SUPPORT_RULE and the release dates."""
+    major, number = minor
+    successor = (major, number + 2)
+    released = ISTIO_MINOR_RELEASED.get(successor)
+    if released is None:
+        if successor < min(ISTIO_MINOR_RELEASED):
+            oldest = min(ISTIO_MINOR_RELEASED)
+            return f"before {istio_end_of_support((oldest[0], oldest[1] - 2))}"
+        return f"about {ISTIO_SUPPORT_WEEKS} weeks after Istio {successor[0]}.{successor[1]}.0 is released"
+    end = date.fromisoformat(released) + timedelta(weeks=ISTIO_SUPPORT_WEEKS)
+    after = f"{successor[0]}.{successor[1]}.0"
+    return f"about {end.isoformat()} ({ISTIO_SUPPORT_WEEKS} weeks after Istio {after}, {released})"
+
+
 ISTIO_BASE = Chart("base", ISTIO_REPOSITORY, "istio/istio manifests/charts/base; seed 000 step 1")
 ISTIOD = Chart("istiod", ISTIO_REPOSITORY, "istio/istio manifests/charts/istio-control/istio-discovery")
-ISTIO_GATEWAY = Chart("gateway", ISTIO_REPOSITORY, "istio/istio manifests/charts/gateway")
+ISTIO_GATEWAY = Chart(
+    "gateway",
+    ISTIO_REPOSITORY,
+    "istio/istio manifests/charts/gateway, re-read at 1.30.3 (../shared/upstream/charts/gateway-1.30.3): "
+    "the values the program sets are read as at 1.28 (templates/deployment.yaml: replicaCount only "
+    "without autoscaling, strategy, podAnnotations, labels but app/istio, env on istio-proxy, nodeSelector, "
+    "topologySpreadConstraints; hpa.yaml; poddisruptionbudget.yaml only with more than one replica; "
+    "service.yaml: annotations, externalTrafficPolicy). New at 1.30: service.selectorLabels, "
+    "networkGatewayPorts, no fixed runAsUser 1337",
+)
 METALLB = Chart("metallb", "https://metallb.github.io/metallb", "metallb/metallb charts/metallb")
-METALLB_CHART_VERSION = "0.15.3"
+METALLB_CHART_VERSION = "0.16.1"
+"""metallb/metallb charts/metallb at tag v0.16.1 (../shared/upstream/charts/metallb-0.16.1): the program sets
+no values; the chart's CRDs (charts/crds) still serve IPAddressPool and L2Advertisement as metallb.io/v1beta1
+with the fields the pinning sets (addresses, autoAssign; ipAddressPools, nodeSelectors), and its speaker
+still runs with hostNetwork and NET_RAW (templates/speaker.yaml), so its namespace stays privileged."""
 
 # Release names this program gives its own Helm releases; a gateway may not take one of them.
 ISTIO_BASE_RELEASE = "istio-base"
@@ -766,26 +840,39 @@ HELM_RELEASE_NAME_MAX = 53
 ALWAYS_PRESENT_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 """Namespaces every Kubernetes cluster has: never declared as created (AlreadyExists), never deleted."""
 
-GATEWAY_API_VERSION = "v1.4.0"
-"""The version Istio 1.28 is built against (istio/istio go.mod at 1.28.1, sigs.k8s.io/gateway-api)."""
+GATEWAY_API_VERSION = "v1.5.1"
+"""The version Istio 1.30 is built against (istio/istio go.mod at tag 1.30.3: sigs.k8s.io/gateway-api v1.5.1;
+its standard-channel schemas are ../shared/upstream/gateway-api/crds)."""
 GATEWAY_API_CRDS_URL = (
     f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
 )
 """Standard-channel Gateway API CRDs (seed 000 step 1 applies the same with kustomize)."""
 
-# --- Gateway API mode (../shared/docs/gateway-api-mode.md: istio/istio 1.28.1, gateway-api v1.4.0) --------
+# --- Gateway API mode (istio/istio at tag 1.30.3, gateway-api v1.5.1; ../shared/docs/gateway-api-mode.md) ---
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 ISTIO_GATEWAY_CLASS = "istio"
 """Created by istiod when absent (pilot/pkg/config/kube/gateway/gatewayclass.go): never by the program."""
 GATEWAY_NAME_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
 """The label istiod puts on the pods (and the Deployment selector) of the gateway it deploys
-(manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml)."""
+(manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml at 1.30.3)."""
+GATEWAY_DEPLOYMENT_CONTROLLER = "pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go"
+"""istiod's gateway deployment controller at 1.30.3 (up to 1.28 in pilot/pkg/config/kube/gateway/)."""
 GATEWAY_PARAMETERS_KEYS = frozenset({"deployment", "service", "serviceAccount", "horizontalPodAutoscaler", "podDisruptionBudget"})
-"""Data keys istiod reads from the ConfigMap of spec.infrastructure.parametersRef, each a strategic-merge
-patch of the generated object (pilot/pkg/config/kube/gateway/deploymentcontroller.go). Anything else
-is only logged by istiod, so the program checks its own ConfigMaps against this."""
+"""Data keys istiod reads from the ConfigMap of spec.infrastructure.parametersRef (`supportedOverlays` in
+GATEWAY_DEPLOYMENT_CONTROLLER at 1.30.3). Each value is a YAML strategic-merge patch of the generated object
+(`strategicMergePatchYAML`: strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta with the typed
+Deployment/Service/... schema, so lists such as containers and env merge by `name`), applied after the
+per-class defaults ConfigMap. Any other key fails `applyOverlay` for every object of the Gateway, so the
+program checks its own ConfigMaps against this."""
+GATEWAY_PARAMETERS_REQUIRED_KEYS = frozenset({"horizontalPodAutoscaler", "podDisruptionBudget"})
+"""`requiredOverlays` in GATEWAY_DEPLOYMENT_CONTROLLER at 1.30.3: istiod renders the HPA and the PDB of
+kube-gateway.yaml only when a ConfigMap carries these keys. It applies with server-side apply (force) and
+never deletes: once rendered, an HPA or PDB whose key goes away stays as it was, owned by the Gateway.
+So the program keeps both keys for the Gateway's whole lifetime."""
 GATEWAY_API_MIN_ISTIO = (1, 26)
-"""spec.infrastructure.parametersRef is read since Istio 1.26."""
+"""spec.infrastructure.parametersRef is read since Istio 1.26.0 (`fetchParameters` in
+pilot/pkg/config/kube/gateway/deploymentcontroller.go at 1.26.0; absent at 1.25.0). An older istiod
+deploys the Gateway without the ConfigMap's patches: no client-IP path at all."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
 
@@ -797,6 +884,9 @@ ECHO_PORT = 8080
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 """Pod annotation holding per-proxy ProxyConfig as JSON; gatewayTopology lives in it."""
 STATUS_PORT_PROXY_PROTOCOL_ENV = "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL"
+"""pilot-agent reads it when it writes Envoy's bootstrap (pilot/pkg/features/experimental.go,
+pkg/bootstrap/config.go at 1.30.3): the gateway chart's `env` values and a `deployment` patch of the
+`istio-proxy` container both set it."""
 SIDECAR_INJECT_POD_LABEL = {"sidecar.istio.io/inject": "true"}
 """Pod label that makes istiod's webhook inject the sidecar in a namespace without `istio-injection`
 (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml, case "object."),
@@ -808,8 +898,10 @@ PROXY_PROTOCOL_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.liste
 def gateway_selector_labels(release_name: str) -> dict[str, str]:
     """Labels the istio/gateway chart puts on its pods for a release name.
 
-    istio/istio manifests/charts/gateway/templates/_helpers.tpl: `app: <name>` and
-    `istio: <name without the "istio-" prefix>`. A Gateway selecting anything else matches nothing.
+    istio/istio manifests/charts/gateway/templates/_helpers.tpl (unchanged at 1.30.3; the chart's new
+    `service.selectorLabels` only adds to the Service's selector, and the program sets none):
+    `app: <name>` and `istio: <name without the "istio-" prefix>`. A Gateway selecting anything else
+    matches nothing.
     """
     return {"app": release_name, "istio": release_name.removeprefix("istio-")}
 
@@ -840,80 +932,3 @@ while the old pods drain."""
 TRUSTED_HOPS_ANNOTATION = "istio-source-ip.io/trusted-hops"
 """Pod annotation declaring that the hops counted by numTrustedProxies are L7 proxies/CDNs.
 The policy pack refuses numTrustedProxies >= 1 without it (clients could forge X-Forwarded-For)."""
-
-
-# --- Limits and names the consumers of the config hold it to (issue 16, item 4) --------------------
-INT32_MAX = 2**31 - 1
-"""The most `replicas` and `maxReplicas` can be: Kubernetes reads them as int32 (kubernetes/api apps/v1
-types.go `Replicas *int32`; autoscaling/v2 types.go `MinReplicas *int32`, `MaxReplicas int32`)."""
-UINT32_MAX = 2**32 - 1
-"""The most `numTrustedProxies` can be: istio/api mesh/v1alpha1/proxy.proto, message Topology,
-`uint32 num_trusted_proxies = 1`."""
-
-CHART_OBJECT_NAMES: dict[str, str] = {
-    "istio-reader-service-account": "the ServiceAccount the base chart creates in istio-system "
-    "(manifests/charts/base/templates/reader-serviceaccount.yaml)",
-    "istiod": "the Deployment, Service, ServiceAccount, Role, RoleBinding and HorizontalPodAutoscaler the "
-    "istiod chart creates in istio-system (manifests/charts/istio-control/istio-discovery/templates)",
-}
-"""Names of objects the base and istiod charts (1.30.3, rendered with `helm template` and the program's
-values) create with a kind the gateway chart also creates for its release (Deployment, Service,
-ServiceAccount, Role, RoleBinding, HorizontalPodAutoscaler, PodDisruptionBudget: manifests/charts/gateway/
-templates, each named after the release). Their other objects (ConfigMaps `istio`, `istio-sidecar-injector`,
-`values`; cluster-scoped roles and webhooks) are of kinds the gateway chart does not create."""
-
-KUBERNETES_UPSERT_CONFIG = "kubernetes:upsertExistingObjects"
-KUBERNETES_UPSERT_ENV = "PULUMI_K8S_UPSERT_EXISTING_OBJECTS"
-"""pulumi-kubernetes 4.29+ creates objects client-side and stops at AlreadyExists, unless this provider
-setting (stack config) or environment variable is true: then a create adopts an object that exists already
-and `pulumi destroy` deletes it (pulumi_kubernetes/provider.py, `upsert_existing_objects`; CHANGELOG 4.29.0,
-#2926). The program pins pulumi-kubernetes 4.34.2."""
-
-
-@dataclass(frozen=True)
-class AddressAnnotation:
-    """A Service annotation with which a load balancer takes a given address (or the resource that
-    carries one). Its value is a comma-separated list; one item belongs to one load balancer."""
-
-    key: str
-    claims: str
-    """What each item names: an IP address (compared as an address) or the id/name of an address resource."""
-    source: str
-
-
-_AWS_ADDRESSES = (
-    "kubernetes-sigs/aws-load-balancer-controller pkg/annotations/constants.go (read with the prefixes "
-    "service.beta.kubernetes.io and service.kubernetes.io; ParseStringSliceAnnotation splits on commas)"
-)
-_AZURE_ADDRESSES = (
-    "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go "
-    "(ServiceAnnotationLoadBalancerIPDualStack, ServiceAnnotationPIPNameDualStack)"
-)
-FIXED_ADDRESS_ANNOTATIONS: tuple[AddressAnnotation, ...] = (
-    *(AddressAnnotation(key, "ip", "metallb/metallb internal/allocator") for key in METALLB_IPS_ANNOTATIONS),
-    *(
-        AddressAnnotation(f"{prefix}/aws-load-balancer-{suffix}", claims, _AWS_ADDRESSES)
-        for prefix in ("service.beta.kubernetes.io", "service.kubernetes.io")
-        for suffix, claims in (
-            ("eip-allocations", "Elastic IP allocation"),
-            ("private-ipv4-addresses", "ip"),
-            ("ipv6-addresses", "ip"),
-        )
-    ),
-    *(
-        AddressAnnotation(f"service.beta.kubernetes.io/azure-{suffix}", claims, _AZURE_ADDRESSES)
-        for suffix, claims in (
-            ("load-balancer-ipv4", "ip"),
-            ("load-balancer-ipv6", "ip"),
-            ("pip-name", "Azure public IP"),
-            ("pip-name-ipv6", "Azure public IP"),
-        )
-    ),
-    AddressAnnotation(
-        "service.beta.kubernetes.io/linode-loadbalancer-reserved-ipv4",
-        "ip",
-        "linode/linode-cloud-controller-manager cloud/annotations/annotations.go (AnnLinodeLoadBalancerIPv4)",
-    ),
-)
-"""Every known annotation that asks for a fixed load-balancer address: two gateways must not ask for the
-same one (their Services both listen on the gateway chart's ports 80, 443 and 15021)."""

@@ -17,7 +17,7 @@ def test_a_chart_missing_from_the_charts_directory_is_named(tmp_path: Path, caps
     assert render_main(["--stack", "gcp", "--out", str(tmp_path / "gcp")]) == 0
     capsys.readouterr()
     assert charts.main([str(tmp_path / "gcp"), "--helm", "/bin/true", "--charts", str(tmp_path)]) == 1
-    assert "release istio-base: no chart base-1.28.1 in" in capsys.readouterr().err
+    assert "release istio-base: no chart base-1.30.3 in" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(

@@ -96,7 +96,7 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(istio={"version": "1.28"}),
-            "istio-source-ip:istio.version: must be an exact Istio release X.Y.Z",
+            'istio-source-ip:istio.version: must be an exact Istio release X.Y.Z, e.g. 1.28.1 (got "1.28")',
             id="version not X.Y.Z",
         ),
         pytest.param(raw(istio={"version": "latest"}), "istio-source-ip:istio.version: must be an exact", id="latest"),
@@ -152,8 +152,8 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(gateway={"name": "istiod"}),
-            'istio-source-ip:gateway.name: is a release this program makes itself (got "istiod"); allowed: '
-            "any other name than echo, echo-route,",
+            "istio-source-ip:gateway.name: is a release this program makes "
+            'itself (got "istiod"); allowed: any other name than istio-base, istiod, metallb',
             id="gateway named like the program's own release",
         ),
         pytest.param(

@@ -34,7 +34,9 @@ def resources(run: ProgramRun) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize(("platform_id", "mode"), PAIRS, ids=[f"{p}-{m}" for p, m in PAIRS])
-def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(platform_id: str, mode: str) -> None:
+def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(
+    platform_id: str, mode: str
+) -> None:
     run = run_program(config(platform_id, mode, allowlist=["192.0.2.0/24"]))
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "gateway"]
     found = resources(run)
@@ -60,10 +62,10 @@ def test_the_pack_fails_a_configmap_whose_lb_sends_proxy_protocol_the_pods_do_no
     assert "the LB sends the PROXY header (vks.vngcloud.vn/enable-proxy-protocol)" in violation
 
 
-def test_the_crds_are_installed_at_v1_4_0_by_default_in_this_mode() -> None:
+def test_the_crds_are_installed_at_v1_5_1_the_release_istio_1_30_is_built_against() -> None:
     run = run_program(config("gcp"))
     [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
-    assert "/v1.4.0/standard-install.yaml" in crds.inputs["file"]
+    assert "/v1.5.1/standard-install.yaml" in crds.inputs["file"]
     [route] = run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
     assert crds.urn in route.dependencies
 
@@ -84,12 +86,19 @@ def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing
     ("keys", "expected"),
     [
         (
-            {"istio": {"version": "1.25.4"}},
+            # A reused Istio (installing 1.25 is refused by istio.version itself: out of support)
+            {"istio": {"version": "1.25.4", "install": False}},
             "istio-source-ip:routing: Istio 1.25.4 does not read "
             'spec.infrastructure.parametersRef, which carries the source-IP path in this mode (got "gateway-api"); '
             "allowed: istio.version 1.26.0 or newer, or routing: istio",
         ),
         ({"routing": "gateway"}, 'istio-source-ip:routing: not an allowed value (got "gateway")'),
+        (
+            {"istio": {"version": "1.25.4"}},
+            "istio-source-ip:istio.version: Istio 1.25 is out of support since about 2025-09-19 "
+            "(6 weeks after Istio 1.27.0, 2025-08-08), so the program does not install it "
+            '(got "1.25.4"); allowed with istio.install true: 1.29.x or 1.30.x, e.g. 1.30.3',
+        ),
     ],
 )
 def test_rejections(keys: dict[str, Any], expected: str) -> None:
@@ -124,7 +133,10 @@ def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gatewa
     params = gateway_parameters(args)
     found = v.gateway_from_parameters(args.name, {k: yaml.safe_dump(p) for k, p in params.items()})
     assert (
-        v.proxy_protocol_on_both_sides(v.GATEWAY_CHART_TYPES[0], {"chart": "gateway", "name": "g", "values": found.values}) == []
+        v.proxy_protocol_on_both_sides(
+            v.GATEWAY_CHART_TYPES[0], {"chart": "gateway", "name": "g", "values": found.values}
+        )
+        == []
     )
     assert (args.mode == "local") == (found.service.get("externalTrafficPolicy") == "Local")
     assert not ("horizontalPodAutoscaler" in params and "replicas" in params["deployment"]["spec"])

@@ -88,12 +88,12 @@ def test_two_instances_of_every_component_in_one_program() -> None:
             gateway: dict[str, Any] = {
                 "name": f"gw-{suffix}",
                 "namespace": "ingress",
-                "istio_version": "1.28.1",
+                "istio_version": "1.30.3",
                 "platform": "gcp",
                 "mode": "local",
                 "listener": "off",
             }
-            IstioInstall(f"istio-{suffix}", {"version": "1.28.1"})
+            IstioInstall(f"istio-{suffix}", {"version": "1.30.3"})
             Namespaces(f"ns-{suffix}", {"names": [f"ingress-{suffix}"]})
             MetalLBPinning(f"pin-{suffix}", {"nodes": ["w1"], "node_label": {"pin": suffix}, "pool": f"pool-{suffix}"})
             IngressGateway(f"gw-{suffix}", gateway)  # type: ignore[arg-type]

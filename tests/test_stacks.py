@@ -105,7 +105,7 @@ def test_istio_charts_share_the_stack_version(name: str) -> None:
     run = stack(name)
     istio = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] in ("base", "istiod", "gateway")]
     assert istio
-    assert {r["version"] for r in istio} == {"1.28.1"} == {run.outputs["istioVersion"]}
+    assert {r["version"] for r in istio} == {"1.30.3"} == {run.outputs["istioVersion"]}
 
 
 def test_two_gateways_public_proxy_protocol_and_internal_passthrough() -> None:

@@ -25,7 +25,7 @@ def args(**overrides: Any) -> IngressGatewayArgs:
     fields: dict[str, Any] = {
         "name": "istio-ingressgateway",
         "namespace": "istio-system",
-        "istio_version": "1.28.1",
+        "istio_version": "1.30.3",
         "platform": "vngcloud",
         "mode": PROXY,
         "listener": STRICT,
@@ -50,16 +50,23 @@ def values_of(run: ProgramRun) -> dict[str, Any]:
 
 
 def test_one_release_of_the_gateway_chart_named_and_versioned_as_given() -> None:
-    [release] = gateway(name="edge", namespace="ingress", istio_version="1.27.3").of_type(HELM_RELEASE)
+    [release] = gateway(name="edge", namespace="ingress", istio_version="1.29.6").of_type(HELM_RELEASE)
     inputs = release.inputs
-    assert (inputs["name"], inputs["namespace"], inputs["chart"], inputs["version"]) == ("edge", "ingress", "gateway", "1.27.3")
+    assert (inputs["name"], inputs["namespace"], inputs["chart"], inputs["version"]) == (
+        "edge",
+        "ingress",
+        "gateway",
+        "1.29.6",
+    )
     assert inputs["repositoryOpts"]["repo"] == ISTIO_REPO
 
 
 def test_strict_proxy_protocol_sets_both_sides_together() -> None:
     values = values_of(gateway())
     assert values["service"]["annotations"] == {"vks.vngcloud.vn/enable-proxy-protocol": "*"}
-    assert json.loads(values["podAnnotations"]["proxy.istio.io/config"]) == {"gatewayTopology": {"proxyProtocol": {}}}
+    assert json.loads(values["podAnnotations"]["proxy.istio.io/config"]) == {
+        "gatewayTopology": {"proxyProtocol": {}}
+    }
     assert "externalTrafficPolicy" not in values["service"]
 
 
@@ -72,8 +79,12 @@ def test_passthrough_is_etp_local_without_any_proxy_protocol() -> None:
 
 
 @pytest.mark.parametrize(("mode", "listener"), [(PROXY, OFF), (LOCAL, STRICT)])
-def test_a_mode_and_listener_that_break_every_connection_are_refused(mode: SourceIpMode, listener: str) -> None:
-    with pytest.raises(ValueError, match=f"IngressGateway istio-ingressgateway: mode {mode} with listener {listener}"):
+def test_a_mode_and_listener_that_break_every_connection_are_refused(
+    mode: SourceIpMode, listener: str
+) -> None:
+    with pytest.raises(
+        ValueError, match=f"IngressGateway istio-ingressgateway: mode {mode} with listener {listener}"
+    ):
         gateway(mode=mode, listener=listener)
 
 
@@ -87,7 +98,10 @@ def test_accept_both_labels_the_pods_and_adds_the_permissive_filter_on_exactly_t
     values = values_of(run)
     [envoy_filter] = run.k8s_objects("EnvoyFilter")
     assert values["labels"] == {"istio-source-ip.io/proxy-protocol": "accept-both"}
-    assert envoy_filter["metadata"] == {"name": "istio-ingressgateway-proxy-protocol-accept-both", "namespace": "istio-system"}
+    assert envoy_filter["metadata"] == {
+        "name": "istio-ingressgateway-proxy-protocol-accept-both",
+        "namespace": "istio-system",
+    }
     pod_labels = {**run.outputs["labels"], **values["labels"]}
     assert envoy_filter["spec"]["workloadSelector"]["labels"] == pod_labels
     [patch] = envoy_filter["spec"]["configPatches"]
@@ -102,12 +116,19 @@ def test_strict_needs_no_envoy_filter() -> None:
 
 def test_metallb_placement_pins_pods_and_takes_the_pool() -> None:
     values = values_of(
-        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"))
+        gateway(
+            platform="metallb",
+            mode=LOCAL,
+            listener=OFF,
+            metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"),
+        )
     )
     assert values["nodeSelector"] == {"pin": "yes"}
     assert values["service"]["annotations"] == {"metallb.io/address-pool": "gw-pool"}
     [spread] = values["topologySpreadConstraints"]
-    assert spread["labelSelector"] == {"matchLabels": {"app": "istio-ingressgateway", "istio": "ingressgateway"}}
+    assert spread["labelSelector"] == {
+        "matchLabels": {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    }
 
 
 def test_labels_follow_the_release_name() -> None:
@@ -125,18 +146,25 @@ def test_address_is_read_from_the_release_service() -> None:
 def test_children_wait_for_what_the_gateway_is_given() -> None:
     def body() -> None:
         istiod = k8s.core.v1.ConfigMap("istiod")
-        IngressGateway("gw", args(mode=LOCAL, listener=BOTH), opts=pulumi.ResourceOptions(depends_on=[istiod]))
+        IngressGateway(
+            "gw", args(mode=LOCAL, listener=BOTH), opts=pulumi.ResourceOptions(depends_on=[istiod])
+        )
 
     run = run_body(body)
     istiod = run.named("kubernetes:core/v1:ConfigMap", "istiod").urn
     assert istiod in run.named(HELM_RELEASE, "gw-release").dependencies
-    assert istiod in run.named("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", "gw-accept-both").dependencies
+    assert (
+        istiod
+        in run.named("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", "gw-accept-both").dependencies
+    )
 
 
 def test_two_gateways_in_one_program_public_proxy_and_internal_passthrough() -> None:
     def body() -> None:
         public = IngressGateway("public", args(name="public", platform="aws-nlb"))
-        internal = IngressGateway("internal", args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF))
+        internal = IngressGateway(
+            "internal", args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF)
+        )
         pulumi.export("addresses", {"public": public.address, "internal": internal.address})
 
     run = run_body(body, service_address="203.0.113.9")
