@@ -21,6 +21,7 @@ from source_ip.facts import (
     GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     GATEWAY_PARAMETERS_KEYS,
+    GATEWAY_PARAMETERS_REQUIRED_KEYS,
     ISTIO_GATEWAY_CLASS,
     MIGRATION_POD_LABEL,
     PROXY_CONFIG_ANNOTATION,
@@ -61,7 +62,9 @@ def gateway_parameters(args: GatewaySettings) -> dict[str, dict[str, Any]]:
     topology = gateway_topology(args)
     if topology:
         pod_annotations = {
-            PROXY_CONFIG_ANNOTATION: json.dumps({"gatewayTopology": topology}, sort_keys=True, separators=(",", ":"))
+            PROXY_CONFIG_ANNOTATION: json.dumps(
+                {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
+            )
         }
         if args.num_trusted_proxies:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(args.trusted_hops)
@@ -70,7 +73,9 @@ def gateway_parameters(args: GatewaySettings) -> dict[str, dict[str, Any]]:
         template_metadata["labels"] = dict(MIGRATION_POD_LABEL)
     pod_spec: dict[str, Any] = {}
     if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
-        pod_spec["containers"] = [{"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV, "value": "true"}]}]
+        pod_spec["containers"] = [
+            {"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV, "value": "true"}]}
+        ]
     if args.metallb:
         pod_spec["nodeSelector"] = dict(args.metallb["node_label"])
         pod_spec["topologySpreadConstraints"] = [
@@ -90,19 +95,33 @@ def gateway_parameters(args: GatewaySettings) -> dict[str, dict[str, Any]]:
         # A new pod is ready before an old one goes (as with the chart: istio#54905, kubernetes#85643).
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
     }
-    if not args.max_replicas:  # with an HPA, istiod would re-apply `replicas` on every reconcile
-        deployment_spec["replicas"] = args.replicas
     if template:
         deployment_spec["template"] = template
 
     parameters: dict[str, dict[str, Any]] = {"deployment": {"spec": deployment_spec}}
     if service:
         parameters["service"] = service
-    if args.max_replicas:
-        parameters["horizontalPodAutoscaler"] = {"spec": {"minReplicas": args.replicas, "maxReplicas": args.max_replicas}}
-    if args.replicas >= 2:
-        parameters["podDisruptionBudget"] = {"spec": {"minAvailable": 1}}
+    parameters.update(scaling_parameters(args.replicas, args.max_replicas))
     return parameters
+
+
+def scaling_parameters(replicas: int, max_replicas: int | None) -> dict[str, dict[str, Any]]:
+    """The HPA and PDB keys, the same two for the Gateway's whole lifetime.
+
+    istiod renders the HPA and PDB only while their keys are in the ConfigMap and never deletes them
+    (GATEWAY_PARAMETERS_REQUIRED_KEYS): a key that went away would leave the last HPA or PDB in place. So both
+    are always there. Fixed scaling is an HPA with minReplicas = maxReplicas = replicas (the HPA controller
+    scales a Deployment outside [min, max] to the bound before it reads any metric:
+    kubernetes pkg/controller/podautoscaler/horizontal.go), and the Deployment patch never sets `replicas`,
+    which istiod would re-apply on every reconcile against the HPA. The PDB is `maxUnavailable: 1`: one pod
+    may always be evicted, whatever the replica count (`minAvailable: 1` on one replica forbids every
+    eviction and blocks node drains), and never more than one at a time."""
+    return {
+        "horizontalPodAutoscaler": {
+            "spec": {"minReplicas": replicas, "maxReplicas": max_replicas or replicas}
+        },
+        "podDisruptionBudget": {"spec": {"maxUnavailable": 1}},
+    }
 
 
 def configmap_data(parameters: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -110,16 +129,25 @@ def configmap_data(parameters: dict[str, dict[str, Any]]) -> dict[str, str]:
     problems = parameters_problems(parameters)
     if problems:
         raise ValueError("gateway parameters istiod would ignore: " + "; ".join(problems))
-    return {key: yaml.safe_dump(patch, sort_keys=True, default_flow_style=False) for key, patch in sorted(parameters.items())}
+    return {
+        key: yaml.safe_dump(patch, sort_keys=True, default_flow_style=False)
+        for key, patch in sorted(parameters.items())
+    }
 
 
 def parameters_problems(parameters: dict[str, Any]) -> list[str]:
-    """What istiod would only log: an unknown key, a patch that is not a mapping of known fields,
-    `replicas` together with an HPA."""
+    """What istiod would only log or silently keep: an unknown key, a patch that is not a mapping of known
+    fields, `replicas` together with an HPA, a missing HPA or PDB key (the last ones rendered would stay),
+    a PDB that forbids every eviction."""
     problems = [
         f"unknown key {key!r} (allowed: {', '.join(sorted(GATEWAY_PARAMETERS_KEYS))})"
         for key in parameters
         if key not in GATEWAY_PARAMETERS_KEYS
+    ]
+    problems += [
+        f"no {key!r} key: istiod never deletes the one it rendered before, so it would stay as it was"
+        for key in sorted(GATEWAY_PARAMETERS_REQUIRED_KEYS)
+        if key not in parameters
     ]
     for key, patch in parameters.items():
         if key not in GATEWAY_PARAMETERS_KEYS:
@@ -133,9 +161,32 @@ def parameters_problems(parameters: dict[str, Any]) -> list[str]:
         for field in ("metadata", "spec"):
             if field in patch and not isinstance(patch[field], dict):
                 problems.append(f"{key}.{field}: must be a mapping")
-    deployment_spec = (parameters.get("deployment") or {}).get("spec") if isinstance(parameters.get("deployment"), dict) else None
-    if "horizontalPodAutoscaler" in parameters and isinstance(deployment_spec, dict) and "replicas" in deployment_spec:
-        problems.append("deployment.spec.replicas together with horizontalPodAutoscaler: istiod re-applies replicas")
+    deployment_spec = (
+        (parameters.get("deployment") or {}).get("spec")
+        if isinstance(parameters.get("deployment"), dict)
+        else None
+    )
+    if (
+        "horizontalPodAutoscaler" in parameters
+        and isinstance(deployment_spec, dict)
+        and "replicas" in deployment_spec
+    ):
+        problems.append(
+            "deployment.spec.replicas together with horizontalPodAutoscaler: istiod re-applies replicas"
+        )
+    pdb = parameters.get("podDisruptionBudget")
+    pdb_spec = pdb.get("spec") if isinstance(pdb, dict) else None
+    if (
+        isinstance(pdb_spec, dict)
+        and pdb_spec.get("maxUnavailable") in (0, "0%")
+        and "minAvailable" not in pdb_spec
+    ):
+        problems.append("podDisruptionBudget.spec.maxUnavailable 0 forbids every eviction")
+    if isinstance(pdb_spec, dict) and "minAvailable" in pdb_spec:
+        problems.append(
+            "podDisruptionBudget.spec.minAvailable forbids every eviction whenever only that many pods run "
+            "(one replica, or an HPA at its floor); allowed: maxUnavailable"
+        )
     return problems
 
 
@@ -168,7 +219,9 @@ class GatewayApiGateway(Component):
     client_address_source: pulumi.Output[str]
     """Where the gateway learns the client address: packet, proxy-protocol or x-forwarded-for."""
 
-    def __init__(self, name: str, args: GatewayApiGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: GatewayApiGatewayArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("GatewayApiGateway", name, opts)
         route_namespaces = list(args["route_namespaces"])
         settings = GatewaySettings.of(args["gateway"])
@@ -178,7 +231,9 @@ class GatewayApiGateway(Component):
                 "namespaces whose HTTPRoutes may attach"
             )
         self.settings = settings
-        self.ref = GatewayRef(name=settings.name, namespace=settings.namespace, labels=pod_labels(settings.name))
+        self.ref = GatewayRef(
+            name=settings.name, namespace=settings.namespace, labels=pod_labels(settings.name)
+        )
         params_name = f"{settings.name}-gateway-params"
         params = k8s.core.v1.ConfigMap(
             self.child_name("params"),
@@ -220,7 +275,9 @@ class GatewayApiGateway(Component):
                             },
                         }
                     ],
-                    "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}},
+                    "infrastructure": {
+                        "parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}
+                    },
                 },
             },
             opts=self.child(depends_on=[params]),
@@ -230,11 +287,15 @@ class GatewayApiGateway(Component):
                 self.child_name("accept-both"),
                 api_version="networking.istio.io/v1alpha3",
                 kind="EnvoyFilter",
-                metadata={"name": f"{settings.name}-proxy-protocol-accept-both", "namespace": settings.namespace},
+                metadata={
+                    "name": f"{settings.name}-proxy-protocol-accept-both",
+                    "namespace": settings.namespace,
+                },
                 spec=accept_both_filter_spec(pod_labels(settings.name)),
                 opts=self.child(),
             )
-        publish_gateway_outputs(self, settings, gateway.status.apply(_first_address), pod_labels(settings.name))  # type: ignore[attr-defined]
+        address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
+        publish_gateway_outputs(self, settings, address, pod_labels(settings.name))
 
 
 def _first_address(status: Any) -> str | None:

@@ -26,7 +26,7 @@ def args(**overrides: Any) -> IngressGatewayArgs:
     fields: dict[str, Any] = {
         "name": "public",
         "namespace": "istio-ingress",
-        "istio_version": "1.28.1",
+        "istio_version": "1.30.3",
         "platform": "vngcloud",
         "mode": PROXY,
         "listener": STRICT,
@@ -35,7 +35,9 @@ def args(**overrides: Any) -> IngressGatewayArgs:
     return cast(IngressGatewayArgs, fields)
 
 
-def gateway(service_address: str | None = None, routes_from: tuple[str, ...] = ("apps",), **overrides: Any) -> ProgramRun:
+def gateway(
+    service_address: str | None = None, routes_from: tuple[str, ...] = ("apps",), **overrides: Any
+) -> ProgramRun:
     def body() -> None:
         gw = GatewayApiGateway("gw", {"gateway": args(**overrides), "route_namespaces": list(routes_from)})
         pulumi.export("address", gw.address)
@@ -91,7 +93,12 @@ def test_passthrough_cloud_is_etp_local_and_no_proxy_protocol() -> None:
 
 def test_metallb_pinned_pool_etp_node_selector_and_spread() -> None:
     params = parameters(
-        gateway(platform="metallb", mode=LOCAL, listener=OFF, metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"))
+        gateway(
+            platform="metallb",
+            mode=LOCAL,
+            listener=OFF,
+            metallb=MetalLBPlacement(node_label={"pin": "yes"}, pool="gw-pool"),
+        )
     )
     assert params["service"] == {
         "metadata": {"annotations": {"metallb.io/address-pool": "gw-pool"}},
@@ -103,25 +110,67 @@ def test_metallb_pinned_pool_etp_node_selector_and_spread() -> None:
     assert spread["labelSelector"] == {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "public"}}
 
 
-def test_replicas_pdb_and_hpa_through_the_configmaps_keys_never_replicas_with_an_hpa() -> None:
+def test_fixed_replicas_are_an_hpa_with_min_equal_to_max_and_the_deployment_never_sets_replicas() -> None:
     fixed = parameters(gateway(replicas=3))
-    assert fixed["deployment"]["spec"]["replicas"] == 3 and fixed["podDisruptionBudget"] == {"spec": {"minAvailable": 1}}
-    assert "horizontalPodAutoscaler" not in fixed
+    assert fixed["horizontalPodAutoscaler"] == {"spec": {"minReplicas": 3, "maxReplicas": 3}}
+    assert "replicas" not in fixed["deployment"]["spec"]
     scaled = parameters(gateway(replicas=2, max_replicas=6))
     assert scaled["horizontalPodAutoscaler"] == {"spec": {"minReplicas": 2, "maxReplicas": 6}}
     assert "replicas" not in scaled["deployment"]["spec"]
 
 
+def test_the_pdb_always_lets_one_pod_go_even_with_one_replica() -> None:
+    steps: list[dict[str, Any]] = [{"replicas": 1}, {"replicas": 2}, {"replicas": 3, "max_replicas": 9}]
+    for step in steps:
+        assert parameters(gateway(**step))["podDisruptionBudget"] == {"spec": {"maxUnavailable": 1}}, step
+
+
+SCALING_LIFETIME = [
+    pytest.param([{"replicas": 2, "max_replicas": 6}, {"replicas": 2}], id="hpa-on-to-off"),
+    pytest.param([{"replicas": 2}, {"replicas": 1}], id="two-to-one-replica"),
+    pytest.param(
+        [{"replicas": 3, "max_replicas": 6}, {"replicas": 1}, {"replicas": 2, "max_replicas": 4}],
+        id="on-one-on",
+    ),
+]
+
+
+@pytest.mark.parametrize("steps", SCALING_LIFETIME)
+def test_a_scaling_change_keeps_the_hpa_and_pdb_keys_so_istiod_never_leaves_a_stale_one(
+    steps: list[dict[str, Any]],
+) -> None:
+    """istiod renders the HPA/PDB only from their keys and never deletes: each step must still carry both,
+    with an HPA that holds exactly the new replica range and a PDB that allows an eviction."""
+    for step in steps:
+        params = parameters(gateway(**step))
+        assert set(params) >= {"horizontalPodAutoscaler", "podDisruptionBudget"}, step
+        hpa = params["horizontalPodAutoscaler"]["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (
+            step["replicas"],
+            step.get("max_replicas", step["replicas"]),
+        )
+        assert "replicas" not in params["deployment"]["spec"]
+        assert params["podDisruptionBudget"]["spec"] == {"maxUnavailable": 1}
+        assert parameters_problems(params) == []
+
+
 def test_status_port_env_on_the_proxy_container_for_nlb_health_checks() -> None:
-    containers = parameters(gateway(platform="aws-nlb"))["deployment"]["spec"]["template"]["spec"]["containers"]
-    assert containers == [{"name": "istio-proxy", "env": [{"name": "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL", "value": "true"}]}]
+    containers = parameters(gateway(platform="aws-nlb"))["deployment"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert containers == [
+        {"name": "istio-proxy", "env": [{"name": "ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL", "value": "true"}]}
+    ]
 
 
 def test_migration_labels_the_pods_and_the_permissive_filter_selects_exactly_them() -> None:
     run = gateway(mode=LOCAL, listener=BOTH)
     labels = parameters(run)["deployment"]["spec"]["template"]["metadata"]["labels"]
     [envoy_filter] = run.k8s_objects("EnvoyFilter")
-    assert envoy_filter["spec"]["workloadSelector"]["labels"] == {"gateway.networking.k8s.io/gateway-name": "public", **labels}
+    assert envoy_filter["spec"]["workloadSelector"]["labels"] == {
+        "gateway.networking.k8s.io/gateway-name": "public",
+        **labels,
+    }
     assert "annotations" not in parameters(run)["deployment"]["spec"]["template"]["metadata"]
 
 
@@ -140,6 +189,16 @@ def test_address_comes_from_the_gateway_status() -> None:
             {"deployment": {"spec": {"replicas": 2}}, "horizontalPodAutoscaler": {"spec": {}}},
             "deployment.spec.replicas together with horizontalPodAutoscaler",
         ),
+        (
+            {"deployment": {}},
+            "no 'horizontalPodAutoscaler' key: istiod never deletes the one it rendered before",
+        ),
+        ({"deployment": {}}, "no 'podDisruptionBudget' key"),
+        (
+            {"podDisruptionBudget": {"spec": {"minAvailable": 1}}},
+            "podDisruptionBudget.spec.minAvailable forbids every eviction",
+        ),
+        ({"podDisruptionBudget": {"spec": {"maxUnavailable": 0}}}, "maxUnavailable 0 forbids every eviction"),
     ],
 )
 def test_parameters_istiod_would_only_log_are_refused(broken: dict[str, Any], problem: str) -> None:
@@ -172,7 +231,10 @@ def test_two_gateways_in_one_program_and_they_wait_for_what_they_are_given() -> 
         )
         GatewayApiGateway(
             "internal",
-            {"gateway": args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF), "route_namespaces": ["apps"]},
+            {
+                "gateway": args(name="internal", platform="aws-nlb", mode=LOCAL, listener=OFF),
+                "route_namespaces": ["apps"],
+            },
         )
 
     run = run_body(body)
