@@ -12,7 +12,9 @@ import difflib
 import ipaddress
 import itertools
 import json
+import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple
@@ -30,6 +32,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from source_ip import facts
 from source_ip.facts import (
     GATEWAY_API_MIN_ISTIO,
     HELM_RELEASE_NAME_MAX,
@@ -54,6 +57,19 @@ NAMESPACE = "istio-source-ip"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+PROGRAM_COMPONENTS = {
+    "istio": "the control plane (IstioInstall)",
+    "echo": "the echo app (EchoApp)",
+    "echo-routing": "the echo app's Istio routing (EchoRouting)",
+    "echo-route": "the echo app's HTTPRoute (EchoHttpRoute)",
+    "metallb-pinning": "the MetalLB pinning (MetalLBPinning)",
+    "gateway-namespaces": "the gateway namespaces (Namespaces)",
+}
+"""The names `__main__.py` gives its own components. A gateway's component is named after the gateway and
+each child after its component (`<name>-service`, ...): a gateway named like one of these would give its
+resources the names of theirs (a gateway `echo` reads a Service `echo-service`, the echo app creates one)."""
 
 
 def _dns_subdomain(value: str) -> bool:
@@ -109,11 +125,27 @@ def _span(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> AddressSpan
 
 def _release_name(value: str) -> str:
     _check_dns_label(value)
+    if not _DNS_1035_LABEL.fullmatch(value):
+        raise ValueError(
+            "must start with a letter: the gateway chart names the gateway's Service after the release, "
+            "and a Service name is a DNS-1035 label (lower-case letters, digits and '-', starting with a "
+            "letter); allowed e.g. edge-1"
+        )
     if len(value) > HELM_RELEASE_NAME_MAX:
         raise ValueError(f"is longer than Helm allows; allowed: at most {HELM_RELEASE_NAME_MAX} characters")
+    taken = ", ".join(sorted({*RESERVED_RELEASE_NAMES, *facts.CHART_OBJECT_NAMES, *PROGRAM_COMPONENTS}))
     if value in RESERVED_RELEASE_NAMES:
+        raise ValueError(f"is a release this program makes itself; allowed: any other name than {taken}")
+    if value in facts.CHART_OBJECT_NAMES:
         raise ValueError(
-            f"is a release this program makes itself; allowed: any other name than {', '.join(sorted(RESERVED_RELEASE_NAMES))}"
+            f"is the name of {facts.CHART_OBJECT_NAMES[value]}, and the gateway chart names its objects "
+            f"of the same kinds after the release; allowed: any other name than {taken}"
+        )
+    if value in PROGRAM_COMPONENTS:
+        raise ValueError(
+            f"is the name of the program's own component for {PROGRAM_COMPONENTS[value]}, whose "
+            f"resources would share their names with the gateway's; allowed: any other name than "
+            f"{taken}"
         )
     return value
 
@@ -162,12 +194,70 @@ def _address_item(address: str) -> str:
     return address
 
 
+_NEVER_A_SOURCE = {
+    "unspecified or 'this network' (0.0.0.0/8)": ipaddress.ip_network("0.0.0.0/8"),
+    "multicast (224.0.0.0/4)": ipaddress.ip_network("224.0.0.0/4"),
+    "the broadcast address (255.255.255.255)": ipaddress.ip_network("255.255.255.255/32"),
+    "unspecified (::)": ipaddress.ip_network("::/128"),
+    "IPv6 multicast (ff00::/8)": ipaddress.ip_network("ff00::/8"),
+}
+"""Addresses no TCP client connects from: an allowlist entry inside one of them admits no one."""
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def _cidr_item(cidr: str) -> str:
+    """An allowlist entry: one address or a network, written so that it means what it says."""
+    address, slash, bits = cidr.partition("/")
+    if "%" in address:
+        raise ValueError(
+            f"has a zone ID ({_clip(address[address.index('%') :], 40)}): a client address carries no "
+            "interface scope, so the entry would not mean one network; allowed: the address or network "
+            "without it, e.g. 2001:db8::/32"
+        )
     try:
-        ipaddress.ip_network(cidr, strict=False)
+        network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
         raise ValueError("not an IP address or CIDR; allowed e.g. 203.0.113.0/24") from None
+    width = network.max_prefixlen
+    if slash and bits != str(int(bits)):
+        raise ValueError(f"has a prefix length written with a leading zero or sign; allowed: {network}")
+    if network.network_address != ipaddress.ip_address(address):
+        one = f"{address}/{width}"
+        alternative = f" or {network} (the network it means now)" if network.prefixlen else ""
+        raise ValueError(
+            f"has host bits set after /{network.prefixlen}, so it would mean {network}, "
+            f"{network.num_addresses} addresses, not {address}; allowed: {one} (that one address)"
+            f"{alternative}"
+        )
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        mapped = f"{network.network_address.ipv4_mapped}/{network.prefixlen - 96}"
+        raise ValueError(
+            f"is the IPv4-mapped IPv6 form of {mapped}: IPv4 clients are matched by their IPv4 address, "
+            f"so the entry may admit no one; allowed: {mapped}"
+        )
+    for what, never in _NEVER_A_SOURCE.items():
+        if network.version == never.version and network.subnet_of(never):  # type: ignore[arg-type]
+            raise ValueError(
+                f"lies in {what}, which no client connects from, so the entry admits no one; allowed: your "
+                "clients' addresses or networks, e.g. 203.0.113.0/24"
+            )
     return cidr
+
+
+def _int32(value: int) -> int:
+    if value > facts.INT32_MAX:
+        raise ValueError(
+            f"is more than Kubernetes can hold (an int32: Deployment spec.replicas, HorizontalPodAutoscaler "
+            f"min/maxReplicas); allowed: 1 to {facts.INT32_MAX}"
+        )
+    return value
+
+
+def _uint32(value: int) -> int:
+    most = facts.UINT32_MAX
+    if value > most:
+        raise ValueError(f"is more than istiod reads (numTrustedProxies is a uint32); allowed: 0 to {most}")
+    return value
 
 
 def _node_item(node: str) -> str:
@@ -237,10 +327,10 @@ class GatewayConfig(_Section):
     name: ReleaseName = "istio-ingressgateway"
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
     namespace: DnsLabel = "istio-system"
-    replicas: int = Field(default=2, ge=1)
-    max_replicas: int | None = Field(default=None, ge=1)
+    replicas: Annotated[int, AfterValidator(_int32)] = Field(default=2, ge=1)
+    max_replicas: Annotated[int, AfterValidator(_int32)] | None = Field(default=None, ge=1)
     """Set to enable the HorizontalPodAutoscaler between `replicas` and this."""
-    num_trusted_proxies: int = Field(default=0, ge=0)
+    num_trusted_proxies: Annotated[int, AfterValidator(_uint32)] = Field(default=0, ge=0)
     """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
     trusted_hops: Literal["l4", "l7"] = "l4"
     """What stands in front of the gateway: `l4` load balancers only, or `l7` proxies/CDNs."""
@@ -398,8 +488,31 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        got = "" if self.value is _MISSING else f" (got {json.dumps(self.value, sort_keys=True, default=str)})"
-        return f"{self.key}: {self.message.split(';', 1)[0]}{got}{_tail(self.message)}"
+        got = "" if self.value is _MISSING else f" (got {_shown(self.value)})"
+        message = _clip(self.message, _MESSAGE_MAX)
+        return f"{_clip(self.key, _SHOWN_MAX)}: {message.split(';', 1)[0]}{got}{_tail(message)}"
+
+
+_SHOWN_MAX = 200
+"""How much of a value or key a message repeats; the rest is cut, with a marker saying how long it was."""
+_MESSAGE_MAX = 2000
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [cut: {len(text)} characters in all]"
+
+
+def _shown(value: Any) -> str:
+    """The value as JSON, cut to a readable length; never an error (huge integers, deep nesting)."""
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        if isinstance(value, int):
+            return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+        text = _clip(repr(value), _SHOWN_MAX) if isinstance(value, str) else type(value).__name__
+    return _clip(text, _SHOWN_MAX)
 
 
 def _tail(message: str) -> str:
@@ -419,14 +532,27 @@ class ConfigError(pulumi.RunError):
         super().__init__(f"invalid stack config, nothing was deployed:\n{lines}")
 
 
-def parse_config(raw: dict[str, str]) -> StackConfig:
-    """Validate raw `istio-source-ip:*` config strings into a StackConfig, or raise ConfigError."""
-    values = {key.split(":", 1)[1]: _decode(value) for key, value in sorted(raw.items()) if _ours(key)}
+def parse_config(raw: dict[str, str], environ: dict[str, str] | None = None) -> StackConfig:
+    """Validate raw `istio-source-ip:*` config strings into a StackConfig, or raise ConfigError.
+
+    `raw` may hold other namespaces' keys too (they are not ours, but `kubernetes:upsertExistingObjects` is
+    read); `environ` is the program's environment (default: none), for PULUMI_K8S_UPSERT_EXISTING_OBJECTS.
+    """
+    values: dict[str, Any] = {}
+    undecodable: list[Problem] = []
+    for key, value in sorted(raw.items()):
+        if _ours(key):
+            try:
+                values[key.split(":", 1)[1]] = _decode(value)
+            except _UndecodableError as error:
+                undecodable.append(Problem(key, value, str(error)))
+    if undecodable:
+        raise ConfigError(undecodable)
     try:
         config = StackConfig.model_validate(values)
     except ValidationError as error:
         raise ConfigError([_problem(e) for e in error.errors()]) from None
-    problems = semantic_problems(config)
+    problems = semantic_problems(config) + _upsert_problems(config, raw, environ or {})
     if problems:
         raise ConfigError(problems)
     return config
@@ -436,14 +562,51 @@ def _ours(key: str) -> bool:
     return key.startswith(f"{NAMESPACE}:")
 
 
+_MAX_DEPTH = 16
+"""No config key is nested more than a few levels (gateways[i].serviceAnnotations.<key> is 3)."""
+
+
+class _UndecodableError(ValueError):
+    pass
+
+
 def _decode(value: Any) -> Any:
-    """The CLI passes objects and lists as JSON strings and scalars as strings."""
+    """The CLI passes objects and lists as JSON strings and scalars as strings. A JSON text nested
+    deeper than any key of the config is refused (the decoder itself gives up at about 1,000 levels)."""
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except ValueError:
+        decoded = json.loads(value)
+    except RecursionError:
+        decoded = _TOO_DEEP
+    except ValueError as error:
+        if "integer string conversion" in str(error):  # sys.get_int_max_str_digits(), 4300 by default
+            raise _UndecodableError(
+                f"holds an integer of more than {sys.get_int_max_str_digits()} digits, more than any key "
+                "of the config takes; allowed: the numbers the config reference describes"
+            ) from None
         return value
+    if decoded is _TOO_DEEP or _nesting(decoded) > _MAX_DEPTH:
+        raise _UndecodableError(
+            f"is nested more than {_MAX_DEPTH} levels deep, deeper than any key of the config; allowed: an "
+            "object or list as the config reference describes it"
+        )
+    return decoded
+
+
+_TOO_DEEP = object()
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and objects nest in a decoded JSON value (without recursion)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
@@ -482,7 +645,8 @@ def _problem(error: Any) -> Problem:
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        typed = str(loc[-1])
+        close = difflib.get_close_matches(typed, allowed, n=1) if len(typed) <= _SHOWN_MAX else []
         hint = f"; did you mean {close[0]!r}?" if close else ""
         head = str(loc[-1]).split(".", 1)[0].split("[", 1)[0]
         if len(loc) == 1 and head != loc[-1] and head in allowed:
@@ -556,6 +720,9 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system",
         )
     if config.platform == "metallb":
+        _metallb_namespace_problems(config, entries, add)
+    _address_clashes(entries, add)
+    if config.platform == "metallb":
         if not config.metallb.nodes:
             add(
                 "metallb.nodes",
@@ -591,6 +758,80 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             f"only used with platform metallb (platform is {config.platform}); allowed: remove the key",
         )
     return problems
+
+
+def _metallb_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """MetalLB's namespace is privileged (its speaker needs host networking) and MetalLB's alone: nothing
+    else of the program goes there, and an install gets a namespace of its own, never one every cluster
+    has. The program declares the namespaces it places things in (`declared_namespaces`): one that exists
+    already stops `pulumi up` at AlreadyExists halfway, or with upsert is adopted and deleted by a destroy."""
+    namespace = config.metallb.namespace
+    privileged = "MetalLB's namespace (metallb.namespace), where Pod Security is privileged"
+    exists = "`pulumi up` would stop at AlreadyExists, or with kubernetes:upsertExistingObjects adopt it"
+    if config.metallb.install and namespace in facts.ALWAYS_PRESENT_NAMESPACES:
+        add(
+            "metallb.namespace",
+            namespace,
+            "is a namespace every cluster has: a MetalLB install creates its own namespace, labelled "
+            f"privileged for the speaker ({exists} and label it privileged); allowed: e.g. metallb-system",
+        )
+    if config.echo.enabled and config.echo.namespace == namespace:
+        add(
+            "echo.namespace",
+            namespace,
+            f"is {privileged}: the echo app would run there without Pod Security limits, and the echo app "
+            f"would declare that namespace as its own ({exists}); allowed: another namespace, e.g. default",
+        )
+    if not config.metallb.install:
+        for entry in entries:
+            if entry.gateway.namespace == namespace:
+                add(
+                    f"{entry.key}.namespace",
+                    namespace,
+                    f"is {privileged}, which exists with MetalLB in it: the program would declare it as "
+                    f"gateway {entry.gateway.name}'s own namespace ({exists}, and a destroy would delete "
+                    "MetalLB with it); allowed: another namespace, e.g. istio-ingress",
+                )
+
+
+def _address_clashes(entries: list[GatewayEntry], add: Any) -> None:
+    """Two gateways asking for the same load-balancer address (or address resource), whatever the
+    annotation (a YAML anchor shares one value between gateways): one of them would get none."""
+    claimed: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        own: set[tuple[str, str]] = set()
+        for known in facts.FIXED_ADDRESS_ANNOTATIONS:
+            value = entry.gateway.service_annotations.get(known.key)
+            if value is None:
+                continue
+            clashed = False
+            for item in (part.strip() for part in value.split(",")):
+                if not item:
+                    continue
+                claim = (known.claims, _address_or_name(item) if known.claims == "ip" else item)
+                where = f"{entry.key}.serviceAnnotations.{known.key}"
+                if claim in claimed and claim not in own:
+                    clashed = True
+                    add(
+                        where,
+                        value,
+                        f"asks for {_clip(item, 60)}, which {claimed[claim]} asks for too: one "
+                        "load-balancer address serves one Service here (both gateways listen on ports 80, "
+                        "443 and 15021), so one of the two gateways would get no address; allowed: a "
+                        "different address for each gateway",
+                    )
+                own.add(claim)
+                claimed.setdefault(claim, where)
+                if clashed:
+                    break
+
+
+def _address_or_name(item: str) -> str:
+    """An IP in one spelling (2001:DB8::1 and 2001:db8:0::1 are one address); anything else as written."""
+    try:
+        return str(ipaddress.ip_address(item))
+    except ValueError:
+        return item
 
 
 def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
@@ -655,6 +896,21 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and the "
             "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol",
         )
+    if (
+        config.allowlist
+        and gateway.proxy_protocol_migration
+        and entry.mode == SourceIpMode.LOCAL
+        and set(platform.modes) == {SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL}
+    ):
+        add(
+            f"{key}.proxyProtocolMigration",
+            True,
+            f"with {entry.source_ip_key}: {entry.source_ip} the load balancer passes each client's own "
+            f"bytes through, and gateway {gateway.name}'s accept-both listener would read a PROXY header "
+            "the client wrote itself; the allowlist matches the address in that header (remoteIpBlocks), "
+            "so anyone could get in by naming an allowed address; allowed: false (stay on passthrough, "
+            "where the allowlist matches the packet source), or allowlist: [] for this migration step",
+        )
     if gateway.hairpin_hostname is not None:
         if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
             able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
@@ -684,6 +940,69 @@ def _outside_pool(ips: str, ranges: list[str]) -> str | None:
     return None
 
 
+def declared_namespaces(config: StackConfig) -> dict[str, str]:
+    """Namespace -> what creates it: the Namespace objects the program declares as its own (a destroy
+    deletes them). Namespaces every cluster has are never declared."""
+    declared: dict[str, str] = {}
+    if config.istio.install:
+        declared[ISTIO_NAMESPACE] = "the Istio install"
+    if config.platform == "metallb" and config.metallb.install:
+        declared[config.metallb.namespace] = "the MetalLB install"
+    for entry in config.gateway_entries():
+        if entry.gateway.namespace != ISTIO_NAMESPACE:  # the Istio install's, or there already
+            declared.setdefault(entry.gateway.namespace, f"gateway {entry.gateway.name}")
+    if config.echo.enabled:
+        declared.setdefault(config.echo.namespace, "the echo app")
+    return {ns: what for ns, what in sorted(declared.items()) if ns not in facts.ALWAYS_PRESENT_NAMESPACES}
+
+
+def _upsert_problems(config: StackConfig, raw: dict[str, str], environ: dict[str, str]) -> list[Problem]:
+    """With upsert on, declaring a namespace that exists already adopts it, and a destroy deletes it with
+    everything in it (MetalLB, an Istio the cluster runs, the apps of a shared namespace)."""
+    setting = raw.get(facts.KUBERNETES_UPSERT_CONFIG)
+    key, value = facts.KUBERNETES_UPSERT_CONFIG, setting
+    if setting is None and facts.KUBERNETES_UPSERT_ENV in environ:
+        key = f"environment variable {facts.KUBERNETES_UPSERT_ENV}"
+        value = environ[facts.KUBERNETES_UPSERT_ENV]
+    if value is None or str(value).strip() not in facts.GO_PARSE_BOOL_TRUE:
+        return []
+    namespaces = declared_namespaces(config)
+    if not namespaces:
+        return []
+    listed = ", ".join(f"{ns} ({what})" for ns, what in namespaces.items())
+    return [
+        Problem(
+            key,
+            value,
+            "makes `pulumi up` adopt a namespace that exists already instead of stopping at "
+            "AlreadyExists, and `pulumi destroy` would then delete it with everything in it; this stack "
+            f"declares {listed}; allowed: unset (false), or use namespaces every cluster has for what the "
+            "program places",
+        )
+    ]
+
+
+def near_miss_namespace_warnings(raw: dict[str, str]) -> list[str]:
+    """A warning for each config key whose namespace is almost `istio-source-ip` (case, a character, `_`
+    for `-`): Pulumi passes it to the program, which would ignore it silently."""
+    warnings = []
+    for key in sorted(raw):
+        namespace, sep, name = key.partition(":")
+        if not sep or namespace == NAMESPACE:
+            continue
+        folded = re.sub(r"[^a-z0-9]", "", namespace.lower())
+        similar = len(namespace) < 2 * len(NAMESPACE) and (
+            difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.85
+        )
+        near = similar or folded == re.sub(r"[^a-z0-9]", "", NAMESPACE)
+        if near:
+            warnings.append(
+                f"config key {_clip(key, _SHOWN_MAX)} is in namespace {_clip(namespace, _SHOWN_MAX)}, "
+                f"not {NAMESPACE}: it is ignored; did you mean {NAMESPACE}:{_clip(name, _SHOWN_MAX)}?"
+            )
+    return warnings
+
+
 def raw_config_from_runtime() -> dict[str, str]:
     """Every `istio-source-ip:*` key the Pulumi engine passed to this program.
 
@@ -691,12 +1010,20 @@ def raw_config_from_runtime() -> dict[str, str]:
     mocks set it in-process. Listing all keys (not just the known ones) is what lets a typo be
     reported instead of silently ignored.
     """
+    return {key: value for key, value in _runtime_config().items() if _ours(key)}
+
+
+def _runtime_config() -> dict[str, str]:
+    """Every config key of every namespace the engine passed (near-miss namespaces, provider settings)."""
     from pulumi.runtime import config as runtime_config
 
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return {key: value for key, value in merged.items() if _ours(key)}
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
 def load_stack_config() -> StackConfig:
-    """The validated config of the running stack (raises ConfigError before any resource)."""
-    return parse_config(raw_config_from_runtime())
+    """The validated config of the running stack (raises ConfigError before any resource). Keys in a
+    namespace that is almost ours are warned about by name first."""
+    raw = _runtime_config()
+    for warning in near_miss_namespace_warnings(raw):
+        pulumi.log.warn(warning)
+    return parse_config(raw, dict(os.environ))

@@ -932,3 +932,80 @@ while the old pods drain."""
 TRUSTED_HOPS_ANNOTATION = "istio-source-ip.io/trusted-hops"
 """Pod annotation declaring that the hops counted by numTrustedProxies are L7 proxies/CDNs.
 The policy pack refuses numTrustedProxies >= 1 without it (clients could forge X-Forwarded-For)."""
+
+
+# --- Limits and names the consumers of the config hold it to (issue 16, item 4) --------------------
+INT32_MAX = 2**31 - 1
+"""The most `replicas` and `maxReplicas` can be: Kubernetes reads them as int32 (kubernetes/api apps/v1
+types.go `Replicas *int32`; autoscaling/v2 types.go `MinReplicas *int32`, `MaxReplicas int32`)."""
+UINT32_MAX = 2**32 - 1
+"""The most `numTrustedProxies` can be: istio/api mesh/v1alpha1/proxy.proto, message Topology,
+`uint32 num_trusted_proxies = 1`."""
+
+CHART_OBJECT_NAMES: dict[str, str] = {
+    "istio-reader-service-account": "the ServiceAccount the base chart creates in istio-system "
+    "(manifests/charts/base/templates/reader-serviceaccount.yaml)",
+    "istiod": "the Deployment, Service, ServiceAccount, Role, RoleBinding and HorizontalPodAutoscaler the "
+    "istiod chart creates in istio-system (manifests/charts/istio-control/istio-discovery/templates)",
+}
+"""Names of objects the base and istiod charts (1.30.3, rendered with `helm template` and the program's
+values) create with a kind the gateway chart also creates for its release (Deployment, Service,
+ServiceAccount, Role, RoleBinding, HorizontalPodAutoscaler, PodDisruptionBudget: manifests/charts/gateway/
+templates, each named after the release). Their other objects (ConfigMaps `istio`, `istio-sidecar-injector`,
+`values`; cluster-scoped roles and webhooks) are of kinds the gateway chart does not create."""
+
+KUBERNETES_UPSERT_CONFIG = "kubernetes:upsertExistingObjects"
+KUBERNETES_UPSERT_ENV = "PULUMI_K8S_UPSERT_EXISTING_OBJECTS"
+"""pulumi-kubernetes 4.29+ creates objects client-side and stops at AlreadyExists, unless this provider
+setting (stack config) or environment variable is true: then a create adopts an object that exists already
+and `pulumi destroy` deletes it (pulumi_kubernetes/provider.py, `upsert_existing_objects`; CHANGELOG 4.29.0,
+#2926). The program pins pulumi-kubernetes 4.34.2."""
+
+
+@dataclass(frozen=True)
+class AddressAnnotation:
+    """A Service annotation with which a load balancer takes a given address (or the resource that
+    carries one). Its value is a comma-separated list; one item belongs to one load balancer."""
+
+    key: str
+    claims: str
+    """What each item names: an IP address (compared as an address) or the id/name of an address resource."""
+    source: str
+
+
+_AWS_ADDRESSES = (
+    "kubernetes-sigs/aws-load-balancer-controller pkg/annotations/constants.go (read with the prefixes "
+    "service.beta.kubernetes.io and service.kubernetes.io; ParseStringSliceAnnotation splits on commas)"
+)
+_AZURE_ADDRESSES = (
+    "kubernetes-sigs/cloud-provider-azure pkg/consts/consts.go "
+    "(ServiceAnnotationLoadBalancerIPDualStack, ServiceAnnotationPIPNameDualStack)"
+)
+FIXED_ADDRESS_ANNOTATIONS: tuple[AddressAnnotation, ...] = (
+    *(AddressAnnotation(key, "ip", "metallb/metallb internal/allocator") for key in METALLB_IPS_ANNOTATIONS),
+    *(
+        AddressAnnotation(f"{prefix}/aws-load-balancer-{suffix}", claims, _AWS_ADDRESSES)
+        for prefix in ("service.beta.kubernetes.io", "service.kubernetes.io")
+        for suffix, claims in (
+            ("eip-allocations", "Elastic IP allocation"),
+            ("private-ipv4-addresses", "ip"),
+            ("ipv6-addresses", "ip"),
+        )
+    ),
+    *(
+        AddressAnnotation(f"service.beta.kubernetes.io/azure-{suffix}", claims, _AZURE_ADDRESSES)
+        for suffix, claims in (
+            ("load-balancer-ipv4", "ip"),
+            ("load-balancer-ipv6", "ip"),
+            ("pip-name", "Azure public IP"),
+            ("pip-name-ipv6", "Azure public IP"),
+        )
+    ),
+    AddressAnnotation(
+        "service.beta.kubernetes.io/linode-loadbalancer-reserved-ipv4",
+        "ip",
+        "linode/linode-cloud-controller-manager cloud/annotations/annotations.go (AnnLinodeLoadBalancerIPv4)",
+    ),
+)
+"""Every known annotation that asks for a fixed load-balancer address: two gateways must not ask for the
+same one (their Services both listen on the gateway chart's ports 80, 443 and 15021)."""

@@ -1,15 +1,16 @@
-"""The README's refusal table is made from the real checks and must match them."""
+"""The docs' refusal table is made from the real checks and must match them."""
 
 from __future__ import annotations
 
-from tools.program import ROOT
+from tools.readme import document_with
 from tools.refusals import END, EXAMPLES, START, readme_with_table, table
 
 
-def test_readme_refusal_table_matches_the_checks() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert readme.count(START) == readme.count(END) == 1
-    assert readme == readme_with_table(readme), "run: python -m tools.refusals --write"
+def test_the_refusal_table_matches_the_checks() -> None:
+    document = document_with(START)
+    text = document.read_text()
+    assert text.count(START) == text.count(END) == 1
+    assert text == readme_with_table(text), "run: python -m tools.refusals --write"
 
 
 def test_every_example_is_refused_with_a_keyed_message() -> None:

@@ -18,7 +18,10 @@ START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
 
 EXAMPLES: list[tuple[str, dict[str, Any]]] = [
-    ("PROXY switched off under a strict gateway", {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}}),
+    (
+        "PROXY switched off under a strict gateway",
+        {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}},
+    ),
     (
         "PROXY switched on in passthrough",
         {
@@ -56,24 +59,92 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         "overlapping pool ranges",
         {
             "platform": "metallb",
-            "metallb": {"nodes": ["w1"], "install": True, "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]},
+            "metallb": {
+                "nodes": ["w1"],
+                "install": True,
+                "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"],
+            },
         },
     ),
     (
         "an adoption that drops other pools",
         {
             "platform": "metallb",
-            "metallb": {"nodes": ["w1"], "addresses": ["10.0.0.0/24"], "adoptL2Advertisement": "default-l2advertisement"},
+            "metallb": {
+                "nodes": ["w1"],
+                "addresses": ["10.0.0.0/24"],
+                "adoptL2Advertisement": "default-l2advertisement",
+            },
         },
     ),
     (
         "an allowlist while the gateway cannot see clients",
-        {"platform": "vngcloud", "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}, "allowlist": ["192.0.2.0/24"]},
+        {
+            "platform": "vngcloud",
+            "sourceIp": "local",
+            "gateway": {"proxyProtocolMigration": True},
+            "allowlist": ["192.0.2.0/24"],
+        },
     ),
     (
         "Gateway API mode on an Istio that cannot carry the path",
         {"platform": "gcp", "routing": "gateway-api", "istio": {"version": "1.25.4"}},
     ),
+    (
+        "the accept-both step on a passthrough path with an allowlist",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"proxyProtocolMigration": True},
+            "allowlist": ["192.0.2.0/24"],
+        },
+    ),
+    ("an allowlist entry with host bits set", {"platform": "gcp", "allowlist": ["203.0.113.7/0"]}),
+    ("an allowlist entry with a zone ID", {"platform": "gcp", "allowlist": ["fe80::1%eth0"]}),
+    ("an allowlist entry no client connects from", {"platform": "gcp", "allowlist": ["224.0.0.1"]}),
+    (
+        "two gateways asking for one address",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"]},
+            "gateways": [
+                {"name": "public", "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.0.2.10"}},
+                {"name": "internal", "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.0.2.10"}},
+            ],
+        },
+    ),
+    ("a release name a Service cannot take", {"platform": "gcp", "gateway": {"name": "1edge"}}),
+    (
+        "a release name the Istio charts give their objects",
+        {"platform": "gcp", "gateway": {"name": "istio-reader-service-account"}},
+    ),
+    ("a gateway named like the program's own component", {"platform": "gcp", "gateway": {"name": "echo"}}),
+    (
+        "a MetalLB install into a namespace every cluster has",
+        {
+            "platform": "metallb",
+            "metallb": {
+                "nodes": ["w1"],
+                "install": True,
+                "addresses": ["192.0.2.0/24"],
+                "namespace": "default",
+            },
+        },
+    ),
+    (
+        "the echo app in MetalLB's namespace",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"]}, "echo": {"namespace": "metallb-system"}},
+    ),
+    (
+        "a gateway in an existing MetalLB's namespace",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"]}, "gateway": {"namespace": "metallb-system"}},
+    ),
+    ("replicas over what Kubernetes holds", {"platform": "gcp", "gateway": {"replicas": 2**31}}),
+    (
+        "numTrustedProxies over what istiod reads",
+        {"platform": "aws", "gateway": {"numTrustedProxies": 2**32, "trustedHops": "l7"}},
+    ),
+    ("a JSON value nested too deep", {"platform": "gcp", "gateway": "[" * 20 + "]" * 20}),
     ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
     ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
 ]
