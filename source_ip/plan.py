@@ -153,9 +153,9 @@ def annotation_key_problem(key: str) -> str | None:
             else ""
         )
         return (
-            "is not a valid annotation key, so the API server would refuse the Service; allowed: an "
-            "optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' "
-            f"or '.' that starts and ends with a letter or digit{hint}"
+            f"is not a valid annotation key ({key!r}), so the API server would refuse the Service; "
+            "allowed: an optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, "
+            f"'-', '_' or '.' that starts and ends with a letter or digit{hint}"
         )
     return None
 
@@ -228,10 +228,12 @@ def _user_switch_problem(
     own = switch in platform.proxy_switches
     if own and switch.fallback:
         current = next(s.key for s in platform.proxy_switches if not s.fallback and not s.per_port)
-        return (
-            f"is the deprecated form of {current}, which the controller reads first and the program "
-            f"sets itself for the {mode} path; allowed: remove it"
+        how = (
+            f"which the controller reads first and the program sets itself for the {mode} path"
+            if current in program
+            else f"which the program manages itself (it leaves it unset for the {mode} path)"
         )
+        return f"is the deprecated form of {current}, {how}; allowed: remove it"
     if own and (structure := switch.attribute_problem(value)):
         return f"{structure}; allowed: each attribute once, as attribute=value pairs separated by commas"
     if switch.per_port and not own:
@@ -278,7 +280,7 @@ def _per_port_problem(
         return (
             f"turns PROXY protocol {reading} for port {port} alone, against this gateway's {mode} path, "
             f"so connections on that port would fail; allowed: {field} left out (the platform-wide "
-            "setting applies)"
+            f"setting applies), or {' or '.join(repr(v) for v in getattr(switch, wanted))}"
         )
     base = program.get(switch.port_of) if switch.port_of else None
     pairs = dict(aws_attribute_pairs(value) or []) if switch.attribute else {}

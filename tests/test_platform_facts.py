@@ -376,3 +376,11 @@ def test_another_platforms_per_port_switch_is_refused_only_against_the_mode(
         assert "is linode's per-port PROXY setting" in one_problem(config, LINODE_PORT_80)
     else:
         assert service_annotations(config)[LINODE_PORT_80] == value
+
+
+def test_a_deprecated_key_is_refused_in_passthrough_too_where_the_program_sets_no_switch() -> None:
+    """linode cloud/linode/loadbalancers_helpers.go getPortProxyProtocol: without default-proxy-protocol (the
+    first PROXY-protocol migration step sets none) the deprecated key would decide, and "v2" would garble."""
+    key = "service.beta.kubernetes.io/linode-loadbalancer-proxy-protocol"
+    problem = one_problem(migration_step_one("linode", {key: "v2"}), key)
+    assert "which the program manages itself (it leaves it unset for the local path)" in problem
