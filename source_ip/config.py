@@ -659,6 +659,13 @@ def _problem(error: Any) -> Problem:
     if kind == "missing":
         platforms = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""
         return Problem(_key(loc), _MISSING, f"is required{platforms}")
+    if kind == "int_parsing_size":  # more digits than int() reads (sys.get_int_max_str_digits())
+        return Problem(
+            _key(loc),
+            error["input"],
+            f"is a number with more digits than any key takes; allowed: replicas and maxReplicas 1 to "
+            f"{facts.INT32_MAX}, numTrustedProxies 0 to {facts.UINT32_MAX}",
+        )
     message = error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"not an allowed value; {message[0].lower()}{message[1:]}"

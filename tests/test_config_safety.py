@@ -401,6 +401,17 @@ def test_a_4400_digit_integer_is_refused_by_its_key() -> None:
     assert "an integer of about 4401 digits" in problems["istio-source-ip:gateway.replicas"]
 
 
+def test_a_4400_digit_integer_in_a_stack_file_is_refused_by_its_key(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.digits.yaml"
+    digits = "9" * 4400
+    config = "config:\n  istio-source-ip:platform: gcp\n  istio-source-ip:gateway:\n"
+    stack.write_text(f"{config}    replicas: {digits}\n")
+    key, phrase = "istio-source-ip:gateway.replicas", "is a number with more digits than any key takes"
+    message = refused(read_stack_file(stack), key, phrase)
+    assert message.endswith("maxReplicas 1 to 2147483647, numTrustedProxies 0 to 4294967295")
+    assert "... [cut: 4402 characters in all]" in message
+
+
 def test_a_10_mb_value_or_key_is_not_echoed_whole() -> None:
     big = "x" * 10_000_000
     with pytest.raises(ConfigError) as caught:
