@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from source_ip.config import NAMESPACE
-from tools.program import ROOT
+from tools.program import ROOT, ProgramRun, run_program
 from tools.stackfile import read_stack_file
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))
@@ -23,6 +24,13 @@ def raw(platform: str | None = "vngcloud", **keys: Any) -> dict[str, str]:
 
 def stack_raw_config(stack: str) -> dict[str, str]:
     return read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+
+
+@functools.cache
+def stack_run(stack: str) -> ProgramRun:
+    """A shipped stack's run under the mocks, once per test process for every module that reads it
+    (each run costs about 0.15 s; several modules read all of them). Read it, never change it."""
+    return run_program(stack_raw_config(stack), stack=stack)
 
 
 def annotation_json(values: dict[str, Any]) -> dict[str, Any]:

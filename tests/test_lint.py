@@ -13,7 +13,8 @@ from tools.program import ROOT
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / ".mypy_cache").is_dir(),
-    reason="no .mypy_cache: run `make lint` first (a cold mypy run reads all of pulumi_kubernetes, up to about 4 minutes)",
+    reason="no .mypy_cache: run `make lint` first (a cold mypy run reads all of pulumi_kubernetes: "
+    "about 45 s of one core, measured on the 2-core development machine)",
 )
 
 
@@ -25,11 +26,11 @@ def test_a_misspelt_key_fails_the_type_check_and_the_right_spelling_passes(tmp_p
     wrong = tmp_path / f"wrong_{unique}.py"
     wrong.write_text(header + 'spec: k8s.core.v1.ServiceSpecArgsDict = {"tpye": "ClusterIP"}\n')
     right = tmp_path / f"right_{unique}.py"
-    right.write_text(
-        header + 'spec: k8s.core.v1.ServiceSpecArgsDict = {"type": "ClusterIP", "ports": [{"port": 80, "target_port": 8080}]}\n'
-    )
+    spec = '{"type": "ClusterIP", "ports": [{"port": 80, "target_port": 8080}]}'
+    right.write_text(header + f"spec: k8s.core.v1.ServiceSpecArgsDict = {spec}\n")
+    config = str(ROOT / "pyproject.toml")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(wrong), str(right)],
+        [sys.executable, "-m", "mypy", "--config-file", config, str(wrong), str(right)],
         cwd=ROOT,
         capture_output=True,
         text=True,
