@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.gateway_api_gateway import gateway_parameters
+from components.istio_install import IstiodTooOld
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS
@@ -140,3 +141,18 @@ def test_pairing_invariants_hold_in_the_parameters(pair: tuple[str, str], gatewa
     )
     assert (args.mode == "local") == (found.service.get("externalTrafficPolicy") == "Local")
     assert not ("horizontalPodAutoscaler" in params and "replicas" in params["deployment"]["spec"])
+
+
+def test_a_reused_istiod_older_than_1_26_stops_the_program_before_any_gateway() -> None:
+    """istio.version says 1.30.3; the stand-in istiod's image says 1.25.2, which ignores parametersRef."""
+    image = {
+        "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "istio/pilot:1.25.2"}]}}}
+    }
+    record = ProgramRun()
+    with pytest.raises(IstiodTooOld, match=r"runs istio/pilot:1.25.2 \(Istio 1.25.2\), which does not read"):
+        run_program(
+            config("gcp", istio={"install": False, "version": "1.30.3"}),
+            reads={"kubernetes:apps/v1:Deployment::istio-system/istiod": image},
+            record=record,
+        )
+    assert record.of_type(GATEWAY) == [] and record.k8s_objects("ConfigMap") == []
