@@ -1,4 +1,5 @@
-"""Stack files are read as the Pulumi CLI reads them (Go yaml.v3), and no file or argument crashes the render."""
+"""Stack files are read as the Pulumi CLI reads them (Go yaml.v3), and no file or argument crashes the
+render."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import os
 import runpy
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.resource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import wait_for_rpcs
 
@@ -40,7 +42,8 @@ class Registered:
     dependencies: tuple[str, ...]
     """URNs from `depends_on` (not those implied by Output inputs)."""
     input_dependencies: tuple[str, ...]
-    """URNs the resource waits for because one of its inputs is an Output of theirs."""
+    """URNs the resource waits for because one of its inputs is an Output of theirs; for a read, those
+    its id comes from (the SDK sends a read only once its id is known, and tells the engine nothing)."""
     inputs: dict[str, Any]
     custom: bool
     read_id: str | None = None
@@ -81,7 +84,9 @@ class ProgramRun:
     def k8s_objects(self, kind: str) -> list[dict[str, Any]]:
         """Kubernetes objects the program declares (not patches, not reads), by kind."""
         return [
-            r.inputs for r in self.resources if r.custom and not r.read_id and not r.is_patch and r.inputs.get("kind") == kind
+            r.inputs
+            for r in self.resources
+            if r.custom and not r.read_id and not r.is_patch and r.inputs.get("kind") == kind
         ]
 
     def release(self, name: str) -> dict[str, Any]:
@@ -100,7 +105,11 @@ class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         if args.typ == HELM_RELEASE:
-            state["status"] = {"name": state.get("name"), "namespace": state.get("namespace"), "status": "deployed"}
+            state["status"] = {
+                "name": state.get("name"),
+                "namespace": state.get("namespace"),
+                "status": "deployed",
+            }
         if args.resource_id and args.typ == "kubernetes:core/v1:Service" and self.service_address:
             state["status"] = {"loadBalancer": {"ingress": [{"ip": self.service_address}]}}
         if args.typ == "kubernetes:gateway.networking.k8s.io/v1:Gateway" and self.service_address:
@@ -194,7 +203,9 @@ def run_body(
     return contextvars.Context().run(_run, body, dict(raw_config or {}), stack, mocks, run)
 
 
-def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, mocks: _Mocks, run: ProgramRun) -> ProgramRun:
+def _run(
+    body: Callable[[], object], raw_config: dict[str, str], stack: str, mocks: _Mocks, run: ProgramRun
+) -> ProgramRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Pulumi calls the (mock) monitor in the loop's default executor, and each of its threads
@@ -205,11 +216,33 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
         thread_loops.append(asyncio.new_event_loop())
         asyncio.set_event_loop(thread_loops[-1])
 
-    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop))
+    loop.set_default_executor(
+        ThreadPoolExecutor(thread_name_prefix="pulumi-mocks", initializer=give_thread_a_loop)
+    )
+    # A read whose id is an Output waits for the resources behind that Output, but the SDK drops those
+    # dependencies from the ReadResource request (pulumi/runtime/resource.py read_resource): note the ids
+    # here, and resolve them into dependencies once the program has run.
+    read_ids: list[tuple[str, str, pulumi.Output[Any]]] = []
+    read_resource = pulumi.resource.read_resource
+
+    def noting_read_resource(
+        res: Any, ty: str, name: str, props: Any, opts: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(opts.id, pulumi.Output):
+            read_ids.append((ty, name, opts.id))
+        return read_resource(res, ty, name, props, opts, *args, **kwargs)
+
+    pulumi.resource.read_resource = noting_read_resource
     # The config is what the caller passes, never a PULUMI_CONFIG left in the environment.
-    saved_env = {name: os.environ.pop(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS") if name in os.environ}
+    saved_env = {
+        name: os.environ.pop(name)
+        for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")
+        if name in os.environ
+    }
     try:
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, run))
+        pulumi.runtime.set_mocks(
+            mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, run)
+        )
         # `outputs` defaults to one set shared by every context: give this run its own.
         pulumi.runtime.settings.SETTINGS.outputs = set()
         pulumi.runtime.set_all_config(raw_config)
@@ -218,14 +251,20 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
         finally:
             # Like Pulumi's own run_pulumi_func: what was scheduled completes even on failure.
             loop.run_until_complete(wait_for_rpcs())
+        _add_read_dependencies(run, read_ids, loop)
         if run.duplicate_urns:
-            raise DuplicateUrnError("duplicate resource URNs (the engine refuses these): " + ", ".join(run.duplicate_urns))
+            raise DuplicateUrnError(
+                "duplicate resource URNs (the engine refuses these): " + ", ".join(run.duplicate_urns)
+            )
         root = pulumi.runtime.settings.get_root_resource()
         outputs = dict(getattr(root, "outputs", {}) or {})
-        run.outputs = {key: loop.run_until_complete(_resolve(value)) for key, value in sorted(outputs.items())}
+        run.outputs = {
+            key: loop.run_until_complete(_resolve(value)) for key, value in sorted(outputs.items())
+        }
         loop.run_until_complete(wait_for_rpcs())  # anything resolving the outputs scheduled
         return run
     finally:
+        pulumi.resource.read_resource = read_resource
         os.environ.update(saved_env)
         # End the executor threads the mock monitor ran in, then close the loops they used.
         loop.run_until_complete(loop.shutdown_default_executor())
@@ -233,6 +272,17 @@ def _run(body: Callable[[], object], raw_config: dict[str, str], stack: str, moc
             thread_loop.close()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _add_read_dependencies(
+    run: ProgramRun, read_ids: list[tuple[str, str, pulumi.Output[Any]]], loop: asyncio.AbstractEventLoop
+) -> None:
+    for type_, name, id_output in read_ids:
+        behind = loop.run_until_complete(id_output.resources())
+        urns = tuple(sorted({loop.run_until_complete(r.urn.future()) or "" for r in behind} - {""}))
+        for i, r in enumerate(run.resources):
+            if r.read_id and r.type == type_ and r.name == name:
+                run.resources[i] = dataclasses.replace(r, input_dependencies=urns)
 
 
 def _integral(value: Any) -> Any:

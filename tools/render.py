@@ -1,16 +1,30 @@
 """Offline render: what `pulumi up` would create for a stack, without a cluster or the CLI.
 
-    python -m tools.render (--stack NAME | --config PATH) --out DIR
+    python -m tools.render (--stack NAME | --config PATH) --out DIR [--compare OLD_DIR]
 
 Runs `__main__.py` under Pulumi mocks with the stack's config (tools.program) and writes
   DIR/manifests.yaml  every Kubernetes object the program declares itself
   DIR/patches.yaml    every patch resource, as the partial object it applies
   DIR/releases.yaml   Helm releases in install order: name, namespace, chart, version, repository, values
   DIR/graph.json      every resource: type, name, parent, explicit dependencies (`dependsOn`) and
-                      those through Output inputs (`inputDependsOn`); the longest awaited chain; outputs
+                      those through Output inputs (`inputDependsOn`; for a read, what its id comes
+                      from); the longest awaited chain; outputs
   DIR/graph.mmd       the same as a Mermaid flowchart (solid: dependsOn, dashed: inputDependsOn)
-Output is byte-identical across runs. An invalid config exits 2 with the message `pulumi up`
-would print, and writes nothing.
+  DIR/README.md       what each of these files is
+  DIR/.tools-render   the mark of a render (tools.charts later adds DIR/charts/)
+Output is byte-identical across runs.
+
+What it writes over: DIR may be new, empty, or an earlier render (marked, or unmarked with only the
+files above); the render replaces it as a whole (written beside it, then swapped in; DIR's mode is
+kept). Any other folder, one holding a file the render did not write, and the filesystem root are
+refused, and nothing is written.
+
+--compare OLD_DIR reviews the change from an earlier render (what is deployed) to this one: what
+`pulumi up` replaces rather than updates, and what that does to live traffic (tools.compare).
+
+Exit codes: 0 rendered (and, with --compare, no risk to live traffic found); 2 bad arguments, a stack
+config `pulumi up` would refuse (its message; nothing written), or a folder it will not write into;
+3 rendered, and --compare found a risk to live traffic (printed).
 """
 
 from __future__ import annotations
@@ -18,8 +32,10 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -32,15 +48,52 @@ from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_progra
 from tools.stackfile import StackFileError, read_stack_file
 
 REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
-AWAITED_TYPES = (HELM_RELEASE, "kubernetes:apps/v1:Deployment", "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+AWAITED_TYPES = (
+    HELM_RELEASE,
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+)
 """Resources whose creation waits for something slow: a Helm release (all its objects ready, a
 LoadBalancer Service's address included), a Deployment (its rollout) and a Gateway API Gateway
 (pulumi.com/waitFor: condition=Programmed, i.e. deployed by istiod and given an address)."""
 
 
-def render(run: ProgramRun) -> dict[str, str]:
+MARK = ".tools-render"
+"""The file that marks a folder as a render (its content: MARK_TEXT)."""
+MARK_TEXT = "tools.render: this folder is an offline render; a new render replaces it as a whole\n"
+RENDER_FILES = ("README.md", "manifests.yaml", "patches.yaml", "releases.yaml", "graph.json", "graph.mmd")
+UNMARKED_RENDER = frozenset(RENDER_FILES) - {"README.md"}
+"""What a render wrote before it marked its folders: a folder holding exactly these is an earlier render."""
+CHARTS = "charts"
+"""Added to a render by tools.charts (and ../shared/tools/chart-render): `helm template` of each release."""
+
+FOLDER_README = """# Offline render of stack `{stack}`
+
+Written by `python -m tools.render`; the next render into this folder replaces it as a whole, so keep
+notes elsewhere. Nothing here was read from a cluster.
+
+| File | What it is |
+| --- | --- |
+| `manifests.yaml` | every Kubernetes object the program declares itself, as `pulumi up` would apply it |
+| `patches.yaml` | every patch (node labels, adopted objects): the partial object it applies |
+| `releases.yaml` | the Helm releases in install order: chart, version, repository and the exact values |
+| `graph.json` | every resource with its parent and dependencies, the longest awaited chain, the outputs |
+| `graph.mmd` | the same as a Mermaid flowchart: solid arrows `dependsOn`, dashed an Output input, \
+dashed `id` a read waiting for the resource its id comes from |
+| `charts/` | only after `python -m tools.charts` (or `make render CHARTS=1`): each release through \
+`helm template` |
+| `.tools-render` | the mark that lets the next render replace this folder |
+
+{resources} resources; {chain}.
+"""
+
+
+def render(run: ProgramRun, stack: str = "stack") -> dict[str, str]:
     """File name -> content for a finished run."""
     return {
+        "README.md": FOLDER_README.format(
+            stack=stack, resources=len(run.resources), chain=chain_summary(run)
+        ),
         "manifests.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=False)]),
         "patches.yaml": _yaml_documents([r.inputs for r in _sorted_objects(run, patches=True)]),
         "releases.yaml": yaml.dump(
@@ -84,7 +137,11 @@ SAFE_DUMPER.add_representer(str, _string)
 
 
 def _yaml_documents(objects: list[dict[str, Any]]) -> str:
-    return yaml.dump_all(objects, Dumper=SAFE_DUMPER, sort_keys=True, default_flow_style=False) if objects else ""
+    return (
+        yaml.dump_all(objects, Dumper=SAFE_DUMPER, sort_keys=True, default_flow_style=False)
+        if objects
+        else ""
+    )
 
 
 def _release(r: Registered) -> dict[str, Any]:
@@ -111,7 +168,9 @@ def _waits_for(r: Registered) -> tuple[str, ...]:
 def _install_order(run: ProgramRun) -> list[Registered]:
     """Topological order over parents and dependencies; ties broken by id, so the order is stable."""
     by_urn = {r.urn: r for r in run.resources}
-    needs = {r.urn: {d for d in (*_waits_for(r), r.parent) if d in by_urn and d != r.urn} for r in run.resources}
+    needs = {
+        r.urn: {d for d in (*_waits_for(r), r.parent) if d in by_urn and d != r.urn} for r in run.resources
+    }
     needed_by: dict[str, list[str]] = {urn: [] for urn in by_urn}
     for urn, deps in needs.items():
         for dep in deps:
@@ -127,7 +186,9 @@ def _install_order(run: ProgramRun) -> list[Registered]:
             if not needs[waiting]:
                 heapq.heappush(ready, (_node_id(by_urn[waiting]), waiting))
     if len(order) < len(by_urn):
-        raise RuntimeError("dependency cycle among: " + ", ".join(sorted(set(by_urn) - {r.urn for r in order})))
+        raise RuntimeError(
+            "dependency cycle among: " + ", ".join(sorted(set(by_urn) - {r.urn for r in order}))
+        )
     return order
 
 
@@ -167,16 +228,28 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
         }
         if r.read_id:
             node["reads"] = r.read_id
+        elif _is_object(r):
+            meta = r.inputs["metadata"]
+            node["object"] = "/".join(
+                (r.inputs["apiVersion"], r.inputs["kind"], meta.get("namespace", ""), meta.get("name", ""))
+            )
+        elif r.type == HELM_RELEASE:
+            node["object"] = f"helm/{r.inputs.get('namespace', '')}/{r.inputs.get('name', '')}"
         if r.type == REMOTE_MANIFEST:
             node["file"] = r.inputs.get("file")
         nodes.append(node)
     chain = [_node_id(r) for r in longest_awaited_chain(run)]
-    return {"resources": nodes, "longestAwaitedChain": chain, "outputs": {k: v for k, v in run.outputs.items() if v is not None}}
+    return {
+        "resources": nodes,
+        "longestAwaitedChain": chain,
+        "outputs": {k: v for k, v in run.outputs.items() if v is not None},
+    }
 
 
 def _mermaid(run: ProgramRun) -> str:
     """Components as subgraphs, arrows in install order (transitively reduced, so readable):
-    solid for `dependsOn`, dashed for a dependency through an Output input."""
+    solid for `dependsOn`, dashed for a dependency through an Output input, dashed and labelled `id`
+    for a read that waits for the resource its id comes from."""
     order = _install_order(run)
     short = {r.urn: f"n{i}" for i, r in enumerate(order)}
     edges = {r.urn: {d for d in _waits_for(r) if d in short} for r in order}
@@ -206,7 +279,7 @@ def _mermaid(run: ProgramRun) -> str:
         implied = set().union(*(reach[o] for o in edges[r.urn]))
         for d in sorted(edges[r.urn], key=lambda u: short[u]):
             if d not in implied:
-                arrow = "-.->" if (d, r.urn) in through_input else "-->"
+                arrow = "-. id .->" if r.read_id else "-.->" if (d, r.urn) in through_input else "-->"
                 lines.append(f"  {short[d]} {arrow} {short[r.urn]}")
     return "\n".join(lines) + "\n"
 
@@ -215,29 +288,144 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """What a Pulumi stack name may hold (and no path separator)."""
 
 
-def write_atomically(out: Path, files: dict[str, str]) -> None:
-    """All files appear in `out` at once; a failure leaves an earlier `out` as it was."""
+class RefusedFolderError(Exception):
+    """A folder the render will not write into; the message says why."""
+
+
+def _shown(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_folder(out: Path) -> None:
+    """Refuse (RefusedFolderError) a folder that is not new, empty, or an earlier render with nothing
+    added."""
+    if out == out.parent:
+        raise RefusedFolderError(f"{out} is the filesystem root; name a folder for the render")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RefusedFolderError(f"{out} is a file; name a directory")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    marked = MARK in entries
+    if not marked and not UNMARKED_RENDER <= set(entries):
+        raise RefusedFolderError(
+            f"{out} is not empty and not an earlier render (it holds {_shown(entries)}); the render replaces "
+            "its folder as a whole, so it writes only into a new or empty folder or one of its own renders"
+        )
+    foreign = [n for n in entries if n not in (*RENDER_FILES, MARK, CHARTS)]
+    charts = out / CHARTS
+    if CHARTS in entries and not (
+        charts.is_dir() and not charts.is_symlink() and all(_chart_file(p) for p in charts.iterdir())
+    ):
+        foreign.append(CHARTS)
+    if foreign:
+        raise RefusedFolderError(
+            f"{out} is an earlier render, but holds {_shown(foreign)}, which the render did not write; "
+            "a new render would delete it: move it out, or render into another folder"
+        )
+
+
+def _chart_file(path: Path) -> bool:
+    return path.suffix == ".yaml" and path.is_file() and not path.is_symlink()
+
+
+def write_render(out: Path, files: dict[str, str]) -> None:
+    """Write a render into `out` (after check_folder): written beside it, then swapped in, so a reader
+    sees the old render or the new one; `out` keeps its mode. When `out` holds the working directory
+    (`--out .`), it cannot be swapped away: the files are replaced one by one instead."""
+    out = Path(os.path.realpath(out))
+    check_folder(out)
+    files = {**files, MARK: MARK_TEXT}
+    mode = stat.S_IMODE(out.stat().st_mode) if out.is_dir() else _default_dir_mode()
+    cwd = Path(os.path.realpath(Path.cwd()))
+    if out.is_dir() and (cwd == out or out in cwd.parents):
+        _replace_files_in(out, files)
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
     try:
         for name, content in files.items():
             (staging / name).write_text(content)
-        previous = out.with_name(f".{out.name}.previous")
-        if out.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            out.rename(previous)
-        staging.rename(out)
+        staging.chmod(mode)
+        if not out.exists():
+            staging.rename(out)
+            return
+        previous = Path(tempfile.mkdtemp(prefix=f".{out.name}.previous-", dir=out.parent))
+        out.rename(previous)  # onto the empty folder just made: a unique name, nobody else's
+        try:
+            staging.rename(out)
+        except OSError:
+            previous.rename(out)
+            raise
         shutil.rmtree(previous, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _replace_files_in(out: Path, files: dict[str, str]) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out))
+    try:
+        for name, content in files.items():
+            (staging / name).write_text(content)
+        for name in files:
+            os.replace(staging / name, out / name)
+        shutil.rmtree(out / CHARTS, ignore_errors=True)  # expanded from the previous releases.yaml
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _default_dir_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def write_atomically(out: Path, files: dict[str, str]) -> None:
+    """Kept for callers of the earlier name: write_render."""
+    write_render(out, files)
+
+
+EPILOG = """files written into --out:
+  manifests.yaml, patches.yaml, releases.yaml, graph.json, graph.mmd, README.md (what each file is)
+  and .tools-render (the mark of a render); tools.charts later adds charts/
+
+which folders it writes into:
+  a new or empty folder, or an earlier render (marked, or holding only the files above); the render
+  replaces that folder as a whole and keeps its mode. Any other folder, or an earlier render holding
+  a file the render did not write, is refused with exit 2 and left untouched.
+
+exit codes:
+  0  rendered (with --compare: no risk to live traffic found)
+  2  bad arguments, a config `pulumi up` would refuse (the same message), a folder it will not write into
+  3  rendered, and --compare found a risk to live traffic (listed)
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.render",
+        description=(__doc__ or "").splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="render Pulumi.<STACK>.yaml")
     source.add_argument("--config", type=Path, help="render any file in the Pulumi.<stack>.yaml format")
-    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder to write the render into (new, empty, or an earlier render)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_DIR",
+        help="an earlier render (what is deployed): print what this change does to live traffic",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0), or bad arguments (2, usage printed)
@@ -245,8 +433,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.stack is not None and not STACK_NAME.fullmatch(args.stack):
         return _usage(parser, f"--stack {args.stack!r}: a stack name is letters, digits, '_', '.' and '-'")
-    if args.out.exists() and not args.out.is_dir():
-        return _usage(parser, f"--out {args.out} is a file; name a directory")
+    try:
+        out = Path(os.path.realpath(args.out))
+        check_folder(out)
+    except RefusedFolderError as refused:
+        return _usage(parser, f"--out {refused}")
+    except (OSError, ValueError) as error:
+        return _usage(parser, f"--out {args.out}: {getattr(error, 'strerror', None) or error}")
+    old = None
+    if args.compare is not None:
+        from tools import compare
+
+        try:
+            old = compare.read_render(args.compare)
+        except compare.NotARenderError as error:
+            return _usage(parser, f"--compare {error}")
     path = ROOT / f"Pulumi.{args.stack}.yaml" if args.stack else args.config
     if not path.is_file():
         print(f"error: no stack config file {path}", file=sys.stderr)
@@ -257,13 +458,22 @@ def main(argv: list[str] | None = None) -> int:
     except (StackFileError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    files = render(run, stack)
     try:
-        write_atomically(args.out, render(run))
+        write_render(out, files)
+    except RefusedFolderError as refused:
+        return _usage(parser, f"--out {refused}")
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 2
     print(f"rendered {stack}: {len(run.resources)} resources into {args.out}; {chain_summary(run)}")
-    return 0
+    if old is None:
+        return 0
+    from tools import compare
+
+    review = compare.review(old, files)
+    print(compare.report(review, old_name=str(args.compare), new_name=str(args.out)))
+    return 3 if review.risks else 0
 
 
 def _usage(parser: argparse.ArgumentParser, message: str) -> int:

@@ -324,7 +324,8 @@ class _Builder:
             key = _resolve(event, lambda: parent.path, self.name)
         if type(key) is not str:
             raise StackFileError(
-                f"{self.name}: key {shorten(event.value)!r} at {_where(parent.path)} is not a string; quote it"
+                f"{self.name}: key {shorten(event.value)!r} at {_where(parent.path)} is not a string; "
+                "quote it"
             )
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(key, event.value, 1, 1)
@@ -463,8 +464,8 @@ def _refuse_legacy_octal(text: str, value: int, path: Callable[[], str], name: s
     sign, digits = (plain[0] if plain[0] in "+-" else ""), plain.lstrip("+-")
     if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit() and value != int(plain, 10):
         raise StackFileError(
-            f"{name}: {_where(path())}: {text} is read by the Pulumi CLI (Go yaml.v3 keeps YAML 1.1 octals) as "
-            f"octal {value}, not {int(plain, 10)}; write {int(plain, 10)} for the decimal number, "
+            f"{name}: {_where(path())}: {text} is read by the Pulumi CLI (Go yaml.v3 keeps YAML 1.1 octals) "
+            f"as octal {value}, not {int(plain, 10)}; write {int(plain, 10)} for the decimal number, "
             f"{sign}0o{digits[1:]} for the octal one, or quote it for text"
         )
 
