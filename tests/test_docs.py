@@ -160,3 +160,13 @@ def test_write_finds_the_document_that_holds_the_markers(tmp_path: Path) -> None
     nowhere = re.escape("must be in exactly one of README.md and docs/*.md; found in no document")
     with pytest.raises(LookupError, match=nowhere):
         document_with("<!-- no-such-table:start -->")
+
+
+def test_the_readme_keys_have_the_defaults_the_code_has() -> None:
+    """The README's short key table is written by hand: its keys and defaults must be the generated ones."""
+    generated = {row.key: row.default for row in config_table.rows()}
+    section = README.read_text().split("## The keys you will set", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) == 6
+    for key, default in rows:
+        assert default.strip() == generated[key.strip().strip("`")], key
