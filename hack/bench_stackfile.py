@@ -6,9 +6,10 @@ Each large file is Pulumi.dev.yaml padded to the size with data the program does
 shapes: `mixed` (comments, a kubeconfig-like block scalar and nested mappings and lists under other
 namespaces: what a real stack file grows by), `comment` (one long comment line) and `flow` (a flow
 mapping of short keys and values: the most YAML events per byte, the worst case for the reader).
-Prints, per shape and size, the best of --repeat runs of the read alone (tools.stackfile) and of the
-whole render (`tools.render.main`, into a temporary folder), and each render's ratio to the tiny
-file's render. --reader times another copy of tools/stackfile.py (e.g. an older one from git) for the
+Prints, per shape and size, the best of --repeat runs of the read alone (tools.stackfile), of the
+whole render in this process (`tools.render.main`, into a temporary folder) and of the command a user
+runs (`python -m tools.render`, a new process with its imports), with each render's ratio to the tiny
+file's. --reader times another copy of tools/stackfile.py (e.g. an older one from git) for the
 read alone. The figures in docs/benchmarks.md come from this script.
 """
 
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +85,16 @@ def render_once(path: Path) -> None:
         raise SystemExit(f"render of {path} exited {code}")
 
 
+def command_once(path: Path) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [sys.executable, "-m", "tools.render", "--config", str(path), "--out", str(Path(out) / "render")],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 def load_reader(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location("stackfile_under_test", path)
     assert spec and spec.loader
@@ -107,8 +119,14 @@ def main() -> int:
         render_once(tiny)  # imports and first-run caches out of the measurement
         tiny_read = best(args.repeat, lambda: read(tiny))
         tiny_render = 0.0 if args.no_render else best(args.repeat, lambda: render_once(tiny))
-        print(f"tiny ({len(BASE)} bytes): read {tiny_read * 1000:.1f} ms, render {tiny_render:.2f} s")
-        print(f"{'shape':8} {'MB':>5} {'read s':>8} {'render s':>9} {'render / tiny':>14}")
+        tiny_command = 0.0 if args.no_render else best(args.repeat, lambda: command_once(tiny))
+        print(
+            f"tiny ({len(BASE)} bytes): read {tiny_read * 1000:.1f} ms, render {tiny_render:.2f} s, "
+            f"command {tiny_command:.2f} s"
+        )
+        print(
+            f"{'shape':8} {'MB':>5} {'read s':>8} {'render s':>9} {'/ tiny':>7} {'command s':>10} {'/ tiny':>7}"
+        )
         for shape in args.shapes.split(","):
             for size in sizes:
                 path = Path(tmp) / f"Pulumi.{shape}.yaml"
@@ -119,7 +137,11 @@ def main() -> int:
                     print(f"{shape:8} {mb:5.2f} {seconds:8.3f}")
                     continue
                 rendering = best(args.repeat, lambda p=path: render_once(p))  # type: ignore[misc]
-                print(f"{shape:8} {mb:5.2f} {seconds:8.3f} {rendering:9.2f} {rendering / tiny_render:13.2f}x")
+                command = best(args.repeat, lambda p=path: command_once(p))  # type: ignore[misc]
+                print(
+                    f"{shape:8} {mb:5.2f} {seconds:8.3f} {rendering:9.2f} {rendering / tiny_render:6.2f}x "
+                    f"{command:10.2f} {command / tiny_command:6.2f}x"
+                )
     return 0
 
 

@@ -152,3 +152,30 @@ def test_a_folder_that_is_not_a_render_exits_2(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "not a render (no graph.json" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
     assert compare.main([str(tmp_path / "notes"), str(tmp_path / "notes")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "1.28.1",
+            "1.30.3",
+            "Istio 1.28.1 -> 1.30.3 in one step: Istio upgrades in place by one minor version",
+        ),
+        ("1.30.3", "1.29.4", "Istio 1.30.3 -> 1.29.4 is a downgrade"),
+        ("1.29.4", "1.30.3", None),
+        ("1.30.1", "1.30.3", None),
+    ],
+)
+def test_an_istio_upgrade_by_more_than_one_minor_is_a_risk(old: str, new: str, expected: str | None) -> None:
+    base = files(**AWS)
+
+    def at(version: str) -> dict[str, str]:
+        releases = yaml.safe_load(base["releases.yaml"])
+        for release in releases:
+            if release["chart"] in ("base", "istiod", "gateway"):
+                release["version"] = version
+        return {**base, "releases.yaml": yaml.safe_dump(releases)}
+
+    found = [f.text for f in compare.review(at(old), at(new)).risks]
+    assert found == ([] if expected is None else [next(r for r in found if r.startswith(expected))])
