@@ -209,7 +209,7 @@ def test_an_earlier_render_is_replaced_with_its_charts_but_a_file_added_to_it_st
     assert (out / "todo.txt").read_text() == "keep"
 
 
-def test_an_unmarked_render_from_before_the_mark_is_recognised_and_replaced(
+def test_an_unmarked_render_from_before_the_mark_is_recognised_and_replaced_but_not_with_a_readme_of_yours(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "old"
@@ -279,7 +279,7 @@ def test_help_lists_the_files_the_exit_codes_and_which_folders_it_writes_into(
         and "3  rendered, and --compare found a risk" in out
     )
     assert (
-        "Any other folder, or an earlier render holding\n  a file the render did not write, is refused" in out
+        "Any other folder, or an earlier render holding a file the render did\n  not write, is refused" in out
     )
 
 

@@ -15,9 +15,9 @@ Runs `__main__.py` under Pulumi mocks with the stack's config (tools.program) an
 Output is byte-identical across runs.
 
 What it writes over: DIR may be new, empty, or an earlier render (marked, or unmarked with only the
-files above); the render replaces it as a whole (written beside it, then swapped in; DIR's mode is
-kept). Any other folder, one holding a file the render did not write, and the filesystem root are
-refused, and nothing is written.
+five files it wrote before README.md and the mark, and charts/); the render replaces it as a whole
+(written beside it, then swapped in; DIR's mode is kept). Any other folder, one holding a file the
+render did not write, and the filesystem root are refused, and nothing is written.
 
 --compare OLD_DIR reviews the change from an earlier render (what is deployed) to this one: what
 `pulumi up` replaces rather than updates, and what that does to live traffic (tools.compare).
@@ -315,7 +315,10 @@ def check_folder(out: Path) -> None:
             f"{out} is not empty and not an earlier render (it holds {_shown(entries)}); the render replaces "
             "its folder as a whole, so it writes only into a new or empty folder or one of its own renders"
         )
-    foreign = [n for n in entries if n not in (*RENDER_FILES, MARK, CHARTS)]
+    ours = (
+        (*RENDER_FILES, MARK, CHARTS) if marked else (*UNMARKED_RENDER, CHARTS)
+    )  # no README.md before the mark
+    foreign = [n for n in entries if n not in ours]
     charts = out / CHARTS
     if CHARTS in entries and not (
         charts.is_dir() and not charts.is_symlink() and all(_chart_file(p) for p in charts.iterdir())
@@ -393,9 +396,10 @@ EPILOG = """files written into --out:
   and .tools-render (the mark of a render); tools.charts later adds charts/
 
 which folders it writes into:
-  a new or empty folder, or an earlier render (marked, or holding only the files above); the render
-  replaces that folder as a whole and keeps its mode. Any other folder, or an earlier render holding
-  a file the render did not write, is refused with exit 2 and left untouched.
+  a new or empty folder, or an earlier render: marked, or from before the mark (exactly manifests.yaml,
+  patches.yaml, releases.yaml, graph.json and graph.mmd, and charts/); the render replaces that folder
+  as a whole and keeps its mode. Any other folder, or an earlier render holding a file the render did
+  not write, is refused with exit 2 and left untouched.
 
 exit codes:
   0  rendered (with --compare: no risk to live traffic found)
