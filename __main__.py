@@ -22,9 +22,8 @@ from components import (
     MetalLBPinning,
     Namespaces,
 )
+from composition import stack_inputs
 from source_ip.config import load_stack_config
-from source_ip.inputs import gateway_args, stack_inputs
-from source_ip.plan import allowlist_field
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -43,10 +42,12 @@ for settings in inputs.gateways:
     if gateway_api:
         routes_from = [str(inputs.echo["namespace"])] if inputs.echo else [namespace]
         gateways.append(
-            GatewayApiGateway(settings.name, {"gateway": gateway_args(settings), "route_namespaces": routes_from}, opts=waits)
+            GatewayApiGateway(
+                settings.name, {"gateway": settings.args(), "route_namespaces": routes_from}, opts=waits
+            )
         )
     else:
-        gateways.append(IngressGateway(settings.name, gateway_args(settings), opts=waits))
+        gateways.append(IngressGateway(settings.name, settings.args(), opts=waits))
 
 if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
@@ -54,12 +55,14 @@ if inputs.allowlist or inputs.access_logs:
             f"{gateway.ref['name']}-policies",
             GatewayPoliciesArgs(
                 gateway=gateway.ref,
-                allowlist_field=allowlist_field(gateway.settings.client_address_source),
+                allowlist_field=gateway.decisions.allowlist_field,
                 allowlist=inputs.allowlist,
                 access_logs=inputs.access_logs,
                 target_gateway=gateway_api,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[*istio.crds, *namespaces.ready(str(gateway.ref["namespace"]))]),
+            opts=pulumi.ResourceOptions(
+                depends_on=[*istio.crds, *namespaces.ready(str(gateway.ref["namespace"]))]
+            ),
         )
 
 if inputs.echo and inputs.echo_host:

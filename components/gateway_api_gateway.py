@@ -1,36 +1,23 @@
 """GatewayApiGateway: a Kubernetes Gateway API Gateway that istiod deploys, with the client-IP path in
 the ConfigMap its `spec.infrastructure.parametersRef` names (Istio 1.26+)."""
 
-import json
 from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.base import Component, kubernetes_object
-from components.ingress_gateway import (
-    GatewaySettings,
-    IngressGatewayArgs,
-    accept_both_filter_spec,
-    gateway_topology,
-    publish_gateway_outputs,
-    service_annotations,
-)
+from components.base import kubernetes_object
+from components.gateway import GatewayComponent
 from source_ip.facts import (
     GATEWAY_API_GROUP,
-    GATEWAY_NAME_POD_LABEL,
     GATEWAY_PARAMETERS_KEYS,
     GATEWAY_PARAMETERS_REQUIRED_KEYS,
     ISTIO_GATEWAY_CLASS,
-    MIGRATION_POD_LABEL,
-    PROXY_CONFIG_ANNOTATION,
     STATUS_PORT_PROXY_PROTOCOL_ENV,
-    TRUSTED_HOPS_ANNOTATION,
     WAIT_FOR_ANNOTATION,
-    SourceIpMode,
 )
-from source_ip.plan import GatewayRef, ProxyProtocolListener
+from source_ip.gateway import Deployer, GatewayDecisions, GatewaySettings, IngressGatewayArgs, Scaling, decide
 
 PROXY_CONTAINER = "istio-proxy"
 """The container of the gateway pods istiod generates (istio-discovery files/kube-gateway.yaml)."""
@@ -45,67 +32,55 @@ PATCH_FIELDS = {
 
 def pod_labels(name: str) -> dict[str, str]:
     """The label every pod of Gateway `name` carries, and what Istio objects select."""
-    return {GATEWAY_NAME_POD_LABEL: name}
+    return Deployer.ISTIOD.pod_labels(name)
 
 
-def gateway_parameters(args: GatewaySettings) -> dict[str, dict[str, Any]]:
-    """The patches istiod applies to the objects it generates for this Gateway: the same client-IP path
-    as the istio/gateway chart values, in the shape of the generated Service, Deployment, HPA and PDB."""
+def gateway_parameters(settings: GatewaySettings) -> dict[str, dict[str, Any]]:
+    """The patches istiod applies to the objects it generates for this Gateway."""
+    return parameters_of(decide(settings, Deployer.ISTIOD))
+
+
+def parameters_of(gateway: GatewayDecisions) -> dict[str, dict[str, Any]]:
+    """The decisions in the shape of the Service, Deployment, HPA and PDB istiod generates.
+    ConfigMap-only shaping: the status-port env is a container patch of `istio-proxy`, and the
+    HPA and PDB keys are always there (scaling_parameters)."""
     service: dict[str, Any] = {}
-    annotations = service_annotations(args)
-    if annotations:
-        service["metadata"] = {"annotations": annotations}
-    if args.mode == SourceIpMode.LOCAL:
-        service["spec"] = {"externalTrafficPolicy": "Local"}
+    if gateway.service_annotations:
+        service["metadata"] = {"annotations": gateway.service_annotations}
+    if gateway.external_traffic_policy:
+        service["spec"] = {"externalTrafficPolicy": gateway.external_traffic_policy}
 
     template_metadata: dict[str, Any] = {}
-    topology = gateway_topology(args)
-    if topology:
-        pod_annotations = {
-            PROXY_CONFIG_ANNOTATION: json.dumps(
-                {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
-            )
-        }
-        if args.num_trusted_proxies:
-            pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(args.trusted_hops)
-        template_metadata["annotations"] = pod_annotations
-    if args.listener == ProxyProtocolListener.ACCEPT_BOTH:
-        template_metadata["labels"] = dict(MIGRATION_POD_LABEL)
+    if gateway.pod_annotations:
+        template_metadata["annotations"] = dict(gateway.pod_annotations)
+    if gateway.migration_labels:
+        template_metadata["labels"] = dict(gateway.migration_labels)
     pod_spec: dict[str, Any] = {}
-    if args.mode == SourceIpMode.PROXY_PROTOCOL and args.platform_entry.status_port_proxy_protocol:
+    if gateway.status_port_proxy_protocol:
         pod_spec["containers"] = [
             {"name": PROXY_CONTAINER, "env": [{"name": STATUS_PORT_PROXY_PROTOCOL_ENV, "value": "true"}]}
         ]
-    if args.metallb:
-        pod_spec["nodeSelector"] = dict(args.metallb["node_label"])
-        pod_spec["topologySpreadConstraints"] = [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": {"matchLabels": pod_labels(args.name)},
-            }
-        ]
+    if gateway.node_selector is not None:
+        pod_spec["nodeSelector"] = dict(gateway.node_selector)
+    if gateway.topology_spread is not None:
+        pod_spec["topologySpreadConstraints"] = gateway.topology_spread
     template: dict[str, Any] = {}
     if template_metadata:
         template["metadata"] = template_metadata
     if pod_spec:
         template["spec"] = pod_spec
-    deployment_spec: dict[str, Any] = {
-        # A new pod is ready before an old one goes (as with the chart: istio#54905, kubernetes#85643).
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-    }
+    deployment_spec: dict[str, Any] = {"strategy": gateway.rollout_strategy}
     if template:
         deployment_spec["template"] = template
 
     parameters: dict[str, dict[str, Any]] = {"deployment": {"spec": deployment_spec}}
     if service:
         parameters["service"] = service
-    parameters.update(scaling_parameters(args.replicas, args.max_replicas))
+    parameters.update(scaling_parameters(gateway.scaling))
     return parameters
 
 
-def scaling_parameters(replicas: int, max_replicas: int | None) -> dict[str, dict[str, Any]]:
+def scaling_parameters(scaling: Scaling) -> dict[str, dict[str, Any]]:
     """The HPA and PDB keys, the same two for the Gateway's whole lifetime.
 
     istiod renders the HPA and PDB only while their keys are in the ConfigMap and never deletes them
@@ -118,7 +93,7 @@ def scaling_parameters(replicas: int, max_replicas: int | None) -> dict[str, dic
     eviction and blocks node drains), and never more than one at a time."""
     return {
         "horizontalPodAutoscaler": {
-            "spec": {"minReplicas": replicas, "maxReplicas": max_replicas or replicas}
+            "spec": {"minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas}
         },
         "podDisruptionBudget": {"spec": {"maxUnavailable": 1}},
     }
@@ -199,7 +174,7 @@ class GatewayApiGatewayArgs(TypedDict):
     """Namespaces whose HTTPRoutes the Gateway's `http` listener admits."""
 
 
-class GatewayApiGateway(Component):
+class GatewayApiGateway(GatewayComponent):
     """A `gateway.networking.k8s.io/v1` Gateway of class `istio` and the ConfigMap of its parameters.
 
     istiod deploys the gateway (a Deployment and a Service named `<name>-istio`) and applies the
@@ -224,21 +199,18 @@ class GatewayApiGateway(Component):
     ) -> None:
         super().__init__("GatewayApiGateway", name, opts)
         route_namespaces = list(args["route_namespaces"])
-        settings = GatewaySettings.of(args["gateway"])
+        self._start(decide(GatewaySettings.of(args["gateway"]), Deployer.ISTIOD))
+        settings = self.settings
         if not route_namespaces:
             raise ValueError(
                 f"GatewayApiGateway {settings.name}: route_namespaces is empty; allowed: the "
                 "namespaces whose HTTPRoutes may attach"
             )
-        self.settings = settings
-        self.ref = GatewayRef(
-            name=settings.name, namespace=settings.namespace, labels=pod_labels(settings.name)
-        )
         params_name = f"{settings.name}-gateway-params"
         params = k8s.core.v1.ConfigMap(
             self.child_name("params"),
             metadata={"name": params_name, "namespace": settings.namespace},
-            data=configmap_data(gateway_parameters(settings)),
+            data=configmap_data(parameters_of(self.decisions)),
             opts=self.child(),
         )
         gateway = kubernetes_object(
@@ -282,20 +254,7 @@ class GatewayApiGateway(Component):
             },
             opts=self.child(depends_on=[params]),
         )
-        if settings.listener == ProxyProtocolListener.ACCEPT_BOTH:
-            k8s.apiextensions.CustomResource(
-                self.child_name("accept-both"),
-                api_version="networking.istio.io/v1alpha3",
-                kind="EnvoyFilter",
-                metadata={
-                    "name": f"{settings.name}-proxy-protocol-accept-both",
-                    "namespace": settings.namespace,
-                },
-                spec=accept_both_filter_spec(pod_labels(settings.name)),
-                opts=self.child(),
-            )
-        address = gateway.status.apply(_first_address)  # type: ignore[attr-defined]
-        publish_gateway_outputs(self, settings, address, pod_labels(settings.name))
+        self._finish(lambda: gateway.status.apply(_first_address))  # type: ignore[attr-defined]
 
 
 def _first_address(status: Any) -> str | None:

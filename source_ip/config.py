@@ -720,16 +720,16 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             config.echo.namespace,
             f"is {owned[config.echo.namespace]}'s namespace; allowed: another namespace, e.g. default",
         )
-    if config.platform == "metallb" and config.metallb.install and config.metallb.namespace in owned:
+    if config.platform_entry.pins_nodes and config.metallb.install and config.metallb.namespace in owned:
         add(
             "metallb.namespace",
             config.metallb.namespace,
             f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system",
         )
-    if config.platform == "metallb":
+    if config.platform_entry.pins_nodes:
         _metallb_namespace_problems(config, entries, add)
     _address_clashes(entries, add)
-    if config.platform == "metallb":
+    if config.platform_entry.pins_nodes:
         if not config.metallb.nodes:
             add(
                 "metallb.nodes",
@@ -880,11 +880,11 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             True,
             f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false",
         )
-    pool = config.metallb.pool if config.platform == "metallb" else None
+    pool = config.metallb.pool if config.platform_entry.pins_nodes else None
     program = program_service_annotations(platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname)
     for annotation, why in service_annotation_problems(platform, entry.mode, program, gateway.service_annotations):
         add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations.get(annotation, _MISSING), why)
-    if config.platform == "metallb" and config.metallb.addresses:
+    if config.platform_entry.pins_nodes and config.metallb.addresses:
         for annotation in METALLB_IPS_ANNOTATIONS:
             if annotation in gateway.service_annotations:
                 outside = _outside_pool(gateway.service_annotations[annotation], config.metallb.addresses)
@@ -953,7 +953,7 @@ def declared_namespaces(config: StackConfig) -> dict[str, str]:
     declared: dict[str, str] = {}
     if config.istio.install:
         declared[ISTIO_NAMESPACE] = "the Istio install"
-    if config.platform == "metallb" and config.metallb.install:
+    if config.platform_entry.pins_nodes and config.metallb.install:
         declared[config.metallb.namespace] = "the MetalLB install"
     for entry in config.gateway_entries():
         if entry.gateway.namespace != ISTIO_NAMESPACE:  # the Istio install's, or there already

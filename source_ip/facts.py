@@ -238,6 +238,9 @@ class Platform:
     status_port_proxy_protocol: bool = False
     """The LB's health checks on port 15021 also carry the PROXY header
     (gateway env ENVOY_STATUS_PORT_ENABLE_PROXY_PROTOCOL=true, Istio 1.27+, istio#39868)."""
+    pins_nodes: bool = False
+    """The LB announces the address from nodes the program picks (MetalLB L2): the gateway pods are pinned
+    to those nodes (`metallb.*` keys: nodes, label, pool; the MetalLB pinning component)."""
     caveats: str = ""
 
     @property
@@ -698,6 +701,7 @@ PLATFORMS: dict[str, Platform] = {
             modes=_LOCAL,
             source="the DaoCloud MetalLB recipe (see README, Sources); metallb/metallb "
             "speaker/layer2_controller.go",
+            pins_nodes=True,
             caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins the "
             "gateway pods and the announcing nodes to the same labelled nodes",
         ),

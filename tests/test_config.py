@@ -428,12 +428,13 @@ def test_annotations_that_keep_the_path_are_accepted(annotations: dict[str, str]
 
 
 def test_digitalocean_sets_the_lb_type_for_each_path() -> None:
-    from components.ingress_gateway import service_annotations
-    from source_ip.inputs import stack_inputs
+    from composition import stack_inputs
+    from source_ip.gateway import Deployer, decide
 
     for mode, lb_type in (("proxy-protocol", "REGIONAL"), ("local", "REGIONAL_NETWORK")):
         [args] = stack_inputs(parse_config(raw("digitalocean", sourceIp=mode))).gateways
-        assert service_annotations(args)["service.beta.kubernetes.io/do-loadbalancer-type"] == lb_type
+        annotations = decide(args, Deployer.CHART).service_annotations
+        assert annotations["service.beta.kubernetes.io/do-loadbalancer-type"] == lb_type
 
 
 def test_a_flat_dotted_key_from_config_set_without_path_suggests_path() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from composition import stack_inputs
 from source_ip.config import (
     NAMESPACE,
     PROGRAM_COMPONENTS,
@@ -21,7 +22,6 @@ from source_ip.config import (
     parse_config,
 )
 from source_ip.facts import FIXED_ADDRESS_ANNOTATIONS, INT32_MAX, UINT32_MAX, SourceIpMode
-from source_ip.inputs import stack_inputs
 from source_ip.plan import ProxyProtocolListener
 from tests.conftest import STACKS, stack_raw_config
 from tools.program import ProgramRun, run_program

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from composition import stack_inputs
 from source_ip.config import (
     PROGRAM_COMPONENTS,
     ConfigError,
@@ -17,7 +18,6 @@ from source_ip.config import (
     parse_config,
 )
 from source_ip.facts import PLATFORMS, SourceIpMode
-from source_ip.inputs import stack_inputs
 from source_ip.plan import AllowlistField, ProxyProtocolListener, allowlist_field, client_address_source
 from tests.conftest import STACKS, raw, stack_raw_config
 from tools.program import ProgramRun, run_program

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from components.gateway_api_gateway import gateway_parameters
 from components.istio_install import IstiodTooOld
+from composition import stack_inputs
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS
-from source_ip.inputs import stack_inputs
 from tests.conftest import raw
 from tests.test_source_ip_invariants import gateway_options, platform_config
 from tools.program import ProgramRun, run_program

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from components.ingress_gateway import chart_values
+from composition import stack_inputs
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import (
@@ -22,7 +23,6 @@ from source_ip.facts import (
     go_json_string_field,
     proxy_switch_for,
 )
-from source_ip.inputs import stack_inputs
 from source_ip.plan import annotation_key_problem, program_service_annotations
 from tests.conftest import raw
 from tools.program import HELM_RELEASE

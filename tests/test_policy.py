@@ -16,10 +16,10 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE
 
 from components.ingress_gateway import chart_values
+from composition import stack_inputs
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import ALL_PROXY_SWITCHES, PLATFORMS
-from source_ip.inputs import stack_inputs
 from tests.conftest import STACKS, raw, stack_raw_config
 from tools.program import HELM_RELEASE, run_program
 

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.ingress_gateway import GatewaySettings, chart_values
+from composition import stack_inputs
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS, Platform, SourceIpMode, proxy_switch_for
-from source_ip.inputs import stack_inputs
 from source_ip.plan import allowlist_field
 from tests.conftest import raw
 from tools.program import HELM_RELEASE, run_program

@@ -1,7 +1,9 @@
 """From the validated stack config to each component's inputs: the one place that maps them.
 
-Adding a config key means: the model in `config.py`, the component's args, and one line here.
-`__main__.py` only creates the components from what this returns.
+`__main__.py` only creates the components from what this returns. A gateway key of the config whose
+name is also a key of `IngressGatewayArgs` is handed over by name (`GATEWAY_KEYS_BY_NAME`): adding
+such a key needs no line here. The inputs that come from elsewhere (stack-wide keys, the decided
+mode and listener, the MetalLB placement) are the named arguments below.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from dataclasses import dataclass
 
 from components import (
     EchoAppArgs,
-    IngressGatewayArgs,
     IstioInstallArgs,
     MetalLBPinningArgs,
-    MetalLBPlacement,
     NamespacesArgs,
 )
-from components.ingress_gateway import GatewaySettings
-from source_ip.config import StackConfig
+from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
-from source_ip.plan import TrustedHops, proxy_protocol_listener
+from source_ip.gateway import GatewaySettings, IngressGatewayArgs, MetalLBPlacement
+from source_ip.plan import proxy_protocol_listener
+
+GATEWAY_KEYS_BY_NAME = frozenset(IngressGatewayArgs.__annotations__) & frozenset(GatewayConfig.model_fields)
+"""Gateway config keys handed to the gateway component as they are (same name, checked type)."""
+GATEWAY_KEYS_DECIDED = frozenset({"proxy_protocol_migration"})
+"""Gateway config keys that decide an input under another name (`listener`)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class StackInputs:
     namespaces: NamespacesArgs
     """Gateway namespaces the program creates."""
     gateways: list[GatewaySettings]
-    """Each gateway's inputs, checked; `gateway_args` gives a component's args from them."""
+    """Each gateway's inputs, checked; `settings.args()` gives a component's args from them."""
     metallb: MetalLBPinningArgs | None
     allowlist: list[str]
     access_logs: bool
@@ -38,28 +43,25 @@ class StackInputs:
     echo_host: str | None
 
 
+def gateway_settings(
+    config: StackConfig, entry: GatewayEntry, placement: MetalLBPlacement | None
+) -> GatewaySettings:
+    """One gateway's checked settings: its keys by name, and what the stack and the mode decide."""
+    return GatewaySettings(
+        **entry.gateway.model_dump(include=set(GATEWAY_KEYS_BY_NAME)),
+        istio_version=config.istio.version,
+        platform=config.platform,
+        mode=entry.mode,
+        listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
+        metallb=placement,
+    )
+
+
 def stack_inputs(config: StackConfig) -> StackInputs:
     metallb = config.metallb
-    pinned = config.platform == "metallb"
+    pinned = config.platform_entry.pins_nodes
     placement = MetalLBPlacement(node_label=dict(metallb.node_label), pool=metallb.pool) if pinned else None
-    gateways = [
-        GatewaySettings(
-            name=entry.gateway.name,
-            namespace=entry.gateway.namespace,
-            istio_version=config.istio.version,
-            platform=config.platform,
-            mode=entry.mode,
-            listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
-            replicas=entry.gateway.replicas,
-            max_replicas=entry.gateway.max_replicas,
-            num_trusted_proxies=entry.gateway.num_trusted_proxies,
-            trusted_hops=TrustedHops(entry.gateway.trusted_hops),
-            service_annotations=dict(entry.gateway.service_annotations),
-            hairpin_hostname=entry.gateway.hairpin_hostname,
-            metallb=placement,
-        )
-        for entry in config.gateway_entries()
-    ]
+    gateways = [gateway_settings(config, entry, placement) for entry in config.gateway_entries()]
     return StackInputs(
         routing=config.routing,
         istio=IstioInstallArgs(
@@ -84,7 +86,10 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         else None,
         allowlist=list(config.allowlist),
         access_logs=config.access_logs,
-        echo=EchoAppArgs(namespace=config.echo.namespace, create_namespace=config.echo.namespace not in ALWAYS_PRESENT_NAMESPACES)
+        echo=EchoAppArgs(
+            namespace=config.echo.namespace,
+            create_namespace=config.echo.namespace not in ALWAYS_PRESENT_NAMESPACES,
+        )
         if config.echo.enabled
         else None,
         echo_host=config.echo.host if config.echo.enabled else None,
@@ -93,18 +98,4 @@ def stack_inputs(config: StackConfig) -> StackInputs:
 
 def gateway_args(settings: GatewaySettings) -> IngressGatewayArgs:
     """A gateway component's args (a TypedDict) from checked settings."""
-    return IngressGatewayArgs(
-        name=settings.name,
-        namespace=settings.namespace,
-        istio_version=settings.istio_version,
-        platform=settings.platform,
-        mode=settings.mode,
-        listener=settings.listener,
-        replicas=settings.replicas,
-        max_replicas=settings.max_replicas,
-        num_trusted_proxies=settings.num_trusted_proxies,
-        trusted_hops=settings.trusted_hops,
-        service_annotations=dict(settings.service_annotations),
-        hairpin_hostname=settings.hairpin_hostname,
-        metallb=settings.metallb,
-    )
+    return settings.args()

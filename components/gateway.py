@@ -1,0 +1,49 @@
+"""What every kind of gateway component shares, built once: the accept-both EnvoyFilter and the outputs."""
+
+from collections.abc import Callable
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.base import Component
+from source_ip.gateway import GatewayDecisions, GatewaySettings
+from source_ip.plan import GatewayRef
+
+
+class GatewayComponent(Component):
+    """A gateway component: its renderer creates the gateway, then `_finish` adds the rest.
+
+    No class annotations here: the component package reads every annotation along the MRO as an
+    output, so each kind of gateway declares its four outputs (with their docstrings) itself."""
+
+    def _start(self, decisions: GatewayDecisions) -> None:
+        self.decisions: GatewayDecisions = decisions
+        self.settings: GatewaySettings = decisions.settings
+        self.ref: GatewayRef = decisions.ref
+
+    def _finish(self, address: Callable[[], pulumi.Output[str | None]]) -> None:
+        """The EnvoyFilter that accepts both while migrating, then the outputs every gateway has: its
+        address (`address()` is called after the filter exists), its pods' labels and how it sees the
+        client."""
+        decisions = self.decisions
+        if decisions.accept_both_filter is not None:
+            k8s.apiextensions.CustomResource(
+                self.child_name("accept-both"),
+                api_version="networking.istio.io/v1alpha3",
+                kind="EnvoyFilter",
+                metadata={"name": decisions.accept_both_filter_name, "namespace": self.settings.namespace},
+                spec=decisions.accept_both_filter,
+                opts=self.child(),
+            )
+        self.address = address()
+        self.labels = pulumi.Output.from_input(decisions.pod_labels)
+        self.allowlist_field = pulumi.Output.from_input(str(decisions.allowlist_field))
+        self.client_address_source = pulumi.Output.from_input(str(decisions.client_address_source))
+        self.register_outputs(
+            {
+                "address": self.address,
+                "labels": self.labels,
+                "allowlistField": self.allowlist_field,
+                "clientAddressSource": self.client_address_source,
+            }
+        )

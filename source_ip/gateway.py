@@ -1,0 +1,311 @@
+"""One gateway, decided once: its inputs and every decision about its client-IP path, as plain data.
+
+`IngressGatewayArgs` is where a gateway input is declared (type, docstring: the component package's
+schema is inferred from it), `GatewaySettings` the same inputs with their defaults, checked
+(`tests/test_gateway_model.py` holds the two to the same keys). `decide()` turns settings into a
+`GatewayDecisions`: the Service shape, the pod shape, the rollout, the scaling, the accept-both
+EnvoyFilter and what policies target. The two renderers — the istio/gateway chart's values
+(`components/ingress_gateway.py`) and the Gateway API parameters ConfigMap
+(`components/gateway_api_gateway.py`) — only shape these decisions; where the shapes differ, the
+renderer says why. No Pulumi resources here.
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict, cast
+
+import pulumi
+
+from source_ip.facts import (
+    GATEWAY_NAME_POD_LABEL,
+    MIGRATION_POD_LABEL,
+    PLATFORMS,
+    PROXY_CONFIG_ANNOTATION,
+    PROXY_PROTOCOL_FILTER_TYPE,
+    PROXY_PROTOCOL_LISTENER_FILTER,
+    TRUSTED_HOPS_ANNOTATION,
+    Platform,
+    SourceIpMode,
+    gateway_selector_labels,
+)
+from source_ip.plan import (
+    AllowlistField,
+    ClientAddressSource,
+    GatewayRef,
+    ProxyProtocolListener,
+    TrustedHops,
+    allowlist_field,
+    client_address_source,
+    pairing_problem,
+    program_service_annotations,
+    service_annotation_problems,
+)
+
+
+class MetalLBPlacement(TypedDict):
+    """Where a gateway on MetalLB L2 runs: the nodes that also announce its address."""
+
+    node_label: dict[str, str]
+    """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
+    pool: str
+    """The IPAddressPool the Service takes its address from."""
+
+
+class IngressGatewayArgs(TypedDict):
+    """Inputs of an ingress gateway. Fields that decide which objects exist or are checked before any
+    exists (the client-IP path) are plain values; the namespace and the Istio version may be Outputs."""
+
+    name: str
+    """Helm release name (the Gateway's name in Gateway API mode); the pods' labels derive from it."""
+    namespace: pulumi.Input[str]
+    """Namespace of the gateway; it must exist (the program's Namespaces component, or your own)."""
+    istio_version: pulumi.Input[str]
+    """Exact Istio release of the gateway chart; it must match istiod's."""
+    platform: str
+    """Platform id from the registry (source_ip/facts.py): which annotations make its LB do what."""
+    mode: SourceIpMode
+    """How the client address survives the load balancer: proxy-protocol or local (passthrough)."""
+    listener: ProxyProtocolListener
+    """How the gateway treats the PROXY header (strict, accept-both, off); it must fit `mode`."""
+    replicas: NotRequired[int]
+    """Gateway replicas (default 2: a PodDisruptionBudget keeps one during a drain)."""
+    max_replicas: NotRequired[int | None]
+    """Set to turn the HorizontalPodAutoscaler on, between `replicas` and this."""
+    num_trusted_proxies: NotRequired[int]
+    """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
+    trusted_hops: NotRequired[TrustedHops]
+    """What stands in front: l4 load balancers only, or l7 proxies (required for num_trusted_proxies >= 1)."""
+    service_annotations: NotRequired[dict[str, str]]
+    """Extra Service annotations; refused when they would break the client-IP path."""
+    hairpin_hostname: NotRequired[str | None]
+    """Hostname the LB publishes instead of its IP (DigitalOcean, Hetzner), for in-cluster callers."""
+    metallb: NotRequired[MetalLBPlacement | None]
+    """Set on MetalLB: pin the pods to the announcing nodes and take the address from the pool."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """An ingress gateway's inputs (the keys of `IngressGatewayArgs`) with their defaults, checked."""
+
+    name: str
+    namespace: pulumi.Input[str]
+    istio_version: pulumi.Input[str]
+    platform: str
+    mode: SourceIpMode
+    listener: ProxyProtocolListener
+    replicas: int = 2
+    max_replicas: int | None = None
+    num_trusted_proxies: int = 0
+    trusted_hops: TrustedHops = TrustedHops.L4
+    service_annotations: dict[str, str] = field(default_factory=dict)
+    hairpin_hostname: str | None = None
+    metallb: MetalLBPlacement | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", SourceIpMode(self.mode))
+        object.__setattr__(self, "listener", ProxyProtocolListener(self.listener))
+        object.__setattr__(self, "trusted_hops", TrustedHops(self.trusted_hops))
+        problem = pairing_problem(self.mode, self.listener)
+        if problem:
+            raise ValueError(
+                f"IngressGateway {self.name}: mode {self.mode} with listener {self.listener}: {problem}"
+            )
+        if self.platform not in PLATFORMS:
+            raise ValueError(
+                f"IngressGateway {self.name}: unknown platform {self.platform!r}; "
+                f"allowed: {', '.join(sorted(PLATFORMS))}"
+            )
+        for key, why in service_annotation_problems(
+            self.platform_entry, self.mode, program_annotations(self), self.service_annotations
+        ):
+            raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
+
+    @classmethod
+    def of(cls, args: IngressGatewayArgs) -> "GatewaySettings":
+        """The settings of a component's args (a TypedDict, defaults filled in, checked)."""
+        return cls(**args)
+
+    def args(self) -> IngressGatewayArgs:
+        """The component args these settings are (every key, by name: no key is listed twice)."""
+        return cast(IngressGatewayArgs, {f.name: getattr(self, f.name) for f in fields(self)})
+
+    @property
+    def platform_entry(self) -> Platform:
+        return PLATFORMS[self.platform]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return gateway_selector_labels(self.name)
+
+    @property
+    def client_address_source(self) -> ClientAddressSource:
+        return client_address_source(self.listener, self.num_trusted_proxies)
+
+
+def program_annotations(settings: GatewaySettings) -> dict[str, str]:
+    """The Service annotations the program sets itself for this gateway (before the user's)."""
+    return program_service_annotations(
+        settings.platform_entry,
+        settings.mode,
+        hairpin_hostname=settings.hairpin_hostname,
+        metallb_pool=settings.metallb["pool"] if settings.metallb else None,
+    )
+
+
+class Deployer(StrEnum):
+    """Who creates the gateway's Deployment and Service: that decides only the pods' labels."""
+
+    CHART = "istio/gateway chart"
+    """`istio` routing: the program's Helm release of the gateway chart."""
+    ISTIOD = "istiod"
+    """`gateway-api` routing: istiod deploys a Gateway API Gateway, patched by its parameters ConfigMap."""
+
+    def pod_labels(self, name: str) -> dict[str, str]:
+        """The labels on the gateway's pods (what Istio objects and the spread constraint select)."""
+        return gateway_selector_labels(name) if self is Deployer.CHART else {GATEWAY_NAME_POD_LABEL: name}
+
+
+SURGE_FIRST_ROLLOUT: dict[str, Any] = {
+    "type": "RollingUpdate",
+    "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+}
+"""A new pod is ready before an old one goes: with ETP Local the node never loses its last local
+endpoint during a rollout (istio#54905, kubernetes#85643)."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How many pods run and what a drain may take."""
+
+    min_replicas: int
+    max_replicas: int
+    """Equal to `min_replicas` for fixed scaling."""
+    autoscaled: bool
+    """A HorizontalPodAutoscaler moves the count between the bounds."""
+    keeps_one_in_drain: bool
+    """Two or more replicas: a PodDisruptionBudget keeps one serving during a node drain."""
+
+
+@dataclass(frozen=True)
+class GatewayDecisions:
+    """Every decision about one gateway's client-IP path, computed once by `decide()`."""
+
+    settings: GatewaySettings
+    deployer: Deployer
+    pod_labels: dict[str, str]
+    service_annotations: dict[str, str]
+    """The program's annotations for the mode with the user's on top (checked not to break it)."""
+    external_traffic_policy: str | None
+    """`Local` for passthrough: the packet source stays the client; None leaves the default."""
+    gateway_topology: dict[str, Any]
+    """istiod's gatewayTopology (numTrustedProxies, proxyProtocol); empty when nothing is set."""
+    pod_annotations: dict[str, str]
+    """The proxy-config annotation carrying `gateway_topology`, and the trusted-hops marker."""
+    status_port_proxy_protocol: bool
+    """The status port parses the PROXY header too (the platform's LB health-checks it with one)."""
+    migration_labels: dict[str, str]
+    """The pod label the accept-both EnvoyFilter selects, while migrating to PROXY protocol."""
+    node_selector: dict[str, str] | None
+    """MetalLB L2: the nodes that announce the address (ETP and L2 agree on the node)."""
+    topology_spread: list[dict[str, Any]] | None
+    """MetalLB L2: at most one pod per node, so each announcing node has a local endpoint."""
+    rollout_strategy: dict[str, Any]
+    scaling: Scaling
+    accept_both_filter: dict[str, Any] | None
+    """The EnvoyFilter spec of the permissive proxy_protocol listener filter, while migrating."""
+    client_address_source: ClientAddressSource
+    allowlist_field: AllowlistField
+    """The AuthorizationPolicy field that matches the client here (the policies' target field)."""
+    ref: GatewayRef
+    """What routing and policies target: name, namespace and pod labels."""
+
+    @property
+    def accept_both_filter_name(self) -> str:
+        return f"{self.settings.name}-proxy-protocol-accept-both"
+
+
+def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
+    """Every client-IP decision of a gateway, once; only `pod_labels` depends on the deployer."""
+    labels = deployer.pod_labels(settings.name)
+    topology: dict[str, Any] = {}
+    if settings.num_trusted_proxies:
+        topology["numTrustedProxies"] = settings.num_trusted_proxies
+    if settings.listener == ProxyProtocolListener.STRICT:
+        topology["proxyProtocol"] = {}
+    pod_annotations: dict[str, str] = {}
+    if topology:
+        pod_annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(
+            {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
+        )
+        if settings.num_trusted_proxies:
+            pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(settings.trusted_hops)
+    accepts_both = settings.listener == ProxyProtocolListener.ACCEPT_BOTH
+    source = settings.client_address_source
+    return GatewayDecisions(
+        settings=settings,
+        deployer=deployer,
+        pod_labels=labels,
+        service_annotations=dict(
+            sorted({**program_annotations(settings), **settings.service_annotations}.items())
+        ),
+        external_traffic_policy="Local" if settings.mode == SourceIpMode.LOCAL else None,
+        gateway_topology=topology,
+        pod_annotations=pod_annotations,
+        status_port_proxy_protocol=(
+            settings.mode == SourceIpMode.PROXY_PROTOCOL
+            and settings.platform_entry.status_port_proxy_protocol
+        ),
+        migration_labels=dict(MIGRATION_POD_LABEL) if accepts_both else {},
+        node_selector=dict(settings.metallb["node_label"]) if settings.metallb else None,
+        topology_spread=(
+            [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": labels},
+                }
+            ]
+            if settings.metallb
+            else None
+        ),
+        rollout_strategy=json.loads(json.dumps(SURGE_FIRST_ROLLOUT)),
+        scaling=Scaling(
+            min_replicas=settings.replicas,
+            max_replicas=settings.max_replicas or settings.replicas,
+            autoscaled=bool(settings.max_replicas),
+            keeps_one_in_drain=settings.replicas >= 2,
+        ),
+        accept_both_filter=accept_both_filter_spec(labels) if accepts_both else None,
+        client_address_source=source,
+        allowlist_field=allowlist_field(source),
+        ref=GatewayRef(name=settings.name, namespace=settings.namespace, labels=labels),
+    )
+
+
+def accept_both_filter_spec(gateway_labels: dict[str, str]) -> dict[str, Any]:
+    """EnvoyFilter spec: a permissive proxy_protocol listener filter on the migrating pods only.
+
+    It selects the migration pod label, so pods rolled out by the final strict step (which carry
+    gatewayTopology.proxyProtocol instead) never get a second proxy_protocol filter.
+    """
+    return {
+        "workloadSelector": {"labels": {**gateway_labels, **MIGRATION_POD_LABEL}},
+        "configPatches": [
+            {
+                "applyTo": "LISTENER_FILTER",
+                "match": {"context": "GATEWAY"},
+                "patch": {
+                    "operation": "INSERT_FIRST",
+                    "value": {
+                        "name": PROXY_PROTOCOL_LISTENER_FILTER,
+                        "typed_config": {
+                            "@type": PROXY_PROTOCOL_FILTER_TYPE,
+                            "allow_requests_without_proxy_protocol": True,
+                        },
+                    },
+                },
+            }
+        ],
+    }
