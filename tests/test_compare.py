@@ -179,3 +179,11 @@ def test_an_istio_upgrade_by_more_than_one_minor_is_a_risk(old: str, new: str, e
 
     found = [f.text for f in compare.review(at(old), at(new)).risks]
     assert found == ([] if expected is None else [next(r for r in found if r.startswith(expected))])
+
+
+def test_removing_the_allowlist_is_a_risk() -> None:
+    found = risks({**AWS, "allowlist": ["192.0.2.0/24"]}, AWS)
+    assert found == [
+        "AuthorizationPolicy istio-system/istio-ingressgateway-allowlist is deleted: what it allowed or "
+        "denied no longer applies (an allowlist removed admits anyone)"
+    ]

@@ -283,6 +283,11 @@ def _replacements(old: _Render, new: _Render, result: Review) -> None:
             text = f"{_short(oid)} is deleted"
             if oid.split("/")[-3] == "Namespace":
                 result.risk(text + ": Kubernetes deletes everything in that namespace with it")
+            elif oid.split("/")[-3] == "AuthorizationPolicy":
+                result.risk(
+                    text
+                    + ": what it allowed or denied no longer applies (an allowlist removed admits anyone)"
+                )
             else:
                 (result.risk if _serves(oid) else result.note)(text)
     result.created = len([oid for oid in new.objects if oid not in old.objects])
@@ -320,7 +325,7 @@ def _gateways(old: _Render, new: _Render, result: Review) -> None:
         return
     gone, came = sorted(set(before) - set(after)), sorted(set(after) - set(before))
     for key in gone:
-        renamed = f" and {', '.join(came)} is created" if came else ""
+        renamed = f" and {', '.join(came)} {'is' if len(came) == 1 else 'are'} created" if came else ""
         result.risk(
             f"gateway {key} is removed{renamed}: its load balancer (Service) is deleted and any new one gets "
             "a new address; DNS, allowlists and firewall rules that name the old address must move"
