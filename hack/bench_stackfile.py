@@ -124,9 +124,8 @@ def main() -> int:
             f"tiny ({len(BASE)} bytes): read {tiny_read * 1000:.1f} ms, render {tiny_render:.2f} s, "
             f"command {tiny_command:.2f} s"
         )
-        print(
-            f"{'shape':8} {'MB':>5} {'read s':>8} {'render s':>9} {'/ tiny':>7} {'command s':>10} {'/ tiny':>7}"
-        )
+        columns = ("read s", 8), ("render s", 9), ("/ tiny", 7), ("command s", 10), ("/ tiny", 7)
+        print(f"{'shape':8} {'MB':>5} " + " ".join(f"{name:>{width}}" for name, width in columns))
         for shape in args.shapes.split(","):
             for size in sizes:
                 path = Path(tmp) / f"Pulumi.{shape}.yaml"
