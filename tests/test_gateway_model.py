@@ -1,0 +1,225 @@
+"""One gateway model, two renderers: the chart values and the Gateway API parameters carry the same decisions.
+
+Each renderer's output is read back here in its own shape (the chart's values; the patches istiod applies
+to the Deployment, Service, HPA and PDB it generates) and reduced to the decisions a cluster would see.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.gateway_api_gateway import gateway_parameters
+from components.ingress_gateway import chart_values
+from composition import GATEWAY_KEYS_BY_NAME, GATEWAY_KEYS_DECIDED
+from source_ip.config import GatewayConfig, GatewayItem
+from source_ip.facts import (
+    GATEWAY_NAME_POD_LABEL,
+    PLATFORMS,
+    STATUS_PORT_PROXY_PROTOCOL_ENV,
+    gateway_selector_labels,
+)
+from source_ip.gateway import Deployer, GatewaySettings, IngressGatewayArgs, decide
+from tests.conftest import raw
+from tests.test_source_ip_invariants import gateways_or_rejection, option_mixes, several_gateways
+from tools.program import run_program
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def from_chart(values: dict[str, Any]) -> dict[str, Any]:
+    """What the istio/gateway chart makes of its values, as decisions."""
+    service = values["service"]
+    autoscaling = values["autoscaling"]
+    bounds = (
+        (autoscaling["minReplicas"], autoscaling["maxReplicas"])
+        if autoscaling["enabled"]
+        else (values["replicaCount"], values["replicaCount"])
+    )
+    return {
+        "service annotations": service.get("annotations", {}),
+        "externalTrafficPolicy": service.get("externalTrafficPolicy", "Cluster"),
+        "pod annotations": values.get("podAnnotations", {}),
+        "status-port env": values.get("env", {}).get(STATUS_PORT_PROXY_PROTOCOL_ENV),
+        "pod labels added": values.get("labels", {}),
+        "nodeSelector": values.get("nodeSelector"),
+        "spread": values.get("topologySpreadConstraints"),
+        "strategy": values["strategy"],
+        "replica bounds": bounds,
+    }
+
+
+def from_parameters(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What istiod makes of the ConfigMap's patches, as decisions."""
+    service = parameters.get("service", {})
+    deployment = parameters["deployment"]["spec"]
+    template = deployment.get("template", {})
+    pod_spec = template.get("spec", {})
+    env = {
+        item["name"]: item["value"]
+        for container in pod_spec.get("containers", [])
+        if container["name"] == "istio-proxy"
+        for item in container.get("env", [])
+    }
+    hpa = parameters["horizontalPodAutoscaler"]["spec"]
+    return {
+        "service annotations": service.get("metadata", {}).get("annotations", {}),
+        "externalTrafficPolicy": service.get("spec", {}).get("externalTrafficPolicy", "Cluster"),
+        "pod annotations": template.get("metadata", {}).get("annotations", {}),
+        "status-port env": env.get(STATUS_PORT_PROXY_PROTOCOL_ENV),
+        "pod labels added": template.get("metadata", {}).get("labels", {}),
+        "nodeSelector": pod_spec.get("nodeSelector"),
+        "spread": pod_spec.get("topologySpreadConstraints"),
+        "strategy": deployment["strategy"],
+        "replica bounds": (hpa["minReplicas"], hpa["maxReplicas"]),
+    }
+
+
+def with_selector(spread: list[dict[str, Any]] | None, labels: dict[str, str]) -> list[dict[str, Any]] | None:
+    """The spread constraints with their pod selector replaced: each deployer labels its pods its own way."""
+    if spread is None:
+        return None
+    [constraint] = spread
+    assert constraint["labelSelector"] == {"matchLabels": labels}
+    return [{**constraint, "labelSelector": "the gateway's pods"}]
+
+
+def assert_same_decisions(gateway: GatewaySettings) -> None:
+    chart = from_chart(chart_values(gateway))
+    istiod = from_parameters(gateway_parameters(gateway))
+    chart["spread"] = with_selector(chart["spread"], gateway_selector_labels(gateway.name))
+    istiod["spread"] = with_selector(istiod["spread"], {GATEWAY_NAME_POD_LABEL: gateway.name})
+    assert chart == istiod
+
+    # The PDB: the chart renders it from two replicas (it deletes what it no longer renders), istiod's
+    # key is always there (istiod never deletes it); with two or more replicas both keep one pod and let
+    # one go during a drain.
+    values, parameters = chart_values(gateway), gateway_parameters(gateway)
+    assert parameters["podDisruptionBudget"] == {"spec": {"maxUnavailable": 1}}
+    if gateway.replicas >= 2:
+        assert values["podDisruptionBudget"] == {"minAvailable": 1}
+    else:
+        assert "podDisruptionBudget" not in values
+
+    # The accept-both EnvoyFilter: the same spec, selecting each deployer's pods.
+    by_chart, by_istiod = decide(gateway, Deployer.CHART), decide(gateway, Deployer.ISTIOD)
+    assert (by_chart.accept_both_filter is None) == (by_istiod.accept_both_filter is None)
+    if by_chart.accept_both_filter and by_istiod.accept_both_filter:
+        chart_filter, istiod_filter = dict(by_chart.accept_both_filter), dict(by_istiod.accept_both_filter)
+        assert chart_filter.pop("workloadSelector") == {
+            "labels": {**by_chart.pod_labels, **chart["pod labels added"]}
+        }
+        assert istiod_filter.pop("workloadSelector") == {
+            "labels": {**by_istiod.pod_labels, **istiod["pod labels added"]}
+        }
+        assert chart_filter == istiod_filter
+    # What policies target: the same field and client address source.
+    assert by_chart.allowlist_field == by_istiod.allowlist_field
+    assert by_chart.client_address_source == by_istiod.client_address_source
+
+
+@st.composite
+def likely_accepted(draw: st.DrawFn) -> dict[str, Any]:
+    """Options built to pass the rules more often than not (every platform, both modes, migration, HPA)."""
+    platform = draw(st.sampled_from(sorted(PLATFORMS)))
+    replicas = draw(st.integers(1, 4))
+    trusted = draw(st.integers(0, 2))
+    gateway: dict[str, Any] = {"replicas": replicas, "numTrustedProxies": trusted}
+    if trusted:
+        gateway["trustedHops"] = "l7"
+    if draw(st.booleans()):
+        gateway["maxReplicas"] = replicas + draw(st.integers(0, 4))
+    if draw(st.booleans()):
+        gateway["proxyProtocolMigration"] = True
+    if draw(st.booleans()):
+        gateway["serviceAnnotations"] = {"example.com/team": "edge"}
+    mode = draw(st.sampled_from(["auto", *(str(m) for m in PLATFORMS[platform].modes)]))
+    return {"platform": platform, "sourceIp": mode, "gateway": gateway}
+
+
+ANY_OPTIONS = st.one_of(
+    likely_accepted(),
+    option_mixes,
+    st.builds(lambda mix, gws: {**mix, "gateways": gws}, option_mixes, several_gateways),
+)
+
+
+@given(ANY_OPTIONS)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_both_renderers_carry_the_same_decisions_for_any_accepted_gateway(options: dict[str, Any]) -> None:
+    options.pop("gateway", None) if "gateways" in options else None
+    outcome = gateways_or_rejection(options)
+    if isinstance(outcome, list):
+        for gateway in outcome:
+            assert_same_decisions(gateway)
+
+
+def test_a_migrating_gateway_gets_one_envoy_filter_in_each_routing_mode_selecting_its_own_pods() -> None:
+    specs = {}
+    for routing in ("istio", "gateway-api"):
+        config = raw("aws-nlb", routing=routing, gateway={"proxyProtocolMigration": True})
+        [envoy_filter] = run_program(config).k8s_objects("EnvoyFilter")
+        specs[routing] = envoy_filter["spec"]
+    istio, gateway_api = (dict(specs[r]) for r in ("istio", "gateway-api"))
+    assert istio.pop("workloadSelector")["labels"]["app"] == "istio-ingressgateway"
+    assert gateway_api.pop("workloadSelector")["labels"][GATEWAY_NAME_POD_LABEL] == "istio-ingressgateway"
+    assert istio == gateway_api
+    assert istio["configPatches"][0]["patch"]["value"]["typed_config"][
+        "allow_requests_without_proxy_protocol"
+    ]
+
+
+def test_each_gateway_input_is_declared_once_and_the_settings_hold_the_same_keys() -> None:
+    fields = {f.name: f for f in dataclasses.fields(GatewaySettings)}
+    assert set(fields) == set(IngressGatewayArgs.__annotations__)
+    without_default = {
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    assert without_default == set(IngressGatewayArgs.__required_keys__)
+
+
+def test_every_gateway_config_key_reaches_the_component_by_name_or_by_a_decision() -> None:
+    per_gateway = set(GatewayConfig.model_fields)
+    assert per_gateway == GATEWAY_KEYS_BY_NAME | GATEWAY_KEYS_DECIDED
+    assert set(GatewayItem.model_fields) - per_gateway == {"source_ip"}  # decides `mode`
+
+
+def test_settings_round_trip_through_the_component_args() -> None:
+    [gateway] = gateways_or_rejection({"platform": "metallb", "sourceIp": "auto", "gateway": {"replicas": 3}})
+    assert GatewaySettings.of(gateway.args()) == gateway
+    assert json.dumps(chart_values(GatewaySettings.of(gateway.args()))) == json.dumps(chart_values(gateway))
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_domain_layer_imports_neither_components_nor_tools() -> None:
+    offending = {
+        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] in layers)
+        for layers in [{"components", "tools", "composition", "policy"}]
+        for path in sorted((ROOT / "source_ip").rglob("*.py"))
+    }
+    assert {path: modules for path, modules in offending.items() if modules} == {}
+    assert len(offending) >= 5
+
+
+def test_the_layering_check_sees_an_import_it_must_refuse(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("import json\nfrom components.base import Component\nimport tools.render as r\n")
+    assert imported_modules(module) == {"json", "components.base", "tools.render"}
