@@ -1,0 +1,463 @@
+"""The stack config as typed models: each key, its type, default and meaning (the docstrings are the
+configuration reference), with the validators of single values."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from source_ip import facts
+from source_ip.config.messages import _clip
+from source_ip.facts import (
+    HELM_RELEASE_NAME_MAX,
+    ISTIO_SUPPORT_RULE,
+    ISTIO_SUPPORTED_MINORS,
+    ISTIO_VERSION,
+    PLATFORMS,
+    RESERVED_LABEL_PREFIXES,
+    RESERVED_RELEASE_NAMES,
+    Platform,
+    SourceIpMode,
+    istio_end_of_support,
+    istio_release,
+)
+
+PROGRAM_COMPONENTS = {
+    "istio": "the control plane (IstioInstall)",
+    "echo": "the echo app (EchoApp)",
+    "echo-routing": "the echo app's Istio routing (EchoRouting)",
+    "echo-route": "the echo app's HTTPRoute (EchoHttpRoute)",
+    "metallb-pinning": "the MetalLB pinning (MetalLBPinning)",
+    "gateway-namespaces": "the gateway namespaces (Namespaces)",
+}
+"""The names `__main__.py` gives its own components. A gateway's component is named after the gateway and
+each child after its component (`<name>-service`, ...): a gateway named like one of these would give its
+resources the names of theirs (a gateway `echo` reads a Service `echo-service`, the echo app creates one)."""
+
+# Patterns are applied with fullmatch: `$` would also accept a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+def _dns_subdomain(value: str) -> bool:
+    """RFC 1123 subdomain, as Kubernetes object names and DNS hosts use."""
+    return 0 < len(value) <= 253 and all(_DNS_LABEL.fullmatch(part) for part in value.split("."))
+
+
+def _check_dns_label(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _check_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.fullmatch(name):
+        raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
+    if any(prefix == reserved or prefix.endswith(f".{reserved}") for reserved in RESERVED_LABEL_PREFIXES):
+        raise ValueError(
+            f"label key {key!r} uses a prefix reserved for Kubernetes itself (kubernetes.io, k8s.io and "
+            "their subdomains); allowed: a prefix of your own, e.g. loadbalancerIPs.metallb.io"
+        )
+
+
+class AddressSpan(NamedTuple):
+    """A range of addresses of one IP family, as integers (so IPv4 and IPv6 never compare)."""
+
+    version: int
+    first: int
+    last: int
+
+    def overlaps(self, other: AddressSpan) -> bool:
+        return self.version == other.version and self.first <= other.last and other.first <= self.last
+
+    def holds(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return self.version == address.version and self.first <= int(address) <= self.last
+
+
+def parse_address_range(value: str) -> AddressSpan:
+    """An IP, a CIDR or a range `first-last` (what MetalLB's IPAddressPool accepts)."""
+    if "-" in value:
+        first, last = (ipaddress.ip_address(part.strip()) for part in value.split("-", 1))
+        if first.version != last.version or int(first) > int(last):
+            raise ValueError("range ends must be the same IP family, first <= last")
+        return AddressSpan(first.version, int(first), int(last))
+    network = ipaddress.ip_network(value, strict=False)
+    return AddressSpan(network.version, int(network.network_address), int(network.broadcast_address))
+
+
+def _span(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> AddressSpan:
+    return AddressSpan(network.version, int(network.network_address), int(network.broadcast_address))
+
+
+def _release_name(value: str) -> str:
+    _check_dns_label(value)
+    if not _DNS_1035_LABEL.fullmatch(value):
+        raise ValueError(
+            "must start with a letter: the gateway chart names the gateway's Service after the release, "
+            "and a Service name is a DNS-1035 label (lower-case letters, digits and '-', starting with a "
+            "letter); allowed e.g. edge-1"
+        )
+    if len(value) > HELM_RELEASE_NAME_MAX:
+        raise ValueError(f"is longer than Helm allows; allowed: at most {HELM_RELEASE_NAME_MAX} characters")
+    taken = ", ".join(sorted({*RESERVED_RELEASE_NAMES, *facts.CHART_OBJECT_NAMES, *PROGRAM_COMPONENTS}))
+    if value in RESERVED_RELEASE_NAMES:
+        raise ValueError(f"is a release this program makes itself; allowed: any other name than {taken}")
+    if value in facts.CHART_OBJECT_NAMES:
+        raise ValueError(
+            f"is the name of {facts.CHART_OBJECT_NAMES[value]}, and the gateway chart names its objects "
+            f"of the same kinds after the release; allowed: any other name than {taken}"
+        )
+    if value in PROGRAM_COMPONENTS:
+        raise ValueError(
+            f"is the name of the program's own component for {PROGRAM_COMPONENTS[value]}, whose "
+            f"resources would share their names with the gateway's; allowed: any other name than "
+            f"{taken}"
+        )
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    """Only what Pulumi itself takes as a boolean: true/false (config.get_bool). Pydantic's lax mode
+    would also read "no", "off", "0", "n" as false — a stack file value the CLI passes as a string."""
+    if isinstance(value, bool) or value in ("true", "false"):
+        return value is True or value == "true"
+    raise ValueError("must be true or false")
+
+
+_MISUSED_NETWORKS = {
+    "unspecified or 'this network' (0.0.0.0/8)": ipaddress.ip_network("0.0.0.0/8"),
+    "loopback": ipaddress.ip_network("127.0.0.0/8"),
+    "link-local": ipaddress.ip_network("169.254.0.0/16"),
+    "multicast": ipaddress.ip_network("224.0.0.0/4"),
+    "reserved or broadcast (240.0.0.0/4)": ipaddress.ip_network("240.0.0.0/4"),
+    "unspecified (::)": ipaddress.ip_network("::/128"),
+    "loopback (::1)": ipaddress.ip_network("::1/128"),
+    "IPv6 link-local": ipaddress.ip_network("fe80::/10"),
+    "IPv6 multicast": ipaddress.ip_network("ff00::/8"),
+}
+_WIDEST_POOL = {4: 2**24, 6: 2**96}
+"""More addresses than a /8 (IPv4) or a /32 (IPv6) is not a pool of a network you own."""
+
+
+def _address_item(address: str) -> str:
+    try:
+        span = parse_address_range(address)
+    except ValueError:
+        raise ValueError(
+            "not an IP address, a CIDR or a range first-last; allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
+        ) from None
+    for what, network in _MISUSED_NETWORKS.items():
+        if span.overlaps(_span(network)):
+            raise ValueError(
+                f"reaches {what} addresses, which MetalLB would hand out and the network would not "
+                "route; allowed: addresses of your nodes' own subnet, e.g. 192.168.10.240-192.168.10.250"
+            )
+    if span.last - span.first + 1 > _WIDEST_POOL[span.version]:
+        raise ValueError(
+            "is wider than a /8 (IPv4) or /32 (IPv6): not a range of one network; allowed: the slice of "
+            "your nodes' subnet kept for load balancers"
+        )
+    return address
+
+
+_NEVER_A_SOURCE = {
+    "unspecified or 'this network' (0.0.0.0/8)": ipaddress.ip_network("0.0.0.0/8"),
+    "multicast (224.0.0.0/4)": ipaddress.ip_network("224.0.0.0/4"),
+    "the broadcast address (255.255.255.255)": ipaddress.ip_network("255.255.255.255/32"),
+    "unspecified (::)": ipaddress.ip_network("::/128"),
+    "IPv6 multicast (ff00::/8)": ipaddress.ip_network("ff00::/8"),
+}
+"""Addresses no TCP client connects from: an allowlist entry inside one of them admits no one."""
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _cidr_item(cidr: str) -> str:
+    """An allowlist entry: one address or a network, written so that it means what it says."""
+    address, slash, bits = cidr.partition("/")
+    if "%" in address:
+        raise ValueError(
+            f"has a zone ID ({_clip(address[address.index('%') :], 40)}): a client address carries no "
+            "interface scope, so the entry would not mean one network; allowed: the address or network "
+            "without it, e.g. 2001:db8::/32"
+        )
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise ValueError("not an IP address or CIDR; allowed e.g. 203.0.113.0/24") from None
+    width = network.max_prefixlen
+    if slash and bits != str(int(bits)):
+        raise ValueError(f"has a prefix length written with a leading zero or sign; allowed: {network}")
+    if network.network_address != ipaddress.ip_address(address):
+        one = f"{address}/{width}"
+        alternative = f" or {network} (the network it means now)" if network.prefixlen else ""
+        raise ValueError(
+            f"has host bits set after /{network.prefixlen}, so it would mean {network}, "
+            f"{network.num_addresses} addresses, not {address}; allowed: {one} (that one address)"
+            f"{alternative}"
+        )
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        mapped = f"{network.network_address.ipv4_mapped}/{network.prefixlen - 96}"
+        raise ValueError(
+            f"is the IPv4-mapped IPv6 form of {mapped}: IPv4 clients are matched by their IPv4 address, "
+            f"so the entry may admit no one; allowed: {mapped}"
+        )
+    for what, never in _NEVER_A_SOURCE.items():
+        if network.version == never.version and network.subnet_of(never):  # type: ignore[arg-type]
+            raise ValueError(
+                f"lies in {what}, which no client connects from, so the entry admits no one; allowed: your "
+                "clients' addresses or networks, e.g. 203.0.113.0/24"
+            )
+    return cidr
+
+
+def _int32(value: int) -> int:
+    if value > facts.INT32_MAX:
+        raise ValueError(
+            f"is more than Kubernetes can hold (an int32: Deployment spec.replicas, HorizontalPodAutoscaler "
+            f"min/maxReplicas); allowed: 1 to {facts.INT32_MAX}"
+        )
+    return value
+
+
+def _uint32(value: int) -> int:
+    most = facts.UINT32_MAX
+    if value > most:
+        raise ValueError(f"is more than istiod reads (numTrustedProxies is a uint32); allowed: 0 to {most}")
+    return value
+
+
+def _node_item(node: str) -> str:
+    if not _dns_subdomain(node):
+        raise ValueError("not a Kubernetes node name; allowed: a DNS-1123 subdomain, e.g. worker-03")
+    return node
+
+
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+ReleaseName = Annotated[str, AfterValidator(_release_name)]
+Bool = Annotated[bool, BeforeValidator(_boolean)]
+AddressRange = Annotated[str, AfterValidator(_address_item)]
+Cidr = Annotated[str, AfterValidator(_cidr_item)]
+NodeName = Annotated[str, AfterValidator(_node_item)]
+
+
+class _Section(BaseModel):
+    """Config sections: camelCase keys, unknown keys rejected (they are typos)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class IstioConfig(_Section):
+    install: Bool = True
+    """Install the control plane (base + istiod). `false` reuses the one the cluster runs."""
+    version: str = ISTIO_VERSION
+    """Exact Istio release of the base, istiod and gateway charts (with `install: false`: the version
+    the cluster runs, which the gateway charts must match). Installing is refused outside the supported
+    minors (facts.ISTIO_SUPPORTED_MINORS); a reused older Istio is warned about at `pulumi up`."""
+    gateway_api_crds: Bool | None = None
+    """Install the Gateway API CRDs (standard channel). Unset: yes with routing gateway-api, no otherwise;
+    false with routing gateway-api means the cluster has them already (checked at `pulumi up`)."""
+
+    @field_validator("version")
+    @classmethod
+    def _exact_supported_version(cls, value: str, info: ValidationInfo) -> str:
+        release = istio_release(value)
+        if release is None:
+            raise ValueError(
+                "must be an exact Istio release X.Y.Z in ASCII digits 0-9 (no leading zeros, at most 9 "
+                f"digits a part), e.g. {ISTIO_VERSION}"
+            )
+        supported = " or ".join(f"{major}.{minor}.x" for major, minor in ISTIO_SUPPORTED_MINORS)
+        if info.data.get("install", False) and release[:2] not in ISTIO_SUPPORTED_MINORS:
+            minor = f"{release[0]}.{release[1]}"
+            why = (
+                f"is out of support since {istio_end_of_support(release[:2])}"
+                if release[:2] < min(ISTIO_SUPPORTED_MINORS)
+                else "is newer than the releases this program was checked against"
+            )
+            raise ValueError(
+                f"Istio {minor} {why}, so the program does not install it; allowed with istio.install true: "
+                f"{supported}, e.g. {ISTIO_VERSION} ({ISTIO_SUPPORT_RULE}), or istio.install: false to reuse "
+                "the Istio a cluster runs"
+            )
+        return value
+
+    @property
+    def release(self) -> tuple[int, int, int]:
+        """`version` as numbers (it was checked to be X.Y.Z)."""
+        release = istio_release(self.version)
+        assert release is not None
+        return release
+
+
+class GatewayConfig(_Section):
+    name: ReleaseName = "istio-ingressgateway"
+    """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
+    namespace: DnsLabel = "istio-system"
+    replicas: Annotated[int, AfterValidator(_int32)] = Field(default=2, ge=1)
+    max_replicas: Annotated[int, AfterValidator(_int32)] | None = Field(default=None, ge=1)
+    """Set to enable the HorizontalPodAutoscaler between `replicas` and this."""
+    num_trusted_proxies: Annotated[int, AfterValidator(_uint32)] = Field(default=0, ge=0)
+    """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
+    trusted_hops: Literal["l4", "l7"] = "l4"
+    """What stands in front of the gateway: `l4` load balancers only, or `l7` proxies/CDNs."""
+    service_annotations: dict[str, str] = Field(default_factory=dict)
+    """Extra Service annotations; they win over the platform's for the same key."""
+    hairpin_hostname: str | None = None
+    """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
+    proxy_protocol_migration: Bool = False
+    """Accept connections with and without the PROXY header while the LB is switched."""
+
+    @field_validator("hairpin_hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        if value is not None and not _dns_subdomain(value):
+            raise ValueError("must be a DNS name, e.g. gw.example.com")
+        return value
+
+
+SourceIpChoice = Literal["auto", "proxy-protocol", "local"]
+
+
+class GatewayItem(GatewayConfig):
+    """One entry of `gateways`: the keys of `gateway`, plus a `sourceIp` of its own."""
+
+    source_ip: SourceIpChoice | None = None
+    """Overrides the stack's `sourceIp` for this gateway."""
+
+
+class EchoConfig(_Section):
+    enabled: Bool = True
+    host: str = "echo.example.com"
+    """Host the Istio Gateway and VirtualService answer for (send it as the Host header)."""
+    namespace: DnsLabel = "default"
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _dns_subdomain(value):
+            raise ValueError("must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com")
+        return value
+
+
+class MetalLBConfig(_Section):
+    install: Bool = False
+    """Install MetalLB itself (kind, fresh clusters)."""
+    namespace: DnsLabel = "metallb-system"
+    nodes: list[NodeName] = Field(default_factory=list)
+    """Nodes that both run the gateway pods and announce its address."""
+    node_label: dict[str, str] = Field(default_factory=lambda: {"loadbalancerIPs.metallb.io": "arp"})
+    pool: DnsLabel = "default-pool"
+    addresses: list[AddressRange] = Field(default_factory=list)
+    """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
+    adopt_l2_advertisement: DnsLabel | None = None
+    """Name of an existing L2Advertisement to patch instead of creating one (seed 002)."""
+
+    @field_validator("addresses")
+    @classmethod
+    def _no_overlap(cls, value: list[str]) -> list[str]:
+        spans = sorted((parse_address_range(a), a) for a in value)
+        for (earlier_span, earlier), (later_span, later) in itertools.pairwise(spans):
+            if earlier_span.overlaps(later_span):
+                raise ValueError(f"{earlier} and {later} overlap; allowed: ranges that share no address")
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_nodes(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("node names must be unique")
+        return value
+
+    @field_validator("node_label")
+    @classmethod
+    def _node_label(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("needs at least one label, e.g. {loadbalancerIPs.metallb.io: arp}")
+        for key, label_value in value.items():
+            _check_label_key(key)
+            if not _LABEL_VALUE.fullmatch(label_value):
+                raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
+        return value
+
+
+class StackConfig(_Section):
+    """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
+
+    platform: str
+    routing: Literal["istio", "gateway-api"] = "istio"
+    """istio: Istio Gateway + VirtualService on istio/gateway releases; gateway-api: Kubernetes Gateway API
+    Gateways that istiod deploys, customised through a ConfigMap."""
+    source_ip: SourceIpChoice = "auto"
+    istio: IstioConfig = Field(default_factory=IstioConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    """The one-gateway form; `gateways` is the several-gateway form (not both)."""
+    gateways: list[GatewayItem] | None = None
+    echo: EchoConfig = Field(default_factory=EchoConfig)
+    metallb: MetalLBConfig = Field(default_factory=MetalLBConfig)
+    allowlist: list[Cidr] = Field(default_factory=list)
+    """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
+    access_logs: Bool = False
+    """Envoy access logs on the gateway, showing the client address (Istio Telemetry)."""
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        if value not in PLATFORMS:
+            raise ValueError(f"unknown platform; allowed: {', '.join(sorted(PLATFORMS))}")
+        return value
+
+    @property
+    def platform_entry(self) -> Platform:
+        return PLATFORMS[self.platform]
+
+    @property
+    def installs_gateway_api_crds(self) -> bool:
+        if self.istio.gateway_api_crds is None:
+            return self.routing == "gateway-api"
+        return self.istio.gateway_api_crds
+
+    def gateway_entries(self) -> Iterator[GatewayEntry]:
+        """Every ingress gateway of the stack, with the config keys that set it."""
+        if self.gateways is None:
+            yield GatewayEntry("gateway", self.gateway, self.source_ip, "sourceIp", self._mode(self.source_ip))
+            return
+        for index, item in enumerate(self.gateways):
+            key = f"gateways[{index}]"
+            if item.source_ip is None:
+                yield GatewayEntry(key, item, self.source_ip, "sourceIp", self._mode(self.source_ip))
+            else:
+                yield GatewayEntry(key, item, item.source_ip, f"{key}.sourceIp", self._mode(item.source_ip))
+
+    def _mode(self, choice: str) -> SourceIpMode:
+        """The source-IP mode in effect: the choice, or the platform's recommended one for auto."""
+        return self.platform_entry.default_mode if choice == "auto" else SourceIpMode(choice)
+
+
+@dataclass(frozen=True)
+class GatewayEntry:
+    """One ingress gateway as configured: `key` is `gateway` or `gateways[i]`."""
+
+    key: str
+    gateway: GatewayConfig
+    source_ip: str
+    """What was asked for: auto, proxy-protocol or local."""
+    source_ip_key: str
+    """The key that asked for it: `sourceIp` or `gateways[i].sourceIp`."""
+    mode: SourceIpMode

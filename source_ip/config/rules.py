@@ -1,0 +1,333 @@
+"""Rules that span several keys of a parsed config; each problem names the key the user has to change."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from source_ip import facts
+from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
+from source_ip.config.models import GatewayEntry, StackConfig, parse_address_range
+from source_ip.facts import (
+    GATEWAY_API_MIN_ISTIO,
+    ISTIO_NAMESPACE,
+    METALLB_IPS_ANNOTATIONS,
+    PLATFORMS,
+    SourceIpMode,
+)
+from source_ip.plan import program_service_annotations, service_annotation_problems
+
+
+def semantic_problems(config: StackConfig) -> list[Problem]:
+    """Rules that span several keys: each names the key the user has to change."""
+    problems: list[Problem] = []
+
+    def add(key: str, value: Any, message: str) -> None:
+        problems.append(Problem(f"{NAMESPACE}:{key}", value, message))
+
+    if config.routing == "gateway-api":
+        if config.istio.release[:2] < GATEWAY_API_MIN_ISTIO:
+            add(
+                "routing",
+                config.routing,
+                f"Istio {config.istio.version} does not read spec.infrastructure.parametersRef, which carries the "
+                f"source-IP path in this mode; allowed: istio.version {GATEWAY_API_MIN_ISTIO[0]}."
+                f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio",
+            )
+    if config.gateways is not None and "gateway" in config.model_fields_set:
+        add(
+            "gateways",
+            _MISSING,
+            f"is set together with {NAMESPACE}:gateway; allowed: one of the two (gateway for one gateway, gateways for several)",
+        )
+    if config.gateways == []:
+        add("gateways", [], "needs at least one gateway; allowed: a list of gateway objects, or remove the key")
+    entries = list(config.gateway_entries())
+    seen: dict[str, str] = {}
+    for entry in entries:
+        _gateway_problems(config, entry, add)
+        name = entry.gateway.name
+        if name in seen:
+            add(
+                f"{entry.key}.name",
+                name,
+                f"is already the name of {seen[name]}: the pod labels (app/istio) derive from the release name, so "
+                "each gateway's Istio objects would select the other's pods too; allowed: a name no other gateway has",
+            )
+        seen.setdefault(name, entry.key)
+
+    gateway_namespaces = {entry.gateway.namespace: f"gateway {entry.gateway.name}" for entry in entries}
+    owned = {**gateway_namespaces, ISTIO_NAMESPACE: "Istio"}
+    if config.echo.enabled and config.echo.namespace in owned:
+        add(
+            "echo.namespace",
+            config.echo.namespace,
+            f"is {owned[config.echo.namespace]}'s namespace; allowed: another namespace, e.g. default",
+        )
+    if config.platform_entry.pins_nodes and config.metallb.install and config.metallb.namespace in owned:
+        add(
+            "metallb.namespace",
+            config.metallb.namespace,
+            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system",
+        )
+    if config.platform_entry.pins_nodes:
+        _metallb_namespace_problems(config, entries, add)
+    _address_clashes(entries, add)
+    if config.platform_entry.pins_nodes:
+        if not config.metallb.nodes:
+            add(
+                "metallb.nodes",
+                [],
+                "needs at least one node name to pin the gateway and the announcements to; "
+                "allowed: a list of node names, e.g. [worker-03, worker-04]",
+            )
+        if config.metallb.install and config.metallb.adopt_l2_advertisement:
+            add(
+                "metallb.adoptL2Advertisement",
+                config.metallb.adopt_l2_advertisement,
+                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true",
+            )
+        if config.metallb.adopt_l2_advertisement and config.metallb.addresses:
+            add(
+                "metallb.adoptL2Advertisement",
+                config.metallb.adopt_l2_advertisement,
+                f"adopting it replaces its whole ipAddressPools list with [{config.metallb.pool}] (MetalLB's CRD list "
+                "is atomic under server-side apply), so the pools it announces today would stop being announced; "
+                "allowed: unset (the program creates its own advertisement for the new pool), or remove "
+                "metallb.addresses to pin an existing pool",
+            )
+        if config.metallb.install and not config.metallb.addresses:
+            add(
+                "metallb.addresses",
+                [],
+                "a fresh MetalLB install has no address pool; allowed: one or more IPs, CIDRs or ranges for the pool",
+            )
+    elif "metallb" in config.model_fields_set:
+        add(
+            "metallb",
+            config.metallb.model_dump(by_alias=True, exclude_defaults=True),
+            f"only used with platform metallb (platform is {config.platform}); allowed: remove the key",
+        )
+    return problems
+
+
+def _metallb_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """MetalLB's namespace is privileged (its speaker needs host networking) and MetalLB's alone: nothing
+    else of the program goes there, and an install gets a namespace of its own, never one every cluster
+    has. The program declares the namespaces it places things in (`declared_namespaces`): one that exists
+    already stops `pulumi up` at AlreadyExists halfway, or with upsert is adopted and deleted by a destroy."""
+    namespace = config.metallb.namespace
+    privileged = "MetalLB's namespace (metallb.namespace), where Pod Security is privileged"
+    exists = "`pulumi up` would stop at AlreadyExists, or with kubernetes:upsertExistingObjects adopt it"
+    if config.metallb.install and namespace in facts.ALWAYS_PRESENT_NAMESPACES:
+        add(
+            "metallb.namespace",
+            namespace,
+            "is a namespace every cluster has: a MetalLB install creates its own namespace, labelled "
+            f"privileged for the speaker ({exists} and label it privileged); allowed: e.g. metallb-system",
+        )
+    if config.echo.enabled and config.echo.namespace == namespace:
+        add(
+            "echo.namespace",
+            namespace,
+            f"is {privileged}: the echo app would run there without Pod Security limits, and the echo app "
+            f"would declare that namespace as its own ({exists}); allowed: another namespace, e.g. default",
+        )
+    if not config.metallb.install:
+        for entry in entries:
+            if entry.gateway.namespace == namespace:
+                add(
+                    f"{entry.key}.namespace",
+                    namespace,
+                    f"is {privileged}, which exists with MetalLB in it: the program would declare it as "
+                    f"gateway {entry.gateway.name}'s own namespace ({exists}, and a destroy would delete "
+                    "MetalLB with it); allowed: another namespace, e.g. istio-ingress",
+                )
+
+
+def _address_clashes(entries: list[GatewayEntry], add: Any) -> None:
+    """Two gateways asking for the same load-balancer address (or address resource), whatever the
+    annotation (a YAML anchor shares one value between gateways): one of them would get none."""
+    claimed: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        own: set[tuple[str, str]] = set()
+        for known in facts.FIXED_ADDRESS_ANNOTATIONS:
+            value = entry.gateway.service_annotations.get(known.key)
+            if value is None:
+                continue
+            clashed = False
+            for item in (part.strip() for part in value.split(",")):
+                if not item:
+                    continue
+                claim = (known.claims, _address_or_name(item) if known.claims == "ip" else item)
+                where = f"{entry.key}.serviceAnnotations.{known.key}"
+                if claim in claimed and claim not in own:
+                    clashed = True
+                    add(
+                        where,
+                        value,
+                        f"asks for {_clip(item, 60)}, which {claimed[claim]} asks for too: one "
+                        "load-balancer address serves one Service here (both gateways listen on ports 80, "
+                        "443 and 15021), so one of the two gateways would get no address; allowed: a "
+                        "different address for each gateway",
+                    )
+                own.add(claim)
+                claimed.setdefault(claim, where)
+                if clashed:
+                    break
+
+
+def _address_or_name(item: str) -> str:
+    """An IP in one spelling (2001:DB8::1 and 2001:db8:0::1 are one address); anything else as written."""
+    try:
+        return str(ipaddress.ip_address(item))
+    except ValueError:
+        return item
+
+
+def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """The rules of one gateway, named by its own keys (`gateway.*` or `gateways[i].*`)."""
+    platform = config.platform_entry
+    gateway = entry.gateway
+    key = entry.key
+    migrating_to_proxy = gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL in platform.modes
+    if entry.source_ip == "local" and migrating_to_proxy:
+        pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
+    elif entry.source_ip != "auto" and entry.source_ip not in platform.modes:
+        why = (
+            "cannot send the PROXY header"
+            if entry.source_ip == "proxy-protocol"
+            else "terminates TCP, so the pod would see the load balancer's address"
+        )
+        add(
+            entry.source_ip_key,
+            entry.source_ip,
+            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}",
+        )
+    if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
+        add(
+            f"{key}.numTrustedProxies",
+            gateway.num_trusted_proxies,
+            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
+            f"X-Forwarded-For header; allowed: 0, or set {key}.trustedHops: l7 when that many L7 "
+            "proxies/CDNs in front append X-Forwarded-For",
+        )
+    if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
+        add(
+            f"{key}.maxReplicas",
+            gateway.max_replicas,
+            f"is below {key}.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}",
+        )
+    if gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL not in platform.modes:
+        add(
+            f"{key}.proxyProtocolMigration",
+            True,
+            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false",
+        )
+    pool = config.metallb.pool if config.platform_entry.pins_nodes else None
+    program = program_service_annotations(platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname)
+    for annotation, why in service_annotation_problems(platform, entry.mode, program, gateway.service_annotations):
+        add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations.get(annotation, _MISSING), why)
+    if config.platform_entry.pins_nodes and config.metallb.addresses:
+        for annotation in METALLB_IPS_ANNOTATIONS:
+            if annotation in gateway.service_annotations:
+                outside = _outside_pool(gateway.service_annotations[annotation], config.metallb.addresses)
+                if outside:
+                    add(
+                        f"{key}.serviceAnnotations.{annotation}",
+                        gateway.service_annotations[annotation],
+                        f"{outside} is not in metallb.addresses, so MetalLB would take it from another pool, announced "
+                        f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}",
+                    )
+    if config.allowlist and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
+        add(
+            "allowlist",
+            config.allowlist,
+            f"{platform.id} terminates TCP and does not send the PROXY header yet at this migration step "
+            f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and the "
+            "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol",
+        )
+    if (
+        config.allowlist
+        and gateway.proxy_protocol_migration
+        and entry.mode == SourceIpMode.LOCAL
+        and set(platform.modes) == {SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL}
+    ):
+        add(
+            f"{key}.proxyProtocolMigration",
+            True,
+            f"with {entry.source_ip_key}: {entry.source_ip} the load balancer passes each client's own "
+            f"bytes through, and gateway {gateway.name}'s accept-both listener would read a PROXY header "
+            "the client wrote itself; the allowlist matches the address in that header (remoteIpBlocks), "
+            "so anyone could get in by naming an allowed address; allowed: false (stay on passthrough, "
+            "where the allowlist matches the packet source), or allowlist: [] for this migration step",
+        )
+    if gateway.hairpin_hostname is not None:
+        if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
+            able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
+            add(
+                f"{key}.hairpinHostname",
+                gateway.hairpin_hostname,
+                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}",
+            )
+        elif entry.mode != SourceIpMode.PROXY_PROTOCOL:
+            add(
+                f"{key}.hairpinHostname",
+                gateway.hairpin_hostname,
+                f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol",
+            )
+
+
+def _outside_pool(ips: str, ranges: list[str]) -> str | None:
+    """The first of the comma-separated `ips` that lies in none of the pool's ranges."""
+    bounds = [parse_address_range(r) for r in ranges]
+    for item in (part.strip() for part in ips.split(",") if part.strip()):
+        try:
+            ip = ipaddress.ip_address(item)
+        except ValueError:
+            return item
+        if not any(span.holds(ip) for span in bounds):
+            return item
+    return None
+
+
+def declared_namespaces(config: StackConfig) -> dict[str, str]:
+    """Namespace -> what creates it: the Namespace objects the program declares as its own (a destroy
+    deletes them). Namespaces every cluster has are never declared."""
+    declared: dict[str, str] = {}
+    if config.istio.install:
+        declared[ISTIO_NAMESPACE] = "the Istio install"
+    if config.platform_entry.pins_nodes and config.metallb.install:
+        declared[config.metallb.namespace] = "the MetalLB install"
+    for entry in config.gateway_entries():
+        if entry.gateway.namespace != ISTIO_NAMESPACE:  # the Istio install's, or there already
+            declared.setdefault(entry.gateway.namespace, f"gateway {entry.gateway.name}")
+    if config.echo.enabled:
+        declared.setdefault(config.echo.namespace, "the echo app")
+    return {ns: what for ns, what in sorted(declared.items()) if ns not in facts.ALWAYS_PRESENT_NAMESPACES}
+
+
+def _upsert_problems(config: StackConfig, raw: dict[str, str], environ: dict[str, str]) -> list[Problem]:
+    """With upsert on, declaring a namespace that exists already adopts it, and a destroy deletes it with
+    everything in it (MetalLB, an Istio the cluster runs, the apps of a shared namespace)."""
+    setting = raw.get(facts.KUBERNETES_UPSERT_CONFIG)
+    key, value = facts.KUBERNETES_UPSERT_CONFIG, setting
+    if setting is None and facts.KUBERNETES_UPSERT_ENV in environ:
+        key = f"environment variable {facts.KUBERNETES_UPSERT_ENV}"
+        value = environ[facts.KUBERNETES_UPSERT_ENV]
+    if value is None or str(value).strip() not in facts.GO_PARSE_BOOL_TRUE:
+        return []
+    namespaces = declared_namespaces(config)
+    if not namespaces:
+        return []
+    listed = ", ".join(f"{ns} ({what})" for ns, what in namespaces.items())
+    return [
+        Problem(
+            key,
+            value,
+            "makes `pulumi up` adopt a namespace that exists already instead of stopping at "
+            "AlreadyExists, and `pulumi destroy` would then delete it with everything in it; this stack "
+            f"declares {listed}; allowed: unset (false), or use namespaces every cluster has for what the "
+            "program places",
+        )
+    ]
