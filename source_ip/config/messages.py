@@ -119,7 +119,9 @@ def _problem(root: type[BaseModel], error: Any) -> Problem:
                 f"; this sets one flat key named {loc[-1]!r}: set the nested value with "
                 f"pulumi config set --path '{NAMESPACE}:{loc[-1]}' <value>"
             )
-        return Problem(_key(loc), error["input"], f"unknown key; allowed keys here: {', '.join(allowed)}{hint}")
+        return Problem(
+            _key(loc), error["input"], f"unknown key; allowed keys here: {', '.join(allowed)}{hint}"
+        )
     if kind == "missing":
         platforms = f"; allowed: {', '.join(sorted(PLATFORMS))}" if loc == ("platform",) else ""
         return Problem(_key(loc), _MISSING, f"is required{platforms}")

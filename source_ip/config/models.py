@@ -55,6 +55,7 @@ _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
+
 def _dns_subdomain(value: str) -> bool:
     """RFC 1123 subdomain, as Kubernetes object names and DNS hosts use."""
     return 0 < len(value) <= 253 and all(_DNS_LABEL.fullmatch(part) for part in value.split("."))
@@ -62,7 +63,9 @@ def _dns_subdomain(value: str) -> bool:
 
 def _check_dns_label(value: str) -> str:
     if not _DNS_LABEL.fullmatch(value):
-        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
+        raise ValueError(
+            "must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters"
+        )
     return value
 
 
@@ -352,7 +355,9 @@ class EchoConfig(_Section):
     @classmethod
     def _host(cls, value: str) -> str:
         if not _dns_subdomain(value):
-            raise ValueError("must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com")
+            raise ValueError(
+                "must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com"
+            )
         return value
 
 
@@ -436,7 +441,9 @@ class StackConfig(_Section):
     def gateway_entries(self) -> Iterator[GatewayEntry]:
         """Every ingress gateway of the stack, with the config keys that set it."""
         if self.gateways is None:
-            yield GatewayEntry("gateway", self.gateway, self.source_ip, "sourceIp", self._mode(self.source_ip))
+            yield GatewayEntry(
+                "gateway", self.gateway, self.source_ip, "sourceIp", self._mode(self.source_ip)
+            )
             return
         for index, item in enumerate(self.gateways):
             key = f"gateways[{index}]"

@@ -41,7 +41,11 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             f"is set together with {NAMESPACE}:gateway; allowed: one of the two (gateway for one gateway, gateways for several)",
         )
     if config.gateways == []:
-        add("gateways", [], "needs at least one gateway; allowed: a list of gateway objects, or remove the key")
+        add(
+            "gateways",
+            [],
+            "needs at least one gateway; allowed: a list of gateway objects, or remove the key",
+        )
     entries = list(config.gateway_entries())
     seen: dict[str, str] = {}
     for entry in entries:
@@ -225,9 +229,17 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false",
         )
     pool = config.metallb.pool if config.platform_entry.pins_nodes else None
-    program = program_service_annotations(platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname)
-    for annotation, why in service_annotation_problems(platform, entry.mode, program, gateway.service_annotations):
-        add(f"{key}.serviceAnnotations.{annotation}", gateway.service_annotations.get(annotation, _MISSING), why)
+    program = program_service_annotations(
+        platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
+    )
+    for annotation, why in service_annotation_problems(
+        platform, entry.mode, program, gateway.service_annotations
+    ):
+        add(
+            f"{key}.serviceAnnotations.{annotation}",
+            gateway.service_annotations.get(annotation, _MISSING),
+            why,
+        )
     if config.platform_entry.pins_nodes and config.metallb.addresses:
         for annotation in METALLB_IPS_ANNOTATIONS:
             if annotation in gateway.service_annotations:
@@ -264,7 +276,9 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
         )
     if gateway.hairpin_hostname is not None:
         if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
-            able = sorted(p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation)
+            able = sorted(
+                p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation
+            )
             add(
                 f"{key}.hairpinHostname",
                 gateway.hairpin_hostname,
