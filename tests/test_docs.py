@@ -106,9 +106,9 @@ def test_the_config_table_matches_the_config_models() -> None:
 
 
 def test_every_config_key_says_what_it_means() -> None:
-    """Each field of the models in source_ip/config.py needs a docstring: it is the table's meaning."""
+    """Each field of the config models (source_ip.config) needs a docstring: it is the table's meaning."""
     silent = [row.key for row in config_table.rows() if not row.meaning]
-    assert silent == [], f"fields without a docstring in source_ip/config.py: {silent}"
+    assert silent == [], f"config fields without a docstring (source_ip.config): {silent}"
 
 
 def _at(values: dict[str, Any], key: str) -> Any:

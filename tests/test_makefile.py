@@ -82,10 +82,10 @@ def test_make_env_gives_bare_pulumi_commands_the_targets_backend(tmp_path: Path)
 def test_check_render_names_the_stack_whose_config_failed(tmp_path: Path) -> None:
     """In a copy of the program with one broken stack, and stand-ins for shared/'s two tools (`-o venv`:
     this interpreter's environment, as it is)."""
-    for part in ("__main__.py", "Pulumi.yaml", "Makefile"):
+    for part in ("Pulumi.yaml", "Makefile", *(p.name for p in ROOT.glob("*.py"))):
         shutil.copy(ROOT / part, tmp_path / part)
-    for part in ("components", "source_ip", "tools"):
-        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in (p.parent for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests"):
+        shutil.copytree(package, tmp_path / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "Pulumi.broken.yaml").write_text(
         "config:\n  istio-source-ip:platform: gcp\n  istio-source-ip:gateway:\n    replcas: 3\n"
     )

@@ -1,6 +1,6 @@
 """The configuration key table (docs/configuration.md), generated from the config models so the two
 cannot drift: each key's name (as the stack file spells it), type, default, and its docstring in
-source_ip/config.py.
+source_ip.config.
 
     python -m tools.config_table            print the table
     python -m tools.config_table --write    rewrite it between its markers
