@@ -27,7 +27,7 @@ class EchoAppArgs(TypedDict):
 
 
 class EchoApp(Component):
-    """The app that shows what address arrived (seed 000, step 2).
+    """The app that shows what address arrived (as in https://blog.annd.io.vn/blog/istio-preserve-source-ip/).
 
     go-httpbin answers `/headers` and `/ip`, so `curl -H 'Host: …' http://LB/headers` shows the
     X-Forwarded-For the gateway set. The sidecar is asked for with the pod label

@@ -1,4 +1,7 @@
-"""MetalLBPinning: the announcing nodes and the gateway pods are the same labelled nodes (seed 002)."""
+"""MetalLBPinning: the announcing nodes and the gateway pods are the same labelled nodes.
+
+The DaoCloud MetalLB recipe pins both with one node label
+(DaoCloud/DaoCloud-docs docs/zh/docs/network/modules/metallb/source_ip.md)."""
 
 import ipaddress
 from typing import Any, NotRequired, TypedDict
@@ -116,7 +119,8 @@ class MetalLBPinning(Component):
                 self.child_name(f"l2-{adopted}"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
-                # Take over the fields we set even if `kubectl edit` set them before (seed 002). Destroy
+                # Take over the fields we set even if `kubectl edit` set them before (the DaoCloud recipe edits
+                # it by hand). Destroy
                 # relinquishes them: as no other manager then owns them, both lists are removed.
                 metadata={"name": adopted, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
                 spec=checked_spec,

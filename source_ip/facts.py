@@ -2,7 +2,9 @@
 
 Load-balancer annotations, chart coordinates, image tags and Istio keys are data here;
 code elsewhere reads them and never spells them out again. Sources are repository/path
-of the upstream project, or the seed document (../shared/seeds) that introduced them.
+of the upstream project, or the public recipe that introduced them (README, Sources): the
+PROXY-protocol recipe (https://blog.annd.io.vn/blog/istio-preserve-source-ip/)
+and the DaoCloud MetalLB recipe (DaoCloud/DaoCloud-docs docs/zh/docs/network/modules/metallb/source_ip.md).
 """
 
 from __future__ import annotations
@@ -814,7 +816,7 @@ def istio_end_of_support(minor: tuple[int, int]) -> str:
     return f"about {end.isoformat()} ({ISTIO_SUPPORT_WEEKS} weeks after Istio {after}, {released})"
 
 
-ISTIO_BASE = Chart("base", ISTIO_REPOSITORY, "istio/istio manifests/charts/base; seed 000 step 1")
+ISTIO_BASE = Chart("base", ISTIO_REPOSITORY, "istio/istio manifests/charts/base")
 ISTIOD = Chart("istiod", ISTIO_REPOSITORY, "istio/istio manifests/charts/istio-control/istio-discovery")
 ISTIO_GATEWAY = Chart(
     "gateway",
@@ -850,7 +852,8 @@ its standard-channel schemas are ../shared/upstream/gateway-api/crds)."""
 GATEWAY_API_CRDS_URL = (
     f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
 )
-"""Standard-channel Gateway API CRDs (seed 000 step 1 applies the same with kustomize)."""
+"""Standard-channel Gateway API CRDs (the PROXY-protocol recipe,
+https://blog.annd.io.vn/blog/istio-preserve-source-ip/, applies the same with kustomize)."""
 
 # --- Gateway API mode (istio/istio at tag 1.30.3, gateway-api v1.5.1; ../shared/docs/gateway-api-mode.md) ---
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
@@ -881,7 +884,8 @@ WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
 
 ECHO_IMAGE = "mccutchen/go-httpbin:v2.18.1"
-"""go-httpbin listens on 8080 and answers /headers and /ip (seed 000 step 2)."""
+"""go-httpbin listens on 8080 and answers /headers and /ip (the echo app of the PROXY-protocol recipe,
+https://blog.annd.io.vn/blog/istio-preserve-source-ip/)."""
 ECHO_PORT = 8080
 
 # --- Istio (istio/api mesh/v1alpha1/proxy.proto; manifests/charts/gateway) -------------------

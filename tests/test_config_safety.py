@@ -84,7 +84,7 @@ def test_no_accepted_allowlist_meets_accept_both_where_the_lb_sends_no_header() 
             for migrating in (False, True):
                 gateway: dict[str, object] = {"proxyProtocolMigration": migrating}
                 keys: dict[str, object] = {"sourceIp": source_ip, "gateway": gateway}
-                if platform.id == "metallb":
+                if platform.pins_nodes:
                     keys["metallb"] = METALLB
                 if platform.required_one_of:
                     gateway["serviceAnnotations"] = {platform.required_one_of[0]: "x"}

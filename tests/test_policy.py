@@ -253,7 +253,7 @@ def test_a_config_the_program_accepts_never_fails_a_mandatory_policy(
     platform, mode = pair
     required = PLATFORMS[platform].required_one_of
     gateway = {"serviceAnnotations": {**annotations, **({required[0]: "fsn1"} if required else {})}}
-    extra: dict[str, Any] = {"metallb": {"nodes": ["w1"]}} if platform == "metallb" else {}
+    extra: dict[str, Any] = {"metallb": {"nodes": ["w1"]}} if PLATFORMS[platform].pins_nodes else {}
     try:
         config = parse_config(raw(platform, sourceIp=mode, gateway=gateway, **extra))
     except ConfigError as error:

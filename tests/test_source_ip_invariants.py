@@ -36,7 +36,7 @@ def required_annotations(platform: str) -> dict[str, str]:
 
 
 def platform_config(platform: str, mode: str, **keys: Any) -> dict[str, str]:
-    extra: dict[str, Any] = {"metallb": METALLB} if platform == "metallb" else {}
+    extra: dict[str, Any] = {"metallb": METALLB} if PLATFORMS[platform].pins_nodes else {}
     gateway = {**keys.pop("gateway", {}), "serviceAnnotations": required_annotations(platform)}
     return raw(platform, sourceIp=mode, gateway=gateway, **extra, **keys)
 
@@ -47,7 +47,7 @@ def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
         platform.proxy_protocol_annotations if mode == "proxy-protocol" else platform.local_annotations
     )
     expected.update(required_annotations(platform.id))
-    if platform.id == "metallb":
+    if platform.pins_nodes:
         expected["metallb.io/address-pool"] = POOL
     if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
         expected[platform.hairpin_annotation] = "true"
@@ -158,7 +158,7 @@ several_gateways = st.lists(st.tuples(gateway_options, st.none() | SOURCE_IP), m
 
 def gateways_or_rejection(options: dict[str, Any]) -> list[GatewaySettings] | ConfigError:
     keys = dict(options)
-    if keys["platform"] == "metallb":
+    if PLATFORMS[keys["platform"]].pins_nodes:
         keys["metallb"] = METALLB
     required = required_annotations(keys["platform"])
     if required:

@@ -141,15 +141,15 @@ def test_existing_istio_installs_no_control_plane_and_reads_istiod() -> None:
     assert gateway_values(run)["service"]["externalTrafficPolicy"] == "Local"
 
 
-def test_vngcloud_seed_000_proxy_protocol_on_both_sides() -> None:
+def test_vngcloud_sends_and_parses_proxy_protocol_as_the_proxy_protocol_recipe_does() -> None:
     values = gateway_values(stack("vngcloud"))
     assert values["service"]["annotations"] == {"vks.vngcloud.vn/enable-proxy-protocol": "*"}
     assert annotation_json(values) == {"gatewayTopology": {"proxyProtocol": {}}}
     assert "externalTrafficPolicy" not in values["service"]
-    assert stack("vngcloud").of_type("kubernetes:yaml/v2:ConfigFile")  # gateway API CRDs, seed 000 step 1
+    assert stack("vngcloud").of_type("kubernetes:yaml/v2:ConfigFile")  # the Gateway API CRDs, as the recipe installs
 
 
-def test_metallb_seed_002_nodes_selector_and_announcements_agree() -> None:
+def test_metallb_nodes_selector_and_announcements_agree_as_in_the_daocloud_recipe() -> None:
     run = stack("metallb")
     values = gateway_values(run)
     labelled = {p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"] for p in run.of_type("kubernetes:core/v1:NodePatch")}

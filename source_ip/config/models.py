@@ -372,7 +372,8 @@ class MetalLBConfig(_Section):
     addresses: list[AddressRange] = Field(default_factory=list)
     """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
     adopt_l2_advertisement: DnsLabel | None = None
-    """Name of an existing L2Advertisement to patch instead of creating one (seed 002)."""
+    """Name of an existing L2Advertisement to patch instead of creating one (as the DaoCloud
+    MetalLB recipe does: DaoCloud/DaoCloud-docs docs/zh/docs/network/modules/metallb/source_ip.md)."""
 
     @field_validator("addresses")
     @classmethod

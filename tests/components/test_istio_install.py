@@ -12,7 +12,7 @@ from components import IstioInstall, IstioInstallArgs
 from components.istio_install import IstiodTooOld
 from tools.program import HELM_RELEASE, ProgramRun, run_body
 
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"  # seed 000, step 1
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"  # the repository the PROXY-protocol recipe installs from
 ISTIOD_READ = "kubernetes:apps/v1:Deployment::istio-system/istiod"
 
 

@@ -9,7 +9,7 @@ import pytest
 from components import MetalLBPinning, MetalLBPinningArgs
 from tools.program import HELM_RELEASE, run_body
 
-LABEL = {"loadbalancerIPs.metallb.io": "arp"}  # seed 002
+LABEL = {"loadbalancerIPs.metallb.io": "arp"}  # the label of the DaoCloud MetalLB recipe
 
 
 def pinning(**overrides: object):
