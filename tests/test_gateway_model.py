@@ -193,7 +193,9 @@ def test_every_gateway_config_key_reaches_the_component_by_name_or_by_a_decision
 
 
 def test_settings_round_trip_through_the_component_args() -> None:
-    [gateway] = gateways_or_rejection({"platform": "metallb", "sourceIp": "auto", "gateway": {"replicas": 3}})
+    outcome = gateways_or_rejection({"platform": "metallb", "sourceIp": "auto", "gateway": {"replicas": 3}})
+    assert isinstance(outcome, list)
+    [gateway] = outcome
     assert GatewaySettings.of(gateway.args()) == gateway
     assert json.dumps(chart_values(GatewaySettings.of(gateway.args()))) == json.dumps(chart_values(gateway))
 
