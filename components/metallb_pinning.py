@@ -119,8 +119,8 @@ class MetalLBPinning(Component):
                 self.child_name(f"l2-{adopted}"),
                 api_version=API_VERSION,
                 kind="L2Advertisement",
-                # Take over the fields we set even if `kubectl edit` set them before (the DaoCloud recipe edits
-                # it by hand). Destroy
+                # Take over the fields we set even if `kubectl edit` set them before (the DaoCloud
+                # recipe edits it by hand). Destroy
                 # relinquishes them: as no other manager then owns them, both lists are removed.
                 metadata={"name": adopted, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
                 spec=checked_spec,

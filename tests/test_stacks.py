@@ -146,7 +146,8 @@ def test_vngcloud_sends_and_parses_proxy_protocol_as_the_proxy_protocol_recipe_d
     assert values["service"]["annotations"] == {"vks.vngcloud.vn/enable-proxy-protocol": "*"}
     assert annotation_json(values) == {"gatewayTopology": {"proxyProtocol": {}}}
     assert "externalTrafficPolicy" not in values["service"]
-    assert stack("vngcloud").of_type("kubernetes:yaml/v2:ConfigFile")  # the Gateway API CRDs, as the recipe installs
+    # The Gateway API CRDs, as the recipe installs them.
+    assert stack("vngcloud").of_type("kubernetes:yaml/v2:ConfigFile")
 
 
 def test_metallb_nodes_selector_and_announcements_agree_as_in_the_daocloud_recipe() -> None:

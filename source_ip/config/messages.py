@@ -114,7 +114,8 @@ def _problem(root: type[BaseModel], error: Any) -> Problem:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         head = str(loc[-1]).split(".", 1)[0].split("[", 1)[0]
         if len(loc) == 1 and head != loc[-1] and head in allowed:
-            # `pulumi config set istio-source-ip:gateway.replicas 3` makes one flat key; --path makes the object.
+            # `pulumi config set istio-source-ip:gateway.replicas 3` makes one flat key;
+            # --path makes the object.
             hint = (
                 f"; this sets one flat key named {loc[-1]!r}: set the nested value with "
                 f"pulumi config set --path '{NAMESPACE}:{loc[-1]}' <value>"

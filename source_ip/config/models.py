@@ -164,7 +164,8 @@ def _address_item(address: str) -> str:
         span = parse_address_range(address)
     except ValueError:
         raise ValueError(
-            "not an IP address, a CIDR or a range first-last; allowed e.g. 192.168.10.0/24 or 192.168.10.240-192.168.10.250"
+            "not an IP address, a CIDR or a range first-last; allowed e.g. 192.168.10.0/24 or "
+            "192.168.10.240-192.168.10.250"
         ) from None
     for what, network in _MISUSED_NETWORKS.items():
         if span.overlaps(_span(network)):

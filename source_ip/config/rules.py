@@ -30,7 +30,8 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             add(
                 "routing",
                 config.routing,
-                f"Istio {config.istio.version} does not read spec.infrastructure.parametersRef, which carries the "
+                f"Istio {config.istio.version} does not read spec.infrastructure.parametersRef, which "
+                "carries the "
                 f"source-IP path in this mode; allowed: istio.version {GATEWAY_API_MIN_ISTIO[0]}."
                 f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio",
             )
@@ -38,7 +39,8 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         add(
             "gateways",
             _MISSING,
-            f"is set together with {NAMESPACE}:gateway; allowed: one of the two (gateway for one gateway, gateways for several)",
+            f"is set together with {NAMESPACE}:gateway; allowed: one of the two (gateway for one gateway, "
+            "gateways for several)",
         )
     if config.gateways == []:
         add(
@@ -55,8 +57,10 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             add(
                 f"{entry.key}.name",
                 name,
-                f"is already the name of {seen[name]}: the pod labels (app/istio) derive from the release name, so "
-                "each gateway's Istio objects would select the other's pods too; allowed: a name no other gateway has",
+                f"is already the name of {seen[name]}: the pod labels (app/istio) derive from the release "
+                "name, so "
+                "each gateway's Istio objects would select the other's pods too; allowed: a name no other "
+                "gateway has",
             )
         seen.setdefault(name, entry.key)
 
@@ -72,7 +76,8 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         add(
             "metallb.namespace",
             config.metallb.namespace,
-            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. metallb-system",
+            f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. "
+            "metallb-system",
         )
     if config.platform_entry.pins_nodes:
         _metallb_namespace_problems(config, entries, add)
@@ -89,14 +94,17 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             add(
                 "metallb.adoptL2Advertisement",
                 config.metallb.adopt_l2_advertisement,
-                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when metallb.install is true",
+                "a fresh MetalLB install has no L2Advertisement to adopt; allowed: unset when "
+                "metallb.install is true",
             )
         if config.metallb.adopt_l2_advertisement and config.metallb.addresses:
             add(
                 "metallb.adoptL2Advertisement",
                 config.metallb.adopt_l2_advertisement,
-                f"adopting it replaces its whole ipAddressPools list with [{config.metallb.pool}] (MetalLB's CRD list "
-                "is atomic under server-side apply), so the pools it announces today would stop being announced; "
+                f"adopting it replaces its whole ipAddressPools list with [{config.metallb.pool}] (MetalLB's "
+                "CRD list "
+                "is atomic under server-side apply), so the pools it announces today would stop being "
+                "announced; "
                 "allowed: unset (the program creates its own advertisement for the new pool), or remove "
                 "metallb.addresses to pin an existing pool",
             )
@@ -104,7 +112,8 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             add(
                 "metallb.addresses",
                 [],
-                "a fresh MetalLB install has no address pool; allowed: one or more IPs, CIDRs or ranges for the pool",
+                "a fresh MetalLB install has no address pool; allowed: one or more IPs, CIDRs or ranges for "
+                "the pool",
             )
     elif "metallb" in config.model_fields_set:
         add(
@@ -226,7 +235,8 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
         add(
             f"{key}.proxyProtocolMigration",
             True,
-            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: false",
+            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: "
+            "false",
         )
     pool = config.metallb.pool if config.platform_entry.pins_nodes else None
     program = program_service_annotations(
@@ -248,7 +258,8 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
                     add(
                         f"{key}.serviceAnnotations.{annotation}",
                         gateway.service_annotations[annotation],
-                        f"{outside} is not in metallb.addresses, so MetalLB would take it from another pool, announced "
+                        f"{outside} is not in metallb.addresses, so MetalLB would take it from another pool, "
+                        "announced "
                         f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}",
                     )
     if config.allowlist and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
@@ -256,8 +267,10 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             "allowlist",
             config.allowlist,
             f"{platform.id} terminates TCP and does not send the PROXY header yet at this migration step "
-            f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and the "
-            "allowlist would block every client; allowed: [] until the step that sets sourceIp: proxy-protocol",
+            f"({entry.source_ip_key}: local), so gateway {gateway.name} sees the load balancer's address and "
+            "the "
+            "allowlist would block every client; allowed: [] until the step that sets sourceIp: "
+            "proxy-protocol",
         )
     if (
         config.allowlist

@@ -12,7 +12,8 @@ from components import IstioInstall, IstioInstallArgs
 from components.istio_install import IstiodTooOld
 from tools.program import HELM_RELEASE, ProgramRun, run_body
 
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"  # the repository the PROXY-protocol recipe installs from
+# The repository the PROXY-protocol recipe installs from.
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 ISTIOD_READ = "kubernetes:apps/v1:Deployment::istio-system/istiod"
 
 
