@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
     if failed:
         return 2
-    print(f"{len(stacks) - differing} of {len(stacks)} stacks identical to {args.ref}")
+    against = args.ref if args.before_renders is None else f"the renders in {args.before_renders}"
+    print(f"{len(stacks) - differing} of {len(stacks)} stacks identical to {against}")
     return 1 if differing else 0
 
 
