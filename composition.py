@@ -95,7 +95,3 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         echo_host=config.echo.host if config.echo.enabled else None,
     )
 
-
-def gateway_args(settings: GatewaySettings) -> IngressGatewayArgs:
-    """A gateway component's args (a TypedDict) from checked settings."""
-    return settings.args()
