@@ -1,6 +1,6 @@
 """The source-IP decisions for one gateway, as pure functions: no resources, no config parsing.
 
-`IngressGateway` calls them with its typed inputs, the config validation calls them to explain a
+The gateway model (`gateway.py`) decides with them, the config validation calls them to explain a
 refusal, and the tests check them without a cluster. The invariants they keep:
 - the LB sends the PROXY header  <=>  the gateway parses it (strict `gatewayTopology.proxyProtocol`,
   or the permissive listener filter while migrating) — never one without the other;
