@@ -1,4 +1,5 @@
-"""What every kind of gateway component shares, built once: the accept-both EnvoyFilter and the outputs."""
+"""What every kind of gateway component shares, built once: the accept-both EnvoyFilter, the front-proxy
+guard, the rate-limit EnvoyFilter and the outputs."""
 
 from collections.abc import Callable
 
@@ -33,6 +34,24 @@ class GatewayComponent(Component):
                 kind="EnvoyFilter",
                 metadata={"name": decisions.accept_both_filter_name, "namespace": self.settings.namespace},
                 spec=decisions.accept_both_filter,
+                opts=self.child(),
+            )
+        if decisions.front_proxy_guard is not None:
+            k8s.apiextensions.CustomResource(
+                self.child_name("front-proxy-guard"),
+                api_version="security.istio.io/v1",
+                kind="AuthorizationPolicy",
+                metadata={"name": decisions.front_proxy_guard_name, "namespace": self.settings.namespace},
+                spec=decisions.front_proxy_guard,
+                opts=self.child(),
+            )
+        if decisions.rate_limit_filter is not None:
+            k8s.apiextensions.CustomResource(
+                self.child_name("rate-limit"),
+                api_version="networking.istio.io/v1alpha3",
+                kind="EnvoyFilter",
+                metadata={"name": decisions.rate_limit_filter_name, "namespace": self.settings.namespace},
+                spec=decisions.rate_limit_filter,
                 opts=self.child(),
             )
         self.address = address()

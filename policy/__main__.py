@@ -65,6 +65,7 @@ POLICIES = [
     _resource_policy(validators.trusted_proxies_behind_l4, EnforcementLevel.MANDATORY),
     _stack_policy(validators.l2_advertisements_cover_gateway, EnforcementLevel.MANDATORY),
     _stack_policy(validators.gateway_api_parameters_pair_proxy_protocol, EnforcementLevel.MANDATORY),
+    _stack_policy(validators.front_proxy_guarded, EnforcementLevel.MANDATORY),
 ]
 
 if __name__ == "__main__":

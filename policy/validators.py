@@ -17,13 +17,16 @@ from typing import Any
 import yaml
 
 from source_ip.facts import (
+    GATEWAY_NAME_POD_LABEL,
     LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
     METALLB_POOL_ANNOTATION,
     MIGRATION_POD_LABEL,
     PROXY_CONFIG_ANNOTATION,
     TRUSTED_HOPS_ANNOTATION,
+    gateway_selector_labels,
     proxy_switch_for,
 )
+from source_ip.front_proxies import FRONT_PROXY_ANNOTATION
 
 GATEWAY_CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 L2_ADVERTISEMENT_TYPES = (
@@ -301,4 +304,112 @@ def gateway_api_parameters_pair_proxy_protocol(
         props = {"chart": "gateway", "name": gateway.name, "values": gateway.values}
         violations += proxy_protocol_on_both_sides(GATEWAY_CHART_TYPES[0], props)
         violations += trusted_proxies_behind_l4(GATEWAY_CHART_TYPES[0], props)
+    return violations
+
+
+AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+AUTHORIZATION_POLICY_TYPES = (
+    AUTHORIZATION_POLICY,
+    "kubernetes:security.istio.io/v1beta1:AuthorizationPolicy",
+)
+
+
+@dataclass(frozen=True)
+class FrontedGateway:
+    """A gateway behind a front proxy (its pods carry FRONT_PROXY_ANNOTATION), and how policies find it."""
+
+    name: str
+    namespace: Any
+    pod_labels: dict[str, str]
+    gateway_api: bool
+    profile: str
+
+
+def _fronted_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list[FrontedGateway]:
+    found = []
+    for resource_type, props in resources:
+        gateway = gateway_of(resource_type, props)
+        if gateway is not None and not gateway.unreadable:
+            profile = _map(gateway.values.get("podAnnotations")).get(FRONT_PROXY_ANNOTATION)
+            if profile is not None:
+                labels = gateway_selector_labels(gateway.name)
+                namespace = props.get("namespace")
+                found.append(FrontedGateway(gateway.name, namespace, labels, False, str(profile)))
+    configmaps = {_object_key(p.get("metadata")): _map(p.get("data")) for t, p in resources if t == CONFIGMAP}
+    for resource_type, props in resources:
+        if resource_type != GATEWAY_API_GATEWAY:
+            continue
+        metadata = _map(props.get("metadata"))
+        ref = _map(_map(_map(props.get("spec")).get("infrastructure")).get("parametersRef"))
+        data = configmaps.get(_object_key({"namespace": metadata.get("namespace"), "name": ref.get("name")}))
+        if data is None:
+            continue
+        gateway = gateway_from_parameters(str(metadata.get("name")), data)
+        profile = _map(gateway.values.get("podAnnotations")).get(FRONT_PROXY_ANNOTATION)
+        if profile is not None:
+            labels = {GATEWAY_NAME_POD_LABEL: gateway.name}
+            found.append(FrontedGateway(gateway.name, metadata.get("namespace"), labels, True, str(profile)))
+    return found
+
+
+def _attaches(metadata: Mapping[str, Any], spec: Mapping[str, Any], gateway: FrontedGateway) -> bool:
+    """Does an AuthorizationPolicy apply to the gateway's pods: same namespace, and a selector whose
+    labels the pods carry, a targetRef to its Gateway, or neither (every workload of the namespace)."""
+    if metadata.get("namespace") != gateway.namespace:
+        return False
+    selector = _map(spec.get("selector")).get("matchLabels")
+    refs = [_map(ref) for ref in [*_list(spec.get("targetRefs")), spec.get("targetRef")] if ref]
+    if selector is None and not refs:
+        return True
+    if isinstance(selector, Mapping) and selector:
+        if all(gateway.pod_labels.get(key) == value for key, value in selector.items()):
+            return True
+    return any(ref.get("kind") == "Gateway" and ref.get("name") == gateway.name for ref in refs)
+
+
+def _is_guard(spec: Mapping[str, Any]) -> bool:
+    """A DENY whose one rule denies every request from a direct peer outside a non-empty list, with no
+    other condition (a `to` or `when` would leave the other requests unguarded)."""
+    rules = _list(spec.get("rules"))
+    if spec.get("action") != "DENY" or len(rules) != 1:
+        return False
+    rule = _map(rules[0])
+    sources = _list(rule.get("from"))
+    if set(rule) != {"from"} or len(sources) != 1:
+        return False
+    source = _map(_map(sources[0]).get("source"))
+    blocks = _list(source.get("notIpBlocks"))
+    return set(source) == {"notIpBlocks"} and bool(blocks) and all(isinstance(b, str) for b in blocks)
+
+
+def front_proxy_guarded(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Mandatory (stack): a gateway behind a front proxy (numTrustedProxies from its one hop) has a DENY
+    AuthorizationPolicy on every direct peer outside the proxy's ranges, and no ALLOW policy matches
+    `ipBlocks` there (the direct peer is the proxy, not the client)."""
+    resources = list(resources)
+    policies = [
+        (_map(p.get("metadata")), _map(p.get("spec")))
+        for t, p in resources
+        if t in AUTHORIZATION_POLICY_TYPES
+    ]
+    violations = []
+    for gateway in _fronted_gateways(resources):
+        attached = [(metadata, spec) for metadata, spec in policies if _attaches(metadata, spec, gateway)]
+        if not any(_is_guard(spec) for _, spec in attached):
+            violations.append(
+                f"gateway {gateway.name}: behind front proxy {gateway.profile} it trusts one X-Forwarded-For "
+                "hop, but no DENY AuthorizationPolicy (rules: [{from: [{source: {notIpBlocks: <the proxy's "
+                "ranges>}}]}]) applies to it: a client reaching the load balancer directly forges its address"
+            )
+        for metadata, spec in attached:
+            if spec.get("action", "ALLOW") != "ALLOW":
+                continue
+            for rule in map(_map, _list(spec.get("rules"))):
+                if any("ipBlocks" in _map(_map(item).get("source")) for item in _list(rule.get("from"))):
+                    violations.append(
+                        f"AuthorizationPolicy {metadata.get('name')}: an allowlist on ipBlocks behind front "
+                        f"proxy {gateway.profile} matches the proxy's addresses, not the client's; use "
+                        "remoteIpBlocks"
+                    )
+                    break
     return violations

@@ -6,7 +6,9 @@ rewrites it from the published lists. A profile whose ranges could not be read s
 `trusted_ranges` refuses it: an empty trust list would either deny every request (outage) or, if a caller
 treated it as "no restriction", let anyone forge the client address (bypass).
 
-Design draft for issue 20; see docs/front-proxy.md for the sources of every statement here.
+What the gateway does with a profile (source_ip/gateway.py): it trusts one X-Forwarded-For hop
+(gatewayTopology.numTrustedProxies: 1), and a DENY AuthorizationPolicy refuses every direct peer outside
+the profile's ranges. See docs/front-proxy.md for the sources of every statement here.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ from typing import Literal
 
 Family = Literal[4, 6]
 ListFormat = Literal["lines", "aws-ip-ranges", "fastly-json"]
-Detection = Literal["custom-header", "xff-trusted-cidrs"]
+Detection = Literal["xff-last-hop", "refused"]
 
 RANGES_FILE = Path(__file__).with_name("front_proxy_ranges.json")
 REFRESH_COMMAND = "python -m tools.front_proxy_ranges --write"
+FRONT_PROXY_ANNOTATION = "istio-source-ip.io/front-proxy"
+"""Pod annotation (the profile id) on a gateway behind a front proxy: the policy pack reads it to demand the
+direct-peer guard and to refuse an allowlist on `ipBlocks` (which would match the proxy, not the client)."""
+GUARD_POLICY_SUFFIX = "-front-proxy-guard"
+"""The DENY AuthorizationPolicy of gateway G is named G + this."""
 
 MIN_PREFIX: dict[Family, int] = {4: 8, 6: 16}
 """Broadest egress range accepted from a published list. The broadest read here is Cloudflare's /12 (IPv4,
@@ -54,12 +61,14 @@ class PublishedList:
 
 @dataclass(frozen=True)
 class ClientAddress:
-    """How the proxy hands the client address to the origin, and how the gateway should read it."""
+    """How the proxy hands the client address to the origin, and how the gateway reads it."""
 
     header: str
+    """The header the gateway reads: X-Forwarded-For, whose last entry the proxy appended."""
     detection: Detection
-    """custom-header: Envoy's custom_header extension reads `header` as one address.
-    xff-trusted-cidrs: Envoy's xff extension walks X-Forwarded-For from the right, skipping the ranges."""
+    """xff-last-hop: the proxy appends the address that connected to it as the last X-Forwarded-For entry,
+    so one trusted hop (Envoy's use_remote_address with xff_num_trusted_hops 1) yields it.
+    refused: the proxy does not append on every request; the program refuses the profile (`why`)."""
     why: str
     caveat: str
     source: str
@@ -97,20 +106,21 @@ PROFILES: dict[str, FrontProxyProfile] = {
         id="cloudflare",
         name="Cloudflare",
         client_address=ClientAddress(
-            header="CF-Connecting-IP",
-            detection="custom-header",
+            header="X-Forwarded-For",
+            detection="xff-last-hop",
             why=(
-                "Cloudflare documents CF-Connecting-IP as the address of the client connecting to "
-                "Cloudflare, "
-                "sent only on traffic from Cloudflare's edge to the origin: one address, no list to walk."
+                "Cloudflare sends X-Forwarded-For equal to CF-Connecting-IP when the request had none, and "
+                "otherwise appends the address of the proxy connecting to Cloudflare: the last entry is the "
+                "address that connected to Cloudflare. CF-Connecting-IP itself would need Envoy's "
+                "custom_header extension, which Istio 1.30 gateways cannot use (docs/front-proxy.md)."
             ),
             caveat=(
-                "Envoy's custom_header extension trusts the header from any peer, so it is only safe "
-                "together "
-                "with a guard that refuses every direct peer outside Cloudflare's ranges."
+                "Cloudflare's 'Remove visitor IP headers' managed transform drops X-Forwarded-For: the "
+                "gateway then sees the Cloudflare edge as the client. Only safe with the direct-peer guard."
             ),
             source=(
-                "https://developers.cloudflare.com/fundamentals/reference/http-headers/ (CF-Connecting-IP)"
+                "https://developers.cloudflare.com/fundamentals/reference/http-headers/ "
+                "(X-Forwarded-For, CF-Connecting-IP)"
             ),
         ),
         lists=(
@@ -126,16 +136,16 @@ PROFILES: dict[str, FrontProxyProfile] = {
         name="Amazon CloudFront",
         client_address=ClientAddress(
             header="X-Forwarded-For",
-            detection="xff-trusted-cidrs",
+            detection="xff-last-hop",
             why=(
                 "CloudFront appends the viewer address to X-Forwarded-For (AWS re:Post; not read in the AWS "
                 "developer guide). CloudFront-Viewer-Address exists only when an origin request policy adds "
-                "it, and carries address:port, which Envoy's custom_header extension would not parse."
+                "it, carries address:port, and would need Envoy's custom_header extension."
             ),
             caveat=(
-                "Trust X-Forwarded-For only from CloudFront's origin-facing ranges (not the CLOUDFRONT "
-                "service, "
-                "which lists viewer-facing edge addresses too)."
+                "Trust only CloudFront's origin-facing ranges (not the CLOUDFRONT service, which lists "
+                "viewer-facing edge addresses too). With Origin Shield a second CloudFront hop may append "
+                "the edge's address (not read here): the gateway would then see an edge as the client."
             ),
             source=(
                 "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/"
@@ -162,18 +172,17 @@ PROFILES: dict[str, FrontProxyProfile] = {
         name="Fastly",
         client_address=ClientAddress(
             header="Fastly-Client-IP",
-            detection="custom-header",
+            detection="refused",
             why=(
-                "Fastly-Client-IP is the first client.ip Fastly saw and survives shielding (a second "
-                "Fastly POP), "
-                "where X-Forwarded-For gains the edge POP's address; Fastly adds to X-Forwarded-For only "
-                "on TLS "
-                "connections, so on plain-HTTP clients XFF carries only what the client sent."
+                "Fastly adds to X-Forwarded-For only on TLS client connections, so for a plain-HTTP client "
+                "the last entry is whatever the client wrote (a forged address behind one trusted hop), and "
+                "Fastly-Client-IP would need Envoy's custom_header extension, which Istio 1.30 gateways "
+                "cannot use, and is itself forgeable unless the service's VCL sets it"
             ),
             caveat=(
                 "Fastly documents that Fastly-Client-IP is not protected: a client that sends it is believed "
                 "unless the service's VCL sets it on the first visit "
-                "(set req.http.Fastly-Client-IP = client.ip). The profile is only safe with that VCL."
+                "(set req.http.Fastly-Client-IP = client.ip)."
             ),
             source=(
                 "https://fastly.com/documentation/reference/http/http-headers/Fastly-Client-IP; "
@@ -184,6 +193,8 @@ PROFILES: dict[str, FrontProxyProfile] = {
         docs=("https://docs.rs/crate/fastly-api/latest/source/docs/PublicIpListApi.md",),
     ),
 }
+"""The profiles. A gateway behind one reads the last X-Forwarded-For entry (one trusted hop) and refuses
+every direct peer outside its ranges; a profile whose proxy does not append on every request is refused."""
 
 
 def check_cidrs(values: object, family: Family, where: str) -> tuple[str, ...]:
@@ -279,6 +290,82 @@ def trusted_ranges(profile_id: str, snapshots: dict[str, RangeSnapshot] | None =
             "and commit source_ip/front_proxy_ranges.json."
         )
     return snapshot
+
+
+CUSTOM = "custom"
+PROFILE_IDS = (*PROFILES, CUSTOM)
+
+HEADER_REFUSAL = (
+    "cannot be honoured on Istio 1.30: reading a header such as CF-Connecting-IP takes Envoy's "
+    "original_ip_detection_extensions, which Envoy refuses together with use_remote_address: true, and "
+    "istiod sets use_remote_address: true on every gateway, which an EnvoyFilter MERGE cannot turn off "
+    "(istio#18169): "
+    "the listener would be rejected, an outage; allowed: unset (the gateway reads the last X-Forwarded-For "
+    "entry, which the proxy must append)"
+)
+PROXY_PROTOCOL_REFUSAL = (
+    "needs the front proxy to be the gateway's direct peer (sourceIp: local, passthrough): the guard matches "
+    "ipBlocks, which Envoy fills from the physical peer (RBAC direct_remote_ip), so behind PROXY protocol it "
+    "would see the load balancer and deny every request, and no AuthorizationPolicy field sees the PROXY "
+    "header's address once one X-Forwarded-For hop is trusted"
+)
+
+
+def front_proxy_problems(
+    profile: str,
+    cidrs: list[str] | tuple[str, ...],
+    header: str | None,
+    snapshots: dict[str, RangeSnapshot] | None = None,
+) -> list[tuple[str, object, str]]:
+    """What is wrong with a frontProxy, as (sub-key, value, message); empty when the gateway can use it."""
+    if profile not in PROFILE_IDS:
+        return [("profile", profile, f"is not a known front proxy; allowed: {', '.join(PROFILE_IDS)}")]
+    problems: list[tuple[str, object, str]] = []
+    if header is not None:
+        problems.append(("header", header, HEADER_REFUSAL))
+    if profile == CUSTOM:
+        if not cidrs:
+            problems.append(
+                (
+                    "cidrs",
+                    list(cidrs),
+                    "is required with profile custom: the egress ranges of your proxy, the only direct "
+                    "peers the gateway serves; allowed: one or more public CIDRs, e.g. [198.51.100.0/24]",
+                )
+            )
+        return problems
+    if cidrs:
+        problems.append(
+            (
+                "cidrs",
+                list(cidrs),
+                f"is only read with profile custom; profile {profile} takes its ranges from "
+                "source_ip/front_proxy_ranges.json; allowed: remove the key, or profile: custom",
+            )
+        )
+    client = PROFILES[profile].client_address
+    if client.detection == "refused":
+        problems.append(("profile", profile, f"{client.why}; allowed: cloudflare, cloudfront, or custom"))
+        return problems
+    try:
+        trusted_ranges(profile, snapshots)
+    except EmptyProfileError as error:
+        problems.append(("profile", profile, str(error).removeprefix("frontProxy.profile: ")))
+    return problems
+
+
+def proxy_cidrs(profile: str, cidrs: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The direct peers a gateway behind this proxy serves: the profile's ranges, or a custom proxy's own."""
+    if profile == CUSTOM:
+        return tuple(cidrs)
+    return trusted_ranges(profile).cidrs
+
+
+def guard_policy_spec(attach: dict[str, object], cidrs: tuple[str, ...]) -> dict[str, object]:
+    """The direct-peer guard: DENY every request whose direct peer (`notIpBlocks`, Envoy's RBAC
+    direct_remote_ip: the packet source) is outside the proxy's ranges. A DENY, because ALLOW policies
+    are OR-ed and are evaluated after every DENY: an allowlist cannot reopen the bypass."""
+    return {**attach, "action": "DENY", "rules": [{"from": [{"source": {"notIpBlocks": list(cidrs)}}]}]}
 
 
 def _short(value: object) -> str:

@@ -18,6 +18,7 @@ from typing import Any, NotRequired, TypedDict, cast
 import pulumi
 
 from source_ip.facts import (
+    GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     MIGRATION_POD_LABEL,
     PLATFORMS,
@@ -28,6 +29,14 @@ from source_ip.facts import (
     Platform,
     SourceIpMode,
     gateway_selector_labels,
+)
+from source_ip.front_proxies import (
+    FRONT_PROXY_ANNOTATION,
+    GUARD_POLICY_SUFFIX,
+    PROXY_PROTOCOL_REFUSAL,
+    front_proxy_problems,
+    guard_policy_spec,
+    proxy_cidrs,
 )
 from source_ip.plan import (
     AllowlistField,
@@ -41,6 +50,7 @@ from source_ip.plan import (
     program_service_annotations,
     service_annotation_problems,
 )
+from source_ip.rate_limit import RateLimitArgs, rate_limit_filter_spec
 
 
 class MetalLBPlacement(TypedDict):
@@ -50,6 +60,17 @@ class MetalLBPlacement(TypedDict):
     """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
     pool: str
     """The IPAddressPool the Service takes its address from."""
+
+
+class FrontProxyArgs(TypedDict):
+    """The CDN or L7 proxy in front of a gateway (docs/front-proxy.md)."""
+
+    profile: str
+    """cloudflare, cloudfront or custom (fastly is refused: docs/front-proxy.md)."""
+    cidrs: NotRequired[list[str]]
+    """custom only (required there): the proxy's egress ranges."""
+    header: NotRequired[str | None]
+    """Refused on Istio 1.30 (a custom client-address header needs what istiod's gateways cannot take)."""
 
 
 class IngressGatewayArgs(TypedDict):
@@ -82,6 +103,10 @@ class IngressGatewayArgs(TypedDict):
     """Hostname the LB publishes instead of its IP (DigitalOcean, Hetzner), for in-cluster callers."""
     metallb: NotRequired[MetalLBPlacement | None]
     """Set on MetalLB: pin the pods to the announcing nodes and take the address from the pool."""
+    front_proxy: NotRequired[FrontProxyArgs | None]
+    """The CDN/L7 proxy in front: one trusted X-Forwarded-For hop, every other direct peer denied."""
+    rate_limit: NotRequired[RateLimitArgs | None]
+    """A per-client local rate limit (429 with retry-after), keyed on the trusted client address."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,8 @@ class GatewaySettings:
     service_annotations: dict[str, str] = field(default_factory=dict)
     hairpin_hostname: str | None = None
     metallb: MetalLBPlacement | None = None
+    front_proxy: FrontProxyArgs | None = None
+    rate_limit: RateLimitArgs | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SourceIpMode(self.mode))
@@ -120,6 +147,22 @@ class GatewaySettings:
             self.platform_entry, self.mode, program_annotations(self), self.service_annotations
         ):
             raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
+        if self.front_proxy is not None:
+            self._check_front_proxy(self.front_proxy)
+
+    def _check_front_proxy(self, front: FrontProxyArgs) -> None:
+        where = f"IngressGateway {self.name}: front_proxy"
+        for sub, value, message in front_proxy_problems(
+            front["profile"], front.get("cidrs") or [], front.get("header")
+        ):
+            raise ValueError(f"{where}.{sub} {value!r} {message}")
+        if self.num_trusted_proxies or self.trusted_hops != TrustedHops.L4:
+            raise ValueError(
+                f"{where} with num_trusted_proxies/trusted_hops: the gateway trusts exactly the proxy's "
+                "one X-Forwarded-For hop; allowed: num_trusted_proxies 0, trusted_hops l4"
+            )
+        if self.listener != ProxyProtocolListener.OFF:
+            raise ValueError(f"{where} with listener {self.listener}: {PROXY_PROTOCOL_REFUSAL}")
 
     @classmethod
     def of(cls, args: IngressGatewayArgs) -> "GatewaySettings":
@@ -139,8 +182,13 @@ class GatewaySettings:
         return gateway_selector_labels(self.name)
 
     @property
+    def trusted_xff_hops(self) -> int:
+        """X-Forwarded-For hops the gateway trusts: the front proxy's one, or numTrustedProxies."""
+        return 1 if self.front_proxy is not None else self.num_trusted_proxies
+
+    @property
     def client_address_source(self) -> ClientAddressSource:
-        return client_address_source(self.listener, self.num_trusted_proxies)
+        return client_address_source(self.listener, self.trusted_xff_hops)
 
 
 def program_annotations(settings: GatewaySettings) -> dict[str, str]:
@@ -219,18 +267,30 @@ class GatewayDecisions:
     """The AuthorizationPolicy field that matches the client here (the policies' target field)."""
     ref: GatewayRef
     """What routing and policies target: name, namespace and pod labels."""
+    front_proxy_guard: dict[str, Any] | None = None
+    """The DENY AuthorizationPolicy spec refusing every direct peer outside the front proxy's ranges."""
+    rate_limit_filter: dict[str, Any] | None = None
+    """The EnvoyFilter spec of the per-client local rate limit."""
 
     @property
     def accept_both_filter_name(self) -> str:
         return f"{self.settings.name}-proxy-protocol-accept-both"
+
+    @property
+    def front_proxy_guard_name(self) -> str:
+        return f"{self.settings.name}{GUARD_POLICY_SUFFIX}"
+
+    @property
+    def rate_limit_filter_name(self) -> str:
+        return f"{self.settings.name}-rate-limit"
 
 
 def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     """Every client-IP decision of a gateway, once; only `pod_labels` depends on the deployer."""
     labels = deployer.pod_labels(settings.name)
     topology: dict[str, Any] = {}
-    if settings.num_trusted_proxies:
-        topology["numTrustedProxies"] = settings.num_trusted_proxies
+    if settings.trusted_xff_hops:
+        topology["numTrustedProxies"] = settings.trusted_xff_hops
     if settings.listener == ProxyProtocolListener.STRICT:
         topology["proxyProtocol"] = {}
     pod_annotations: dict[str, str] = {}
@@ -238,7 +298,10 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         pod_annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(
             {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
         )
-        if settings.num_trusted_proxies:
+        if settings.front_proxy is not None:
+            pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(TrustedHops.L7)
+            pod_annotations[FRONT_PROXY_ANNOTATION] = settings.front_proxy["profile"]
+        elif settings.num_trusted_proxies:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(settings.trusted_hops)
     accepts_both = settings.listener == ProxyProtocolListener.ACCEPT_BOTH
     source = settings.client_address_source
@@ -281,7 +344,26 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         client_address_source=source,
         allowlist_field=allowlist_field(source),
         ref=GatewayRef(name=settings.name, namespace=settings.namespace, labels=labels),
+        front_proxy_guard=(
+            guard_policy_spec(
+                policy_attach(settings.name, labels, deployer),
+                proxy_cidrs(settings.front_proxy["profile"], settings.front_proxy.get("cidrs") or []),
+            )
+            if settings.front_proxy is not None
+            else None
+        ),
+        rate_limit_filter=(
+            rate_limit_filter_spec(labels, settings.rate_limit) if settings.rate_limit is not None else None
+        ),
     )
+
+
+def policy_attach(name: str, pod_labels: dict[str, str], deployer: Deployer) -> dict[str, Any]:
+    """How an Istio policy attaches to the gateway: `targetRefs` to the Gateway API Gateway istiod
+    deploys, or a `selector` on the chart's pod labels."""
+    if deployer is Deployer.ISTIOD:
+        return {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": name}]}
+    return {"selector": {"matchLabels": dict(pod_labels)}}
 
 
 def accept_both_filter_spec(gateway_labels: dict[str, str]) -> dict[str, Any]:

@@ -147,6 +147,30 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("a JSON value nested too deep", {"platform": "gcp", "gateway": "[" * 20 + "]" * 20}),
     ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
     ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
+    (
+        "a front proxy behind PROXY protocol",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "proxy-protocol",
+            "gateway": {"frontProxy": {"profile": "cloudflare"}},
+        },
+    ),
+    (
+        "a client-address header Istio cannot honour",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"frontProxy": {"profile": "cloudflare", "header": "CF-Connecting-IP"}},
+        },
+    ),
+    (
+        "a CDN that does not append to X-Forwarded-For on every request",
+        {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "fastly"}}},
+    ),
+    (
+        "a custom front proxy without its ranges",
+        {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "custom"}}},
+    ),
 ]
 
 

@@ -310,6 +310,30 @@ class IstioConfig(_Section):
         return release
 
 
+class FrontProxyConfig(_Section):
+    """An L7 proxy or CDN in front of the gateway (docs/front-proxy.md): the gateway reads the last
+    X-Forwarded-For entry (one trusted hop) and refuses every direct peer outside the proxy's ranges."""
+
+    profile: Literal["cloudflare", "cloudfront", "fastly", "custom"]
+    """Whose proxy: its egress ranges come from source_ip/front_proxy_ranges.json (`custom`: `cidrs`)."""
+    cidrs: list[Cidr] = Field(default_factory=list)
+    """`custom` only (required there): the proxy's egress ranges, the only direct peers served."""
+    header: str | None = None
+    """A header carrying the client address (e.g. CF-Connecting-IP): refused on Istio 1.30, see
+    docs/front-proxy.md; the proxy must append the client to X-Forwarded-For instead."""
+
+
+class RateLimitConfig(_Section):
+    """Envoy's local rate limit on the gateway, one token bucket per client address, per replica."""
+
+    requests_per_minute: int = Field(ge=1, le=1_000_000)
+    """Requests a minute each client address may send (refilled continuously)."""
+    burst: int = Field(ge=1, le=1_000_000)
+    """Requests a client may send at once (the bucket's size)."""
+    tracked_clients: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Client buckets kept per replica (least recently used evicted: an evicted client starts full)."""
+
+
 class GatewayConfig(_Section):
     name: ReleaseName = "istio-ingressgateway"
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
@@ -327,6 +351,10 @@ class GatewayConfig(_Section):
     """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
     proxy_protocol_migration: Bool = False
     """Accept connections with and without the PROXY header while the LB is switched."""
+    front_proxy: FrontProxyConfig | None = None
+    """The CDN or L7 proxy in front (docs/front-proxy.md): client address from its one hop, others refused."""
+    rate_limit: RateLimitConfig | None = None
+    """A per-client rate limit (429 with retry-after), keyed on the client address the gateway trusts."""
 
     @field_validator("hairpin_hostname")
     @classmethod

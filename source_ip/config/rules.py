@@ -15,6 +15,7 @@ from source_ip.facts import (
     PLATFORMS,
     SourceIpMode,
 )
+from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
 from source_ip.plan import program_service_annotations, service_annotation_problems
 
 
@@ -225,6 +226,8 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             f"X-Forwarded-For header; allowed: 0, or set {key}.trustedHops: l7 when that many L7 "
             "proxies/CDNs in front append X-Forwarded-For",
         )
+    if gateway.front_proxy is not None:
+        _front_proxy_problems(entry, add)
     if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
         add(
             f"{key}.maxReplicas",
@@ -303,6 +306,38 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
                 gateway.hairpin_hostname,
                 f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol",
             )
+
+
+def _front_proxy_problems(entry: GatewayEntry, add: Any) -> None:
+    """A gateway behind a CDN/L7 proxy: one way to read the chain (its one X-Forwarded-For hop), a proxy
+    whose ranges are known, and the proxy as the direct peer (the guard matches the packet source)."""
+    gateway, key = entry.gateway, entry.key
+    front = gateway.front_proxy
+    assert front is not None
+    for sub, value, message in front_proxy_problems(front.profile, front.cidrs, front.header):
+        add(f"{key}.frontProxy.{sub}", value, message)
+    one_way = "the program trusts exactly the proxy's one X-Forwarded-For hop"
+    if gateway.num_trusted_proxies:
+        add(
+            f"{key}.numTrustedProxies",
+            gateway.num_trusted_proxies,
+            f"is set together with {key}.frontProxy, and {one_way} (numTrustedProxies: 1); "
+            "allowed: 0 (unset) with frontProxy",
+        )
+    if gateway.trusted_hops != "l4":
+        add(
+            f"{key}.trustedHops",
+            gateway.trusted_hops,
+            f"is set together with {key}.frontProxy, and {one_way}; allowed: unset with frontProxy",
+        )
+    if entry.mode != SourceIpMode.LOCAL or gateway.proxy_protocol_migration:
+        add(
+            f"{key}.frontProxy",
+            front.model_dump(by_alias=True, exclude_defaults=True),
+            f"{PROXY_PROTOCOL_REFUSAL}; allowed: {entry.source_ip_key}: local without "
+            "proxyProtocolMigration (the proxy connects to the gateway's address directly), or remove "
+            "frontProxy",
+        )
 
 
 def _outside_pool(ips: str, ranges: list[str]) -> str | None:

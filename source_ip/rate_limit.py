@@ -1,0 +1,121 @@
+"""A per-client rate limit on a gateway, as data: Envoy's local rate limit filter keyed on the client address.
+
+The filter (`envoy.filters.http.local_ratelimit`) is inserted before the router of every HTTP connection
+manager of the gateway (an EnvoyFilter, context GATEWAY). Its own `rate_limits` produce one descriptor
+entry per request, `remote_address` = the address the connection manager trusted (the packet source, the
+PROXY header's address, or the X-Forwarded-For entry behind a front proxy); the descriptor whose entry
+has no value is a wildcard: one token bucket per distinct address, kept in an LRU of
+`max_dynamic_descriptors` buckets. Field names are those of Envoy's protos (data-plane-api at
+84e84367, checked by tests/test_rate_limit.py against copies of the protos); see docs/front-proxy.md.
+"""
+
+import math
+from typing import Any, NotRequired, TypedDict
+
+LOCAL_RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
+LOCAL_RATE_LIMIT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+ROUTER_FILTER = "envoy.filters.http.router"
+MIN_FILL_INTERVAL_MS = 50
+"""Envoy refuses a token bucket that refills more often (local_rate_limit.proto, token_bucket field)."""
+TRACKED_CLIENTS_DEFAULT = 10_000
+"""Buckets kept per gateway replica (Envoy's own default is 20, which would hand an evicted client a full
+bucket as soon as 20 others were seen)."""
+STAT_PREFIX = "client_rate_limit"
+
+
+class RateLimitArgs(TypedDict):
+    """A per-client rate limit: requests a minute per client address, and the burst it may spend at once."""
+
+    requests_per_minute: int
+    """Requests a minute each client address may send."""
+    burst: int
+    """Requests a client may send at once (the bucket's size)."""
+    tracked_clients: NotRequired[int]
+    """Client buckets kept per replica (default TRACKED_CLIENTS_DEFAULT)."""
+
+
+def refill(requests_per_minute: int) -> tuple[int, int]:
+    """(tokens_per_fill, fill_interval in ns): the fewest tokens per refill (one, unless that would refill
+    more often than Envoy allows) at this rate; the interval is rounded to the nanosecond (a protobuf
+    Duration's unit), so a refill never hands out more than one bucket's worth at once."""
+    tokens = max(1, math.ceil(MIN_FILL_INTERVAL_MS * 1_000_000 * requests_per_minute / 60e9))
+    interval_ns = round(60 * 10**9 * tokens / requests_per_minute)
+    if interval_ns < MIN_FILL_INTERVAL_MS * 1_000_000:  # rounding: one token more
+        tokens += 1
+        interval_ns = round(60 * 10**9 * tokens / requests_per_minute)
+    return tokens, interval_ns
+
+
+def retry_after_seconds(requests_per_minute: int) -> int:
+    """The `retry-after` a limited client gets: the bucket's refill interval, rounded up to whole seconds."""
+    _, interval_ns = refill(requests_per_minute)
+    return max(1, math.ceil(interval_ns / 10**9))
+
+
+def duration(nanoseconds: int) -> str:
+    """A protobuf Duration in its JSON form: seconds, with up to nine digits of fraction."""
+    seconds, nanos = divmod(nanoseconds, 10**9)
+    return f"{seconds}.{nanos:09d}".rstrip("0").rstrip(".") + "s"
+
+
+def local_rate_limit_config(limit: RateLimitArgs) -> dict[str, Any]:
+    """The filter's typed_config: one bucket per client address, 429 with `retry-after` when empty."""
+    tokens, interval_ns = refill(limit["requests_per_minute"])
+    bucket = {
+        "max_tokens": limit["burst"],
+        "tokens_per_fill": tokens,
+        "fill_interval": duration(interval_ns),
+    }
+    every_request = {"numerator": 100, "denominator": "HUNDRED"}
+    return {
+        "@type": LOCAL_RATE_LIMIT_TYPE,
+        "stat_prefix": STAT_PREFIX,
+        "status": {"code": "TooManyRequests"},
+        # The default bucket is only the fallback for a request without a descriptor (there is always a
+        # remote address); with always_consume_default_token_bucket (default true) it would be one more,
+        # shared, limit on every request.
+        "token_bucket": dict(bucket),
+        "always_consume_default_token_bucket": False,
+        # Both default to 0 % "for safety": without them nothing is limited.
+        "filter_enabled": {"default_value": every_request, "runtime_key": f"{STAT_PREFIX}_enabled"},
+        "filter_enforced": {"default_value": dict(every_request), "runtime_key": f"{STAT_PREFIX}_enforced"},
+        "rate_limits": [{"actions": [{"remote_address": {}}]}],
+        "descriptors": [{"entries": [{"key": "remote_address"}], "token_bucket": dict(bucket)}],
+        "max_dynamic_descriptors": limit.get("tracked_clients", TRACKED_CLIENTS_DEFAULT),
+        "response_headers_to_add": [
+            {
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                "header": {
+                    "key": "retry-after",
+                    "value": str(retry_after_seconds(limit["requests_per_minute"])),
+                },
+            }
+        ],
+    }
+
+
+def rate_limit_filter_spec(pod_labels: dict[str, str], limit: RateLimitArgs) -> dict[str, Any]:
+    """EnvoyFilter spec: the local rate limit before the router in every HTTP connection manager of the
+    gateway's pods (so after istiod's RBAC filter: a request the guard denies spends no token)."""
+    return {
+        "workloadSelector": {"labels": dict(pod_labels)},
+        "configPatches": [
+            {
+                "applyTo": "HTTP_FILTER",
+                "match": {
+                    "context": "GATEWAY",
+                    "listener": {
+                        "filterChain": {"filter": {"name": HCM_FILTER, "subFilter": {"name": ROUTER_FILTER}}}
+                    },
+                },
+                "patch": {
+                    "operation": "INSERT_BEFORE",
+                    "value": {
+                        "name": LOCAL_RATE_LIMIT_FILTER,
+                        "typed_config": local_rate_limit_config(limit),
+                    },
+                },
+            }
+        ],
+    }
