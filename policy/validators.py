@@ -9,6 +9,7 @@ strings, numbers, None, malformed JSON) gives a verdict, never an exception.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from source_ip.facts import (
     gateway_selector_labels,
     proxy_switch_for,
 )
-from source_ip.front_proxies import FRONT_PROXY_ANNOTATION
+from source_ip.front_proxies import FRONT_PROXY_ANNOTATION, MIN_PREFIX
 
 GATEWAY_CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 L2_ADVERTISEMENT_TYPES = (
@@ -379,7 +380,19 @@ def _is_guard(spec: Mapping[str, Any]) -> bool:
         return False
     source = _map(_map(sources[0]).get("source"))
     blocks = _list(source.get("notIpBlocks"))
-    return set(source) == {"notIpBlocks"} and bool(blocks) and all(isinstance(b, str) for b in blocks)
+    return set(source) == {"notIpBlocks"} and bool(blocks) and all(_proxy_range(b) for b in blocks)
+
+
+def _proxy_range(block: Any) -> bool:
+    """A range a proxy egresses from: a CIDR no broader than MIN_PREFIX (0.0.0.0/0 in notIpBlocks would
+    let every peer through the guard)."""
+    if not isinstance(block, str):
+        return False
+    try:
+        network = ipaddress.ip_network(block, strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen >= MIN_PREFIX[4 if network.version == 4 else 6]
 
 
 def front_proxy_guarded(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:

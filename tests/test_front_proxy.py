@@ -263,8 +263,10 @@ def test_a_fronted_gateway_without_its_guard_is_a_violation(routing: str) -> Non
         lambda spec: spec["rules"][0].update(to=[{"operation": {"paths": ["/admin"]}}]),
         lambda spec: spec["rules"][0]["from"][0]["source"].update(notIpBlocks=[]),
         lambda spec: spec.update(selector={"matchLabels": {"app": "other"}}),
+        lambda spec: spec["rules"][0]["from"][0]["source"]["notIpBlocks"].append("0.0.0.0/0"),
+        lambda spec: spec["rules"][0]["from"][0]["source"]["notIpBlocks"].append("2000::/3"),
     ],
-    ids=["allow-not-deny", "only-some-paths", "no-ranges", "other-pods"],
+    ids=["allow-not-deny", "only-some-paths", "no-ranges", "other-pods", "everyone-v4", "most-v6"],
 )
 def test_a_guard_that_does_not_guard_every_request_is_a_violation(change: Any) -> None:
     resources = copy.deepcopy(policy_inputs(fronted("cloudflare", "istio")))
