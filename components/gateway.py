@@ -1,5 +1,5 @@
-"""What every kind of gateway component shares, built once: the accept-both EnvoyFilter, the front-proxy
-guard, the rate-limit EnvoyFilter and the outputs."""
+"""What every kind of gateway component shares, built once: the front-proxy guard (before the gateway),
+the accept-both and rate-limit EnvoyFilters and the outputs."""
 
 from collections.abc import Callable
 
@@ -18,9 +18,22 @@ class GatewayComponent(Component):
     output, so each kind of gateway declares its four outputs (with their docstrings) itself."""
 
     def _start(self, decisions: GatewayDecisions) -> None:
+        """Keep the decisions; behind a front proxy, create the direct-peer guard first, and make every
+        later child (the release, or the parameters and the Gateway) wait for it: no pod trusts the
+        proxy's X-Forwarded-For hop before the DENY on every other peer exists."""
         self.decisions: GatewayDecisions = decisions
         self.settings: GatewaySettings = decisions.settings
         self.ref: GatewayRef = decisions.ref
+        if decisions.front_proxy_guard is not None:
+            guard = k8s.apiextensions.CustomResource(
+                self.child_name("front-proxy-guard"),
+                api_version="security.istio.io/v1",
+                kind="AuthorizationPolicy",
+                metadata={"name": decisions.front_proxy_guard_name, "namespace": self.settings.namespace},
+                spec=decisions.front_proxy_guard,
+                opts=self.child(),
+            )
+            self._depends_on = [*self._depends_on, guard]
 
     def _finish(self, address: Callable[[], pulumi.Output[str | None]]) -> None:
         """The EnvoyFilter that accepts both while migrating, then the outputs every gateway has: its
@@ -34,15 +47,6 @@ class GatewayComponent(Component):
                 kind="EnvoyFilter",
                 metadata={"name": decisions.accept_both_filter_name, "namespace": self.settings.namespace},
                 spec=decisions.accept_both_filter,
-                opts=self.child(),
-            )
-        if decisions.front_proxy_guard is not None:
-            k8s.apiextensions.CustomResource(
-                self.child_name("front-proxy-guard"),
-                api_version="security.istio.io/v1",
-                kind="AuthorizationPolicy",
-                metadata={"name": decisions.front_proxy_guard_name, "namespace": self.settings.namespace},
-                spec=decisions.front_proxy_guard,
                 opts=self.child(),
             )
         if decisions.rate_limit_filter is not None:

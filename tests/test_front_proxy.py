@@ -108,6 +108,24 @@ def test_the_guard_exists_without_an_allowlist_and_an_allowlist_does_not_change_
     assert with_allowlist[guard] == alone[guard]
 
 
+@pytest.mark.parametrize(
+    ("routing", "gateway_types"),
+    [
+        ("istio", ["kubernetes:helm.sh/v3:Release"]),
+        ("gateway-api", ["kubernetes:core/v1:ConfigMap", "kubernetes:gateway.networking.k8s.io/v1:Gateway"]),
+    ],
+)
+def test_the_gateway_waits_for_its_guard_so_no_pod_trusts_the_hop_unguarded(
+    routing: str, gateway_types: list[str]
+) -> None:
+    run = fronted("cloudflare", routing)
+    [guard] = [r for r in run.of_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")]
+    assert guard.inputs["metadata"]["name"] == "istio-ingressgateway-front-proxy-guard"
+    for gateway_type in gateway_types:
+        [resource] = [r for r in run.of_type(gateway_type) if r.name.startswith("istio-ingressgateway-")]
+        assert guard.urn in resource.dependencies, resource.name
+
+
 def test_a_gateway_without_front_proxy_has_no_guard_and_its_own_trust() -> None:
     run = run_program(raw("aws-nlb", sourceIp="local", allowlist=["203.0.113.0/24"]))
     assert list(authorization_policies(run)) == ["istio-ingressgateway-allowlist"]
