@@ -22,8 +22,15 @@ from components import (
     MetalLBPinning,
     Namespaces,
 )
+from components.cert_manager import (
+    QUICKSTART_CA_SECRET,
+    CertManager,
+    GatewayCertificate,
+    GatewayCertificateArgs,
+)
 from composition import stack_inputs
 from source_ip.config import load_stack_config
+from source_ip.facts import CERT_MANAGER_NAMESPACE, ISTIO_NAMESPACE
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -48,6 +55,24 @@ for settings in inputs.gateways:
         )
     else:
         gateways.append(IngressGateway(settings.name, settings.args(), opts=waits))
+
+cert_manager = CertManager("cert-manager", inputs.cert_manager) if inputs.cert_manager else None
+for gateway in gateways:
+    tls = gateway.decisions.tls
+    if tls is not None and tls.certificate_name and tls.certificate_spec:
+        namespace = str(gateway.ref["namespace"])
+        GatewayCertificate(
+            f"{gateway.ref['name']}-certificate",
+            GatewayCertificateArgs(name=tls.certificate_name, namespace=namespace, spec=tls.certificate_spec),
+            opts=pulumi.ResourceOptions(
+                depends_on=[
+                    *(cert_manager.ready if cert_manager else []),
+                    *namespaces.ready(namespace),
+                    *(istio.crds if namespace == ISTIO_NAMESPACE else []),
+                ]
+            ),
+        )
+tls_by_gateway = {g.ref["name"]: g.decisions.tls.route() for g in gateways if g.decisions.tls is not None}
 
 if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
@@ -77,6 +102,7 @@ if inputs.echo and inputs.echo_host:
                 backend_name=echo.service_name,
                 backend_namespace=str(inputs.echo["namespace"]),
                 backend_port=echo.service_port,
+                tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
         )
@@ -89,6 +115,7 @@ if inputs.echo and inputs.echo_host:
                 gateways=[gateway.ref for gateway in gateways],
                 destination_host=echo.service_host,
                 destination_port=echo.service_port,
+                tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
         )
@@ -121,5 +148,19 @@ pulumi.export(
     },
 )
 pulumi.export("echoHost", inputs.echo_host)
+first_tls = first.decisions.tls
+# verify (tools/verify/readers.py) switches to https:// on the gateway address when `tls` is truthy.
+pulumi.export(
+    "tls",
+    {"hosts": first_tls.hosts, "secretName": first_tls.secret_name, "redirectHttp": first_tls.redirect_http}
+    if first_tls
+    else None,
+)
+pulumi.export(
+    "quickstartCaSecret",
+    f"{CERT_MANAGER_NAMESPACE}/{QUICKSTART_CA_SECRET}"
+    if inputs.cert_manager and inputs.cert_manager.get("quickstart_issuer")
+    else None,
+)
 pulumi.export("curlCommand", first.address.apply(curl_command))
 pulumi.export("curlCommands", {g.ref["name"]: g.address.apply(curl_command) for g in gateways})

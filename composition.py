@@ -16,15 +16,22 @@ from components import (
     MetalLBPinningArgs,
     NamespacesArgs,
 )
+from components.cert_manager import CertManagerArgs
 from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
-from source_ip.gateway import GatewaySettings, IngressGatewayArgs, MetalLBPlacement
+from source_ip.gateway import (
+    CertificateIssuer,
+    GatewayHttps,
+    GatewaySettings,
+    IngressGatewayArgs,
+    MetalLBPlacement,
+)
 from source_ip.plan import proxy_protocol_listener
 
 GATEWAY_KEYS_BY_NAME = frozenset(IngressGatewayArgs.__annotations__) & frozenset(GatewayConfig.model_fields)
 """Gateway config keys handed to the gateway component as they are (same name, checked type)."""
-GATEWAY_KEYS_DECIDED = frozenset({"proxy_protocol_migration"})
-"""Gateway config keys that decide an input under another name (`listener`)."""
+GATEWAY_KEYS_DECIDED = frozenset({"proxy_protocol_migration", "tls"})
+"""Gateway config keys that decide an input under another name (`listener`, `https`)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class StackInputs:
     access_logs: bool
     echo: EchoAppArgs | None
     echo_host: str | None
+    cert_manager: CertManagerArgs | None = None
+    """cert-manager's install and the quickstart issuer; None when the stack asks for neither."""
 
 
 def gateway_settings(
@@ -54,6 +63,23 @@ def gateway_settings(
         mode=entry.mode,
         listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
         metallb=placement,
+        https=gateway_https(config, entry),
+    )
+
+
+def gateway_https(config: StackConfig, entry: GatewayEntry) -> GatewayHttps | None:
+    """A gateway's `tls` as the component's `https` input: hosts default to [echo.host]."""
+    tls = entry.gateway.tls
+    if tls is None:
+        return None
+    manager = tls.cert_manager
+    return GatewayHttps(
+        hosts=list(tls.hosts if tls.hosts is not None else [config.echo.host]),
+        secret_name=tls.secret_name,
+        cert_manager=CertificateIssuer(issuer=manager.issuer, issuer_kind=manager.issuer_kind)
+        if manager
+        else None,
+        redirect_http=tls.redirect_http,
     )
 
 
@@ -93,5 +119,9 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         if config.echo.enabled
         else None,
         echo_host=config.echo.host if config.echo.enabled else None,
+        cert_manager=CertManagerArgs(
+            install=config.cert_manager.install, quickstart_issuer=config.cert_manager.quickstart_issuer
+        )
+        if config.cert_manager.install or config.cert_manager.quickstart_issuer
+        else None,
     )
-

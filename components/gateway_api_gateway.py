@@ -165,6 +165,51 @@ def parameters_problems(parameters: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _admitting(namespaces: list[str]) -> dict[str, Any]:
+    return {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "In",
+                        "values": sorted(set(namespaces)),
+                    }
+                ]
+            },
+        }
+    }
+
+
+def listeners(gateway: GatewayDecisions, route_namespaces: list[str]) -> list[dict[str, Any]]:
+    """`http` on 80 and, with TLS, `https` on 443 terminating with the Secret in the Gateway's own namespace
+    (no ReferenceGrant). With a cert-manager Certificate the `http` listener also admits the Gateway's
+    namespace: cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the Certificate's namespace
+    (pkg/issuer/acme/http/httproute.go at v1.21.1)."""
+    tls = gateway.tls
+    http_namespaces = list(route_namespaces)
+    if tls is not None and tls.solver_routes_here:
+        http_namespaces.append(str(gateway.settings.namespace))
+    result: list[dict[str, Any]] = [
+        {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": _admitting(http_namespaces)}
+    ]
+    if tls is not None:
+        result.append(
+            {
+                "name": "https",
+                "port": 443,
+                "protocol": "HTTPS",
+                "tls": {
+                    "mode": "Terminate",
+                    "certificateRefs": [{"group": "", "kind": "Secret", "name": tls.secret_name}],
+                },
+                "allowedRoutes": _admitting(route_namespaces),
+            }
+        )
+    return result
+
+
 class GatewayApiGatewayArgs(TypedDict):
     """Inputs of a Gateway API gateway: an ingress gateway's, and the namespaces its routes come from."""
 
@@ -226,27 +271,7 @@ class GatewayApiGateway(GatewayComponent):
                 },
                 "spec": {
                     "gatewayClassName": ISTIO_GATEWAY_CLASS,
-                    "listeners": [
-                        {
-                            "name": "http",
-                            "port": 80,
-                            "protocol": "HTTP",
-                            "allowedRoutes": {
-                                "namespaces": {
-                                    "from": "Selector",
-                                    "selector": {
-                                        "matchExpressions": [
-                                            {
-                                                "key": "kubernetes.io/metadata.name",
-                                                "operator": "In",
-                                                "values": sorted(set(route_namespaces)),
-                                            }
-                                        ]
-                                    },
-                                }
-                            },
-                        }
-                    ],
+                    "listeners": listeners(self.decisions, route_namespaces),
                     "infrastructure": {
                         "parametersRef": {"group": "", "kind": "ConfigMap", "name": params_name}
                     },

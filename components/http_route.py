@@ -1,15 +1,17 @@
-"""EchoHttpRoute: a Gateway API HTTPRoute from every Gateway to the echo Service."""
+"""EchoHttpRoute: a Gateway API HTTPRoute from every Gateway to the echo Service, and the HTTPS redirect."""
 
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.facts import GATEWAY_API_GROUP
+from source_ip.gateway import HttpsRoute
 from source_ip.plan import GatewayRef
 
 ROUTE_NAME = "echo"
+REDIRECT_ROUTE_NAME = "echo-https-redirect"
 
 
 class EchoHttpRouteArgs(TypedDict):
@@ -28,20 +30,67 @@ class EchoHttpRouteArgs(TypedDict):
     """Namespace of the echo Service."""
     backend_port: pulumi.Input[int]
     """Port of the echo Service."""
+    tls: NotRequired[dict[str, HttpsRoute]]
+    """HTTPS per Gateway name: the route attaches to its `https` listener, and with `redirect_http` the
+    `http` listener gets the redirect route instead of the app."""
+
+
+def _parent(gateway: GatewayRef, section: str) -> dict[str, Any]:
+    return {
+        "group": GATEWAY_API_GROUP,
+        "kind": "Gateway",
+        "name": gateway["name"],
+        "namespace": gateway["namespace"],
+        "sectionName": section,
+    }
+
+
+def app_parents(gateways: list[GatewayRef], tls: dict[str, HttpsRoute]) -> list[dict[str, Any]]:
+    """The listeners the app route attaches to: `http` unless it redirects, `https` with TLS."""
+    parents = []
+    for gateway in gateways:
+        https = tls.get(gateway["name"])
+        if https is None or not https["redirect_http"]:
+            parents.append(_parent(gateway, "http"))
+        if https is not None:
+            parents.append(_parent(gateway, "https"))
+    return parents
+
+
+def redirect_spec(host: pulumi.Input[str], gateways: list[GatewayRef]) -> dict[str, Any]:
+    """301 to https on the `http` listener of each Gateway. Its match is the implicit `PathPrefix /`, and an
+    Exact path match wins over any prefix across the routes of a listener (Gateway API HTTPRouteRule
+    precedence), so cert-manager's HTTP-01 solver route (Exact `/.well-known/acme-challenge/<token>`,
+    pkg/issuer/acme/http/httproute.go) still reaches its solver."""
+    return {
+        "parentRefs": [_parent(g, "http") for g in gateways],
+        "hostnames": [host],
+        "rules": [
+            {
+                "filters": [
+                    {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+                ]
+            }
+        ],
+    }
 
 
 class EchoHttpRoute(Component):
-    """`hostnames: [host]` on the `http` listener of every Gateway, to the echo Service. A backend in
+    """`hostnames: [host]` on every Gateway, to the echo Service: on the `http` listener, and on `https`
+    where a Gateway has TLS (its `http` listener then redirects, unless told not to). A backend in
     another namespace than the route needs a ReferenceGrant there, which this creates. Give it
     `depends_on` the Gateway API CRDs; it does not wait for any Gateway."""
 
     route: pulumi.Output[str]
     """Name of the HTTPRoute."""
 
-    def __init__(self, name: str, args: EchoHttpRouteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: EchoHttpRouteArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("EchoHttpRoute", name, opts)
         if not args["gateways"]:
             raise ValueError("EchoHttpRoute: gateways is empty; allowed: one or more GatewayRef")
+        tls = args.get("tls", {})
         backend: dict[str, object] = {"name": args["backend_name"], "port": args["backend_port"]}
         grants = []
         if args["backend_namespace"] != args["namespace"]:
@@ -51,9 +100,14 @@ class EchoHttpRoute(Component):
                     self.child_name("reference-grant"),
                     api_version=f"{GATEWAY_API_GROUP}/v1beta1",
                     kind="ReferenceGrant",
-                    metadata={"name": f"{ROUTE_NAME}-from-{args['namespace']}", "namespace": args["backend_namespace"]},
+                    metadata={
+                        "name": f"{ROUTE_NAME}-from-{args['namespace']}",
+                        "namespace": args["backend_namespace"],
+                    },
                     spec={
-                        "from": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "namespace": args["namespace"]}],
+                        "from": [
+                            {"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "namespace": args["namespace"]}
+                        ],
                         "to": [{"group": "", "kind": "Service", "name": args["backend_name"]}],
                     },
                     opts=self.child(),
@@ -65,20 +119,21 @@ class EchoHttpRoute(Component):
             kind="HTTPRoute",
             metadata={"name": ROUTE_NAME, "namespace": args["namespace"]},
             spec={
-                "parentRefs": [
-                    {
-                        "group": GATEWAY_API_GROUP,
-                        "kind": "Gateway",
-                        "name": g["name"],
-                        "namespace": g["namespace"],
-                        "sectionName": "http",
-                    }
-                    for g in args["gateways"]
-                ],
+                "parentRefs": app_parents(args["gateways"], tls),
                 "hostnames": [args["host"]],
                 "rules": [{"backendRefs": [backend]}],
             },
             opts=self.child(depends_on=grants),
         )
+        redirecting = [g for g in args["gateways"] if g["name"] in tls and tls[g["name"]]["redirect_http"]]
+        if redirecting:
+            k8s.apiextensions.CustomResource(
+                self.child_name("https-redirect"),
+                api_version=f"{GATEWAY_API_GROUP}/v1",
+                kind="HTTPRoute",
+                metadata={"name": REDIRECT_ROUTE_NAME, "namespace": args["namespace"]},
+                spec=redirect_spec(args["host"], redirecting),
+                opts=self.child(),
+            )
         self.route = route.urn.apply(lambda _: ROUTE_NAME)
         self.register_outputs({"route": self.route})

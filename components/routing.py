@@ -1,14 +1,18 @@
 """EchoRouting: an Istio Gateway per ingress gateway and one VirtualService to the echo app."""
 
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
+from source_ip.gateway import HttpsRoute
 from source_ip.plan import GatewayRef
 
 VIRTUAL_SERVICE_NAME = "echo"
+HTTP_PORT = 80
+HTTPS_PORT = 443
 
 
 def istio_gateway_name(gateway: GatewayRef) -> str:
@@ -28,11 +32,56 @@ class EchoRoutingArgs(TypedDict):
     """Cluster DNS name of the echo Service."""
     destination_port: pulumi.Input[int]
     """Port of the echo Service."""
+    tls: NotRequired[dict[str, HttpsRoute]]
+    """HTTPS per gateway name: a server on 443 reading the Secret in the gateway's namespace, and the
+    port-80 redirect route when it asks for one."""
+
+
+def istio_gateway_servers(host: pulumi.Input[str], tls: HttpsRoute | None) -> list[dict[str, Any]]:
+    """Port 80 HTTP for `host`, and with TLS an HTTPS server on 443 (SIMPLE, credentialName).
+
+    The port-80 server never sets `tls.httpsRedirect`: istiod then marks the whole virtual host
+    `require_tls: ALL` (pilot/pkg/networking/core/gateway.go, buildGatewayHTTPRouteConfig), which would
+    redirect cert-manager's HTTP-01 challenge too. The redirect is a route of the VirtualService instead."""
+    servers: list[dict[str, Any]] = [
+        {"port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"}, "hosts": [host]}
+    ]
+    if tls is not None:
+        servers.append(
+            {
+                "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
+                "hosts": list(tls["hosts"]),
+                "tls": {"mode": "SIMPLE", "credentialName": tls["secret_name"]},
+            }
+        )
+    return servers
+
+
+def http_routes(
+    redirecting: Sequence[pulumi.Input[str]], destination: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The VirtualService's routes: on the redirecting gateways' port 80 a 301 to https, then the echo app.
+
+    Both are catch-all routes (prefix /), which istiod moves behind every more specific route of the same
+    host on the same port (istio_route.SortVHostRoutes, gateway.go): the Ingress cert-manager's HTTP-01
+    solver makes (an exact `/.well-known/acme-challenge/<token>` match) still reaches its solver."""
+    routes: list[dict[str, Any]] = []
+    if redirecting:
+        routes.append(
+            {
+                "name": "https-redirect",
+                "match": [{"port": HTTP_PORT, "gateways": list(redirecting)}],
+                "redirect": {"scheme": "https", "redirectCode": 301},
+            }
+        )
+    routes.append({"route": [{"destination": destination}]})
+    return routes
 
 
 class EchoRouting(Component):
     """Port 80 HTTP for `host` on every ingress gateway, routed to the echo Service (the PROXY-protocol
-    recipe, step 3). Give it `depends_on` the Istio CRDs; it does not wait for any gateway."""
+    recipe, step 3), and HTTPS on 443 where a gateway has TLS. Give it `depends_on` the Istio CRDs; it does
+    not wait for any gateway."""
 
     gateways: pulumi.Output[list[str]]
     """Names of the Istio Gateways, one per ingress gateway."""
@@ -43,6 +92,7 @@ class EchoRouting(Component):
         super().__init__("EchoRouting", name, opts)
         if not args["gateways"]:
             raise ValueError("EchoRouting: gateways is empty; allowed: one or more GatewayRef")
+        tls = args.get("tls", {})
         istio_gateways = [
             k8s.apiextensions.CustomResource(
                 self.child_name(f"gateway-{gateway['name']}"),
@@ -51,12 +101,21 @@ class EchoRouting(Component):
                 metadata={"name": istio_gateway_name(gateway), "namespace": args["namespace"]},
                 spec={
                     "selector": dict(gateway["labels"]),
-                    "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [args["host"]]}],
+                    "servers": istio_gateway_servers(args["host"], tls.get(gateway["name"])),
                 },
                 opts=self.child(),
             )
             for gateway in args["gateways"]
         ]
+        bound = [
+            pulumi.Output.concat(args["namespace"], "/", istio_gateway_name(g)) for g in args["gateways"]
+        ]
+        redirecting = [
+            pulumi.Output.concat(args["namespace"], "/", istio_gateway_name(g))
+            for g in args["gateways"]
+            if g["name"] in tls and tls[g["name"]]["redirect_http"]
+        ]
+        destination = {"host": args["destination_host"], "port": {"number": args["destination_port"]}}
         virtual_service = k8s.apiextensions.CustomResource(
             self.child_name("virtual-service"),
             api_version="networking.istio.io/v1",
@@ -64,13 +123,13 @@ class EchoRouting(Component):
             metadata={"name": VIRTUAL_SERVICE_NAME, "namespace": args["namespace"]},
             spec={
                 "hosts": [args["host"]],
-                "gateways": [pulumi.Output.concat(args["namespace"], "/", istio_gateway_name(g)) for g in args["gateways"]],
-                "http": [
-                    {"route": [{"destination": {"host": args["destination_host"], "port": {"number": args["destination_port"]}}}]}
-                ],
+                "gateways": bound,
+                "http": http_routes(redirecting, destination),
             },
             opts=self.child(depends_on=istio_gateways),
         )
-        self.gateways = pulumi.Output.from_input([istio_gateway_name(g) for g in args["gateways"]]).apply(list)
+        self.gateways = pulumi.Output.from_input([istio_gateway_name(g) for g in args["gateways"]]).apply(
+            list
+        )
         self.virtual_service = virtual_service.urn.apply(lambda _: VIRTUAL_SERVICE_NAME)
         self.register_outputs({"gateways": self.gateways, "virtualService": self.virtual_service})

@@ -63,6 +63,7 @@ POLICIES = [
     _resource_policy(validators.proxy_protocol_on_both_sides, EnforcementLevel.MANDATORY),
     _resource_policy(validators.etp_cluster_without_proxy_protocol, EnforcementLevel.ADVISORY),
     _resource_policy(validators.trusted_proxies_behind_l4, EnforcementLevel.MANDATORY),
+    _resource_policy(validators.https_redirect_keeps_acme_challenges, EnforcementLevel.ADVISORY),
     _stack_policy(validators.l2_advertisements_cover_gateway, EnforcementLevel.MANDATORY),
     _stack_policy(validators.gateway_api_parameters_pair_proxy_protocol, EnforcementLevel.MANDATORY),
     _stack_policy(validators.front_proxy_guarded, EnforcementLevel.MANDATORY),

@@ -426,3 +426,32 @@ def front_proxy_guarded(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> l
                     )
                     break
     return violations
+
+
+ISTIO_GATEWAY_TYPES = (
+    "kubernetes:networking.istio.io/v1:Gateway",
+    "kubernetes:networking.istio.io/v1beta1:Gateway",
+    "kubernetes:networking.istio.io/v1alpha3:Gateway",
+)
+
+
+def https_redirect_keeps_acme_challenges(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Advisory: an Istio Gateway's plain-HTTP server does not set tls.httpsRedirect: istiod then marks
+    every virtual host of that port `require_tls: ALL` (pilot/pkg/networking/core/gateway.go), so an ACME
+    HTTP-01 challenge of the same host is redirected too and a cert-manager certificate never issues;
+    redirect with a VirtualService route instead (it yields to the challenge's exact-path route)."""
+    if resource_type not in ISTIO_GATEWAY_TYPES:
+        return []
+    props = _map(props)
+    violations = []
+    for server in map(_map, _list(_map(props.get("spec")).get("servers"))):
+        protocol = str(_map(server.get("port")).get("protocol", "")).upper()
+        if protocol == "HTTP" and _map(server.get("tls")).get("httpsRedirect") is True:
+            name = _map(props.get("metadata")).get("name")
+            hosts = ", ".join(str(h) for h in _list(server.get("hosts")))
+            violations.append(
+                f"Gateway {name}: the HTTP server for {hosts} sets tls.httpsRedirect, which redirects ACME "
+                "HTTP-01 challenges of those hosts too (istiod requires TLS on the whole virtual host); "
+                "redirect with a VirtualService route (match port 80, redirect scheme https) instead"
+            )
+    return violations

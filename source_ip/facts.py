@@ -243,6 +243,18 @@ class Platform:
     pins_nodes: bool = False
     """The LB announces the address from nodes the program picks (MetalLB L2): the gateway pods are pinned
     to those nodes (`metallb.*` keys: nodes, label, pool; the MetalLB pinning component)."""
+    ip_mode_proxy: Literal["auto", "annotation", "none"] = "none"
+    """With PROXY protocol, how the Service's `status.loadBalancer.ingress[].ipMode` becomes `Proxy`
+    (KEP-1860, Kubernetes 1.30+), so kube-proxy stops short-circuiting in-cluster calls of the LB address
+    and they reach the gateway through the LB, with the PROXY header: `auto` (the controller does it by
+    itself), `annotation` (`ip_mode_annotation`, which the program sets), `none` (not known to exist)."""
+    ip_mode_annotation: tuple[str, str] | None = None
+    """The Service annotation (key, value) that asks the controller for `ipMode: Proxy`."""
+    status_hostname_only: bool = False
+    """The controller publishes only a hostname in the Service's status (no IP), so kube-proxy has no LB
+    address to short-circuit: in-cluster callers go out through the LB already."""
+    hairpin_source: str = ""
+    """Where the hairpin behaviour (ipMode, hostname status) was read in the controller's code."""
     caveats: str = ""
 
     @property
@@ -257,6 +269,13 @@ class Platform:
 
     def annotations_for(self, mode: SourceIpMode) -> dict[str, str]:
         return dict(self.proxy_protocol_annotations if mode == "proxy-protocol" else self.local_annotations)
+
+    def ip_mode_annotations(self, mode: SourceIpMode) -> dict[str, str]:
+        """The annotation that asks for `ipMode: Proxy`, with PROXY protocol where the platform has one."""
+        if mode != "proxy-protocol" or self.ip_mode_annotation is None:
+            return {}
+        key, value = self.ip_mode_annotation
+        return {key: value}
 
 
 _PROXY: tuple[SourceIpMode, ...] = (SourceIpMode.PROXY_PROTOCOL,)
@@ -327,6 +346,9 @@ PLATFORMS: dict[str, Platform] = {
             "Classic LB is made (aws-load-balancer-controller webhooks/core/service_mutator.go, "
             "pkg/service/model_build_load_balancer.go): use platform aws-nlb there, or install the "
             "controller with enableServiceMutatorWebhook=false",
+            status_hostname_only=True,
+            hairpin_source="kubernetes/cloud-provider-aws pkg/providers/v1/aws.go (toStatus: Hostname = the "
+            "ELB's DNSName, no IP)",
         ),
         Platform(
             id="aws-nlb",
@@ -379,6 +401,9 @@ PLATFORMS: dict[str, Platform] = {
             caveats="the controller makes an internal NLB unless "
             "service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing is set; with "
             "preserve_client_ip, pods calling the NLB from its own target node fail (hairpin)",
+            status_hostname_only=True,
+            hairpin_source=f"{_AWS_LBC} controllers/service/service_controller.go (updateServiceStatus: one "
+            "ingress entry, Hostname = the NLB's DNS name, IP empty)",
         ),
         Platform(
             id="gcp",
@@ -483,6 +508,10 @@ PLATFORMS: dict[str, Platform] = {
             "internal/hcops/load_balancer.go",
             caveats="the LB is not created without a location or network-zone annotation (set one in "
             "gateway.serviceAnnotations; the program refuses a stack without it)",
+            ip_mode_proxy="auto",
+            hairpin_source="hetznercloud/hcloud-cloud-controller-manager hcloud/load_balancers.go "
+            "(buildLoadBalancerStatusIngress: ipMode Proxy when uses-proxyprotocol is on; a hostname "
+            "annotation replaces the IPs; read on the stored main branch, version not pinned)",
         ),
         Platform(
             id="ovh",
@@ -539,6 +568,9 @@ PLATFORMS: dict[str, Platform] = {
             source=f"{_SCW} scaleway/loadbalancers_annotations.go, scaleway/loadbalancers.go",
             caveats="a port covered by both proxy-protocol-v1 and -v2 is an error and the LB is neither "
             "created nor updated: the program refuses a -v1 annotation next to its -v2",
+            ip_mode_proxy="auto",
+            hairpin_source=f"{_SCW} scaleway/loadbalancers.go (ipMode: Proxy when every Service port "
+            'has PROXY v1 or v2, which the program\'s "*" gives)',
         ),
         Platform(
             id="oci",
@@ -559,6 +591,9 @@ PLATFORMS: dict[str, Platform] = {
             source=f"{_OCI}; getLoadBalancerType: {_OCI_LB_TYPE} lb (the default) or nlb",
             caveats=f"the program sets {_OCI_LB_TYPE}: lb, so an nlb type (which ignores the "
             "proxy-protocol-version annotation) is refused",
+            ip_mode_proxy="annotation",
+            ip_mode_annotation=("oci.oraclecloud.com/ingress-ip-mode", "proxy"),
+            hairpin_source=f"{_OCI} (getIngressIpMode: the annotation lower-cased, proxy or vip)",
         ),
         Platform(
             id="oci-nlb",
@@ -633,6 +668,9 @@ PLATFORMS: dict[str, Platform] = {
             caveats="no value turns PROXY off on an existing LB: an absent or empty annotation is not sent "
             "(omitempty) and the controller writes the LB's value back onto the Service; switching PROXY off "
             "takes a new Service (a new address). With PROXY on the status is a hostname only (no hairpin)",
+            status_hostname_only=True,
+            hairpin_source=f"{_CIVO} cloud-controller-manager/civo/loadbalancer.go (with PROXY protocol the "
+            "status is the LB's hostname only, as the caveats say)",
         ),
         Platform(
             id="vultr",
@@ -675,6 +713,9 @@ PLATFORMS: dict[str, Platform] = {
             caveats="PROXY v1; the controller also switches PROXY on an existing LB's pools when the "
             "annotation changes (vpc_lbaas.go, vpc_sdk_gen2.go), though IBM's docs say creation only; the "
             "status is a hostname",
+            status_hostname_only=True,
+            hairpin_source=f"{_IBM} pkg/vpcctl/vpc_lbaas.go (the status is the LB's hostname, as the "
+            "caveats say)",
         ),
         Platform(
             id="exoscale",
@@ -834,6 +875,29 @@ METALLB_CHART_VERSION = "0.16.1"
 no values; the chart's CRDs (charts/crds) still serve IPAddressPool and L2Advertisement as metallb.io/v1beta1
 with the fields the pinning sets (addresses, autoAssign; ipAddressPools, nodeSelectors), and its speaker
 still runs with hostNetwork and NET_RAW (templates/speaker.yaml), so its namespace stays privileged."""
+
+CERT_MANAGER = Chart(
+    "cert-manager",
+    "https://charts.jetstack.io",
+    "cert-manager/cert-manager deploy/charts/cert-manager at tag v1.21.1 (../shared/upstream/charts/"
+    "cert-manager-v1.21.1): values.yaml `crds.enabled` (default false) renders the CRDs with the chart, "
+    "`crds.keep` (default true) keeps them on uninstall",
+)
+CERT_MANAGER_VERSION = "v1.21.1"
+"""The published chart's version carries the `v` (../shared/upstream/SOURCES.md)."""
+CERT_MANAGER_RELEASE = "cert-manager"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_VALUES: dict[str, Any] = {"crds": {"enabled": True}}
+"""The chart's CRDs with the release (Certificate, Issuer, ClusterIssuer, ...: deploy/crds at v1.21.1)."""
+CERT_MANAGER_API = "cert-manager.io/v1"
+ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
+"""Where an ACME HTTP-01 challenge is answered (RFC 8555 section 8.3); cert-manager's solver routes
+match `<prefix><token>` exactly (pkg/issuer/acme/http/ingress.go, httproute.go at v1.21.1)."""
+ISTIO_INGRESS_CLASS = "istio"
+"""cert-manager's Ingress solver (`http01.ingress.class: istio`) makes an Ingress istiod converts into a
+Gateway whose selector is `istio: <meshConfig.ingressSelector>`, `istio: ingressgateway` by default
+(istio/istio pilot/pkg/config/kube/ingress/conversion.go, getIngressGatewaySelector)."""
+ISTIO_INGRESS_SELECTOR_DEFAULT = "ingressgateway"
 
 # Release names this program gives its own Helm releases; a gateway may not take one of them.
 ISTIO_BASE_RELEASE = "istio-base"

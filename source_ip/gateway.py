@@ -18,6 +18,7 @@ from typing import Any, NotRequired, TypedDict, cast
 import pulumi
 
 from source_ip.facts import (
+    CERT_MANAGER_API,
     GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     MIGRATION_POD_LABEL,
@@ -60,6 +61,29 @@ class MetalLBPlacement(TypedDict):
     """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
     pool: str
     """The IPAddressPool the Service takes its address from."""
+
+
+class CertificateIssuer(TypedDict):
+    """The cert-manager issuer of a gateway's certificate."""
+
+    issuer: str
+    """Name of the Issuer or ClusterIssuer."""
+    issuer_kind: NotRequired[str]
+    """ClusterIssuer (default) or Issuer (in the gateway's namespace)."""
+
+
+class GatewayHttps(TypedDict):
+    """HTTPS on port 443 of a gateway."""
+
+    hosts: list[str]
+    """The names the HTTPS server (listener) and the certificate answer for."""
+    secret_name: NotRequired[str | None]
+    """An existing kubernetes.io/tls Secret in the gateway's namespace; unset: cert-manager issues
+    `<name>-tls` there."""
+    cert_manager: NotRequired[CertificateIssuer | None]
+    """Who issues the certificate (a cert-manager.io/v1 Certificate in the gateway's namespace)."""
+    redirect_http: NotRequired[bool]
+    """Plain HTTP answers 301 to HTTPS (default true); ACME challenge paths still reach their solver."""
 
 
 class FrontProxyArgs(TypedDict):
@@ -107,6 +131,8 @@ class IngressGatewayArgs(TypedDict):
     """The CDN/L7 proxy in front: one trusted X-Forwarded-For hop, every other direct peer denied."""
     rate_limit: NotRequired[RateLimitArgs | None]
     """A per-client local rate limit (429 with retry-after), keyed on the trusted client address."""
+    https: NotRequired[GatewayHttps | None]
+    """HTTPS on port 443 with its certificate (a Secret, or cert-manager's); unset: port 80 only."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +154,7 @@ class GatewaySettings:
     metallb: MetalLBPlacement | None = None
     front_proxy: FrontProxyArgs | None = None
     rate_limit: RateLimitArgs | None = None
+    https: GatewayHttps | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SourceIpMode(self.mode))
@@ -192,13 +219,17 @@ class GatewaySettings:
 
 
 def program_annotations(settings: GatewaySettings) -> dict[str, str]:
-    """The Service annotations the program sets itself for this gateway (before the user's)."""
-    return program_service_annotations(
-        settings.platform_entry,
-        settings.mode,
-        hairpin_hostname=settings.hairpin_hostname,
-        metallb_pool=settings.metallb["pool"] if settings.metallb else None,
-    )
+    """The Service annotations the program sets itself for this gateway (before the user's): the
+    mode's, and with PROXY protocol the one that asks for `ipMode: Proxy` where the platform has one."""
+    return {
+        **program_service_annotations(
+            settings.platform_entry,
+            settings.mode,
+            hairpin_hostname=settings.hairpin_hostname,
+            metallb_pool=settings.metallb["pool"] if settings.metallb else None,
+        ),
+        **settings.platform_entry.ip_mode_annotations(settings.mode),
+    }
 
 
 class Deployer(StrEnum):
@@ -235,6 +266,69 @@ class Scaling:
     """Two or more replicas: a PodDisruptionBudget keeps one serving during a node drain."""
 
 
+class HttpsRoute(TypedDict):
+    """What routing needs of a gateway's HTTPS: the server (listener) and the redirect."""
+
+    hosts: list[str]
+    """The names the HTTPS server (listener) answers for."""
+    secret_name: str
+    """The kubernetes.io/tls Secret in the gateway's namespace."""
+    redirect_http: bool
+    """Port 80 answers 301 to https."""
+
+
+@dataclass(frozen=True)
+class TlsDecisions:
+    """HTTPS of one gateway: the server (listener) on 443, its certificate, the port-80 redirect."""
+
+    hosts: list[str]
+    secret_name: str
+    """The kubernetes.io/tls Secret in the gateway's namespace the server (listener) reads."""
+    certificate_name: str | None
+    """The cert-manager Certificate that writes `secret_name`, or None for a Secret of the user's."""
+    certificate_spec: dict[str, Any] | None
+    redirect_http: bool
+    """Port 80 answers 301 to https (a route, never the server's httpsRedirect: an ACME HTTP-01
+    challenge route of the same host must still win, docs/https.md)."""
+    solver_routes_here: bool
+    """cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the Certificate's namespace (the
+    gateway's): the `http` listener admits routes from there too."""
+
+    def route(self) -> HttpsRoute:
+        return HttpsRoute(
+            hosts=list(self.hosts), secret_name=self.secret_name, redirect_http=self.redirect_http
+        )
+
+
+def tls_decisions(settings: "GatewaySettings") -> TlsDecisions | None:
+    https = settings.https
+    if https is None:
+        return None
+    issuer = https.get("cert_manager")
+    secret = https.get("secret_name") or f"{settings.name}-tls"
+    spec = (
+        {
+            "secretName": secret,
+            "dnsNames": list(https["hosts"]),
+            "issuerRef": {
+                "name": issuer["issuer"],
+                "kind": issuer.get("issuer_kind", "ClusterIssuer"),
+                "group": CERT_MANAGER_API.split("/")[0],
+            },
+        }
+        if issuer and not https.get("secret_name")
+        else None
+    )
+    return TlsDecisions(
+        hosts=list(https["hosts"]),
+        secret_name=secret,
+        certificate_name=secret if spec else None,
+        certificate_spec=spec,
+        redirect_http=https.get("redirect_http", True),
+        solver_routes_here=spec is not None,
+    )
+
+
 @dataclass(frozen=True)
 class GatewayDecisions:
     """Every decision about one gateway's client-IP path, computed once by `decide()`."""
@@ -267,6 +361,9 @@ class GatewayDecisions:
     """The AuthorizationPolicy field that matches the client here (the policies' target field)."""
     ref: GatewayRef
     """What routing and policies target: name, namespace and pod labels."""
+    tls: TlsDecisions | None = None
+    """HTTPS on 443 and what it needs; None: port 80 only."""
+
     front_proxy_guard: dict[str, Any] | None = None
     """The DENY AuthorizationPolicy spec refusing every direct peer outside the front proxy's ranges."""
     rate_limit_filter: dict[str, Any] | None = None
@@ -344,6 +441,7 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         client_address_source=source,
         allowlist_field=allowlist_field(source),
         ref=GatewayRef(name=settings.name, namespace=settings.namespace, labels=labels),
+        tls=tls_decisions(settings),
         front_proxy_guard=(
             guard_policy_spec(
                 policy_attach(settings.name, labels, deployer),

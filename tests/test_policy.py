@@ -173,6 +173,7 @@ def test_pack_registers_each_policy_with_its_enforcement_level() -> None:
         "proxy-protocol-on-both-sides": EnforcementLevel.MANDATORY,
         "etp-cluster-without-proxy-protocol": EnforcementLevel.ADVISORY,
         "trusted-proxies-behind-l4": EnforcementLevel.MANDATORY,
+        "https-redirect-keeps-acme-challenges": EnforcementLevel.ADVISORY,
         "l2-advertisements-cover-gateway": EnforcementLevel.MANDATORY,
         "gateway-api-parameters-pair-proxy-protocol": EnforcementLevel.MANDATORY,
     }

@@ -50,7 +50,7 @@ def test_manifests_are_complete_objects_and_releases_complete(stack: str, tmp_pa
     files = rendered(stack, tmp_path)
     for obj in yaml.safe_load_all(files["manifests.yaml"]):
         assert {"apiVersion", "kind", "metadata"} <= set(obj) and obj["metadata"]["name"]
-        if obj["kind"] not in ("Namespace", "Node"):
+        if obj["kind"] not in ("Namespace", "Node", "ClusterIssuer"):
             assert obj["metadata"]["namespace"], obj
     for release in yaml.safe_load(files["releases.yaml"]):
         assert set(release) == {"name", "namespace", "chart", "version", "repository", "values"}

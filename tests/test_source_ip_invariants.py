@@ -51,6 +51,8 @@ def expected_annotations(platform: Platform, mode: str) -> dict[str, str]:
         expected["metallb.io/address-pool"] = POOL
     if mode == "proxy-protocol" and platform.hairpin_value == "true" and platform.hairpin_annotation:
         expected[platform.hairpin_annotation] = "true"
+    if mode == "proxy-protocol" and platform.ip_mode_annotation:  # ipMode: Proxy (OCI)
+        expected[platform.ip_mode_annotation[0]] = platform.ip_mode_annotation[1]
     if (
         mode == "proxy-protocol" and not platform.proxy_protocol_annotations
     ):  # generic: the operator's declaration

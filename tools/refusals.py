@@ -171,6 +171,18 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         "a custom front proxy without its ranges",
         {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "custom"}}},
     ),
+    (
+        "a certificate from a Secret and from cert-manager",
+        {"platform": "gcp", "gateway": {"tls": {"secretName": "a", "certManager": {"issuer": "b"}}}},
+    ),
+    (
+        "HTTP-01 on a PROXY-protocol gateway without a hairpin fix",
+        {"platform": "digitalocean", "gateway": {"tls": {"certManager": {"issuer": "letsencrypt"}}}},
+    ),
+    (
+        "a TLS host that is not a DNS name",
+        {"platform": "gcp", "gateway": {"tls": {"hosts": ["*.example.com"]}}},
+    ),
 ]
 
 

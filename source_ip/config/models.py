@@ -310,6 +310,57 @@ class IstioConfig(_Section):
         return release
 
 
+def _dns_host(value: str) -> str:
+    if not _dns_subdomain(value) or value.rsplit(".", 1)[-1].isdigit():
+        raise ValueError(
+            "must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com "
+            "(no wildcard, no IP address, no port)"
+        )
+    return value
+
+
+DnsHost = Annotated[str, AfterValidator(_dns_host)]
+ObjectName = Annotated[str, AfterValidator(_dns_host)]
+
+
+class CertManagerTls(_Section):
+    """A certificate cert-manager issues for a gateway (a cert-manager.io/v1 Certificate)."""
+
+    issuer: ObjectName
+    """The Issuer or ClusterIssuer that signs it (an Issuer must live in the gateway's namespace)."""
+    issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
+    """`ClusterIssuer`, or `Issuer` (one in the gateway's namespace)."""
+    challenge: Literal["http01", "dns01"] = "http01"
+    """How the issuer's ACME solver proves the hosts: `http01` answers on port 80 through this gateway
+    (needs a hairpin fix with PROXY protocol, docs/https.md), `dns01` through your DNS provider."""
+
+
+class TlsConfig(_Section):
+    """HTTPS on port 443 of a gateway, with the certificate from a Secret or from cert-manager."""
+
+    hosts: list[DnsHost] | None = None
+    """The names the certificate and the HTTPS server answer for; unset: [echo.host]."""
+    secret_name: ObjectName | None = None
+    """An existing kubernetes.io/tls Secret in the gateway's namespace (not with certManager)."""
+    cert_manager: CertManagerTls | None = None
+    """cert-manager issues the Secret `<gateway name>-tls` in the gateway's namespace (not with
+    secretName)."""
+    redirect_http: Bool = True
+    """Plain HTTP on port 80 answers with a 301 to HTTPS (ACME HTTP-01 challenge paths still reach the
+    solver)."""
+
+    @field_validator("hosts")
+    @classmethod
+    def _some_hosts(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "needs at least one host; allowed: a list of DNS names, or unset for [echo.host]"
+            )
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("names a host twice; allowed: each host once")
+        return value
+
+
 class FrontProxyConfig(_Section):
     """An L7 proxy or CDN in front of the gateway (docs/front-proxy.md): the gateway reads the last
     X-Forwarded-For entry (one trusted hop) and refuses every direct peer outside the proxy's ranges."""
@@ -351,6 +402,8 @@ class GatewayConfig(_Section):
     """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
     proxy_protocol_migration: Bool = False
     """Accept connections with and without the PROXY header while the LB is switched."""
+    tls: TlsConfig | None = None
+    """HTTPS on port 443 (docs/https.md): hosts, and the certificate from secretName or certManager."""
     front_proxy: FrontProxyConfig | None = None
     """The CDN or L7 proxy in front (docs/front-proxy.md): client address from its one hop, others refused."""
     rate_limit: RateLimitConfig | None = None
@@ -432,6 +485,18 @@ class MetalLBConfig(_Section):
         return value
 
 
+QUICKSTART_ISSUER = "istio-source-ip-quickstart-ca"
+"""The CA ClusterIssuer `certManager.quickstartIssuer` creates (a self-signed CA, for kind and tests)."""
+
+
+class CertManagerConfig(_Section):
+    install: Bool = False
+    """Install cert-manager (chart v1.21.1 with its CRDs) into namespace cert-manager."""
+    quickstart_issuer: Bool = False
+    """Create a self-signed CA and the ClusterIssuer `istio-source-ip-quickstart-ca` that signs with it
+    (kind, tests: no browser trusts it; `make verify` passes its CA with --cacert)."""
+
+
 class StackConfig(_Section):
     """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
 
@@ -450,6 +515,8 @@ class StackConfig(_Section):
     """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
     access_logs: Bool = False
     """Envoy access logs on the gateway, showing the client address (Istio Telemetry)."""
+    cert_manager: CertManagerConfig = Field(default_factory=lambda: CertManagerConfig())
+    """cert-manager itself (install, the quickstart issuer); a gateway's `tls.certManager` uses it."""
 
     @field_validator("platform")
     @classmethod

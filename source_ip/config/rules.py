@@ -7,7 +7,12 @@ from typing import Any
 
 from source_ip import facts
 from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
-from source_ip.config.models import GatewayEntry, StackConfig, parse_address_range
+from source_ip.config.models import (
+    QUICKSTART_ISSUER,
+    GatewayEntry,
+    StackConfig,
+    parse_address_range,
+)
 from source_ip.facts import (
     GATEWAY_API_MIN_ISTIO,
     ISTIO_NAMESPACE,
@@ -53,6 +58,7 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     seen: dict[str, str] = {}
     for entry in entries:
         _gateway_problems(config, entry, add)
+        _tls_problems(config, entry, add)
         name = entry.gateway.name
         if name in seen:
             add(
@@ -83,6 +89,7 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     if config.platform_entry.pins_nodes:
         _metallb_namespace_problems(config, entries, add)
     _address_clashes(entries, add)
+    _cert_manager_namespace_problems(config, entries, add)
     if config.platform_entry.pins_nodes:
         if not config.metallb.nodes:
             add(
@@ -242,9 +249,12 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             "false",
         )
     pool = config.metallb.pool if config.platform_entry.pins_nodes else None
-    program = program_service_annotations(
-        platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
-    )
+    program = {
+        **program_service_annotations(
+            platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
+        ),
+        **platform.ip_mode_annotations(entry.mode),
+    }
     for annotation, why in service_annotation_problems(
         platform, entry.mode, program, gateway.service_annotations
     ):
@@ -308,6 +318,126 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             )
 
 
+def _cert_manager_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """A cert-manager install owns its namespace: nothing else of the program is declared there."""
+    if not config.cert_manager.install:
+        return
+    namespace = facts.CERT_MANAGER_NAMESPACE
+    why = (
+        f"is {namespace}, the namespace the cert-manager install (certManager.install) creates and owns; "
+        "allowed: another namespace"
+    )
+    for entry in entries:
+        if entry.gateway.namespace == namespace:
+            add(f"{entry.key}.namespace", namespace, why)
+    if config.echo.enabled and config.echo.namespace == namespace:
+        add("echo.namespace", namespace, why)
+    if config.platform_entry.pins_nodes and config.metallb.install and config.metallb.namespace == namespace:
+        add("metallb.namespace", namespace, why)
+
+
+def hairpin_fix(platform: facts.Platform, hairpin_hostname: str | None) -> str | None:
+    """How in-cluster callers of a PROXY-protocol gateway's public address reach it through the LB (with
+    the header) on this platform, or None: kube-proxy then short-circuits them to the pods, headerless."""
+    if platform.ip_mode_proxy == "auto":
+        return "the controller sets ipMode: Proxy"
+    if platform.ip_mode_proxy == "annotation" and platform.ip_mode_annotation:
+        return f"the program sets {platform.ip_mode_annotation[0]}: {platform.ip_mode_annotation[1]}"
+    if platform.status_hostname_only:
+        return "the status carries a hostname only"
+    if platform.hairpin_annotation and platform.hairpin_value == "true":
+        return f"the program sets {platform.hairpin_annotation}: true"
+    if platform.hairpin_annotation and hairpin_hostname:
+        return f"hairpinHostname publishes {hairpin_hostname} instead of the address"
+    return None
+
+
+def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """HTTPS of one gateway: one certificate source, hosts that match the routed host, and an HTTP-01
+    challenge only where it can reach the gateway from inside the cluster."""
+    tls = entry.gateway.tls
+    if tls is None:
+        return
+    key = f"{entry.key}.tls"
+    namespace = entry.gateway.namespace
+    if tls.secret_name and tls.cert_manager:
+        add(
+            f"{key}.secretName",
+            tls.secret_name,
+            f"is set together with {key}.certManager: the certificate comes from one of them; allowed: "
+            "secretName (a Secret you manage) or certManager (cert-manager issues it), not both",
+        )
+    elif not tls.secret_name and not tls.cert_manager:
+        add(
+            key,
+            tls.model_dump(by_alias=True, exclude_defaults=True),
+            "says where the certificate comes from nowhere; allowed: secretName (an existing "
+            f"kubernetes.io/tls Secret in namespace {namespace}) or certManager: {{issuer: <name>}}",
+        )
+    if tls.hosts is None and not config.echo.enabled:
+        add(
+            f"{key}.hosts",
+            _MISSING,
+            "is required with echo.enabled: false (its default is [echo.host]); allowed: a list of DNS "
+            "names, e.g. [app.example.com]",
+        )
+    if tls.hosts is not None and config.echo.enabled and config.echo.host not in tls.hosts:
+        add(
+            f"{key}.hosts",
+            tls.hosts,
+            f"does not name echo.host ({config.echo.host}), which the program routes over HTTPS on this "
+            "gateway, so clients would get a certificate for other names; allowed: a list that includes "
+            f"{config.echo.host}, or unset",
+        )
+    manager = tls.cert_manager
+    if manager is None or tls.secret_name or manager.challenge != "http01":
+        return
+    quickstart = (
+        config.cert_manager.quickstart_issuer
+        and manager.issuer == QUICKSTART_ISSUER
+        and manager.issuer_kind == "ClusterIssuer"
+    )
+    if quickstart:
+        return  # a CA issuer: no ACME challenge at all
+    platform = config.platform_entry
+    strict_proxy = entry.mode == SourceIpMode.PROXY_PROTOCOL and not entry.gateway.proxy_protocol_migration
+    if strict_proxy and hairpin_fix(platform, entry.gateway.hairpin_hostname) is None:
+        if platform.hairpin_annotation and platform.hairpin_value == "hostname":
+            way = (
+                f"dns01, or {entry.key}.hairpinHostname: a DNS name of the load balancer's address "
+                f"({platform.id} then publishes it instead of the IP)"
+            )
+        else:
+            way = (
+                f"dns01 ({platform.id} has neither ipMode Proxy nor a hostname annotation, so "
+                "hairpinHostname is no way out here)"
+            )
+        add(
+            f"{key}.certManager.challenge",
+            manager.challenge,
+            "cert-manager's HTTP-01 self-check calls the hosts from inside the cluster, and on "
+            f"{platform.id} "
+            "kube-proxy sends a call of the load balancer's address straight to the gateway pods, "
+            f"without the PROXY header gateway {entry.gateway.name} requires, so the call is dropped and "
+            f"the certificate never issues (cert-manager#466); allowed: {way}",
+        )
+    labels = facts.gateway_selector_labels(entry.gateway.name)
+    if (
+        config.routing == "istio"
+        and config.istio.install
+        and labels["istio"] != facts.ISTIO_INGRESS_SELECTOR_DEFAULT
+    ):
+        add(
+            f"{key}.certManager.challenge",
+            manager.challenge,
+            "with routing istio cert-manager answers HTTP-01 through an Ingress of class "
+            f"{facts.ISTIO_INGRESS_CLASS}, which istiod serves only on the gateway whose pods carry "
+            f"istio: {facts.ISTIO_INGRESS_SELECTOR_DEFAULT} (meshConfig.ingressSelector), and gateway "
+            f"{entry.gateway.name}'s carry istio: {labels['istio']}, so the challenge would never reach "
+            "it; allowed: dns01, the gateway name istio-ingressgateway, or routing: gateway-api",
+        )
+
+
 def _front_proxy_problems(entry: GatewayEntry, add: Any) -> None:
     """A gateway behind a CDN/L7 proxy: one way to read the chain (its one X-Forwarded-For hop), a proxy
     whose ranges are known, and the proxy as the direct peer (the guard matches the packet source)."""
@@ -364,6 +494,8 @@ def declared_namespaces(config: StackConfig) -> dict[str, str]:
     for entry in config.gateway_entries():
         if entry.gateway.namespace != ISTIO_NAMESPACE:  # the Istio install's, or there already
             declared.setdefault(entry.gateway.namespace, f"gateway {entry.gateway.name}")
+    if config.cert_manager.install:
+        declared.setdefault(facts.CERT_MANAGER_NAMESPACE, "the cert-manager install")
     if config.echo.enabled:
         declared.setdefault(config.echo.namespace, "the echo app")
     return {ns: what for ns, what in sorted(declared.items()) if ns not in facts.ALWAYS_PRESENT_NAMESPACES}

@@ -67,8 +67,8 @@ def stack_target(stack: str, outputs: dict[str, Any]) -> StackTarget:
     """The gateway URL, echo host and trusted hops a stack's outputs give (gatewayAddress is present).
 
     HTTPS when the stack says so: an `httpsUrl` output (a URL, used as it is), else a truthy `tls`
-    output (https:// on the gateway address). Neither is published by the program today, so for now
-    this reads plain HTTP, exactly as before."""
+    output (https:// on the gateway address). The program publishes `tls` (the first gateway's hosts,
+    Secret and redirect) when that gateway has `tls`, and null otherwise (plain HTTP)."""
     address = str(outputs["gatewayAddress"])
     https_url = outputs.get("httpsUrl")
     if https_url:

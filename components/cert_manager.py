@@ -1,0 +1,162 @@
+"""cert-manager: its official chart (CRDs included), the quickstart CA issuer, and gateway Certificates."""
+
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.base import Component, owned_namespace
+from source_ip.config.models import QUICKSTART_ISSUER as QUICKSTART_ISSUER_NAME
+from source_ip.facts import (
+    CERT_MANAGER,
+    CERT_MANAGER_API,
+    CERT_MANAGER_NAMESPACE,
+    CERT_MANAGER_RELEASE,
+    CERT_MANAGER_VALUES,
+    CERT_MANAGER_VERSION,
+)
+
+QUICKSTART_ISSUER = QUICKSTART_ISSUER_NAME
+"""The CA ClusterIssuer of the quickstart; its CA certificate is the Secret of the same name in
+namespace cert-manager (key `ca.crt`), which `make verify` hands to verify with --cacert."""
+QUICKSTART_SELF_SIGNED = "istio-source-ip-selfsigned"
+"""The self-signed ClusterIssuer that signs the quickstart CA (and nothing else)."""
+QUICKSTART_CA_SECRET = QUICKSTART_ISSUER
+
+
+class CertManagerArgs(TypedDict):
+    """Inputs of cert-manager."""
+
+    install: bool
+    """Install cert-manager from its official chart with its CRDs; false: the cluster runs it already."""
+    quickstart_issuer: NotRequired[bool]
+    """Create the self-signed CA and the ClusterIssuer `istio-source-ip-quickstart-ca` (kind, tests)."""
+
+
+class CertManager(Component):
+    """cert-manager's release (namespace cert-manager, CRDs from the chart: `crds.enabled`) and, for the
+    quickstart, a self-signed ClusterIssuer, a CA Certificate in cert-manager's namespace (where a
+    ClusterIssuer reads its CA Secret) and the CA ClusterIssuer that signs the gateways' certificates.
+    `ready` is what a Certificate waits for."""
+
+    installed: pulumi.Output[bool]
+    """Whether this component installed cert-manager."""
+    issuer: pulumi.Output[str | None]
+    """The quickstart CA ClusterIssuer's name, when it was created."""
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("CertManager", name, opts)
+        self.ready: list[pulumi.Resource] = []
+        if args["install"]:
+            namespace = owned_namespace(self, CERT_MANAGER_NAMESPACE)
+            release = k8s.helm.v3.Release(
+                self.child_name("release"),
+                k8s.helm.v3.ReleaseArgs(
+                    name=CERT_MANAGER_RELEASE,
+                    chart=CERT_MANAGER.chart,
+                    version=CERT_MANAGER_VERSION,
+                    namespace=CERT_MANAGER_NAMESPACE,
+                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
+                    values=dict(CERT_MANAGER_VALUES),
+                ),
+                opts=self.child(depends_on=namespace),
+            )
+            self.ready.append(release)
+        issuer_name: str | None = None
+        if args.get("quickstart_issuer", False):
+            self_signed = self._object(
+                "selfsigned-issuer",
+                "ClusterIssuer",
+                QUICKSTART_SELF_SIGNED,
+                None,
+                {"selfSigned": {}},
+                self.ready,
+            )
+            ca = self._object(
+                "quickstart-ca",
+                "Certificate",
+                QUICKSTART_ISSUER,
+                CERT_MANAGER_NAMESPACE,
+                {
+                    "isCA": True,
+                    "commonName": "istio-source-ip quickstart CA",
+                    "secretName": QUICKSTART_CA_SECRET,
+                    "duration": "8760h",
+                    "privateKey": {"algorithm": "ECDSA", "size": 256},
+                    "issuerRef": {
+                        "name": QUICKSTART_SELF_SIGNED,
+                        "kind": "ClusterIssuer",
+                        "group": "cert-manager.io",
+                    },
+                },
+                [self_signed],
+            )
+            issuer = self._object(
+                "quickstart-issuer",
+                "ClusterIssuer",
+                QUICKSTART_ISSUER,
+                None,
+                {"ca": {"secretName": QUICKSTART_CA_SECRET}},
+                [ca],
+            )
+            self.ready.append(issuer)
+            issuer_name = QUICKSTART_ISSUER
+        self.installed = pulumi.Output.from_input(args["install"])
+        self.issuer = pulumi.Output.from_input(issuer_name)
+        self.register_outputs({"installed": self.installed, "issuer": self.issuer})
+
+    def _object(
+        self,
+        suffix: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        spec: dict[str, Any],
+        after: list[pulumi.Resource],
+    ) -> pulumi.Resource:
+        metadata: dict[str, Any] = {"name": name}
+        if namespace is not None:
+            metadata["namespace"] = namespace
+        return k8s.apiextensions.CustomResource(
+            self.child_name(suffix),
+            api_version=CERT_MANAGER_API,
+            kind=kind,
+            metadata=metadata,
+            spec=spec,
+            opts=self.child(depends_on=after),
+        )
+
+
+class GatewayCertificateArgs(TypedDict):
+    """Inputs of a gateway's certificate."""
+
+    name: str
+    """The Certificate's name (and the Secret's, `<gateway>-tls`)."""
+    namespace: pulumi.Input[str]
+    """The gateway's namespace: the Istio gateway reads `credentialName` there, and a Gateway API
+    listener's certificateRefs point there without a ReferenceGrant."""
+    spec: dict[str, Any]
+    """The Certificate's spec (secretName, dnsNames, issuerRef), decided by the gateway model."""
+
+
+class GatewayCertificate(Component):
+    """A cert-manager.io/v1 Certificate in the gateway's namespace. Give it `depends_on` cert-manager
+    (its CRDs and issuer) and the gateway's namespace."""
+
+    secret_name: pulumi.Output[str]
+    """The kubernetes.io/tls Secret cert-manager writes."""
+
+    def __init__(
+        self, name: str, args: GatewayCertificateArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("GatewayCertificate", name, opts)
+        k8s.apiextensions.CustomResource(
+            self.child_name("certificate"),
+            api_version=CERT_MANAGER_API,
+            kind="Certificate",
+            metadata={"name": args["name"], "namespace": args["namespace"]},
+            spec=args["spec"],
+            opts=self.child(),
+        )
+        self.secret_name = pulumi.Output.from_input(str(args["spec"]["secretName"]))
+        self.register_outputs({"secretName": self.secret_name})

@@ -1,0 +1,402 @@
+"""HTTPS per gateway (`tls`): the server or listener on 443, the certificate from a Secret or cert-manager,
+the port-80 redirect that leaves ACME HTTP-01 challenges reachable, the hairpin fix per platform, and each
+refusal. The program runs under the Pulumi mocks; what it declares is read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policy import validators
+from source_ip.config import ConfigError, parse_config
+from source_ip.config.rules import hairpin_fix
+from source_ip.facts import PLATFORMS
+from tests.conftest import raw, stack_run
+from tools import https_table
+from tools.program import ProgramRun, run_program
+from tools.readme import with_table
+from tools.verify.readers import stack_target
+
+HOST = "echo.example.com"
+METALLB = {"nodes": ["worker-1"]}
+
+
+def problems_of(config: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config)
+    return [str(p) for p in caught.value.problems]
+
+
+def tls_run(routing: str, tls: dict[str, Any], **gateway: Any) -> ProgramRun:
+    gateway = {"name": "edge", "namespace": "edge-ns", **gateway, "tls": tls}
+    return run_program(
+        raw(
+            "metallb",
+            metallb=METALLB,
+            routing=routing,
+            gateway=gateway,
+            certManager={"install": True, "quickstartIssuer": True},
+        )
+    )
+
+
+def certificates(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {c["metadata"]["name"]: c for c in run.k8s_objects("Certificate")}
+
+
+SOURCES: dict[str, dict[str, Any]] = {
+    "secret": {"secretName": "my-tls"},
+    "cert-manager": {"certManager": {"issuer": "letsencrypt", "challenge": "dns01"}},
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_istio_routing_gets_an_https_server_reading_the_secret_in_the_gateways_namespace(source: str) -> None:
+    run = tls_run("istio", SOURCES[source])
+    [gateway] = run.k8s_objects("Gateway")
+    http, https = gateway["spec"]["servers"]
+    assert http["port"] == {"number": 80, "name": "http", "protocol": "HTTP"} and "tls" not in http
+    secret = "my-tls" if source == "secret" else "edge-tls"
+    assert https == {
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+        "hosts": [HOST],
+        "tls": {"mode": "SIMPLE", "credentialName": secret},
+    }
+    [vs] = run.k8s_objects("VirtualService")
+    assert vs["spec"]["gateways"] == [f"default/{gateway['metadata']['name']}"]
+    if source == "secret":
+        assert "edge-tls" not in certificates(run)
+    else:
+        certificate = certificates(run)["edge-tls"]
+        assert certificate["metadata"]["namespace"] == "edge-ns"  # where the gateway pods read it
+        assert certificate["spec"] == {
+            "secretName": "edge-tls",
+            "dnsNames": [HOST],
+            "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        }
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_gateway_api_routing_gets_an_https_listener_and_the_route_on_it(source: str) -> None:
+    run = tls_run("gateway-api", SOURCES[source])
+    [gateway] = run.k8s_objects("Gateway")
+    http, https = gateway["spec"]["listeners"]
+    secret = "my-tls" if source == "secret" else "edge-tls"
+    assert (https["name"], https["port"], https["protocol"]) == ("https", 443, "HTTPS")
+    assert https["tls"] == {
+        "mode": "Terminate",
+        "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}],
+    }
+    admitted = http["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
+    # cert-manager's Gateway API solver puts its HTTPRoute in the Certificate's namespace: edge-ns
+    assert admitted == (["default", "edge-ns"] if source == "cert-manager" else ["default"])
+    routes = {r["metadata"]["name"]: r for r in run.k8s_objects("HTTPRoute")}
+    assert [p["sectionName"] for p in routes["echo"]["spec"]["parentRefs"]] == ["https"]
+    assert [p["sectionName"] for p in routes["echo-https-redirect"]["spec"]["parentRefs"]] == ["http"]
+    if source == "cert-manager":
+        assert certificates(run)["edge-tls"]["metadata"]["namespace"] == "edge-ns"
+
+
+def test_without_redirect_the_app_answers_on_both_listeners_and_port_80_has_no_redirect() -> None:
+    for routing in ("istio", "gateway-api"):
+        run = tls_run(routing, {"secretName": "my-tls", "redirectHttp": False})
+        if routing == "istio":
+            [vs] = run.k8s_objects("VirtualService")
+            assert [list(route) for route in vs["spec"]["http"]] == [["route"]]
+        else:
+            [route] = run.k8s_objects("HTTPRoute")
+            assert [p["sectionName"] for p in route["spec"]["parentRefs"]] == ["http", "https"]
+
+
+def test_the_istio_redirect_is_a_catch_all_route_on_port_80_and_never_the_servers_https_redirect() -> None:
+    """istiod sorts catch-all routes behind the more specific routes of the same host (SortVHostRoutes),
+    so the exact `/.well-known/acme-challenge/<token>` route of cert-manager's solver Ingress still wins;
+    `httpsRedirect` on the server would instead require TLS on the whole virtual host."""
+    run = tls_run("istio", SOURCES["cert-manager"])
+    [gateway] = run.k8s_objects("Gateway")
+    assert all("tls" not in s or "httpsRedirect" not in s["tls"] for s in gateway["spec"]["servers"])
+    [vs] = run.k8s_objects("VirtualService")
+    redirect, app = vs["spec"]["http"]
+    assert redirect["redirect"] == {"scheme": "https", "redirectCode": 301}
+    [match] = redirect["match"]
+    assert match == {"port": 80, "gateways": [f"default/{gateway['metadata']['name']}"]}  # no uri match
+    assert "match" not in app
+    assert (
+        validators.https_redirect_keeps_acme_challenges("kubernetes:networking.istio.io/v1:Gateway", gateway)
+        == []
+    )
+
+
+def test_the_gateway_api_redirect_matches_every_path_so_an_exact_challenge_path_wins() -> None:
+    """An HTTPRoute rule without matches is `PathPrefix /`; Gateway API gives an Exact path match (the
+    solver's) precedence over any prefix on the same listener and hostname."""
+    run = tls_run("gateway-api", SOURCES["cert-manager"])
+    [redirect] = [r for r in run.k8s_objects("HTTPRoute") if r["metadata"]["name"] == "echo-https-redirect"]
+    assert redirect["spec"]["hostnames"] == [HOST]
+    [rule] = redirect["spec"]["rules"]
+    assert "matches" not in rule and "backendRefs" not in rule
+    assert rule["filters"] == [
+        {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+    ]
+
+
+def test_the_policy_flags_an_https_redirect_on_a_plain_http_server() -> None:
+    gateway = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "servers": [
+                {
+                    "port": {"number": 80, "protocol": "HTTP"},
+                    "hosts": ["a.example.com"],
+                    "tls": {"httpsRedirect": True},
+                }
+            ]
+        },
+    }
+    [message] = validators.https_redirect_keeps_acme_challenges(
+        "kubernetes:networking.istio.io/v1:Gateway", gateway
+    )
+    assert "Gateway web" in message and "a.example.com" in message and "VirtualService" in message
+    odds: list[Any] = [None, [], "x", {"spec": {"servers": [None, 3, {"port": "80"}]}}]
+    for odd in odds:
+        assert (
+            validators.https_redirect_keeps_acme_challenges("kubernetes:networking.istio.io/v1:Gateway", odd)
+            == []
+        )
+
+
+def test_the_dev_stacks_render_cert_manager_its_issuer_and_the_certificate() -> None:
+    for stack, namespace in (("dev", "istio-system"), ("dev-gateway-api", "istio-ingress")):
+        run = stack_run(stack)
+        [release] = [
+            r.inputs
+            for r in run.resources
+            if r.inputs.get("chart") == "cert-manager" and "version" in r.inputs
+        ]
+        assert (release["version"], release["namespace"], release["values"]) == (
+            "v1.21.1",
+            "cert-manager",
+            {"crds": {"enabled": True}},
+        )
+        issuers = {i["metadata"]["name"]: i["spec"] for i in run.k8s_objects("ClusterIssuer")}
+        assert issuers == {
+            "istio-source-ip-selfsigned": {"selfSigned": {}},
+            "istio-source-ip-quickstart-ca": {"ca": {"secretName": "istio-source-ip-quickstart-ca"}},
+        }
+        certs = certificates(run)
+        assert certs["istio-source-ip-quickstart-ca"]["metadata"]["namespace"] == "cert-manager"
+        assert certs["istio-source-ip-quickstart-ca"]["spec"]["isCA"] is True
+        [gateway_cert] = [c for name, c in certs.items() if name != "istio-source-ip-quickstart-ca"]
+        assert gateway_cert["metadata"]["namespace"] == namespace
+        assert gateway_cert["spec"]["issuerRef"]["name"] == "istio-source-ip-quickstart-ca"
+        assert run.outputs["tls"]["hosts"] == [HOST]
+        assert run.outputs["quickstartCaSecret"] == "cert-manager/istio-source-ip-quickstart-ca"
+
+
+def test_a_stack_without_tls_publishes_no_tls_output() -> None:
+    run = stack_run("gcp")
+    assert run.outputs["tls"] is None and run.outputs["quickstartCaSecret"] is None
+
+
+# --- refusals ---------------------------------------------------------------------------------------
+
+
+def refusal(platform: str, tls: Any, **keys: Any) -> list[str]:
+    gateway = {**keys.pop("gateway", {}), "tls": tls}
+    extra = {"metallb": METALLB} if platform == "metallb" else {}
+    if platform == "hetzner":
+        gateway.setdefault("serviceAnnotations", {"load-balancer.hetzner.cloud/location": "fsn1"})
+    return problems_of(raw(platform, gateway=gateway, **extra, **keys))
+
+
+def test_both_certificate_sources_are_refused() -> None:
+    [problem] = refusal("gcp", {"secretName": "a", "certManager": {"issuer": "b", "challenge": "dns01"}})
+    assert problem.startswith(
+        "istio-source-ip:gateway.tls.secretName: is set together with gateway.tls.certManager"
+    )
+    assert '(got "a")' in problem and "not both" in problem
+
+
+def test_no_certificate_source_is_refused() -> None:
+    [problem] = refusal("gcp", {"hosts": [HOST]})
+    assert problem.startswith("istio-source-ip:gateway.tls: says where the certificate comes from nowhere")
+    assert "secretName" in problem and "certManager" in problem
+
+
+@pytest.mark.parametrize(
+    "host", ["Echo.Example.com", "*.example.com", "192.0.2.1", "echo.example.com:443", ""]
+)
+def test_a_host_that_is_not_a_dns_name_is_refused(host: str) -> None:
+    [problem] = refusal("gcp", {"hosts": [host], "secretName": "a"})
+    assert problem.startswith("istio-source-ip:gateway.tls.hosts[0]: must be a DNS name")
+
+
+def test_an_empty_host_list_is_refused() -> None:
+    [problem] = refusal("gcp", {"hosts": [], "secretName": "a"})
+    assert problem.startswith("istio-source-ip:gateway.tls.hosts: needs at least one host (got [])")
+
+
+def test_hosts_without_the_routed_echo_host_are_refused() -> None:
+    [problem] = refusal("gcp", {"hosts": ["other.example.com"], "secretName": "a"})
+    assert problem.startswith("istio-source-ip:gateway.tls.hosts: does not name echo.host (echo.example.com)")
+
+
+def test_http01_on_a_proxy_gateway_without_a_hairpin_fix_names_dns01_and_hairpin_hostname() -> None:
+    [problem] = refusal("digitalocean", {"certManager": {"issuer": "le"}})
+    assert problem.startswith("istio-source-ip:gateway.tls.certManager.challenge: cert-manager's HTTP-01")
+    assert '(got "http01")' in problem and "dns01" in problem and "gateway.hairpinHostname" in problem
+    # the ways out are accepted
+    parse_config(
+        raw("digitalocean", gateway={"tls": {"certManager": {"issuer": "le", "challenge": "dns01"}}})
+    )
+    parse_config(
+        raw(
+            "digitalocean",
+            gateway={"hairpinHostname": "lb.example.com", "tls": {"certManager": {"issuer": "le"}}},
+        )
+    )
+
+
+def test_http01_where_the_platform_has_no_hostname_annotation_names_only_dns01() -> None:
+    [problem] = refusal("vngcloud", {"certManager": {"issuer": "le"}})
+    assert "allowed: dns01 (vngcloud has neither ipMode Proxy nor a hostname annotation" in problem
+
+
+def test_http01_with_routing_istio_needs_the_gateway_istiod_serves_ingresses_on() -> None:
+    [problem] = refusal("gcp", {"certManager": {"issuer": "le"}}, gateway={"name": "edge"})
+    assert problem.startswith("istio-source-ip:gateway.tls.certManager.challenge: with routing istio")
+    assert (
+        "istio: edge" in problem and "istio-ingressgateway" in problem and "routing: gateway-api" in problem
+    )
+    parse_config(
+        raw("gcp", routing="gateway-api", gateway={"name": "edge", "tls": {"certManager": {"issuer": "le"}}})
+    )
+
+
+def test_several_gateways_are_refused_each_by_its_own_key() -> None:
+    problems = problems_of(
+        raw("gcp", gateways=[{"name": "a", "tls": {"secretName": "x"}}, {"name": "b", "tls": {"hosts": []}}])
+    )
+    assert any(
+        p.startswith("istio-source-ip:gateways[1].tls.hosts: needs at least one host") for p in problems
+    )
+    assert not any(p.startswith("istio-source-ip:gateways[0]") for p in problems)
+
+
+# --- hairpin per platform -----------------------------------------------------------------------------
+
+
+def test_oci_asks_its_controller_for_ip_mode_proxy_with_proxy_protocol_only() -> None:
+    annotations = {}
+    for routing in ("istio", "gateway-api"):
+        run = run_program(raw("oci", routing=routing))
+        if routing == "istio":
+            [release] = [r.inputs for r in run.resources if r.inputs.get("chart") == "gateway"]
+            annotations[routing] = release["values"]["service"]["annotations"]
+        else:
+            [configmap] = run.k8s_objects("ConfigMap")
+            annotations[routing] = yaml.safe_load(configmap["data"]["service"])["metadata"]["annotations"]
+    for found in annotations.values():
+        assert found["oci.oraclecloud.com/ingress-ip-mode"] == "proxy"
+    [release] = [
+        r.inputs for r in run_program(raw("oci-nlb")).resources if r.inputs.get("chart") == "gateway"
+    ]
+    assert "oci.oraclecloud.com/ingress-ip-mode" not in release["values"]["service"]["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "accepted"),
+    [
+        ("oci", True),  # annotation
+        ("hetzner", True),  # the controller sets ipMode: Proxy
+        ("scaleway", True),  # the controller sets ipMode: Proxy (and the program its use-hostname)
+        ("aws", True),  # the status is a hostname
+        ("aws-nlb", True),
+        ("civo", True),
+        ("ibm", True),
+        ("digitalocean", False),  # only with hairpinHostname
+        ("vultr", False),
+        ("alibaba", False),
+        ("linode", False),
+        ("ovh", False),
+        ("vngcloud", False),
+        ("generic", False),
+    ],
+)
+def test_http01_on_each_proxy_protocol_platform_follows_its_hairpin_fix(
+    platform: str, accepted: bool
+) -> None:
+    config = raw(
+        platform,
+        sourceIp="proxy-protocol",
+        routing="gateway-api",
+        gateway={
+            "tls": {"certManager": {"issuer": "le"}},
+            **(
+                {"serviceAnnotations": {"load-balancer.hetzner.cloud/location": "fsn1"}}
+                if platform == "hetzner"
+                else {}
+            ),
+        },
+    )
+    if accepted:
+        parse_config(config)
+        assert hairpin_fix(PLATFORMS[platform], None) is not None
+    else:
+        [problem] = [p for p in problems_of(config) if ".tls." in p]
+        assert "dns01" in problem
+        assert hairpin_fix(PLATFORMS[platform], None) is None
+
+
+def test_http01_is_accepted_in_passthrough_and_while_migrating() -> None:
+    parse_config(raw("gcp", routing="gateway-api", gateway={"tls": {"certManager": {"issuer": "le"}}}))
+    parse_config(
+        raw(
+            "aws-nlb",
+            sourceIp="local",
+            routing="gateway-api",
+            gateway={"proxyProtocolMigration": True, "tls": {"certManager": {"issuer": "le"}}},
+        )
+    )
+
+
+def test_the_hairpin_table_in_docs_matches_the_registry() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "https.md").read_text()
+    assert with_table(doc, https_table.START, https_table.END, https_table.table()) == doc
+    assert '| `oci` | `oci.oraclecloud.com/ingress-ip-mode: "proxy"` (the program sets it) |' in doc
+
+
+def test_verify_reads_the_dev_stacks_tls_output_as_https_on_the_gateway_address() -> None:
+    outputs = {**stack_run("dev").outputs, "gatewayAddress": "172.18.255.200"}
+    target = stack_target("dev", outputs)
+    assert (target.url, target.host) == ("https://172.18.255.200", HOST)
+    plain = stack_target("gcp", {**stack_run("gcp").outputs, "gatewayAddress": "203.0.113.10"})
+    assert plain.url == "http://203.0.113.10"
+
+
+def test_a_namespace_the_cert_manager_install_owns_is_refused_for_anything_else() -> None:
+    problems = problems_of(
+        raw(
+            "gcp",
+            certManager={"install": True},
+            gateway={"namespace": "cert-manager"},
+            echo={"namespace": "cert-manager"},
+        )
+    )
+    owned = [p.split(":", 2)[1] for p in problems if "the cert-manager install (certManager.install)" in p]
+    assert owned == ["gateway.namespace", "echo.namespace"]
+    parse_config(raw("gcp", gateway={"namespace": "cert-manager"}))  # not installed: the cluster's own
+
+
+def test_no_shipped_stack_sets_https_redirect_on_a_plain_http_server() -> None:
+    seen = 0
+    for stack in ("dev", "gcp", "aws-nlb-two-gateways", "vngcloud"):
+        run = stack_run(stack)
+        seen += sum(r.type in validators.ISTIO_GATEWAY_TYPES for r in run.resources)
+        for resource in run.resources:
+            found = validators.https_redirect_keeps_acme_challenges(resource.type, resource.inputs)
+            assert found == [], (stack, found)
+    assert seen >= 5  # the Istio Gateways of those stacks were read
