@@ -400,3 +400,22 @@ def test_no_shipped_stack_sets_https_redirect_on_a_plain_http_server() -> None:
             found = validators.https_redirect_keeps_acme_challenges(resource.type, resource.inputs)
             assert found == [], (stack, found)
     assert seen >= 5  # the Istio Gateways of those stacks were read
+
+
+@pytest.mark.parametrize("routing", ["istio", "gateway-api"])
+def test_tls_leaves_the_proxy_and_etp_pairing_as_it_is(routing: str) -> None:
+    """The PROXY listener filter istiod adds for gatewayTopology.proxyProtocol runs on every gateway listener,
+    443 included (docs/https.md): TLS changes neither side of the pairing."""
+    hetzner = {"serviceAnnotations": {"load-balancer.hetzner.cloud/location": "fsn1"}}
+    for platform, gateway in (("hetzner", hetzner), ("gcp", {})):
+        plain = run_program(raw(platform, routing=routing, gateway=gateway))
+        tls = {"certManager": {"issuer": "le"}}
+        secured = run_program(raw(platform, routing=routing, gateway={**gateway, "tls": tls}))
+        for kind in ("ConfigMap", "EnvoyFilter"):
+            assert plain.k8s_objects(kind) == secured.k8s_objects(kind)
+        gateway_values = [
+            [r.inputs["values"] for r in run.resources if r.inputs.get("chart") == "gateway"]
+            for run in (plain, secured)
+        ]
+        assert gateway_values[0] == gateway_values[1]
+        assert len(secured.k8s_objects("Certificate")) == 1
