@@ -56,6 +56,8 @@ def test_shipped_stacks_pass_every_policy(stack: str) -> None:
     found = [m for t, p in resources(stack) for check in RESOURCE_CHECKS for m in check(t, p)]
     found += v.l2_advertisements_cover_gateway(resources(stack))
     found += v.gateway_api_parameters_pair_proxy_protocol(resources(stack))
+    found += v.front_proxy_guarded(resources(stack))
+    found += [m for t, p in resources(stack) for m in v.https_redirect_keeps_acme_challenges(t, p)]
     assert found == []
 
 
@@ -173,6 +175,7 @@ def test_pack_registers_each_policy_with_its_enforcement_level() -> None:
         "proxy-protocol-on-both-sides": EnforcementLevel.MANDATORY,
         "etp-cluster-without-proxy-protocol": EnforcementLevel.ADVISORY,
         "trusted-proxies-behind-l4": EnforcementLevel.MANDATORY,
+        "front-proxy-guarded": EnforcementLevel.MANDATORY,
         "https-redirect-keeps-acme-challenges": EnforcementLevel.ADVISORY,
         "l2-advertisements-cover-gateway": EnforcementLevel.MANDATORY,
         "gateway-api-parameters-pair-proxy-protocol": EnforcementLevel.MANDATORY,

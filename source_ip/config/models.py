@@ -389,7 +389,9 @@ class GatewayConfig(_Section):
     name: ReleaseName = "istio-ingressgateway"
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
     namespace: DnsLabel = "istio-system"
+    """Namespace of the gateway (created by the program unless every cluster has it)."""
     replicas: Annotated[int, AfterValidator(_int32)] = Field(default=2, ge=1)
+    """Gateway pods; with 2 or more a PodDisruptionBudget keeps one through a node drain."""
     max_replicas: Annotated[int, AfterValidator(_int32)] | None = Field(default=None, ge=1)
     """Set to enable the HorizontalPodAutoscaler between `replicas` and this."""
     num_trusted_proxies: Annotated[int, AfterValidator(_uint32)] = Field(default=0, ge=0)
@@ -429,9 +431,11 @@ class GatewayItem(GatewayConfig):
 
 class EchoConfig(_Section):
     enabled: Bool = True
+    """Deploy the echo app (an HTTP service that shows the address it received) behind the gateways."""
     host: str = "echo.example.com"
     """Host the Istio Gateway and VirtualService answer for (send it as the Host header)."""
     namespace: DnsLabel = "default"
+    """Namespace of the echo app (created by the program unless every cluster has it)."""
 
     @field_validator("host")
     @classmethod
@@ -447,10 +451,13 @@ class MetalLBConfig(_Section):
     install: Bool = False
     """Install MetalLB itself (kind, fresh clusters)."""
     namespace: DnsLabel = "metallb-system"
+    """MetalLB's namespace: where its pools and advertisements live (and where it is installed)."""
     nodes: list[NodeName] = Field(default_factory=list)
     """Nodes that both run the gateway pods and announce its address."""
     node_label: dict[str, str] = Field(default_factory=lambda: {"loadbalancerIPs.metallb.io": "arp"})
+    """The label put on `nodes`; the gateway's nodeSelector and the L2Advertisement both select it."""
     pool: DnsLabel = "default-pool"
+    """The IPAddressPool the gateway's Service takes its address from."""
     addresses: list[AddressRange] = Field(default_factory=list)
     """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
     adopt_l2_advertisement: DnsLabel | None = None
@@ -501,16 +508,22 @@ class StackConfig(_Section):
     """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
 
     platform: str
+    """Your load balancer: one of the platforms in docs/platforms.md (decides the Service annotations)."""
     routing: Literal["istio", "gateway-api"] = "istio"
     """istio: Istio Gateway + VirtualService on istio/gateway releases; gateway-api: Kubernetes Gateway API
     Gateways that istiod deploys, customised through a ConfigMap."""
     source_ip: SourceIpChoice = "auto"
+    """How the client address survives the LB: proxy-protocol, local (passthrough), or auto (the platform's
+    recommended one)."""
     istio: IstioConfig = Field(default_factory=IstioConfig)
+    """The Istio release and whether the program installs it (see istio.*)."""
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     """The one-gateway form; `gateways` is the several-gateway form (not both)."""
     gateways: list[GatewayItem] | None = None
     echo: EchoConfig = Field(default_factory=EchoConfig)
+    """The echo app that shows which client address arrived (see echo.*)."""
     metallb: MetalLBConfig = Field(default_factory=MetalLBConfig)
+    """MetalLB L2 pinning, with platform metallb only (see metallb.*)."""
     allowlist: list[Cidr] = Field(default_factory=list)
     """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
     access_logs: Bool = False
