@@ -5,9 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SHARED ?= ../shared
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
-# verify sends its request from a container on kind's Docker network for the kind stack (dev) and expects
+# verify sends its request from a container on kind's Docker network for the kind stacks (dev, dev-gateway-api), expects
 # that container's address; EXPECT_IP=addr expects another, DOCKER_NETWORK= sends from this machine.
-DOCKER_NETWORK ?= $(if $(filter dev,$(STACK)),kind,)
+DOCKER_NETWORK ?= $(if $(filter dev dev-gateway-api,$(STACK)),kind,)
 EXPECT_IP ?=
 
 # Local file state and an empty passphrase: no Pulumi account needed. Override either to use yours.
@@ -17,7 +17,7 @@ export PULUMI_CONFIG_PASSPHRASE ?=
 PULUMI_MISSING := the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh)
 
 .PHONY: help venv test lint lint-workflows render charts-all check-render preview up destroy verify kind env \
-  known-stack
+  known-stack compare fleet-preview fleet-up fleet-destroy fleet-verify fleet-operator
 help:
 	@echo "make test                 make lint, then pytest on every core (the first run makes .venv)"
 	@echo "make lint                 ruff format --check, ruff check, mypy (the first mypy run is slow)"
@@ -28,9 +28,15 @@ help:
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
 	@echo "make up STACK=name        pulumi up"
 	@echo "make verify STACK=name    prove the client IP arrives (after up; EXPECT_IP=addr: expect that one)"
+	@echo "make compare STACK=name   review a change against the last render (BASE=dir; exit 3: risks found)"
 	@echo "make destroy STACK=name   pulumi destroy"
 	@echo "make kind                 create the kind cluster the dev stack expects"
 	@echo "make env                  the backend, for bare pulumi commands: eval \"\$$(make env)\""
+	@echo "make fleet-preview        preview every stack at once (FLEET='--stacks a,b' or '--platform aws')"
+	@echo "make fleet-up FLEET=...   up the selected stacks, then verify each (FLEET_ARGS=--no-verify to skip)"
+	@echo "make fleet-verify         one client-IP verdict per stack (FLEET_ARGS=--markdown or --json)"
+	@echo "make fleet-destroy FLEET=...  destroy the selected stacks"
+	@echo "make fleet-operator REPO=url  Pulumi Kubernetes Operator Stack objects into OUT (default fleet/)"
 	@echo "STACK defaults to dev; stacks: $(STACKS)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -127,6 +133,26 @@ VERIFY_ARGS = --stack $(STACK) $(if $(EXPECT_IP),--expect-ip $(EXPECT_IP)) \
   $(if $(DOCKER_NETWORK),--from-docker-network $(DOCKER_NETWORK))
 verify: venv
 	$(PY) -m tools.verify $(strip $(VERIFY_ARGS))
+
+# Review a change before `pulumi up`: render the working tree into render/<stack>-next and compare it with
+# the render of what is deployed (BASE, default render/<stack>). Exit 3: a change that touches live traffic.
+compare: known-stack venv
+	$(PY) -m tools.render --stack $(STACK) --out render/$(STACK)-next --compare $(or $(BASE),render/$(STACK))
+
+# The fleet (docs/fleet.md). FLEET selects stacks: --stacks a,b | --all | --platform NAME (preview and
+# verify default to --all; up and destroy need FLEET). FLEET_ARGS: more options, e.g. --parallel 8.
+FLEET      ?=
+FLEET_ARGS ?=
+fleet-preview fleet-verify: venv
+	$(PY) -m tools.fleet $(patsubst fleet-%,%,$@) $(or $(FLEET),--all) $(FLEET_ARGS)
+
+fleet-up fleet-destroy: venv
+	$(PY) -m tools.fleet $(patsubst fleet-%,%,$@) $(FLEET) $(FLEET_ARGS)
+
+# Operator Stack objects for a management cluster: REPO=git-url [OUT=fleet] [BRANCH=main].
+fleet-operator: venv
+	$(PY) -m tools.fleet operator $(or $(FLEET),--all) $(if $(REPO),--repo $(REPO)) --out $(or $(OUT),fleet) \
+	  $(if $(BRANCH),--branch $(BRANCH)) $(FLEET_ARGS)
 
 kind:
 	@command -v kind >/dev/null 2>&1 || { echo "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"; exit 2; }

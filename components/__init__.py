@@ -1,5 +1,6 @@
 """One ComponentResource per job; `__main__.py` composes them."""
 
+from components.cert_manager import CertManager, CertManagerArgs, GatewayCertificate, GatewayCertificateArgs
 from components.echo_app import EchoApp, EchoAppArgs
 from components.gateway_api_gateway import GatewayApiGateway, GatewayApiGatewayArgs
 from components.gateway_policies import GatewayPolicies, GatewayPoliciesArgs
@@ -11,10 +12,12 @@ from components.namespaces import Namespaces, NamespacesArgs
 from components.routing import EchoRouting, EchoRoutingArgs
 
 HOSTED_COMPONENTS = [
+    CertManager,
     EchoApp,
     EchoHttpRoute,
     EchoRouting,
     GatewayApiGateway,
+    GatewayCertificate,
     GatewayPolicies,
     IngressGateway,
     IstioInstall,
@@ -25,6 +28,8 @@ HOSTED_COMPONENTS = [
 
 __all__ = [
     "HOSTED_COMPONENTS",
+    "CertManager",
+    "CertManagerArgs",
     "EchoApp",
     "EchoAppArgs",
     "EchoHttpRoute",
@@ -33,6 +38,8 @@ __all__ = [
     "EchoRoutingArgs",
     "GatewayApiGateway",
     "GatewayApiGatewayArgs",
+    "GatewayCertificate",
+    "GatewayCertificateArgs",
     "GatewayPolicies",
     "GatewayPoliciesArgs",
     "IngressGateway",

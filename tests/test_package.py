@@ -10,10 +10,12 @@ from pulumi.provider.experimental.analyzer import Analyzer
 
 from components import (
     HOSTED_COMPONENTS,
+    CertManager,
     EchoApp,
     EchoHttpRoute,
     EchoRouting,
     GatewayApiGateway,
+    GatewayCertificate,
     GatewayPolicies,
     IngressGateway,
     IstioInstall,
@@ -33,10 +35,12 @@ def schema() -> dict[str, Any]:
 def test_the_package_hosts_every_component() -> None:
     assert PACKAGE["HOSTED_COMPONENTS"] is HOSTED_COMPONENTS
     assert set(schema()["component_definitions"]) == {
+        "CertManager",
         "EchoApp",
         "EchoHttpRoute",
         "EchoRouting",
         "GatewayApiGateway",
+        "GatewayCertificate",
         "GatewayPolicies",
         "IngressGateway",
         "IstioInstall",
@@ -111,6 +115,20 @@ def test_two_instances_of_every_component_in_one_program() -> None:
                     "allowlist_field": AllowlistField.IP_BLOCKS,
                     "allowlist": ["10.0.0.0/8"],
                     "access_logs": True,
+                },
+            )
+            # cert-manager and its quickstart issuers are cluster-wide: one installs, the other reuses it.
+            CertManager(f"cm-{suffix}", {"install": suffix == "a", "quickstart_issuer": suffix == "a"})
+            GatewayCertificate(
+                f"cert-{suffix}",
+                {
+                    "name": f"gw-{suffix}-tls",
+                    "namespace": "ingress",
+                    "spec": {
+                        "secretName": f"gw-{suffix}-tls",
+                        "dnsNames": [f"{suffix}.example.com"],
+                        "issuerRef": {"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                    },
                 },
             )
             echo = EchoApp(f"echo-{suffix}", {"namespace": f"apps-{suffix}"})

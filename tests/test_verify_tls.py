@@ -240,3 +240,29 @@ def test_tls_to_a_listener_that_expects_the_proxy_header_is_a_handshake_reset(
         code, result = run_main(capsys, "--url", f"https://127.0.0.1:{port}", "--host", HOST)
     assert (code, result["verdict"]) == (19, "tls-handshake-reset")
     assert "during the TLS handshake" in result["diagnosis"] and "PROXY" in result["hint"]
+
+
+def test_a_kind_stack_trusts_its_quickstart_ca_read_from_the_cluster(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make verify STACK=dev` passes no --cacert: verify reads the CA Secret the stack names (kubectl)."""
+    with GoHttpbin() as echo, Gateway(echo, tls=pki.server_context("gateway-ca", HOST)) as gateway:
+        outputs = {
+            "gatewayAddress": f"127.0.0.1:{gateway.port}",
+            "echoHost": HOST,
+            "tls": {"hosts": [HOST]},
+            "quickstartCaSecret": "cert-manager/istio-source-ip-quickstart-ca",
+        }
+        monkeypatch.setenv("PATH", f"{ROOT / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(outputs))
+        monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "pulumi.log"))
+        monkeypatch.setenv("FAKE_KUBECTL_SECRET", "cert-manager/istio-source-ip-quickstart-ca")
+        monkeypatch.setenv("FAKE_KUBECTL_CA", str(pki.directory / "gateway-ca.pem"))
+        code, result = run_main(capsys, "--stack", "dev", "--expect-ip", "127.0.0.1")
+        assert (code, result["verdict"]) == (0, "ok")
+        monkeypatch.setenv("FAKE_KUBECTL_SECRET", "cert-manager/another")
+        code = v.main(["--stack", "dev", "--expect-ip", "127.0.0.1", "--attempts", "1", "--timeout", "5"])
+        err = capsys.readouterr().err
+    assert code == 2
+    assert "could not read the quickstart CA from Secret cert-manager/istio-source-ip-quickstart-ca" in err
+    assert "pass --cacert FILE" in err

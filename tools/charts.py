@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_repo and not args.charts:
         charts = None
     if helm is None or (charts is None and not args.from_repo):
-        missing = " and ".join(what for what, found in (("helm", helm), ("a charts directory", charts)) if found is None)
-        print(f"error: no {missing}; pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)", file=sys.stderr)
+        needed = [("helm", helm)] if args.from_repo else [("helm", helm), ("a charts directory", charts)]
+        missing = " and ".join(what for what, found in needed if found is None)
+        how = "pass --helm (or set HELM)" if charts is not None or args.from_repo else (
+            "pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)"
+        )
+        print(f"error: no {missing}; {how}", file=sys.stderr)
         return 2
     releases_file = args.render_dir / "releases.yaml"
     if not releases_file.is_file():

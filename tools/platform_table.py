@@ -1,7 +1,7 @@
-"""The README's platform table, generated from the registry so the two cannot drift.
+"""The platform table (docs/platforms.md), generated from the registry so the two cannot drift.
 
 python -m tools.platform_table            print the table
-python -m tools.platform_table --write    rewrite it in README.md between the markers
+python -m tools.platform_table --write    rewrite it in docs/platforms.md between the markers
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The README's "What is refused, and why" table, made by running each example through the config
+"""The "What is refused, and why" table (docs/refusals.md), made by running each example through the config
 check, so the messages shown are the ones users get.
 
     python -m tools.refusals            print the table
-    python -m tools.refusals --write    rewrite it in README.md between the markers
+    python -m tools.refusals --write    rewrite it in docs/refusals.md between the markers
 """
 
 from __future__ import annotations

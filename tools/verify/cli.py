@@ -29,6 +29,7 @@ from .probe import DEFAULT_TIMEOUT, MAX_RATE, rate_probe, verify
 from .readers import (
     DEFAULT_IMAGE,
     discover_expected,
+    quickstart_ca,
     stack_outputs,
     stack_target,
     tls_options,
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _print(verdict, args.json)
             found = stack_target(args.stack, outputs)
             url, host = found.url, args.host or found.host
+            ca_secret = outputs.get("quickstartCaSecret")
+            if url.startswith("https://") and ca_secret and not (args.cacert or args.insecure):
+                args.cacert = quickstart_ca(str(ca_secret))  # the kind stacks' self-signed CA
             hops = found.num_trusted_proxies if hops is None else hops
         else:
             url, host = args.url, args.host

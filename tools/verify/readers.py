@@ -3,6 +3,7 @@ what-is-my-IP endpoint. Each failure is a UsageError (exit 2) with one line."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -206,6 +207,39 @@ def verify_from_container(
         return result.returncode, result.stdout.strip()
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def quickstart_ca(secret: str, timeout: float = 30) -> str:
+    """The quickstart CA's certificate, read from the cluster (`kubectl get secret`, the current context)
+    into a private temporary file whose path is returned. `secret` is the stack output `quickstartCaSecret`:
+    `namespace/name` of the CA Secret that cert-manager made for the kind stacks."""
+    namespace, _, name = secret.partition("/")
+    if not namespace or not name:
+        raise UsageError(f"the stack's quickstartCaSecret output is not namespace/name: {secret[:80]!r}")
+    hint = "pass --cacert FILE (the CA that signed the gateway's certificate) or --insecure"
+    try:
+        result = subprocess.run(
+            ["kubectl", "get", "secret", name, "--namespace", namespace, "--output", "jsonpath={.data.ca\\.crt}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise UsageError(f"kubectl is not installed, so the quickstart CA cannot be read: {hint}") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"kubectl did not answer within {timeout:g} s: {hint}") from None
+    try:
+        pem = base64.b64decode(result.stdout.strip(), validate=True) if result.returncode == 0 else b""
+    except ValueError:
+        pem = b""
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        why = (result.stderr.strip() or "no ca.crt in it")[:200]
+        raise UsageError(f"could not read the quickstart CA from Secret {namespace}/{name} ({why}): {hint}")
+    handle, path = tempfile.mkstemp(prefix="verify-ca-", suffix=".pem")
+    with os.fdopen(handle, "wb") as out:
+        out.write(pem)
+    return path
 
 
 def tls_options(cacert: str | None, insecure: bool) -> TlsOptions:
