@@ -47,9 +47,15 @@ class EchoApp(Component):
     def __init__(self, name: str, args: EchoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EchoApp", name, opts)
         namespace = args["namespace"]
-        create = args.get("create_namespace", not (isinstance(namespace, str) and namespace in ALWAYS_PRESENT_NAMESPACES))
+        create = args.get(
+            "create_namespace", not (isinstance(namespace, str) and namespace in ALWAYS_PRESENT_NAMESPACES)
+        )
         after_ns = self.child(depends_on=owned_namespace(self, namespace) if create else [])
-        metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": "echo-server", "namespace": namespace, "labels": APP_LABELS}
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+            "name": "echo-server",
+            "namespace": namespace,
+            "labels": APP_LABELS,
+        }
         # Typed Kubernetes args (snake_case keys, translated by the SDK): a misspelt key fails `make lint`.
         spec: k8s.apps.v1.DeploymentSpecArgsDict = {
             "replicas": args.get("replicas", 1),
@@ -68,7 +74,9 @@ class EchoApp(Component):
                 },
             },
         }
-        deployment = k8s.apps.v1.Deployment(self.child_name("deployment"), metadata=metadata, spec=spec, opts=after_ns)
+        deployment = k8s.apps.v1.Deployment(
+            self.child_name("deployment"), metadata=metadata, spec=spec, opts=after_ns
+        )
         service_metadata: k8s.meta.v1.ObjectMetaArgsDict = {
             "name": SERVICE_NAME,
             "namespace": namespace,
@@ -87,7 +95,9 @@ class EchoApp(Component):
         )
         self.namespace = pulumi.Output.from_input(namespace)
         self.service_host = pulumi.Output.concat(SERVICE_NAME, ".", namespace, ".svc.cluster.local")
-        self.service_name = pulumi.Output.from_input(SERVICE_NAME)  # not from the Service: routes need not wait for it
+        self.service_name = pulumi.Output.from_input(
+            SERVICE_NAME
+        )  # not from the Service: routes need not wait for it
         self.service_port = pulumi.Output.from_input(SERVICE_PORT)
         self.register_outputs(
             {

@@ -38,7 +38,9 @@ class GatewayPolicies(Component):
     allowlist_field: pulumi.Output[str]
     """The AuthorizationPolicy field they are matched against."""
 
-    def __init__(self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: GatewayPoliciesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("GatewayPolicies", name, opts)
         try:
             field = AllowlistField(args["allowlist_field"])
@@ -60,7 +62,11 @@ class GatewayPolicies(Component):
                 api_version="security.istio.io/v1",
                 kind="AuthorizationPolicy",
                 metadata={"name": f"{gateway['name']}-allowlist", "namespace": gateway["namespace"]},
-                spec={**attach, "action": "ALLOW", "rules": [{"from": [{"source": {field.value: allowlist}}]}]},
+                spec={
+                    **attach,
+                    "action": "ALLOW",
+                    "rules": [{"from": [{"source": {field.value: allowlist}}]}],
+                },
                 opts=self.child(),
             )
         if args.get("access_logs"):

@@ -57,7 +57,9 @@ class MetalLBPinning(Component):
     pool: pulumi.Output[str]
     """The pool whose announcements are pinned."""
 
-    def __init__(self, name: str, args: MetalLBPinningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: MetalLBPinningArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("MetalLBPinning", name, opts)
         namespace = args.get("namespace", "metallb-system")
         node_label = dict(args["node_label"])
@@ -86,7 +88,9 @@ class MetalLBPinning(Component):
             )
         node_patches = [
             k8s.core.v1.NodePatch(
-                self.child_name(f"node-label-{node}"), metadata={"name": node, "labels": dict(node_label)}, opts=self.child()
+                self.child_name(f"node-label-{node}"),
+                metadata={"name": node, "labels": dict(node_label)},
+                opts=self.child(),
             )
             for node in args["nodes"]
         ]
@@ -122,7 +126,11 @@ class MetalLBPinning(Component):
                 # Take over the fields we set even if `kubectl edit` set them before (the DaoCloud
                 # recipe edits it by hand). Destroy
                 # relinquishes them: as no other manager then owns them, both lists are removed.
-                metadata={"name": adopted, "namespace": namespace, "annotations": {"pulumi.com/patchForce": "true"}},
+                metadata={
+                    "name": adopted,
+                    "namespace": namespace,
+                    "annotations": {"pulumi.com/patchForce": "true"},
+                },
                 spec=checked_spec,
                 opts=l2_opts,
             )

@@ -40,7 +40,10 @@ def _resource_policy(check: ResourceCheck, level: EnforcementLevel) -> ResourceV
 
     name = check.__name__.replace("_", "-")
     return ResourceValidationPolicy(
-        name=name, description=(check.__doc__ or name).strip().splitlines()[0], validate=validate, enforcement_level=level
+        name=name,
+        description=(check.__doc__ or name).strip().splitlines()[0],
+        validate=validate,
+        enforcement_level=level,
     )
 
 
@@ -55,7 +58,10 @@ def _stack_policy(check: StackCheck, level: EnforcementLevel) -> StackValidation
 
     name = check.__name__.replace("_", "-")
     return StackValidationPolicy(
-        name=name, description=(check.__doc__ or name).strip().splitlines()[0], validate=validate, enforcement_level=level
+        name=name,
+        description=(check.__doc__ or name).strip().splitlines()[0],
+        validate=validate,
+        enforcement_level=level,
     )
 
 

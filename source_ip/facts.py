@@ -913,9 +913,7 @@ ALWAYS_PRESENT_NAMESPACES = frozenset({"default", "kube-system", "kube-public", 
 GATEWAY_API_VERSION = "v1.5.1"
 """The version Istio 1.30 is built against (istio/istio go.mod at tag 1.30.3: sigs.k8s.io/gateway-api v1.5.1;
 its standard-channel schemas are ../shared/upstream/gateway-api/crds)."""
-GATEWAY_API_CRDS_URL = (
-    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
-)
+GATEWAY_API_CRDS_URL = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
 """Standard-channel Gateway API CRDs (the PROXY-protocol recipe,
 https://blog.annd.io.vn/blog/istio-preserve-source-ip/, applies the same with kustomize)."""
 
@@ -928,7 +926,9 @@ GATEWAY_NAME_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
 (manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml at 1.30.3)."""
 GATEWAY_DEPLOYMENT_CONTROLLER = "pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go"
 """istiod's gateway deployment controller at 1.30.3 (up to 1.28 in pilot/pkg/config/kube/gateway/)."""
-GATEWAY_PARAMETERS_KEYS = frozenset({"deployment", "service", "serviceAccount", "horizontalPodAutoscaler", "podDisruptionBudget"})
+GATEWAY_PARAMETERS_KEYS = frozenset(
+    {"deployment", "service", "serviceAccount", "horizontalPodAutoscaler", "podDisruptionBudget"}
+)
 """Data keys istiod reads from the ConfigMap of spec.infrastructure.parametersRef (`supportedOverlays` in
 GATEWAY_DEPLOYMENT_CONTROLLER at 1.30.3). Each value is a YAML strategic-merge patch of the generated object
 (`strategicMergePatchYAML`: strategicpatch.StrategicMergeMapPatchUsingLookupPatchMeta with the typed
@@ -964,7 +964,9 @@ SIDECAR_INJECT_POD_LABEL = {"sidecar.istio.io/inject": "true"}
 (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml, case "object."),
 so no other workload of a shared namespace gets a sidecar."""
 PROXY_PROTOCOL_LISTENER_FILTER = "envoy.filters.listener.proxy_protocol"
-PROXY_PROTOCOL_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
+PROXY_PROTOCOL_FILTER_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
+)
 
 
 def gateway_selector_labels(release_name: str) -> dict[str, str]:

@@ -25,9 +25,16 @@ pytestmark = pytest.mark.skipif(
     f"charts ({CHARTS or 'not found: ../shared/upstream/charts, or set ISTIO_SOURCE_IP_CHARTS'})",
 )
 MIGRATING = raw(
-    "vngcloud", sourceIp="proxy-protocol", gateway={"proxyProtocolMigration": True}, allowlist=["192.0.2.0/24"], accessLogs=True
+    "vngcloud",
+    sourceIp="proxy-protocol",
+    gateway={"proxyProtocolMigration": True},
+    allowlist=["192.0.2.0/24"],
+    accessLogs=True,
 )
-CASES = {**{name: stack_raw_config(name) for name in STACKS if "gateway-api" not in name}, "migration-step-2": MIGRATING}
+CASES = {
+    **{name: stack_raw_config(name) for name in STACKS if "gateway-api" not in name},
+    "migration-step-2": MIGRATING,
+}
 """Stacks in Gateway API mode have no gateway chart: istiod generates their pods (their labels are
 checked in tests/components/test_gateway_api_gateway.py)."""
 
@@ -42,8 +49,13 @@ def rendered(case: str) -> tuple[list[dict[str, Any]], dict[str, tuple[str, dict
         if release["chart"] != "gateway":
             continue
         assert HELM is not None and CHARTS is not None
-        [deployment] = [o for o in charts.objects(charts.template(HELM, CHARTS, release)) if o["kind"] == "Deployment"]
-        pods[release["name"]] = (deployment["metadata"]["namespace"], deployment["spec"]["template"]["metadata"]["labels"])
+        [deployment] = [
+            o for o in charts.objects(charts.template(HELM, CHARTS, release)) if o["kind"] == "Deployment"
+        ]
+        pods[release["name"]] = (
+            deployment["metadata"]["namespace"],
+            deployment["spec"]["template"]["metadata"]["labels"],
+        )
     return declared, pods
 
 
@@ -59,12 +71,16 @@ def selector_of(obj: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_selecting_istio_object_matches_the_real_gateway_pods(case: str) -> None:
     declared, pods = rendered(case)
-    selecting = [o for o in declared if o["kind"] in ("Gateway", "AuthorizationPolicy", "Telemetry", "EnvoyFilter")]
+    selecting = [
+        o for o in declared if o["kind"] in ("Gateway", "AuthorizationPolicy", "Telemetry", "EnvoyFilter")
+    ]
     assert any(o["kind"] == "Gateway" for o in selecting)
     for obj in selecting:
         selector = selector_of(obj)
         matched = [name for name, (_, labels) in pods.items() if selector.items() <= labels.items()]
-        assert len(matched) == 1, f"{obj['kind']} {obj['metadata']['name']} selects {selector}: matches {matched}"
+        assert len(matched) == 1, (
+            f"{obj['kind']} {obj['metadata']['name']} selects {selector}: matches {matched}"
+        )
         if obj["kind"] != "Gateway":  # workload selectors only reach pods of their own namespace
             assert obj["metadata"]["namespace"] == pods[matched[0]][0], obj["metadata"]["name"]
 

@@ -13,7 +13,9 @@ def test_without_a_render_it_says_how_to_make_one(tmp_path: Path, capsys: pytest
     assert "run python -m tools.render first" in capsys.readouterr().err
 
 
-def test_a_chart_missing_from_the_charts_directory_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_chart_missing_from_the_charts_directory_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert render_main(["--stack", "gcp", "--out", str(tmp_path / "gcp")]) == 0
     capsys.readouterr()
     assert charts.main([str(tmp_path / "gcp"), "--helm", "/bin/true", "--charts", str(tmp_path)]) == 1
@@ -24,7 +26,9 @@ def test_a_chart_missing_from_the_charts_directory_is_named(tmp_path: Path, caps
     charts.find_helm() is None or charts.find_charts() is None,
     reason="needs helm and the upstream charts (../shared/upstream/charts)",
 )
-def test_each_release_becomes_the_objects_its_chart_makes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_each_release_becomes_the_objects_its_chart_makes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert render_main(["--stack", "gcp", "--out", str(tmp_path / "gcp")]) == 0
     assert charts.main([str(tmp_path / "gcp")]) == 0
     gateway = charts.objects((tmp_path / "gcp" / "charts" / "istio-ingressgateway.yaml").read_text())

@@ -22,11 +22,23 @@ def problems_of(config: dict[str, str]) -> list[str]:
 def test_defaults_follow_the_contract() -> None:
     config = parse_config(raw("vngcloud"))
     assert config.source_ip == "auto"
-    assert (config.istio.version, config.istio.gateway_api_crds, config.installs_gateway_api_crds) == ("1.30.3", None, False)
+    assert (config.istio.version, config.istio.gateway_api_crds, config.installs_gateway_api_crds) == (
+        "1.30.3",
+        None,
+        False,
+    )
     assert config.routing == "istio"
     assert (config.gateway.name, config.gateway.namespace) == ("istio-ingressgateway", "istio-system")
-    assert (config.gateway.replicas, config.gateway.num_trusted_proxies, config.gateway.service_annotations) == (2, 0, {})
-    assert (config.echo.enabled, config.echo.host, config.echo.namespace) == (True, "echo.example.com", "default")
+    assert (
+        config.gateway.replicas,
+        config.gateway.num_trusted_proxies,
+        config.gateway.service_annotations,
+    ) == (2, 0, {})
+    assert (config.echo.enabled, config.echo.host, config.echo.namespace) == (
+        True,
+        "echo.example.com",
+        "default",
+    )
     assert config.metallb.node_label == {"loadbalancerIPs.metallb.io": "arp"}
     assert (config.metallb.install, config.metallb.nodes, config.metallb.pool) == (False, [], "default-pool")
 
@@ -40,7 +52,9 @@ def test_defaults_follow_the_contract() -> None:
             id="unknown platform",
         ),
         pytest.param(
-            raw(None, sourceIp="auto"), "istio-source-ip:platform: is required; allowed: alibaba, aws,", id="missing platform"
+            raw(None, sourceIp="auto"),
+            "istio-source-ip:platform: is required; allowed: alibaba, aws,",
+            id="missing platform",
         ),
         pytest.param(
             raw(gateway={"replcas": 3}),
@@ -81,7 +95,9 @@ def test_defaults_follow_the_contract() -> None:
             id="host not a DNS name",
         ),
         pytest.param(
-            raw(echo={"host": "http://echo.example.com"}), "istio-source-ip:echo.host: must be a DNS name", id="URL as host"
+            raw(echo={"host": "http://echo.example.com"}),
+            "istio-source-ip:echo.host: must be a DNS name",
+            id="URL as host",
         ),
         pytest.param(
             raw("metallb", metallb={"nodes": ["w1"], "addresses": ["10.0.0.0/24", "10.0.0.300"]}),
@@ -99,14 +115,24 @@ def test_defaults_follow_the_contract() -> None:
             "istio-source-ip:istio.version: must be an exact Istio release X.Y.Z",
             id="version not X.Y.Z",
         ),
-        pytest.param(raw(istio={"version": "latest"}), "istio-source-ip:istio.version: must be an exact", id="latest"),
-        pytest.param(raw(istio={"version": "v1.28.1"}), "istio-source-ip:istio.version: must be an exact", id="v prefix"),
+        pytest.param(
+            raw(istio={"version": "latest"}), "istio-source-ip:istio.version: must be an exact", id="latest"
+        ),
+        pytest.param(
+            raw(istio={"version": "v1.28.1"}),
+            "istio-source-ip:istio.version: must be an exact",
+            id="v prefix",
+        ),
         pytest.param(
             raw(allowlist=["10.0.0.0/8", "everyone"]),
             'istio-source-ip:allowlist[1]: not an IP address or CIDR (got "everyone")',
             id="bad allowlist entry",
         ),
-        pytest.param(raw("metallb"), "istio-source-ip:metallb.nodes: needs at least one node name", id="metallb without nodes"),
+        pytest.param(
+            raw("metallb"),
+            "istio-source-ip:metallb.nodes: needs at least one node name",
+            id="metallb without nodes",
+        ),
         pytest.param(
             raw("aws", metallb={"nodes": ["w1"]}),
             "istio-source-ip:metallb: only used with platform metallb",
@@ -127,7 +153,11 @@ def test_defaults_follow_the_contract() -> None:
             "istio-source-ip:gateways: is set together with istio-source-ip:gateway; allowed: one of the two",
             id="both gateway and gateways",
         ),
-        pytest.param(raw(gateways=[]), "istio-source-ip:gateways: needs at least one gateway (got [])", id="no gateways"),
+        pytest.param(
+            raw(gateways=[]),
+            "istio-source-ip:gateways: needs at least one gateway (got [])",
+            id="no gateways",
+        ),
         pytest.param(
             raw(gateways=[{"name": "edge"}, {"name": "edge", "namespace": "other"}]),
             "istio-source-ip:gateways[1].name: is already the name of gateways[0]: the pod labels (app/istio) "
@@ -182,7 +212,9 @@ def test_defaults_follow_the_contract() -> None:
             id="install not a boolean",
         ),
         pytest.param(
-            raw(accessLogs="off"), 'istio-source-ip:accessLogs: must be true or false (got "off")', id="YAML 1.1 boolean word"
+            raw(accessLogs="off"),
+            'istio-source-ip:accessLogs: must be true or false (got "off")',
+            id="YAML 1.1 boolean word",
         ),
     ],
 )
@@ -196,7 +228,12 @@ def test_trusted_proxies_behind_an_l4_lb_are_refused_as_forgeable() -> None:
         "istio-source-ip:gateway.numTrustedProxies: behind an L4 load balancer any value >= 1 lets a client forge its address"
     )
     assert "gateway.trustedHops: l7" in problem
-    assert parse_config(raw("aws", gateway={"numTrustedProxies": 1, "trustedHops": "l7"})).gateway.num_trusted_proxies == 1
+    assert (
+        parse_config(
+            raw("aws", gateway={"numTrustedProxies": 1, "trustedHops": "l7"})
+        ).gateway.num_trusted_proxies
+        == 1
+    )
 
 
 def test_typo_gets_a_suggestion() -> None:
@@ -212,7 +249,9 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_message_says_nothing_was_deployed() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(raw("nope"))
-    assert str(caught.value).startswith("invalid stack config, nothing was deployed:\n  istio-source-ip:platform:")
+    assert str(caught.value).startswith(
+        "invalid stack config, nothing was deployed:\n  istio-source-ip:platform:"
+    )
 
 
 def test_a_rejected_config_registers_no_resource() -> None:
@@ -229,11 +268,17 @@ def test_keys_of_other_namespaces_are_not_ours() -> None:
 
 def test_runtime_config_comes_from_the_engines_json_bag(monkeypatch: pytest.MonkeyPatch) -> None:
     """`pulumi up` passes config as PULUMI_CONFIG; a typo there is seen, not silently ignored."""
-    bag = {"istio-source-ip:platform": "gcp", "istio-source-ip:gatway": json.dumps({"replicas": 3}), "aws:region": "x"}
+    bag = {
+        "istio-source-ip:platform": "gcp",
+        "istio-source-ip:gatway": json.dumps({"replicas": 3}),
+        "aws:region": "x",
+    }
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(bag))
     assert raw_config_from_runtime() == {k: v for k, v in bag.items() if k.startswith("istio-source-ip:")}
     [problem] = problems_of(raw_config_from_runtime())
-    assert problem.startswith("istio-source-ip:gatway: unknown key") and problem.endswith("did you mean 'gateway'?")
+    assert problem.startswith("istio-source-ip:gatway: unknown key") and problem.endswith(
+        "did you mean 'gateway'?"
+    )
 
 
 def test_migration_step_one_allows_local_on_a_proxy_only_platform() -> None:
@@ -242,7 +287,9 @@ def test_migration_step_one_allows_local_on_a_proxy_only_platform() -> None:
 
 
 def test_gateways_take_the_stack_source_ip_unless_they_set_their_own() -> None:
-    config = parse_config(raw("aws-nlb", gateways=[{"name": "public"}, {"name": "internal", "sourceIp": "local"}]))
+    config = parse_config(
+        raw("aws-nlb", gateways=[{"name": "public"}, {"name": "internal", "sourceIp": "local"}])
+    )
     assert [(e.key, e.gateway.name, e.mode) for e in config.gateway_entries()] == [
         ("gateways[0]", "public", "proxy-protocol"),
         ("gateways[1]", "internal", "local"),
@@ -271,7 +318,9 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
     ("config", "expected"),
     [
         pytest.param(
-            raw("vngcloud", gateway={"serviceAnnotations": {"vks.vngcloud.vn/enable-proxy-protocol": "true"}}),
+            raw(
+                "vngcloud", gateway={"serviceAnnotations": {"vks.vngcloud.vn/enable-proxy-protocol": "true"}}
+            ),
             "istio-source-ip:gateway.serviceAnnotations.vks.vngcloud.vn/enable-proxy-protocol: would make the LB "
             "send no PROXY header (or send it on some ports only) while the gateway requires it, so every "
             "connection would fail (got \"true\"); allowed: '*'",
@@ -281,7 +330,9 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             raw(
                 "aws-nlb",
                 sourceIp="local",
-                gateway={"serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}},
+                gateway={
+                    "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
+                },
             ),
             "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: "
             "would make the LB send a PROXY header the gateway does not parse",
@@ -291,7 +342,11 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             raw(
                 "aws-nlb",
                 sourceIp="local",
-                gateway={"serviceAnnotations": {TGA: "preserve_client_ip.enabled=true,proxy_protocol_v2.enabled=true"}},
+                gateway={
+                    "serviceAnnotations": {
+                        TGA: "preserve_client_ip.enabled=true,proxy_protocol_v2.enabled=true"
+                    }
+                },
             ),
             "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-target-group-"
             "attributes: would make the LB send a PROXY header",
@@ -310,7 +365,11 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
         pytest.param(
             raw(
                 "generic",
-                gateway={"serviceAnnotations": {"service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true"}},
+                gateway={
+                    "serviceAnnotations": {
+                        "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": "true"
+                    }
+                },
             ),
             "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/do-loadbalancer-enable-proxy-"
             "protocol: would make the LB send a PROXY header the gateway does not parse",
@@ -319,7 +378,11 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
         pytest.param(
             raw(
                 "linode",
-                gateway={"serviceAnnotations": {"service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "none"}},
+                gateway={
+                    "serviceAnnotations": {
+                        "service.beta.kubernetes.io/linode-loadbalancer-default-proxy-protocol": "none"
+                    }
+                },
             ),
             "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/linode-loadbalancer-default-proxy-"
             "protocol: would make the LB send no PROXY header",
@@ -332,7 +395,11 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             id="ovh v2 which old controllers ignore",
         ),
         pytest.param(
-            raw("metallb", metallb={"nodes": ["w1"]}, gateway={"serviceAnnotations": {"metallb.io/address-pool": "other"}}),
+            raw(
+                "metallb",
+                metallb={"nodes": ["w1"]},
+                gateway={"serviceAnnotations": {"metallb.io/address-pool": "other"}},
+            ),
             "istio-source-ip:gateway.serviceAnnotations.metallb.io/address-pool: is "
             'set by the program itself (got "other"); allowed: remove it (the pool is metallb.pool)',
             id="pool redirected",
@@ -347,7 +414,10 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             id="fixed IP from another pool",
         ),
         pytest.param(
-            raw("generic", gateway={"serviceAnnotations": {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}}),
+            raw(
+                "generic",
+                gateway={"serviceAnnotations": {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}},
+            ),
             "istio-source-ip:gateway.serviceAnnotations.istio-source-ip.io/lb-sends-proxy-protocol: is set by the program itself",
             id="the declaration is the program's",
         ),
@@ -359,7 +429,12 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             id="hetzner without a location",
         ),
         pytest.param(
-            raw("vngcloud", sourceIp="local", gateway={"proxyProtocolMigration": True}, allowlist=["192.0.2.0/24"]),
+            raw(
+                "vngcloud",
+                sourceIp="local",
+                gateway={"proxyProtocolMigration": True},
+                allowlist=["192.0.2.0/24"],
+            ),
             "istio-source-ip:allowlist: vngcloud terminates TCP and does not send the PROXY header yet at this migration step",
             id="allowlist while the gateway cannot see the client",
         ),
@@ -394,14 +469,25 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             id="too wide",
         ),
         pytest.param(
-            raw("metallb", metallb={"nodes": ["w1"], "install": True, "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"]}),
+            raw(
+                "metallb",
+                metallb={
+                    "nodes": ["w1"],
+                    "install": True,
+                    "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"],
+                },
+            ),
             "istio-source-ip:metallb.addresses: 10.0.0.0/24 and 10.0.0.200-10.0.0.210 overlap",
             id="overlap",
         ),
         pytest.param(
             raw(
                 "metallb",
-                metallb={"nodes": ["w1"], "addresses": ["10.0.0.0/24"], "adoptL2Advertisement": "default-l2advertisement"},
+                metallb={
+                    "nodes": ["w1"],
+                    "addresses": ["10.0.0.0/24"],
+                    "adoptL2Advertisement": "default-l2advertisement",
+                },
             ),
             "istio-source-ip:metallb.adoptL2Advertisement: adopting it replaces its whole ipAddressPools list",
             id="adopting while creating a new pool",
@@ -422,7 +508,9 @@ def test_what_would_break_the_final_service_is_refused(config: dict[str, str], e
 )
 def test_annotations_that_keep_the_path_are_accepted(annotations: dict[str, str]) -> None:
     platform, mode = (
-        ("vngcloud", "proxy-protocol") if "vks.vngcloud.vn/enable-proxy-protocol" in annotations else ("aws-nlb", "local")
+        ("vngcloud", "proxy-protocol")
+        if "vks.vngcloud.vn/enable-proxy-protocol" in annotations
+        else ("aws-nlb", "local")
     )
     parse_config(raw(platform, sourceIp=mode, gateway={"serviceAnnotations": annotations}))
 

@@ -28,10 +28,27 @@ from tools.program import ProgramRun, run_program
 
 FUZZ_COUNTS: Counter[str] = Counter()
 
-KNOWN = ["platform", "routing", "sourceIp", "istio", "gateway", "gateways", "echo", "metallb", "allowlist", "accessLogs"]
+KNOWN = [
+    "platform",
+    "routing",
+    "sourceIp",
+    "istio",
+    "gateway",
+    "gateways",
+    "echo",
+    "metallb",
+    "allowlist",
+    "accessLogs",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

@@ -110,7 +110,14 @@ def test_the_old_design_would_have_been_caught() -> None:
             r
             if r is not echo
             else Registered(
-                r.type, r.name, r.urn, r.parent, (*r.dependencies, gateway.urn), r.input_dependencies, r.inputs, r.custom
+                r.type,
+                r.name,
+                r.urn,
+                r.parent,
+                (*r.dependencies, gateway.urn),
+                r.input_dependencies,
+                r.inputs,
+                r.custom,
             )
             for r in run.resources
         ]

@@ -26,14 +26,22 @@ def stack(name: str) -> ProgramRun:
 @pytest.mark.parametrize("name", STACKS)
 def test_preexisting_objects_are_patched_never_created(name: str) -> None:
     run = stack(name)
-    created = [r.inputs for r in run.resources if r.custom and not r.read_id and not r.is_patch and "kind" in r.inputs]
+    created = [
+        r.inputs
+        for r in run.resources
+        if r.custom and not r.read_id and not r.is_patch and "kind" in r.inputs
+    ]
     assert not [o for o in created if o["kind"] in PREEXISTING_KINDS]
-    assert not [o for o in created if o["kind"] == "Namespace" and o["metadata"]["name"] in ALWAYS_PRESENT_NAMESPACES]
+    assert not [
+        o for o in created if o["kind"] == "Namespace" and o["metadata"]["name"] in ALWAYS_PRESENT_NAMESPACES
+    ]
 
 
 @pytest.mark.parametrize("namespace", sorted(ALWAYS_PRESENT_NAMESPACES))
 def test_namespaces_every_cluster_has_are_never_created_wherever_they_are_used(namespace: str) -> None:
-    run = run_program(raw("gcp", gateways=[{"name": "edge", "namespace": namespace}], echo={"namespace": "apps"}))
+    run = run_program(
+        raw("gcp", gateways=[{"name": "edge", "namespace": namespace}], echo={"namespace": "apps"})
+    )
     assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
     run = run_program(raw("gcp", echo={"namespace": namespace}))
     assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
@@ -61,9 +69,10 @@ def test_existing_metallb_is_adopted_not_replaced() -> None:
     run = stack("metallb")
     assert "metallb" not in [r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")]
     assert run.k8s_objects("L2Advertisement") == [] and run.k8s_objects("IPAddressPool") == []
-    assert [p.inputs["metadata"]["name"] for p in run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")] == [
-        "default-l2advertisement"
-    ]
+    assert [
+        p.inputs["metadata"]["name"]
+        for p in run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
+    ] == ["default-l2advertisement"]
 
 
 def test_without_adoption_the_program_owns_its_own_advertisement() -> None:

@@ -39,7 +39,11 @@ def calls(tmp_path: Path, tool: str) -> list:
 
 def test_make_verify_on_kind_sends_from_a_container_and_expects_its_address(tmp_path: Path) -> None:
     with GoHttpbin() as echo, Gateway(echo) as gateway:
-        outputs = {"gatewayAddress": gateway.url.removeprefix("http://"), "echoHost": "echo.example.com", "numTrustedProxies": 0}
+        outputs = {
+            "gatewayAddress": gateway.url.removeprefix("http://"),
+            "echoHost": "echo.example.com",
+            "numTrustedProxies": 0,
+        }
         env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS=json.dumps(outputs), FAKE_DOCKER_IP="127.0.0.1")
         result = subprocess.run(
             ["make", "--no-print-directory", "verify", "STACK=dev"],
@@ -53,7 +57,10 @@ def test_make_verify_on_kind_sends_from_a_container_and_expects_its_address(tmp_
     assert "PASS [ok] the client address 127.0.0.1 arrived at the echo app" in result.stdout
     assert "expected: 127.0.0.1" in result.stdout
     [pulumi_call] = calls(tmp_path, "pulumi")
-    assert pulumi_call["args"][:3] == ["stack", "output", "--json"] and pulumi_call["args"][-2:] == ["--stack", "dev"]
+    assert pulumi_call["args"][:3] == ["stack", "output", "--json"] and pulumi_call["args"][-2:] == [
+        "--stack",
+        "dev",
+    ]
     assert pulumi_call["backend"] == f"file://{ROOT}/.pulumi-state"  # the Makefile's backend
     docker = [c[0] for c in calls(tmp_path, "docker")]
     assert docker == ["create", "cp", "start", "inspect", "exec", "rm"]
@@ -83,7 +90,12 @@ def test_expect_ip_overrides_the_containers_address(tmp_path: Path) -> None:
 def test_verify_with_a_user_backend_keeps_it(tmp_path: Path) -> None:
     env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS="{}", PULUMI_BACKEND_URL="s3://team-state")
     result = subprocess.run(
-        [sys.executable, "-m", "tools.verify", "--stack", "prod"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "tools.verify", "--stack", "prod"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 15 and "no gateway address yet" in result.stdout
     assert calls(tmp_path, "pulumi")[0]["backend"] == "s3://team-state"
@@ -92,7 +104,12 @@ def test_verify_with_a_user_backend_keeps_it(tmp_path: Path) -> None:
 def test_destroy_of_a_missing_stack_says_so_and_creates_nothing(tmp_path: Path) -> None:
     env = fake_env(tmp_path, FAKE_PULUMI_STACKS="dev")
     result = subprocess.run(
-        ["make", "--no-print-directory", "destroy", "STACK=typo"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        ["make", "--no-print-directory", "destroy", "STACK=typo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0 and "there is no stack typo" in result.stdout
     assert [c["args"][:2] for c in calls(tmp_path, "pulumi")] == [["stack", "select"]]
@@ -109,7 +126,12 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
             (bin_dir / tool).symlink_to(found)
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
     result = subprocess.run(
-        ["make", "--no-print-directory", target, "STACK=dev"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        ["make", "--no-print-directory", target, "STACK=dev"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0
     assert "the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/" in result.stdout
@@ -124,7 +146,9 @@ def test_check_render_without_the_shared_folder_skips_with_its_reason() -> None:
         check=False,
     )
     assert result.returncode == 0
-    assert "check-render: skipped: /nonexistent/tools/check-render and chart-render not found" in result.stdout
+    assert (
+        "check-render: skipped: /nonexistent/tools/check-render and chart-render not found" in result.stdout
+    )
 
 
 def test_an_old_python_gets_one_clear_line(tmp_path: Path) -> None:
@@ -135,12 +159,23 @@ def test_an_old_python_gets_one_clear_line(tmp_path: Path) -> None:
     )
     old.chmod(0o755)
     result = subprocess.run(
-        ["make", "--no-print-directory", "-B", "-f", "Makefile", f"VENV={tmp_path}/venv", f"PYTHON={old}", "venv"],
+        [
+            "make",
+            "--no-print-directory",
+            "-B",
+            "-f",
+            "Makefile",
+            f"VENV={tmp_path}/venv",
+            f"PYTHON={old}",
+            "venv",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode != 0
-    assert "istio-source-ip needs Python 3.11 or newer, and " in result.stderr and "is 3.10.0" in result.stderr
+    assert (
+        "istio-source-ip needs Python 3.11 or newer, and " in result.stderr and "is 3.10.0" in result.stderr
+    )
     assert not (tmp_path / "venv").exists()

@@ -345,7 +345,11 @@ def test_platform_alone_selects_every_stack_of_that_platform() -> None:
     }
     expected = sorted(f"Pulumi.{s}.yaml" for s in ("aws-nlb", "aws-nlb-cloudflare", "aws-nlb-two-gateways"))
     assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
-    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == ["aws-nlb", "aws-nlb-cloudflare", "aws-nlb-two-gateways"]
+    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == [
+        "aws-nlb",
+        "aws-nlb-cloudflare",
+        "aws-nlb-two-gateways",
+    ]
     assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb")] == ["aws-nlb"]
 
 

@@ -57,17 +57,31 @@ def test_the_package_hosts_every_component() -> None:
             {"name", "namespace", "istioVersion", "platform", "mode", "listener"},
             {"address", "labels", "allowlistField", "clientAddressSource"},
         ),
-        ("GatewayApiGateway", {"gateway", "routeNamespaces"}, {"address", "labels", "allowlistField", "clientAddressSource"}),
+        (
+            "GatewayApiGateway",
+            {"gateway", "routeNamespaces"},
+            {"address", "labels", "allowlistField", "clientAddressSource"},
+        ),
         ("IstioInstall", {"version"}, {"version", "installed"}),
         ("MetalLBPinning", {"nodes", "nodeLabel", "pool"}, {"nodes", "nodeLabel", "pool"}),
         ("EchoApp", {"namespace"}, {"namespace", "serviceHost", "serviceName", "servicePort"}),
-        ("EchoRouting", {"host", "namespace", "gateways", "destinationHost", "destinationPort"}, {"gateways", "virtualService"}),
-        ("EchoHttpRoute", {"host", "namespace", "gateways", "backendName", "backendNamespace", "backendPort"}, {"route"}),
+        (
+            "EchoRouting",
+            {"host", "namespace", "gateways", "destinationHost", "destinationPort"},
+            {"gateways", "virtualService"},
+        ),
+        (
+            "EchoHttpRoute",
+            {"host", "namespace", "gateways", "backendName", "backendNamespace", "backendPort"},
+            {"route"},
+        ),
         ("GatewayPolicies", {"gateway", "allowlistField"}, {"allowlist", "allowlistField"}),
         ("Namespaces", {"names"}, {"names"}),
     ],
 )
-def test_each_components_required_inputs_and_outputs(component: str, required: set[str], outputs: set[str]) -> None:
+def test_each_components_required_inputs_and_outputs(
+    component: str, required: set[str], outputs: set[str]
+) -> None:
     definition = schema()["component_definitions"][component]
     assert {name for name, p in definition.inputs.items() if not p.optional} == required
     assert set(definition.outputs) == outputs
@@ -77,12 +91,19 @@ def test_each_components_required_inputs_and_outputs(component: str, required: s
 def test_closed_choices_are_enums_and_the_namespace_takes_an_output() -> None:
     result = schema()
     gateway = result["component_definitions"]["IngressGateway"].inputs
-    assert gateway["mode"].ref.endswith(":SourceIpMode") and gateway["listener"].ref.endswith(":ProxyProtocolListener")
+    assert gateway["mode"].ref.endswith(":SourceIpMode") and gateway["listener"].ref.endswith(
+        ":ProxyProtocolListener"
+    )
     assert gateway["namespace"].plain is None  # an Input: another program may pass an Output
     assert gateway["mode"].plain  # decides which objects exist: a plain value
-    assert {"SourceIpMode", "ProxyProtocolListener", "TrustedHops", "AllowlistField", "GatewayRef", "MetalLBPlacement"} <= set(
-        result["type_definitions"]
-    )
+    assert {
+        "SourceIpMode",
+        "ProxyProtocolListener",
+        "TrustedHops",
+        "AllowlistField",
+        "GatewayRef",
+        "MetalLBPlacement",
+    } <= set(result["type_definitions"])
 
 
 def test_two_instances_of_every_component_in_one_program() -> None:
@@ -99,7 +120,9 @@ def test_two_instances_of_every_component_in_one_program() -> None:
             }
             IstioInstall(f"istio-{suffix}", {"version": "1.30.3"})
             Namespaces(f"ns-{suffix}", {"names": [f"ingress-{suffix}"]})
-            MetalLBPinning(f"pin-{suffix}", {"nodes": ["w1"], "node_label": {"pin": suffix}, "pool": f"pool-{suffix}"})
+            MetalLBPinning(
+                f"pin-{suffix}", {"nodes": ["w1"], "node_label": {"pin": suffix}, "pool": f"pool-{suffix}"}
+            )
             IngressGateway(f"gw-{suffix}", gateway)  # type: ignore[arg-type]
             GatewayApiGateway(
                 f"gwapi-{suffix}",

@@ -40,4 +40,8 @@ def test_cli_help_unknown_flags_and_a_closed_pipe() -> None:
     assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
     pipe = f"{sys.executable} -m tools.platform_table | head -n 1"
     piped = subprocess.run(pipe, shell=True, cwd=ROOT, capture_output=True, text=True, check=False)
-    assert piped.stdout.startswith("| platform |") and "Traceback" not in piped.stderr and "Error" not in piped.stderr
+    assert (
+        piped.stdout.startswith("| platform |")
+        and "Traceback" not in piped.stderr
+        and "Error" not in piped.stderr
+    )

@@ -40,7 +40,16 @@ def pod_labels(release_name: str) -> dict[str, str]:
 
 
 def test_the_required_stacks_ship() -> None:
-    assert {"dev", "vngcloud", "metallb", "aws", "aws-nlb", "gcp", "aws-nlb-two-gateways", "existing-istio"} <= set(STACKS)
+    assert {
+        "dev",
+        "vngcloud",
+        "metallb",
+        "aws",
+        "aws-nlb",
+        "gcp",
+        "aws-nlb-two-gateways",
+        "existing-istio",
+    } <= set(STACKS)
 
 
 ISTIO_ROUTING = [s for s in STACKS if "gateway-api" not in s]
@@ -104,7 +113,9 @@ def test_outputs_give_each_gateways_address_and_a_curl_command(name: str) -> Non
 @pytest.mark.parametrize("name", STACKS)
 def test_istio_charts_share_the_stack_version(name: str) -> None:
     run = stack(name)
-    istio = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] in ("base", "istiod", "gateway")]
+    istio = [
+        r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] in ("base", "istiod", "gateway")
+    ]
     assert istio
     assert {r["version"] for r in istio} == {"1.30.3"} == {run.outputs["istioVersion"]}
 
@@ -114,13 +125,27 @@ def test_two_gateways_public_proxy_protocol_and_internal_passthrough() -> None:
     releases = gateway_releases(run)
     public, internal = releases["public"]["values"], releases["internal"]["values"]
     assert {r["namespace"] for r in releases.values()} == {"istio-ingress"}
-    assert public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"] == "*"
-    assert public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert (
+        public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"] == "*"
+    )
+    assert (
+        public["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"]
+        == "internet-facing"
+    )
     assert annotation_json(public) == {"gatewayTopology": {"proxyProtocol": {}}}
-    assert "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol" not in internal["service"]["annotations"]
-    assert internal["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert (
+        "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"
+        not in internal["service"]["annotations"]
+    )
+    assert (
+        internal["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"]
+        == "internal"
+    )
     assert internal["service"]["externalTrafficPolicy"] == "Local" and "podAnnotations" not in internal
-    assert sorted(n["metadata"]["name"] for n in run.k8s_objects("Namespace")) == ["istio-ingress", "istio-system"]
+    assert sorted(n["metadata"]["name"] for n in run.k8s_objects("Namespace")) == [
+        "istio-ingress",
+        "istio-system",
+    ]
     telemetry = {t["metadata"]["name"]: t["spec"]["selector"] for t in run.k8s_objects("Telemetry")}
     assert telemetry == {
         "public-access-logs": {"matchLabels": pod_labels("public")},
@@ -128,7 +153,11 @@ def test_two_gateways_public_proxy_protocol_and_internal_passthrough() -> None:
     }
     assert run.outputs["gateways"] == {
         "internal": {"namespace": "istio-ingress", "sourceIpMode": "local", "clientAddressSource": "packet"},
-        "public": {"namespace": "istio-ingress", "sourceIpMode": "proxy-protocol", "clientAddressSource": "proxy-protocol"},
+        "public": {
+            "namespace": "istio-ingress",
+            "sourceIpMode": "proxy-protocol",
+            "clientAddressSource": "proxy-protocol",
+        },
     }
 
 
@@ -154,7 +183,10 @@ def test_vngcloud_sends_and_parses_proxy_protocol_as_the_proxy_protocol_recipe_d
 def test_metallb_nodes_selector_and_announcements_agree_as_in_the_daocloud_recipe() -> None:
     run = stack("metallb")
     values = gateway_values(run)
-    labelled = {p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"] for p in run.of_type("kubernetes:core/v1:NodePatch")}
+    labelled = {
+        p.inputs["metadata"]["name"]: p.inputs["metadata"]["labels"]
+        for p in run.of_type("kubernetes:core/v1:NodePatch")
+    }
     assert labelled == {
         "demo-dev-worker-03": {"loadbalancerIPs.metallb.io": "arp"},
         "demo-dev-worker-04": {"loadbalancerIPs.metallb.io": "arp"},
@@ -167,7 +199,9 @@ def test_metallb_nodes_selector_and_announcements_agree_as_in_the_daocloud_recip
     assert values["service"]["externalTrafficPolicy"] == "Local"
     assert values["service"]["annotations"]["metallb.io/address-pool"] == "default-pool"
     assert "podAnnotations" not in values  # no PROXY protocol on a passthrough path
-    assert run.of_type(HELM_RELEASE) and "metallb" not in [r.inputs["chart"] for r in run.of_type(HELM_RELEASE)]
+    assert run.of_type(HELM_RELEASE) and "metallb" not in [
+        r.inputs["chart"] for r in run.of_type(HELM_RELEASE)
+    ]
 
 
 def test_metallb_gateway_waits_for_the_announcements_which_wait_for_the_labels() -> None:
@@ -195,7 +229,9 @@ def test_dev_installs_metallb_and_a_dedicated_pool_on_kind_workers() -> None:
 
 def test_aws_classic_lb_proxy_protocol_and_autoscaling_floor() -> None:
     values = gateway_values(stack("aws"))
-    assert values["service"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
+    assert values["service"]["annotations"] == {
+        "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"
+    }
     assert annotation_json(values) == {"gatewayTopology": {"proxyProtocol": {}}}
     assert values["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 6}
 

@@ -14,7 +14,15 @@ import time
 
 import pytest
 
-from tests.verify_servers import Gateway, GoHttpbin, HAProxy, PypiHttpbin, RawServer, free_port, wait_listening
+from tests.verify_servers import (
+    Gateway,
+    GoHttpbin,
+    HAProxy,
+    PypiHttpbin,
+    RawServer,
+    free_port,
+    wait_listening,
+)
 from tools import verify as v
 
 HOST = "echo.example.com"
@@ -54,7 +62,15 @@ def test_private_address_without_expectation_asks_for_expect_ip(capsys: pytest.C
 def test_client_supplied_forwarded_for_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
     with PypiHttpbin() as echo, Gateway(echo) as gateway:
         code, result = run_main(
-            capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1", "--header", "X-Forwarded-For: 203.0.113.9"
+            capsys,
+            "--url",
+            gateway.url,
+            "--host",
+            HOST,
+            "--expect-ip",
+            "127.0.0.1",
+            "--header",
+            "X-Forwarded-For: 203.0.113.9",
         )
     assert (code, result["verdict"]) == (11, "forged-xff")
     assert result["forwardedFor"] == ["203.0.113.9", "127.0.0.1"]
@@ -83,7 +99,9 @@ def test_forwarded_for_from_trusted_l7_hops_is_fine(capsys: pytest.CaptureFixtur
 
 def test_wrong_host_gets_404_from_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
     with GoHttpbin() as echo, Gateway(echo) as gateway:
-        code, result = run_main(capsys, "--url", gateway.url, "--host", "other.example.com", "--expect-ip", "127.0.0.1")
+        code, result = run_main(
+            capsys, "--url", gateway.url, "--host", "other.example.com", "--expect-ip", "127.0.0.1"
+        )
     assert (code, result["verdict"]) == (13, "wrong-host")
     assert "echoHost" in result["hint"]
 
@@ -128,7 +146,11 @@ def test_retries_with_backoff_until_the_gateway_listens() -> None:
 
         threading.Thread(target=start_late, daemon=True).start()
         verdict = v.verify(
-            v.Target(f"http://127.0.0.1:{port}", HOST), "127.0.0.1", attempts=6, backoff=0.2, progress=lines.append
+            v.Target(f"http://127.0.0.1:{port}", HOST),
+            "127.0.0.1",
+            attempts=6,
+            backoff=0.2,
+            progress=lines.append,
         )
     assert listening.is_set()
     assert verdict.verdict == "ok" and verdict.attempts >= 2
@@ -137,7 +159,9 @@ def test_retries_with_backoff_until_the_gateway_listens() -> None:
 
 def test_whoami_endpoint_supplies_the_expected_address(capsys: pytest.CaptureFixture[str]) -> None:
     with GoHttpbin() as whoami, GoHttpbin() as echo, Gateway(echo) as gateway:
-        code, result = run_main(capsys, "--url", gateway.url, "--host", HOST, "--whoami-url", f"{whoami.url}/ip")
+        code, result = run_main(
+            capsys, "--url", gateway.url, "--host", HOST, "--whoami-url", f"{whoami.url}/ip"
+        )
     assert (code, result["expected"]) == (0, "127.0.0.1")
 
 
@@ -168,23 +192,32 @@ def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]
         [],
     ],
 )
-def test_usage_errors_exit_2_with_a_message_and_no_traceback(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+def test_usage_errors_exit_2_with_a_message_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
     assert v.main(args) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed: this checks its absence")
+@pytest.mark.skipif(
+    shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed: this checks its absence"
+)
 def test_stack_mode_without_the_cli_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert v.main(["--stack", "dev"]) == 2
-    assert "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/): use --url" in capsys.readouterr().err
+    assert (
+        "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/): use --url"
+        in capsys.readouterr().err
+    )
 
 
 haproxy_missing = HAProxy.available()
 
 
 @pytest.mark.skipif(haproxy_missing is not None, reason=str(haproxy_missing))
-def test_plain_request_to_a_listener_that_expects_the_proxy_header(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_request_to_a_listener_that_expects_the_proxy_header(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The gateway has gatewayTopology.proxyProtocol but the LB does not send the header."""
     port = free_port()
     with (
@@ -196,7 +229,9 @@ def test_plain_request_to_a_listener_that_expects_the_proxy_header(capsys: pytes
         ),
     ):
         wait_listening(port)
-        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
+        code, result = run_main(
+            capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1"
+        )
     assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
     assert "closed the connection without a reply" in result["diagnosis"] or "reset" in result["diagnosis"]
 
@@ -213,12 +248,17 @@ def test_proxy_header_sent_to_a_plain_http_server(capsys: pytest.CaptureFixture[
         ),
     ):
         wait_listening(port)
-        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
+        code, result = run_main(
+            capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1"
+        )
     assert (code, result["verdict"]) == (12, "proxy-protocol-mismatch")
     # Envoy answers a proper HTTP 400; Werkzeug, seeing "PROXY TCP4 ..." as a request line, answers
     # in HTTP/0.9 style (a body, no status line). Both are the same mismatch.
     assert result["diagnosis"].startswith(
-        ("HTTP 400 right after connect", f"127.0.0.1:{port} answered with something that is not an HTTP response")
+        (
+            "HTTP 400 right after connect",
+            f"127.0.0.1:{port} answered with something that is not an HTTP response",
+        )
     )
 
 
@@ -235,10 +275,17 @@ def test_proxy_protocol_on_both_sides_carries_the_client_address(capsys: pytest.
         ),
     ):
         wait_listening(port)
-        code, result = run_main(capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1")
-        direct_code, direct = run_main(capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1")
+        code, result = run_main(
+            capsys, "--url", f"http://127.0.0.1:{port}", "--host", HOST, "--expect-ip", "127.0.0.1"
+        )
+        direct_code, direct = run_main(
+            capsys, "--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1"
+        )
     assert (code, result["verdict"]) == (0, "ok")
-    assert (direct_code, direct["verdict"]) == (12, "proxy-protocol-mismatch")  # no header: the strict gateway drops it
+    assert (direct_code, direct["verdict"]) == (
+        12,
+        "proxy-protocol-mismatch",
+    )  # no header: the strict gateway drops it
 
 
 # --- Any answer gets a verdict, and --timeout bounds the whole run ------------------------------------
@@ -267,12 +314,24 @@ def json_answer(body: bytes, extra_headers: bytes = b"") -> bytes:
         (json_answer(b'"hello"'), "http-error", "a JSON str where an object was expected"),
         (json_answer(b'{"headers": ["X-Forwarded-For"]}'), "http-error", "its JSON has no `headers` object"),
         (json_answer(b'{"headers": '), "http-error", "the answer is not the echo app's JSON"),
-        (json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))), "http-error", "sent a malformed HTTP answer"),
-        (b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"headers"', "http-error", "cut the answer off after"),
+        (
+            json_answer(b"{}", b"".join(b"X-H%d: v\r\n" % i for i in range(300))),
+            "http-error",
+            "sent a malformed HTTP answer",
+        ),
+        (
+            b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"headers"',
+            "http-error",
+            "cut the answer off after",
+        ),
         # A TLS alert in answer to plain HTTP: its own verdict since verify speaks HTTPS (was http-error).
         (b"\x15\x03\x01\x00\x02\x02\x50", "plain-http-to-tls-port", "answered with TLS"),
         (json_answer(b"x" * (v.MAX_ANSWER_BYTES + 10)), "http-error", "sent more than"),
-        (b"PROXY? what\r\n", "proxy-protocol-mismatch", "answered with something that is not an HTTP response"),
+        (
+            b"PROXY? what\r\n",
+            "proxy-protocol-mismatch",
+            "answered with something that is not an HTTP response",
+        ),
         (b"", "proxy-protocol-mismatch", "closed the connection without a reply"),
     ],
 )
@@ -287,7 +346,12 @@ def test_a_trickling_server_cannot_hold_verify_past_its_timeout() -> None:
     with answer_with(json_answer(b'{"headers": {}}' + b" " * 200), trickle=0.05) as server:
         started = time.monotonic()
         result = v.verify(
-            v.Target(server.url, HOST), "127.0.0.1", attempts=3, timeout=1.0, backoff=0.1, progress=lambda line: None
+            v.Target(server.url, HOST),
+            "127.0.0.1",
+            attempts=3,
+            timeout=1.0,
+            backoff=0.1,
+            progress=lambda line: None,
         )
         elapsed = time.monotonic() - started
     assert result.verdict == "unreachable" and "within the time left" in result.diagnosis
@@ -299,7 +363,9 @@ def test_addresses_are_compared_as_addresses() -> None:
     assert v.same_address("2001:DB8::1", "2001:db8:0::1")
     assert v.same_address("::ffff:127.0.0.1", "127.0.0.1")
     assert not v.same_address("127.0.0.1", "127.0.0.2")
-    verdict = v.diagnose(v.Target("http://gw", HOST), {"X-Forwarded-For": "2001:db8::0:1"}, None, "2001:DB8::1", 0, 1)
+    verdict = v.diagnose(
+        v.Target("http://gw", HOST), {"X-Forwarded-For": "2001:db8::0:1"}, None, "2001:DB8::1", 0, 1
+    )
     assert verdict.verdict == "ok"
 
 

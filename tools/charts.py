@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("render_dir", type=Path)
     parser.add_argument("--charts", type=Path, help="directory of <chart>-<version>/ chart folders")
     parser.add_argument("--helm", type=Path, help="helm binary")
-    parser.add_argument("--from-repo", action="store_true", help="take each chart from its repository (online)")
+    parser.add_argument(
+        "--from-repo", action="store_true", help="take each chart from its repository (online)"
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
@@ -102,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if helm is None or (charts is None and not args.from_repo):
         needed = [("helm", helm)] if args.from_repo else [("helm", helm), ("a charts directory", charts)]
         missing = " and ".join(what for what, found in needed if found is None)
-        how = "pass --helm (or set HELM)" if charts is not None or args.from_repo else (
-            "pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)"
+        how = (
+            "pass --helm (or set HELM)"
+            if charts is not None or args.from_repo
+            else ("pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)")
         )
         print(f"error: no {missing}; {how}", file=sys.stderr)
         return 2

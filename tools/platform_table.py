@@ -32,7 +32,9 @@ def _sets(platform: Platform, mode: SourceIpMode) -> str:
 def _switch(switch: ProxySwitch) -> str:
     on = "/".join(f'"{v}"' for v in switch.on) or "—"
     off = "/".join(f'"{v}"' for v in switch.off) or "unset"
-    shape = " (a list)" if switch.items else (f" (attribute `{switch.attribute}`)" if switch.attribute else "")
+    shape = (
+        " (a list)" if switch.items else (f" (attribute `{switch.attribute}`)" if switch.attribute else "")
+    )
     return f"`{switch.key}`{shape}: on {on}; off {off}"
 
 
@@ -57,7 +59,9 @@ def readme_with_table(readme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return table_cli("python -m tools.platform_table", (__doc__ or "").splitlines()[0], START, END, table, argv)
+    return table_cli(
+        "python -m tools.platform_table", (__doc__ or "").splitlines()[0], START, END, table, argv
+    )
 
 
 if __name__ == "__main__":

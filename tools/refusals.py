@@ -27,7 +27,9 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         {
             "platform": "aws-nlb",
             "sourceIp": "local",
-            "gateway": {"serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}},
+            "gateway": {
+                "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
+            },
         },
     ),
     ("a mode the load balancer cannot do", {"platform": "gcp", "sourceIp": "proxy-protocol"}),

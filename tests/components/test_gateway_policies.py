@@ -38,7 +38,10 @@ def test_no_allowlist_no_policy_and_telemetry_only_when_asked() -> None:
     assert policies([]).k8s_objects("AuthorizationPolicy") == []
     assert policies([]).k8s_objects("Telemetry") == []
     [telemetry] = policies([], access_logs=True).k8s_objects("Telemetry")
-    assert telemetry["spec"] == {"selector": {"matchLabels": LABELS}, "accessLogging": [{"providers": [{"name": "envoy"}]}]}
+    assert telemetry["spec"] == {
+        "selector": {"matchLabels": LABELS},
+        "accessLogging": [{"providers": [{"name": "envoy"}]}],
+    }
 
 
 def test_an_unknown_allowlist_field_is_refused() -> None:

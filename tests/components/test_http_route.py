@@ -8,8 +8,12 @@ from components import EchoHttpRoute, EchoHttpRouteArgs
 from source_ip.plan import GatewayRef
 from tools.program import run_body
 
-PUBLIC = GatewayRef(name="public", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "public"})
-INTERNAL = GatewayRef(name="internal", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "internal"})
+PUBLIC = GatewayRef(
+    name="public", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "public"}
+)
+INTERNAL = GatewayRef(
+    name="internal", namespace="istio-ingress", labels={"gateway.networking.k8s.io/gateway-name": "internal"}
+)
 
 
 def route(namespace: str = "apps", backend_namespace: str = "apps", *gateways: GatewayRef):
@@ -52,10 +56,14 @@ def test_a_backend_in_another_namespace_gets_a_reference_grant_there() -> None:
         "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "routes"}],
         "to": [{"group": "", "kind": "Service", "name": "clusterip"}],
     }
-    assert http_route["spec"]["rules"][0]["backendRefs"] == [{"name": "clusterip", "namespace": "apps", "port": 80}]
+    assert http_route["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "clusterip", "namespace": "apps", "port": 80}
+    ]
 
 
 def test_no_gateway_is_refused() -> None:
-    args = EchoHttpRouteArgs(host="h", namespace="a", gateways=[], backend_name="s", backend_namespace="a", backend_port=80)
+    args = EchoHttpRouteArgs(
+        host="h", namespace="a", gateways=[], backend_name="s", backend_namespace="a", backend_port=80
+    )
     with pytest.raises(ValueError, match="EchoHttpRoute: gateways is empty"):
         run_body(lambda: EchoHttpRoute("route", args))

@@ -13,14 +13,20 @@ LABEL = {"loadbalancerIPs.metallb.io": "arp"}  # the label of the DaoCloud Metal
 
 
 def pinning(**overrides: object):
-    args = {"nodes": ["demo-dev-worker-03", "demo-dev-worker-04"], "node_label": LABEL, "pool": "default-pool", **overrides}
+    args = {
+        "nodes": ["demo-dev-worker-03", "demo-dev-worker-04"],
+        "node_label": LABEL,
+        "pool": "default-pool",
+        **overrides,
+    }
     return run_body(lambda: MetalLBPinning("pinning", cast(MetalLBPinningArgs, args)))
 
 
 def test_each_node_is_labelled_by_a_patch() -> None:
     patches = pinning().of_type("kubernetes:core/v1:NodePatch")
     assert sorted(
-        (p.inputs["metadata"]["name"], p.inputs["metadata"]["labels"]["loadbalancerIPs.metallb.io"]) for p in patches
+        (p.inputs["metadata"]["name"], p.inputs["metadata"]["labels"]["loadbalancerIPs.metallb.io"])
+        for p in patches
     ) == [("demo-dev-worker-03", "arp"), ("demo-dev-worker-04", "arp")]
 
 
@@ -65,7 +71,10 @@ def test_no_pool_object_without_addresses() -> None:
 def test_install_adds_metallb_release_in_a_privileged_namespace() -> None:
     run = pinning(install=True, addresses=("172.18.255.200-172.18.255.250",))
     [release] = run.of_type(HELM_RELEASE)
-    assert (release.inputs["chart"], release.inputs["repositoryOpts"]["repo"]) == ("metallb", "https://metallb.github.io/metallb")
+    assert (release.inputs["chart"], release.inputs["repositoryOpts"]["repo"]) == (
+        "metallb",
+        "https://metallb.github.io/metallb",
+    )
     assert release.inputs["version"].count(".") == 2
     [ns] = run.k8s_objects("Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
@@ -100,7 +109,10 @@ def adopt(current_spec: dict | None, pool: str = "default-pool"):
 )
 def test_adopting_an_advertisement_of_only_the_gateways_pool_patches_it(current: dict) -> None:
     [patch] = adopt(current).of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch")
-    assert patch.inputs["spec"] == {"ipAddressPools": ["default-pool"], "nodeSelectors": [{"matchLabels": {"pin": "yes"}}]}
+    assert patch.inputs["spec"] == {
+        "ipAddressPools": ["default-pool"],
+        "nodeSelectors": [{"matchLabels": {"pin": "yes"}}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -115,7 +127,9 @@ def test_adopting_an_advertisement_of_only_the_gateways_pool_patches_it(current:
         (None, "L2Advertisement default-l2advertisement names no pool, so it announces every pool"),
     ],
 )
-def test_adopting_an_advertisement_that_announces_other_pools_is_refused(current: dict | None, message: str) -> None:
+def test_adopting_an_advertisement_that_announces_other_pools_is_refused(
+    current: dict | None, message: str
+) -> None:
     from components.metallb_pinning import AdoptionRefused
 
     with pytest.raises(AdoptionRefused, match="metallb.adoptL2Advertisement: " + message.replace("[", r"\[")):

@@ -96,7 +96,9 @@ def test_up_preview_verify_destroy() -> None:
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),
     }
     (ROOT / ".pulumi-state").mkdir(exist_ok=True)
-    stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(ROOT), opts=auto.LocalWorkspaceOptions(env_vars=env))
+    stack = auto.create_or_select_stack(
+        stack_name=STACK, work_dir=str(ROOT), opts=auto.LocalWorkspaceOptions(env_vars=env)
+    )
     try:
         up = stack.up(on_output=print)
         assert up.summary.result == "succeeded"
@@ -113,7 +115,9 @@ def test_up_preview_verify_destroy() -> None:
             assert result["ok"], result
         else:
             verdict = verify.verify(
-                verify.Target(f"http://{address}", host), os.environ.get("ISTIO_SOURCE_IP_E2E_CLIENT_IP"), attempts=20
+                verify.Target(f"http://{address}", host),
+                os.environ.get("ISTIO_SOURCE_IP_E2E_CLIENT_IP"),
+                attempts=20,
             )
             assert verdict.ok, verdict.as_text()
     finally:

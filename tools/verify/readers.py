@@ -219,7 +219,16 @@ def quickstart_ca(secret: str, timeout: float = 30) -> str:
     hint = "pass --cacert FILE (the CA that signed the gateway's certificate) or --insecure"
     try:
         result = subprocess.run(
-            ["kubectl", "get", "secret", name, "--namespace", namespace, "--output", "jsonpath={.data.ca\\.crt}"],
+            [
+                "kubectl",
+                "get",
+                "secret",
+                name,
+                "--namespace",
+                namespace,
+                "--output",
+                "jsonpath={.data.ca\\.crt}",
+            ],
             capture_output=True,
             text=True,
             check=False,
