@@ -29,7 +29,8 @@ class IstioInstallArgs(TypedDict):
     """Inputs of the Istio control plane."""
 
     version: pulumi.Input[str]
-    """Exact Istio release of the base and istiod charts; with `install: false`, the version the cluster runs."""
+    """Exact Istio release of the base and istiod charts; with `install: false`, the version the cluster
+    runs."""
     install: NotRequired[bool]
     """False: reuse the cluster's control plane. Nothing is installed or created; istiod's Deployment is read
     instead, so `pulumi up` stops with "not found" when there is no control plane. Default true."""

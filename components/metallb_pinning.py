@@ -32,7 +32,8 @@ class MetalLBPinningArgs(TypedDict):
     """Install MetalLB itself (default false)."""
     adopt_l2_advertisement: NotRequired[str | None]
     """Patch this existing L2Advertisement instead of creating one. Its `ipAddressPools` and `nodeSelectors`
-    are replaced as whole lists, so it is refused at `pulumi up` (and preview) when it announces another pool."""
+    are replaced as whole lists, so it is refused at `pulumi up` (and preview) when it announces another
+    pool."""
 
 
 class AdoptionRefused(pulumi.RunError):
@@ -162,16 +163,17 @@ def _adoptable(name: str, pool: str, metadata: Any, spec: Any, l2_spec: dict[str
     others = sorted(set(spec.get("ipAddressPools") or []) - {pool})
     if others:
         raise AdoptionRefused(
-            f"metallb.adoptL2Advertisement: L2Advertisement {name} also announces {', '.join(others)}; adopting it "
-            f"would replace its ipAddressPools with [{pool}] and those pools would stop being announced. Allowed: "
-            f"remove {', '.join(others)} from it first, or unset adoptL2Advertisement (the program then creates "
-            f"its own {pool}-pinned advertisement, which needs this one not to announce {pool})"
+            f"metallb.adoptL2Advertisement: L2Advertisement {name} also announces {', '.join(others)}; "
+            f"adopting it would replace its ipAddressPools with [{pool}] and those pools would stop being "
+            f"announced. Allowed: remove {', '.join(others)} from it first, or unset adoptL2Advertisement "
+            f"(the program then creates its own {pool}-pinned advertisement, which needs this one not to "
+            f"announce {pool})"
         )
     if not spec.get("ipAddressPools") and not spec.get("ipAddressPoolSelectors"):
         raise AdoptionRefused(
-            f"metallb.adoptL2Advertisement: L2Advertisement {name} names no pool, so it announces every pool; adopting "
-            f"it would limit it to [{pool}] and every other pool would stop being announced. Allowed: unset "
-            "adoptL2Advertisement and give the gateway its own pool (metallb.addresses)"
+            f"metallb.adoptL2Advertisement: L2Advertisement {name} names no pool, so it announces every "
+            f"pool; adopting it would limit it to [{pool}] and every other pool would stop being announced. "
+            "Allowed: unset adoptL2Advertisement and give the gateway its own pool (metallb.addresses)"
         )
     if spec.get("ipAddressPoolSelectors"):
         pulumi.log.warn(

@@ -192,9 +192,10 @@ def trusted_proxies_behind_l4(resource_type: str, props: Mapping[str, Any]) -> l
     declared = _map(gateway.values.get("podAnnotations")).get(TRUSTED_HOPS_ANNOTATION)
     if hops >= 1 and declared != "l7":
         return [
-            f"gateway {gateway.name}: gatewayTopology.numTrustedProxies={hops} behind an L4 load balancer lets "
-            "a client forge its address with its own X-Forwarded-For header; if that many L7 proxies/CDNs "
-            f"really sit in front, declare it with the pod annotation {TRUSTED_HOPS_ANNOTATION}: l7"
+            f"gateway {gateway.name}: gatewayTopology.numTrustedProxies={hops} behind an L4 load balancer "
+            "lets a client forge its address with its own X-Forwarded-For header; if that many L7 "
+            "proxies/CDNs really sit in front, declare it with the pod annotation "
+            f"{TRUSTED_HOPS_ANNOTATION}: l7"
         ]
     return []
 
@@ -230,9 +231,9 @@ def l2_advertisements_cover_gateway(resources: Iterable[tuple[str, Mapping[str, 
             announces_pool = (pool in pools) if pools else not _list(spec.get("ipAddressPoolSelectors"))
             if announces_pool and not _covers(_list(spec.get("nodeSelectors")), node_selector):
                 violations.append(
-                    f"L2Advertisement {metadata.get('name')}: its nodeSelectors {spec.get('nodeSelectors')} do not "
-                    f"cover the nodes of gateway {gateway.name} (nodeSelector {node_selector or 'none'}): pin both "
-                    "to the same node label"
+                    f"L2Advertisement {metadata.get('name')}: its nodeSelectors {spec.get('nodeSelectors')} "
+                    f"do not cover the nodes of gateway {gateway.name} "
+                    f"(nodeSelector {node_selector or 'none'}): pin both to the same node label"
                 )
     return violations
 

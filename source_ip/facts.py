@@ -361,7 +361,7 @@ PLATFORMS: dict[str, Platform] = {
             },
             local_annotations={
                 "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-                "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": "preserve_client_ip.enabled=true",
+                _AWS_TGA: "preserve_client_ip.enabled=true",
                 "service.beta.kubernetes.io/aws-load-balancer-type": "external",
             },
             proxy_switches=(
@@ -796,8 +796,9 @@ class Chart:
 ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_NAMESPACE = "istio-system"
 ISTIOD_DEPLOYMENT = "istiod"
-"""istiod's Deployment (default revision): manifests/charts/istio-control/istio-discovery/templates/deployment.yaml
-names it `istiod` (`istiod-<revision>` for a revision)."""
+"""istiod's Deployment (default revision):
+manifests/charts/istio-control/istio-discovery/templates/deployment.yaml names it `istiod`
+(`istiod-<revision>` for a revision)."""
 ISTIOD_CONTAINER = "discovery"
 """istiod's container; its image is `<hub>/pilot:<tag>[-<variant>]` (same template at 1.30.3), so the
 tag starts with the Istio release it runs."""

@@ -65,7 +65,10 @@ def proxy_protocol_listener(mode: SourceIpMode, migrating: bool) -> ProxyProtoco
 def pairing_problem(mode: SourceIpMode, listener: ProxyProtocolListener) -> str | None:
     """Why a mode/listener pair would break every connection, or None when they fit."""
     if mode == SourceIpMode.PROXY_PROTOCOL and listener == ProxyProtocolListener.OFF:
-        return "the LB sends the PROXY header but the gateway would not parse it; use listener strict or accept-both"
+        return (
+            "the LB sends the PROXY header but the gateway would not parse it; use listener strict or "
+            "accept-both"
+        )
     if mode == SourceIpMode.LOCAL and listener == ProxyProtocolListener.STRICT:
         return (
             "the gateway would require a PROXY header the LB does not send; use listener off or accept-both"
@@ -212,7 +215,8 @@ def service_annotation_problems(
             (
                 platform.required_one_of[0],
                 f"{platform.id} creates no load balancer without one of "
-                f"{', '.join(platform.required_one_of)}; allowed: e.g. {platform.required_one_of[0]}: <value>",
+                f"{', '.join(platform.required_one_of)}; allowed: e.g. "
+                f"{platform.required_one_of[0]}: <value>",
             )
         )
     return problems
@@ -323,13 +327,13 @@ def _switch_problem(switch: ProxySwitch, value: str, mode: SourceIpMode) -> str 
     allowed_off = ", ".join(repr(v) for v in switch.off) or "leaving it unset"
     if mode == SourceIpMode.PROXY_PROTOCOL and reading != "on":
         return (
-            f"would make the LB send no PROXY header (or send it on some ports only) while the gateway requires it, "
-            f"so every connection would fail; allowed: {allowed_on}"
+            "would make the LB send no PROXY header (or send it on some ports only) while the gateway "
+            f"requires it, so every connection would fail; allowed: {allowed_on}"
         )
     if mode == SourceIpMode.LOCAL and reading != "off":
         return (
-            f"would make the LB send a PROXY header the gateway does not parse (passthrough), so every request "
-            f"would be garbled; allowed: {allowed_off}"
+            "would make the LB send a PROXY header the gateway does not parse (passthrough), so every "
+            f"request would be garbled; allowed: {allowed_off}"
         )
     return None
 

@@ -21,8 +21,9 @@ from tools.render import render
 HELM, CHARTS = charts.find_helm(), charts.find_charts()
 pytestmark = pytest.mark.skipif(
     HELM is None or CHARTS is None,
-    reason=f"needs helm ({HELM or 'not found: run ../shared/tools/chart-render once, or set HELM'}) and the upstream "
-    f"charts ({CHARTS or 'not found: ../shared/upstream/charts, or set ISTIO_SOURCE_IP_CHARTS'})",
+    reason=f"needs helm ({HELM or 'not found: run ../shared/tools/chart-render once, or set HELM'}) "
+    "and the upstream charts "
+    f"({CHARTS or 'not found: ../shared/upstream/charts, or set ISTIO_SOURCE_IP_CHARTS'})",
 )
 MIGRATING = raw(
     "vngcloud",

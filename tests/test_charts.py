@@ -1,4 +1,5 @@
-"""tools.charts: every release of a render expanded with helm template, and clear errors without what it needs."""
+"""tools.charts: every release of a render expanded with helm template, and clear errors without what
+it needs."""
 
 from pathlib import Path
 

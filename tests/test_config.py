@@ -58,7 +58,8 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(gateway={"replcas": 3}),
-            "istio-source-ip:gateway.replcas: unknown key (got 3); allowed keys here: frontProxy, hairpinHostname,",
+            "istio-source-ip:gateway.replcas: unknown key (got 3); allowed keys here: "
+            "frontProxy, hairpinHostname,",
             id="typo in a section",
         ),
         pytest.param(
@@ -68,8 +69,8 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw("gcp", sourceIp="proxy-protocol"),
-            "istio-source-ip:sourceIp: platform gcp (GKE passthrough Network Load Balancer) cannot send the PROXY "
-            'header (got "proxy-protocol"); allowed here: auto, local',
+            "istio-source-ip:sourceIp: platform gcp (GKE passthrough Network Load Balancer) cannot send "
+            'the PROXY header (got "proxy-protocol"); allowed here: auto, local',
             id="proxy-protocol on a passthrough LB",
         ),
         pytest.param(
@@ -79,19 +80,20 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(sourceIp="fast"),
-            "istio-source-ip:sourceIp: not an allowed value (got \"fast\"); input should be 'auto', 'proxy-protocol' or 'local'",
+            'istio-source-ip:sourceIp: not an allowed value (got "fast"); '
+            "input should be 'auto', 'proxy-protocol' or 'local'",
             id="unknown sourceIp",
         ),
         pytest.param(
             raw(gateway={"numTrustedProxies": -1}),
-            "istio-source-ip:gateway.numTrustedProxies: wrong value (got -1); allowed: input should be greater "
-            "than or equal to 0",
+            "istio-source-ip:gateway.numTrustedProxies: wrong value (got -1); allowed: input should be "
+            "greater than or equal to 0",
             id="negative numTrustedProxies",
         ),
         pytest.param(
             raw(echo={"host": "Echo_Example.com"}),
-            "istio-source-ip:echo.host: must be a DNS name: lower-case labels of letters, digits and '-', e.g. "
-            'echo.example.com (got "Echo_Example.com")',
+            "istio-source-ip:echo.host: must be a DNS name: lower-case labels of letters, digits and '-', "
+            'e.g. echo.example.com (got "Echo_Example.com")',
             id="host not a DNS name",
         ),
         pytest.param(
@@ -140,7 +142,8 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(echo={"namespace": "istio-system"}),
-            'istio-source-ip:echo.namespace: is Istio\'s namespace (got "istio-system"); allowed: another namespace',
+            'istio-source-ip:echo.namespace: is Istio\'s namespace (got "istio-system"); '
+            "allowed: another namespace",
             id="echo in istio-system",
         ),
         pytest.param(
@@ -160,19 +163,20 @@ def test_defaults_follow_the_contract() -> None:
         ),
         pytest.param(
             raw(gateways=[{"name": "edge"}, {"name": "edge", "namespace": "other"}]),
-            "istio-source-ip:gateways[1].name: is already the name of gateways[0]: the pod labels (app/istio) "
-            "derive from the release name",
+            "istio-source-ip:gateways[1].name: is already the name of gateways[0]: the pod labels "
+            "(app/istio) derive from the release name",
             id="duplicate gateway names",
         ),
         pytest.param(
             raw(gateways=[{"name": "edge", "replcas": 2}]),
-            "istio-source-ip:gateways[0].replcas: unknown key (got 2); allowed keys here: frontProxy, hairpinHostname,",
+            "istio-source-ip:gateways[0].replcas: unknown key (got 2); allowed keys here: "
+            "frontProxy, hairpinHostname,",
             id="unknown per-gateway key",
         ),
         pytest.param(
             raw("gcp", gateways=[{"name": "public"}, {"name": "edge", "sourceIp": "proxy-protocol"}]),
-            "istio-source-ip:gateways[1].sourceIp: platform gcp (GKE passthrough Network Load Balancer) cannot "
-            'send the PROXY header (got "proxy-protocol"); allowed here: auto, local',
+            "istio-source-ip:gateways[1].sourceIp: platform gcp (GKE passthrough Network Load Balancer) "
+            'cannot send the PROXY header (got "proxy-protocol"); allowed here: auto, local',
             id="per-gateway sourceIp the platform cannot do",
         ),
         pytest.param(
@@ -225,7 +229,8 @@ def test_rejections_name_key_value_and_what_is_allowed(config: dict[str, str], e
 def test_trusted_proxies_behind_an_l4_lb_are_refused_as_forgeable() -> None:
     [problem] = problems_of(raw("aws", gateway={"numTrustedProxies": 1}))
     assert problem.startswith(
-        "istio-source-ip:gateway.numTrustedProxies: behind an L4 load balancer any value >= 1 lets a client forge its address"
+        "istio-source-ip:gateway.numTrustedProxies: behind an L4 load balancer any value >= 1 "
+        "lets a client forge its address"
     )
     assert "gateway.trustedHops: l7" in problem
     assert (
@@ -321,8 +326,9 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
             raw(
                 "vngcloud", gateway={"serviceAnnotations": {"vks.vngcloud.vn/enable-proxy-protocol": "true"}}
             ),
-            "istio-source-ip:gateway.serviceAnnotations.vks.vngcloud.vn/enable-proxy-protocol: would make the LB "
-            "send no PROXY header (or send it on some ports only) while the gateway requires it, so every "
+            "istio-source-ip:gateway.serviceAnnotations.vks.vngcloud.vn/enable-proxy-protocol: "
+            "would make the LB send no PROXY header (or send it on some ports only) while the gateway "
+            "requires it, so every "
             "connection would fail (got \"true\"); allowed: '*'",
             id="PROXY switched off under a strict gateway",
         ),
@@ -334,7 +340,8 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
                     "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
                 },
             ),
-            "istio-source-ip:gateway.serviceAnnotations.service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: "
+            "istio-source-ip:gateway.serviceAnnotations."
+            "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol: "
             "would make the LB send a PROXY header the gateway does not parse",
             id="PROXY switched on in passthrough",
         ),
@@ -390,8 +397,8 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
         ),
         pytest.param(
             raw("ovh", gateway={"serviceAnnotations": {"loadbalancer.openstack.org/proxy-protocol": "v2"}}),
-            "istio-source-ip:gateway.serviceAnnotations.loadbalancer.openstack.org/proxy-protocol: would make the LB "
-            "send no PROXY header",
+            "istio-source-ip:gateway.serviceAnnotations.loadbalancer.openstack.org/proxy-protocol: "
+            "would make the LB send no PROXY header",
             id="ovh v2 which old controllers ignore",
         ),
         pytest.param(
@@ -410,7 +417,8 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
                 metallb={"nodes": ["w1"], "addresses": ["10.0.0.240-10.0.0.250"], "install": True},
                 gateway={"serviceAnnotations": {"metallb.io/loadBalancerIPs": "10.0.1.5"}},
             ),
-            "istio-source-ip:gateway.serviceAnnotations.metallb.io/loadBalancerIPs: 10.0.1.5 is not in metallb.addresses",
+            "istio-source-ip:gateway.serviceAnnotations.metallb.io/loadBalancerIPs: "
+            "10.0.1.5 is not in metallb.addresses",
             id="fixed IP from another pool",
         ),
         pytest.param(
@@ -418,7 +426,8 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
                 "generic",
                 gateway={"serviceAnnotations": {"istio-source-ip.io/lb-sends-proxy-protocol": "true"}},
             ),
-            "istio-source-ip:gateway.serviceAnnotations.istio-source-ip.io/lb-sends-proxy-protocol: is set by the program itself",
+            "istio-source-ip:gateway.serviceAnnotations.istio-source-ip.io/lb-sends-proxy-protocol: "
+            "is set by the program itself",
             id="the declaration is the program's",
         ),
         pytest.param(
@@ -435,12 +444,14 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
                 gateway={"proxyProtocolMigration": True},
                 allowlist=["192.0.2.0/24"],
             ),
-            "istio-source-ip:allowlist: vngcloud terminates TCP and does not send the PROXY header yet at this migration step",
+            "istio-source-ip:allowlist: vngcloud terminates TCP and does not send the PROXY header yet "
+            "at this migration step",
             id="allowlist while the gateway cannot see the client",
         ),
         pytest.param(
             raw("metallb", metallb={"nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}),
-            "istio-source-ip:metallb.nodeLabel: label key 'node.kubernetes.io/lb' uses a prefix reserved for Kubernetes itself",
+            "istio-source-ip:metallb.nodeLabel: label key 'node.kubernetes.io/lb' uses a prefix reserved "
+            "for Kubernetes itself",
             id="reserved label prefix",
         ),
         pytest.param(
@@ -489,7 +500,8 @@ def test_an_existing_control_plane_is_a_boolean_that_defaults_to_install() -> No
                     "adoptL2Advertisement": "default-l2advertisement",
                 },
             ),
-            "istio-source-ip:metallb.adoptL2Advertisement: adopting it replaces its whole ipAddressPools list",
+            "istio-source-ip:metallb.adoptL2Advertisement: "
+            "adopting it replaces its whole ipAddressPools list",
             id="adopting while creating a new pool",
         ),
     ],

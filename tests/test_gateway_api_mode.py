@@ -90,8 +90,8 @@ def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing
             # A reused Istio (installing 1.25 is refused by istio.version itself: out of support)
             {"istio": {"version": "1.25.4", "install": False}},
             "istio-source-ip:routing: Istio 1.25.4 does not read "
-            'spec.infrastructure.parametersRef, which carries the source-IP path in this mode (got "gateway-api"); '
-            "allowed: istio.version 1.26.0 or newer, or routing: istio",
+            "spec.infrastructure.parametersRef, which carries the source-IP path in this mode "
+            '(got "gateway-api"); allowed: istio.version 1.26.0 or newer, or routing: istio',
         ),
         ({"routing": "gateway"}, 'istio-source-ip:routing: not an allowed value (got "gateway")'),
         (

@@ -88,7 +88,8 @@ def test_installing_an_end_of_life_istio_is_refused_with_its_end_of_support_and_
 def test_installing_a_release_newer_than_the_range_is_refused() -> None:
     [problem] = problems(istio={"version": "1.31.0"})
     assert problem.startswith(
-        "istio-source-ip:istio.version: Istio 1.31 is newer than the releases this program was checked against"
+        "istio-source-ip:istio.version: Istio 1.31 is newer than the releases this program was checked "
+        "against"
     )
 
 

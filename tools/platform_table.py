@@ -40,8 +40,8 @@ def _switch(switch: ProxySwitch) -> str:
 
 def table() -> str:
     rows = [
-        "| platform | load balancer | LB mode | `auto` picks | what the program sets | PROXY switches it checks | "
-        "caveats | source |",
+        "| platform | load balancer | LB mode | `auto` picks | what the program sets | "
+        "PROXY switches it checks | caveats | source |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for platform in sorted(PLATFORMS.values(), key=lambda p: p.id):

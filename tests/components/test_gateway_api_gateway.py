@@ -1,4 +1,5 @@
-"""GatewayApiGateway alone: the Gateway, its parameters ConfigMap (the client-IP path), and several instances."""
+"""GatewayApiGateway alone: the Gateway, its parameters ConfigMap (the client-IP path), and several
+instances."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""EchoHttpRoute alone: an HTTPRoute on every Gateway; a ReferenceGrant only where the backend is in another namespace."""
+"""EchoHttpRoute alone: an HTTPRoute on every Gateway; a ReferenceGrant only where the backend is in
+another namespace."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ Optional:
     ISTIO_SOURCE_IP_E2E_STACK=dev               the stack to deploy (default dev)
     ISTIO_SOURCE_IP_E2E_DOCKER_NETWORK=kind     run verify from a container on this Docker network and expect
                                                 exactly that container's address, as Docker reports it
-    ISTIO_SOURCE_IP_E2E_CLIENT_IP=192.0.2.10    otherwise: the address the gateway should see from this machine
+    ISTIO_SOURCE_IP_E2E_CLIENT_IP=192.0.2.10    otherwise: the address the gateway should see from this
+                                                machine
 """
 
 from __future__ import annotations
