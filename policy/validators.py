@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from source_ip.facts import (
+    GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     LB_SENDS_PROXY_PROTOCOL_ANNOTATION,
     METALLB_POOL_ANNOTATION,
@@ -366,7 +367,14 @@ def _attaches(metadata: Mapping[str, Any], spec: Mapping[str, Any], gateway: Fro
     if isinstance(selector, Mapping) and selector:
         if all(gateway.pod_labels.get(key) == value for key, value in selector.items()):
             return True
-    return any(ref.get("kind") == "Gateway" and ref.get("name") == gateway.name for ref in refs)
+    # A targetRef reaches only a Gateway API Gateway (a chart-deployed gateway has none to name), and
+    # only through the Gateway API group.
+    return gateway.gateway_api and any(
+        ref.get("kind") == "Gateway"
+        and ref.get("group") == GATEWAY_API_GROUP
+        and ref.get("name") == gateway.name
+        for ref in refs
+    )
 
 
 def _is_guard(spec: Mapping[str, Any]) -> bool:

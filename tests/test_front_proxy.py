@@ -281,10 +281,25 @@ def test_a_fronted_gateway_without_its_guard_is_a_violation(routing: str) -> Non
         lambda spec: spec["rules"][0].update(to=[{"operation": {"paths": ["/admin"]}}]),
         lambda spec: spec["rules"][0]["from"][0]["source"].update(notIpBlocks=[]),
         lambda spec: spec.update(selector={"matchLabels": {"app": "other"}}),
+        # a chart-deployed gateway has no Gateway API Gateway: a targetRef to its name attaches to nothing
+        lambda spec: spec.update(
+            selector=None,
+            targetRefs=[
+                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "istio-ingressgateway"}
+            ],
+        ),
         lambda spec: spec["rules"][0]["from"][0]["source"]["notIpBlocks"].append("0.0.0.0/0"),
         lambda spec: spec["rules"][0]["from"][0]["source"]["notIpBlocks"].append("2000::/3"),
     ],
-    ids=["allow-not-deny", "only-some-paths", "no-ranges", "other-pods", "everyone-v4", "most-v6"],
+    ids=[
+        "allow-not-deny",
+        "only-some-paths",
+        "no-ranges",
+        "other-pods",
+        "target-ref-to-a-chart-gateway",
+        "everyone-v4",
+        "most-v6",
+    ],
 )
 def test_a_guard_that_does_not_guard_every_request_is_a_violation(change: Any) -> None:
     resources = copy.deepcopy(policy_inputs(fronted("cloudflare", "istio")))
@@ -292,6 +307,7 @@ def test_a_guard_that_does_not_guard_every_request_is_a_violation(change: Any) -
         p for t, p in resources if p.get("metadata", {}).get("name", "").endswith("-front-proxy-guard")
     ]
     change(guard["spec"])
+    guard["spec"] = {key: value for key, value in guard["spec"].items() if value is not None}
     assert len(v.front_proxy_guarded(resources)) == 1
 
 
