@@ -23,6 +23,16 @@ SHIPPED = json.loads(RANGES_FILE.read_text(encoding="utf-8"))
 """The ranges file, read here on its own (not through the module under test)."""
 
 
+LITERAL_RANGES = {
+    "cloudflare": ["173.245.48.0/20", "2400:cb00::/32"],
+    "cloudfront": ["3.172.0.0/18", "2600:9000:1000::/36"],
+    "custom": CUSTOM_CIDRS,
+}
+"""A few of each proxy's published egress ranges, written out here (Cloudflare's ips-v4/ips-v6 lists,
+CloudFront's CLOUDFRONT_ORIGIN_FACING), so a ranges file that lost them fails even where the expected
+list is read from that same file."""
+
+
 def expected_ranges(profile: str) -> list[str]:
     if profile == "custom":
         return sorted(CUSTOM_CIDRS)
@@ -84,6 +94,8 @@ def test_each_profile_trusts_one_hop_and_denies_every_peer_outside_its_ranges(
         "action": "DENY",
         "rules": [{"from": [{"source": {"notIpBlocks": expected_ranges(profile)}}]}],
     }
+    guarded = policies["istio-ingressgateway-front-proxy-guard"]["spec"]["rules"][0]["from"][0]["source"]
+    assert set(LITERAL_RANGES[profile]) <= set(guarded["notIpBlocks"])
     # The allowlist matches the client address Envoy took from X-Forwarded-For, never the proxy's.
     assert policies["istio-ingressgateway-allowlist"]["spec"] == {
         **ATTACH[routing],
