@@ -185,6 +185,31 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         "a TLS host that is not a DNS name",
         {"platform": "gcp", "gateway": {"tls": {"hosts": ["*.example.com"]}}},
     ),
+    (
+        "HTTP-01 behind an allowlist",
+        {
+            "platform": "gcp",
+            "routing": "gateway-api",
+            "allowlist": ["203.0.113.0/24"],
+            "gateway": {"tls": {"certManager": {"issuer": "letsencrypt"}}},
+        },
+    ),
+    (
+        "HTTPS with istio routing and no echo app",
+        {
+            "platform": "gcp",
+            "echo": {"enabled": False},
+            "gateway": {"tls": {"hosts": ["app.example.com"], "secretName": "app-tls"}},
+        },
+    ),
+    (
+        "a redirect to HTTPS behind a CDN, left to its default",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"frontProxy": {"profile": "cloudflare"}, "tls": {"secretName": "echo-tls"}},
+        },
+    ),
 ]
 
 

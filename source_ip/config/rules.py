@@ -389,6 +389,25 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
             "gateway, so clients would get a certificate for other names; allowed: a list that includes "
             f"{config.echo.host}, or unset",
         )
+    if config.routing == "istio" and not config.echo.enabled:
+        add(
+            key,
+            tls.model_dump(by_alias=True, exclude_defaults=True),
+            "with routing istio the program builds the Istio Gateway that serves 443 only for the echo "
+            "app, so with echo.enabled: false nothing would serve HTTPS while the tls output says it "
+            "does; allowed: echo.enabled: true, routing: gateway-api (the Gateway's https listener), "
+            "or remove tls (serve 443 with your own Istio Gateway)",
+        )
+    if entry.gateway.front_proxy is not None and "redirect_http" not in tls.model_fields_set:
+        add(
+            f"{key}.redirectHttp",
+            _MISSING,
+            f"must be set with {entry.key}.frontProxy: a CDN that reaches the origin over plain HTTP "
+            "(Cloudflare SSL mode Flexible, a CloudFront origin protocol policy HTTP only) gets the 301 on "
+            "every request and loops forever; allowed: true once the CDN reaches the origin over HTTPS "
+            "only (Cloudflare SSL/TLS Full (strict), CloudFront origin protocol policy HTTPS only), "
+            "or false (the CDN redirects its own visitors)",
+        )
     manager = tls.cert_manager
     if manager is None or tls.secret_name or manager.challenge != "http01":
         return
@@ -399,6 +418,20 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
     )
     if quickstart:
         return  # a CA issuer: no ACME challenge at all
+    if config.allowlist and not _admits_everyone(config.allowlist):
+        read_as = (
+            "the client address the proxy puts in X-Forwarded-For (remoteIpBlocks)"
+            if entry.gateway.front_proxy is not None
+            else "the client address"
+        )
+        add(
+            f"{key}.certManager.challenge",
+            manager.challenge,
+            f"the allowlist admits only its own ranges, matched on {read_as}, so the ACME server's "
+            "validators and cert-manager's self-check (which call port 80 from their own addresses) get "
+            "403 and the certificate never issues; allowed: dns01 (the proof goes through your DNS "
+            "provider), or an allowlist that admits everyone (0.0.0.0/0 and ::/0)",
+        )
     platform = config.platform_entry
     strict_proxy = entry.mode == SourceIpMode.PROXY_PROTOCOL and not entry.gateway.proxy_protocol_migration
     if strict_proxy and hairpin_fix(platform, entry.gateway.hairpin_hostname) is None:
@@ -436,6 +469,13 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
             f"{entry.gateway.name}'s carry istio: {labels['istio']}, so the challenge would never reach "
             "it; allowed: dns01, the gateway name istio-ingressgateway, or routing: gateway-api",
         )
+
+
+def _admits_everyone(allowlist: list[str]) -> bool:
+    """Every IPv4 and every IPv6 client: ACME validators call from addresses no one lists in advance,
+    over IPv6 where the host has an AAAA record."""
+    networks = {ipaddress.ip_network(cidr, strict=False) for cidr in allowlist}
+    return {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")} <= networks
 
 
 def _front_proxy_problems(entry: GatewayEntry, add: Any) -> None:
