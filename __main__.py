@@ -7,6 +7,7 @@ gateway, whose release waits for its load balancer's address.
 """
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components import (
     EchoApp,
@@ -57,21 +58,33 @@ for settings in inputs.gateways:
         gateways.append(IngressGateway(settings.name, settings.args(), opts=waits))
 
 cert_manager = CertManager("cert-manager", inputs.cert_manager) if inputs.cert_manager else None
+# What each redirecting gateway's port-80 redirect waits for: its certificate Ready, or the read of the
+# user's Secret (`pulumi up` then stops at "not found" instead of redirecting to 443 without a certificate).
+redirect_after: list[pulumi.Resource] = []
 for gateway in gateways:
     tls = gateway.decisions.tls
-    if tls is not None and tls.certificate_name and tls.certificate_spec:
-        namespace = str(gateway.ref["namespace"])
-        GatewayCertificate(
-            f"{gateway.ref['name']}-certificate",
-            GatewayCertificateArgs(name=tls.certificate_name, namespace=namespace, spec=tls.certificate_spec),
-            opts=pulumi.ResourceOptions(
-                depends_on=[
-                    *(cert_manager.ready if cert_manager else []),
-                    *namespaces.ready(namespace),
-                    *(istio.crds if namespace == ISTIO_NAMESPACE else []),
-                ]
-            ),
-        )
+    if tls is None:
+        continue
+    namespace = str(gateway.ref["namespace"])
+    if not (tls.certificate_name and tls.certificate_spec):
+        if tls.redirect_http:
+            redirect_after.append(
+                k8s.core.v1.Secret.get(f"{gateway.ref['name']}-tls-secret", f"{namespace}/{tls.secret_name}")
+            )
+        continue
+    certificate = GatewayCertificate(
+        f"{gateway.ref['name']}-certificate",
+        GatewayCertificateArgs(name=tls.certificate_name, namespace=namespace, spec=tls.certificate_spec),
+        opts=pulumi.ResourceOptions(
+            depends_on=[
+                *(cert_manager.ready if cert_manager else []),
+                *namespaces.ready(namespace),
+                *(istio.crds if namespace == ISTIO_NAMESPACE else []),
+            ]
+        ),
+    )
+    if tls.redirect_http:
+        redirect_after.extend(certificate.ready)
 tls_by_gateway = {g.ref["name"]: g.decisions.tls.route() for g in gateways if g.decisions.tls is not None}
 
 if inputs.allowlist or inputs.access_logs:
@@ -105,6 +118,7 @@ if inputs.echo and inputs.echo_host:
                 tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
+            redirect_after=redirect_after,
         )
     else:
         EchoRouting(
@@ -118,6 +132,7 @@ if inputs.echo and inputs.echo_host:
                 tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
+            redirect_after=redirect_after,
         )
 
 

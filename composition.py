@@ -18,6 +18,7 @@ from components import (
 )
 from components.cert_manager import CertManagerArgs
 from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
+from source_ip.config.models import QUICKSTART_ISSUER, CertManagerTls
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
 from source_ip.gateway import (
     CertificateIssuer,
@@ -76,10 +77,23 @@ def gateway_https(config: StackConfig, entry: GatewayEntry) -> GatewayHttps | No
     return GatewayHttps(
         hosts=list(tls.hosts if tls.hosts is not None else [config.echo.host]),
         secret_name=tls.secret_name,
-        cert_manager=CertificateIssuer(issuer=manager.issuer, issuer_kind=manager.issuer_kind)
+        cert_manager=CertificateIssuer(
+            issuer=manager.issuer,
+            issuer_kind=manager.issuer_kind,
+            challenge=None if quickstart_ca(config, manager) else manager.challenge,
+        )
         if manager
         else None,
         redirect_http=tls.redirect_http,
+    )
+
+
+def quickstart_ca(config: StackConfig, manager: CertManagerTls) -> bool:
+    """The issuer is the quickstart's CA ClusterIssuer, which signs without any ACME challenge."""
+    return (
+        config.cert_manager.quickstart_issuer
+        and manager.issuer == QUICKSTART_ISSUER
+        and manager.issuer_kind == "ClusterIssuer"
     )
 
 
@@ -120,7 +134,9 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         else None,
         echo_host=config.echo.host if config.echo.enabled else None,
         cert_manager=CertManagerArgs(
-            install=config.cert_manager.install, quickstart_issuer=config.cert_manager.quickstart_issuer
+            install=config.cert_manager.install,
+            quickstart_issuer=config.cert_manager.quickstart_issuer,
+            gateway_api=config.routing == "gateway-api",
         )
         if config.cert_manager.install or config.cert_manager.quickstart_issuer
         else None,

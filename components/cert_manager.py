@@ -10,10 +10,13 @@ from source_ip.config.models import QUICKSTART_ISSUER as QUICKSTART_ISSUER_NAME
 from source_ip.facts import (
     CERT_MANAGER,
     CERT_MANAGER_API,
+    CERT_MANAGER_GATEWAY_API_VALUES,
     CERT_MANAGER_NAMESPACE,
     CERT_MANAGER_RELEASE,
     CERT_MANAGER_VALUES,
     CERT_MANAGER_VERSION,
+    CERTIFICATE_READY,
+    WAIT_FOR_ANNOTATION,
 )
 
 QUICKSTART_ISSUER = QUICKSTART_ISSUER_NAME
@@ -31,6 +34,9 @@ class CertManagerArgs(TypedDict):
     """Install cert-manager from its official chart with its CRDs; false: the cluster runs it already."""
     quickstart_issuer: NotRequired[bool]
     """Create the self-signed CA and the ClusterIssuer `istio-source-ip-quickstart-ca` (kind, tests)."""
+    gateway_api: NotRequired[bool]
+    """Turn on cert-manager's Gateway API support (its `gatewayHTTPRoute` HTTP-01 solver): routing
+    gateway-api."""
 
 
 class CertManager(Component):
@@ -57,7 +63,10 @@ class CertManager(Component):
                     version=CERT_MANAGER_VERSION,
                     namespace=CERT_MANAGER_NAMESPACE,
                     repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
-                    values=dict(CERT_MANAGER_VALUES),
+                    values={
+                        **CERT_MANAGER_VALUES,
+                        **(CERT_MANAGER_GATEWAY_API_VALUES if args.get("gateway_api") else {}),
+                    },
                 ),
                 opts=self.child(depends_on=namespace),
             )
@@ -141,7 +150,8 @@ class GatewayCertificateArgs(TypedDict):
 
 class GatewayCertificate(Component):
     """A cert-manager.io/v1 Certificate in the gateway's namespace. Give it `depends_on` cert-manager
-    (its CRDs and issuer) and the gateway's namespace."""
+    (its CRDs and issuer) and the gateway's namespace. `pulumi up` waits until it is Ready (the Secret
+    holds the issued certificate): `ready` is what the port-80 redirect waits for."""
 
     secret_name: pulumi.Output[str]
     """The kubernetes.io/tls Secret cert-manager writes."""
@@ -150,13 +160,19 @@ class GatewayCertificate(Component):
         self, name: str, args: GatewayCertificateArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("GatewayCertificate", name, opts)
-        k8s.apiextensions.CustomResource(
+        certificate = k8s.apiextensions.CustomResource(
             self.child_name("certificate"),
             api_version=CERT_MANAGER_API,
             kind="Certificate",
-            metadata={"name": args["name"], "namespace": args["namespace"]},
+            metadata={
+                "name": args["name"],
+                "namespace": args["namespace"],
+                "annotations": {WAIT_FOR_ANNOTATION: CERTIFICATE_READY},
+            },
             spec=args["spec"],
             opts=self.child(),
         )
+        self.ready: list[pulumi.Resource] = [certificate]
+        """What a redirect to HTTPS waits for: the Certificate Ready, so its Secret holds the certificate."""
         self.secret_name = pulumi.Output.from_input(str(args["spec"]["secretName"]))
         self.register_outputs({"secretName": self.secret_name})

@@ -1,5 +1,6 @@
 """EchoHttpRoute: a Gateway API HTTPRoute from every Gateway to the echo Service, and the HTTPS redirect."""
 
+from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -58,10 +59,10 @@ def app_parents(gateways: list[GatewayRef], tls: dict[str, HttpsRoute]) -> list[
 
 
 def redirect_spec(host: pulumi.Input[str], gateways: list[GatewayRef]) -> dict[str, Any]:
-    """301 to https on the `http` listener of each Gateway. Its match is the implicit `PathPrefix /`, and an
-    Exact path match wins over any prefix across the routes of a listener (Gateway API HTTPRouteRule
-    precedence), so cert-manager's HTTP-01 solver route (Exact `/.well-known/acme-challenge/<token>`,
-    pkg/issuer/acme/http/httproute.go) still reaches its solver."""
+    """301 to https on the `http` listener of each Gateway (none: attached to nothing). Its match is the
+    implicit `PathPrefix /`, and an Exact path match wins over any prefix across the routes of a listener
+    (Gateway API HTTPRouteRule precedence), so cert-manager's HTTP-01 solver route (Exact
+    `/.well-known/acme-challenge/<token>`, pkg/issuer/acme/http/httproute.go) still reaches its solver."""
     return {
         "parentRefs": [_parent(g, "http") for g in gateways],
         "hostnames": [host],
@@ -85,8 +86,15 @@ class EchoHttpRoute(Component):
     """Name of the HTTPRoute."""
 
     def __init__(
-        self, name: str, args: EchoHttpRouteArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: EchoHttpRouteArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        redirect_after: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """`redirect_after`: what the redirect waits for, the redirecting Gateways' certificates (a
+        Certificate Ready, or the read of the user's Secret), so port 80 never sends clients to a 443
+        without a certificate. A Python argument, not an input of the component package."""
         super().__init__("EchoHttpRoute", name, opts)
         if not args["gateways"]:
             raise ValueError("EchoHttpRoute: gateways is empty; allowed: one or more GatewayRef")
@@ -126,14 +134,16 @@ class EchoHttpRoute(Component):
             opts=self.child(depends_on=grants),
         )
         redirecting = [g for g in args["gateways"] if g["name"] in tls and tls[g["name"]]["redirect_http"]]
-        if redirecting:
-            k8s.apiextensions.CustomResource(
-                self.child_name("https-redirect"),
-                api_version=f"{GATEWAY_API_GROUP}/v1",
-                kind="HTTPRoute",
-                metadata={"name": REDIRECT_ROUTE_NAME, "namespace": args["namespace"]},
-                spec=redirect_spec(args["host"], redirecting),
-                opts=self.child(),
-            )
+        # Registered even when no Gateway redirects (attached to nothing then): removing `tls` updates it
+        # in place, in the same step as the listener, instead of a deletion Pulumi runs after every update,
+        # which would leave port 80 redirecting to a removed https listener meanwhile.
+        k8s.apiextensions.CustomResource(
+            self.child_name("https-redirect"),
+            api_version=f"{GATEWAY_API_GROUP}/v1",
+            kind="HTTPRoute",
+            metadata={"name": REDIRECT_ROUTE_NAME, "namespace": args["namespace"]},
+            spec=redirect_spec(args["host"], redirecting),
+            opts=self.child(depends_on=list(redirect_after)),
+        )
         self.route = route.urn.apply(lambda _: ROUTE_NAME)
         self.register_outputs({"route": self.route})

@@ -88,7 +88,17 @@ class EchoRouting(Component):
     virtual_service: pulumi.Output[str]
     """Name of the VirtualService."""
 
-    def __init__(self, name: str, args: EchoRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: EchoRoutingArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        redirect_after: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        """`redirect_after`: what the VirtualService (it carries the port-80 redirect) waits for, the
+        redirecting gateways' certificates (a Certificate Ready, or the read of the user's Secret), so
+        port 80 never sends clients to a 443 without a certificate. A Python argument, not an input of
+        the component package."""
         super().__init__("EchoRouting", name, opts)
         if not args["gateways"]:
             raise ValueError("EchoRouting: gateways is empty; allowed: one or more GatewayRef")
@@ -126,7 +136,7 @@ class EchoRouting(Component):
                 "gateways": bound,
                 "http": http_routes(redirecting, destination),
             },
-            opts=self.child(depends_on=istio_gateways),
+            opts=self.child(depends_on=[*istio_gateways, *(redirect_after if redirecting else [])]),
         )
         self.gateways = pulumi.Output.from_input([istio_gateway_name(g) for g in args["gateways"]]).apply(
             list

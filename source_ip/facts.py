@@ -890,6 +890,20 @@ CERT_MANAGER_RELEASE = "cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_VALUES: dict[str, Any] = {"crds": {"enabled": True}}
 """The chart's CRDs with the release (Certificate, Issuer, ClusterIssuer, ...: deploy/crds at v1.21.1)."""
+CERT_MANAGER_GATEWAY_API_VALUES: dict[str, Any] = {
+    "config": {
+        "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+        "kind": "ControllerConfiguration",
+        "enableGatewayAPI": True,
+    }
+}
+"""With routing gateway-api: cert-manager's Gateway API support (its `gatewayHTTPRoute` HTTP-01 solver)
+is off unless the controller's config enables it. The chart at v1.21.1 writes `config` verbatim into the
+controller's config file (templates/controller-config.yaml, `--config` in templates/deployment.yaml);
+the field is `EnableGatewayAPI *bool json:"enableGatewayAPI"` of ControllerConfiguration
+(cert-manager/cert-manager pkg/apis/config/controller/v1alpha1/types.go, read on a stored commit 04205de4,
+version not pinned). The chart's values.yaml comment at v1.21.1 shows `gatewayAPI.enabled`, a key those
+types do not have: not used."""
 CERT_MANAGER_API = "cert-manager.io/v1"
 ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 """Where an ACME HTTP-01 challenge is answered (RFC 8555 section 8.3); cert-manager's solver routes
@@ -947,6 +961,11 @@ pilot/pkg/config/kube/gateway/deploymentcontroller.go at 1.26.0; absent at 1.25.
 deploys the Gateway without the ConfigMap's patches: no client-IP path at all."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
+CERTIFICATE_READY = "condition=Ready"
+"""A cert-manager Certificate is Ready once its Secret holds a valid certificate for the spec
+(../shared/upstream/cert-manager/crds/cert-manager.io_certificates.yaml at v1.21.1: "Known condition
+types are `Ready` and `Issuing`", the Ready printer column). The gateway Certificate carries it as its
+waitFor, and the port-80 redirect waits for that Certificate."""
 
 ECHO_IMAGE = "mccutchen/go-httpbin:v2.18.1"
 """go-httpbin listens on 8080 and answers /headers and /ip (the echo app of the PROXY-protocol recipe,

@@ -70,6 +70,9 @@ class CertificateIssuer(TypedDict):
     """Name of the Issuer or ClusterIssuer."""
     issuer_kind: NotRequired[str]
     """ClusterIssuer (default) or Issuer (in the gateway's namespace)."""
+    challenge: NotRequired[str | None]
+    """http01 (default) or dns01: how the issuer's ACME solver proves the hosts; None: no ACME challenge
+    at all (a CA issuer such as the quickstart's)."""
 
 
 class GatewayHttps(TypedDict):
@@ -292,7 +295,8 @@ class TlsDecisions:
     challenge route of the same host must still win, docs/https.md)."""
     solver_routes_here: bool
     """cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the Certificate's namespace (the
-    gateway's): the `http` listener admits routes from there too."""
+    gateway's): the `http` listener admits routes from there too, and only then (an ACME issuer with
+    http01; never dns01 or a CA issuer), so no other route of that namespace can claim the host on 80."""
 
     def route(self) -> HttpsRoute:
         return HttpsRoute(
@@ -325,7 +329,9 @@ def tls_decisions(settings: "GatewaySettings") -> TlsDecisions | None:
         certificate_name=secret if spec else None,
         certificate_spec=spec,
         redirect_http=https.get("redirect_http", True),
-        solver_routes_here=spec is not None,
+        solver_routes_here=spec is not None
+        and issuer is not None
+        and issuer.get("challenge", "http01") == "http01",
     )
 
 

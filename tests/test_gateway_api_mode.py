@@ -67,8 +67,9 @@ def test_the_crds_are_installed_at_v1_5_1_the_release_istio_1_30_is_built_agains
     run = run_program(config("gcp"))
     [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
     assert "/v1.5.1/standard-install.yaml" in crds.inputs["file"]
-    [route] = run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
-    assert crds.urn in route.dependencies
+    routes = run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert sorted(r.name for r in routes) == ["echo-route-https-redirect", "echo-route-route"]
+    assert all(crds.urn in route.dependencies for route in routes)
 
 
 def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing() -> None:

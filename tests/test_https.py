@@ -15,7 +15,7 @@ from source_ip.config import ConfigError, parse_config
 from source_ip.config.rules import hairpin_fix
 from source_ip.facts import PLATFORMS
 from tests.conftest import raw, stack_run
-from tools import https_table
+from tools import compare, https_table, render
 from tools.program import ProgramRun, run_program
 from tools.readme import with_table
 from tools.verify.readers import stack_target
@@ -91,8 +91,7 @@ def test_gateway_api_routing_gets_an_https_listener_and_the_route_on_it(source: 
         "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}],
     }
     admitted = http["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
-    # cert-manager's Gateway API solver puts its HTTPRoute in the Certificate's namespace: edge-ns
-    assert admitted == (["default", "edge-ns"] if source == "cert-manager" else ["default"])
+    assert admitted == ["default"]  # a Secret, or dns01: no solver route needs the gateway's namespace
     routes = {r["metadata"]["name"]: r for r in run.k8s_objects("HTTPRoute")}
     assert [p["sectionName"] for p in routes["echo"]["spec"]["parentRefs"]] == ["https"]
     assert [p["sectionName"] for p in routes["echo-https-redirect"]["spec"]["parentRefs"]] == ["http"]
@@ -107,8 +106,9 @@ def test_without_redirect_the_app_answers_on_both_listeners_and_port_80_has_no_r
             [vs] = run.k8s_objects("VirtualService")
             assert [list(route) for route in vs["spec"]["http"]] == [["route"]]
         else:
-            [route] = run.k8s_objects("HTTPRoute")
-            assert [p["sectionName"] for p in route["spec"]["parentRefs"]] == ["http", "https"]
+            routes = {r["metadata"]["name"]: r for r in run.k8s_objects("HTTPRoute")}
+            assert [p["sectionName"] for p in routes["echo"]["spec"]["parentRefs"]] == ["http", "https"]
+            assert routes["echo-https-redirect"]["spec"]["parentRefs"] == []  # attached to nothing
 
 
 def test_the_istio_redirect_is_a_catch_all_route_on_port_80_and_never_the_servers_https_redirect() -> None:
@@ -176,10 +176,17 @@ def test_the_dev_stacks_render_cert_manager_its_issuer_and_the_certificate() -> 
             for r in run.resources
             if r.inputs.get("chart") == "cert-manager" and "version" in r.inputs
         ]
+        gateway_api = {
+            "config": {
+                "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                "kind": "ControllerConfiguration",
+                "enableGatewayAPI": True,
+            }
+        }
         assert (release["version"], release["namespace"], release["values"]) == (
             "v1.21.1",
             "cert-manager",
-            {"crds": {"enabled": True}},
+            {"crds": {"enabled": True}, **(gateway_api if stack == "dev-gateway-api" else {})},
         )
         issuers = {i["metadata"]["name"]: i["spec"] for i in run.k8s_objects("ClusterIssuer")}
         assert issuers == {
@@ -419,3 +426,172 @@ def test_tls_leaves_the_proxy_and_etp_pairing_as_it_is(routing: str) -> None:
         ]
         assert gateway_values[0] == gateway_values[1]
         assert len(secured.k8s_objects("Certificate")) == 1
+
+
+# --- the redirect waits for the certificate; removing tls -------------------------------------------
+
+REDIRECTS = {"istio": "echo-routing-virtual-service", "gateway-api": "echo-route-https-redirect"}
+"""Where each routing mode's port-80 redirect lives: the VirtualService's route, or its own HTTPRoute."""
+
+
+def named(run: ProgramRun, name: str) -> Any:
+    [resource] = [r for r in run.resources if r.name == name]
+    return resource
+
+
+@pytest.mark.parametrize("routing", REDIRECTS)
+def test_port_80_redirects_only_once_the_certificate_is_ready(routing: str) -> None:
+    run = tls_run(routing, SOURCES["cert-manager"])
+    certificate = named(run, "edge-certificate-certificate")
+    assert certificate.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    assert certificate.urn in named(run, REDIRECTS[routing]).dependencies
+    # without the redirect nothing on port 80 depends on the certificate
+    quiet = tls_run(routing, {**SOURCES["cert-manager"], "redirectHttp": False})
+    assert (
+        named(quiet, "edge-certificate-certificate").urn not in named(quiet, REDIRECTS[routing]).dependencies
+    )
+
+
+@pytest.mark.parametrize("routing", REDIRECTS)
+def test_with_a_secret_of_the_users_the_redirect_waits_for_its_read_so_up_stops_when_it_is_missing(
+    routing: str,
+) -> None:
+    run = tls_run(routing, SOURCES["secret"])
+    [read] = [r for r in run.resources if r.read_id and r.type == "kubernetes:core/v1:Secret"]
+    assert read.read_id == "edge-ns/my-tls"
+    assert read.urn in named(run, REDIRECTS[routing]).dependencies
+
+
+def without_tls(routing: str) -> ProgramRun:
+    return run_program(
+        raw(
+            "metallb",
+            metallb=METALLB,
+            routing=routing,
+            gateway={"name": "edge", "namespace": "edge-ns"},
+            certManager={"install": True, "quickstartIssuer": True},
+        )
+    )
+
+
+def test_removing_tls_in_gateway_api_mode_updates_the_redirect_route_in_place_never_deletes_it() -> None:
+    """Pulumi deletes after every update: a deleted redirect would keep sending port 80 to the https
+    listener the same update removes. The route stays, attached to nothing."""
+    before, after = tls_run("gateway-api", SOURCES["secret"]), without_tls("gateway-api")
+    was, now = named(before, "echo-route-https-redirect"), named(after, "echo-route-https-redirect")
+    assert was.urn == now.urn and now.inputs["metadata"]["name"] == "echo-https-redirect"
+    assert [p["sectionName"] for p in was.inputs["spec"]["parentRefs"]] == ["http"]
+    assert now.inputs["spec"]["parentRefs"] == []
+
+
+@pytest.mark.parametrize(
+    "routing, entry", [("istio", "server https (443)"), ("gateway-api", "listener https (443)")]
+)
+def test_the_change_review_flags_a_removed_https_server_or_listener(routing: str, entry: str) -> None:
+    old = render.render(tls_run(routing, SOURCES["secret"]))
+    removed = [f.text for f in compare.review(old, render.render(without_tls(routing))).risks]
+    assert any(f"the HTTPS {entry} is removed" in text for text in removed), removed
+    assert not any("HTTPS" in f.text for f in compare.review(old, old).findings)
+
+
+# --- what a certificate needs: refusals and cert-manager's Gateway API support -----------------------
+
+ACME_HTTP01: dict[str, Any] = {"certManager": {"issuer": "letsencrypt", "challenge": "http01"}}
+
+
+@pytest.mark.parametrize("front", [False, True])
+def test_http01_behind_an_allowlist_that_admits_only_some_clients_is_refused_naming_dns01(
+    front: bool,
+) -> None:
+    keys: dict[str, Any] = {"routing": "gateway-api", "allowlist": ["203.0.113.0/24"]}
+    if front:
+        keys.update(sourceIp="local", gateway={"frontProxy": {"profile": "cloudflare"}})
+    tls: dict[str, Any] = {**ACME_HTTP01, "redirectHttp": True} if front else ACME_HTTP01
+    [problem] = refusal("aws-nlb" if front else "gcp", tls, **keys)
+    assert problem.startswith("istio-source-ip:gateway.tls.certManager.challenge: the allowlist admits only")
+    assert "403" in problem and "allowed: dns01" in problem
+    assert ("X-Forwarded-For" in problem) is front
+
+
+def test_http01_with_an_allowlist_is_accepted_with_dns01_the_quickstart_ca_or_an_allowlist_of_everyone() -> (
+    None
+):
+    base = {"routing": "gateway-api", "allowlist": ["203.0.113.0/24"]}
+    parse_config(raw("gcp", **base, gateway={"tls": {"certManager": {"issuer": "le", "challenge": "dns01"}}}))
+    parse_config(
+        raw(
+            "gcp",
+            **base,
+            certManager={"install": True, "quickstartIssuer": True},
+            gateway={"tls": {"certManager": {"issuer": "istio-source-ip-quickstart-ca"}}},
+        )
+    )
+    parse_config(
+        raw("gcp", routing="gateway-api", allowlist=["0.0.0.0/0", "::/0"], gateway={"tls": ACME_HTTP01})
+    )
+    # IPv4 only still turns away validators that call over IPv6
+    assert refusal("gcp", ACME_HTTP01, routing="gateway-api", allowlist=["0.0.0.0/0"])
+
+
+def test_tls_with_istio_routing_and_no_echo_app_is_refused_since_nothing_would_serve_443() -> None:
+    [problem] = refusal("gcp", {"hosts": [HOST], "secretName": "a"}, echo={"enabled": False})
+    assert problem.startswith("istio-source-ip:gateway.tls: with routing istio")
+    assert "echo.enabled: true" in problem and "routing: gateway-api" in problem
+    parse_config(
+        raw(
+            "gcp",
+            routing="gateway-api",
+            echo={"enabled": False},
+            gateway={"tls": {"hosts": [HOST], "secretName": "a"}},
+        )
+    )
+
+
+def test_behind_a_front_proxy_redirect_http_must_be_set_explicitly_naming_the_cdns_https_only_origin() -> (
+    None
+):
+    front: dict[str, Any] = {"sourceIp": "local", "gateway": {"frontProxy": {"profile": "cloudflare"}}}
+    [problem] = refusal("aws-nlb", {"secretName": "a"}, **front)
+    assert problem.startswith("istio-source-ip:gateway.tls.redirectHttp: must be set with gateway.frontProxy")
+    assert "Full (strict)" in problem and "HTTPS only" in problem and "loops" in problem
+    for explicit in (True, False):
+        parse_config(
+            raw(
+                "aws-nlb",
+                sourceIp="local",
+                gateway={**front["gateway"], "tls": {"secretName": "a", "redirectHttp": explicit}},
+            )
+        )
+
+
+def test_cert_manager_gets_its_gateway_api_support_only_with_gateway_api_routing() -> None:
+    """The chart writes `config` into the controller's config file; EnableGatewayAPI (json
+    enableGatewayAPI) turns the gatewayHTTPRoute solver on. chart-render expands it with the real chart."""
+    for routing, expected in (("istio", None), ("gateway-api", True)):
+        run = tls_run(routing, SOURCES["secret"])
+        [release] = [r.inputs for r in run.resources if r.inputs.get("chart") == "cert-manager"]
+        config = release["values"].get("config")
+        assert (config or {}).get("enableGatewayAPI") is expected
+        if config:
+            assert (config["apiVersion"], config["kind"]) == (
+                "controller.config.cert-manager.io/v1alpha1",
+                "ControllerConfiguration",
+            )
+
+
+def http_admits(run: ProgramRun) -> list[str]:
+    [gateway] = run.k8s_objects("Gateway")
+    http = gateway["spec"]["listeners"][0]
+    assert http["name"] == "http"
+    values: list[str] = http["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
+    return values
+
+
+def test_the_http_listener_admits_the_gateways_namespace_only_for_an_acme_http01_solver() -> None:
+    """Admitted, any HTTPRoute of that namespace could claim echo.host on port 80: only the solver's
+    route (http01 with an ACME issuer) needs it."""
+    assert http_admits(tls_run("gateway-api", ACME_HTTP01)) == ["default", "edge-ns"]
+    assert http_admits(tls_run("gateway-api", SOURCES["cert-manager"])) == ["default"]  # dns01
+    quickstart = {"certManager": {"issuer": "istio-source-ip-quickstart-ca", "challenge": "http01"}}
+    assert http_admits(tls_run("gateway-api", quickstart)) == ["default"]  # a CA: no challenge
+    assert http_admits(stack_run("dev-gateway-api")) == ["default"]

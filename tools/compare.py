@@ -232,7 +232,41 @@ def review(old_files: dict[str, str], new_files: dict[str, str]) -> Review:
     _replacements(old, new, result)
     _gateways(old, new, result)
     _istio_version(old, new, result)
+    _https(old, new, result)
     return result
+
+
+def _https_ports(obj: dict[str, Any]) -> set[str]:
+    """The HTTPS entries of an Istio Gateway (servers) or a Gateway API Gateway (listeners)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return set()
+    found: set[str] = set()
+    for server in spec.get("servers") or []:
+        port = server.get("port") if isinstance(server, dict) else None
+        if isinstance(port, dict) and (port.get("number") == 443 or port.get("protocol") == "HTTPS"):
+            found.add(f"server {port.get('name', port.get('number'))} ({port.get('number')})")
+    for listener in spec.get("listeners") or []:
+        if isinstance(listener, dict) and (
+            listener.get("port") == 443 or listener.get("protocol") == "HTTPS"
+        ):
+            found.add(f"listener {listener.get('name')} ({listener.get('port')})")
+    return found
+
+
+def _https(old: _Render, new: _Render, result: Review) -> None:
+    """A removed HTTPS server or listener: clients sent there (by a redirect that is only removed after
+    the update, HSTS, bookmarks, https:// links) find nothing on 443."""
+    for oid, obj in old.objects.items():
+        if oid.startswith("helm/") or obj.get("kind") != "Gateway":
+            continue
+        gone = _https_ports(obj) - _https_ports(new.objects.get(oid, {}))
+        for what in sorted(gone):
+            result.risk(
+                f"{_short(oid)}: the HTTPS {what} is removed; clients already sent to https:// "
+                "(the port-80 redirect until the update ends, HSTS, bookmarks, links) find nothing there: "
+                "turn tls.redirectHttp off in one update first, and remove tls in a later one"
+            )
 
 
 def _replacements(old: _Render, new: _Render, result: Review) -> None:

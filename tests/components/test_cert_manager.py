@@ -56,17 +56,37 @@ def test_the_quickstart_ca_chain_waits_step_by_step_and_the_ca_issuer_is_what_ce
     assert len(run.k8s_objects("Namespace")) == (1 if install else 0)
 
 
-def test_two_gateway_certificates_coexist_each_in_its_gateways_namespace() -> None:
+def test_two_gateway_certificates_coexist_in_one_program_and_each_is_awaited_until_ready() -> None:
+    """Where each Certificate lives is the caller's (tests/test_https.py holds the namespace rule); the
+    component makes each one something `pulumi up` waits for (Ready: its Secret holds the certificate)."""
+    ready: list[str] = []
+
     def body() -> None:
         for name, namespace in (("a-tls", "edge"), ("b-tls", "istio-system")):
             spec = {"secretName": name, "dnsNames": ["x.example.com"], "issuerRef": {"name": "ca"}}
-            GatewayCertificate(name, GatewayCertificateArgs(name=name, namespace=namespace, spec=spec))
+            certificate = GatewayCertificate(
+                name, GatewayCertificateArgs(name=name, namespace=namespace, spec=spec)
+            )
+            ready.extend(r._name for r in certificate.ready)
 
     run = run_body(body)
     assert run.duplicate_urns == []
-    assert sorted(
-        (c["metadata"]["namespace"], c["spec"]["secretName"]) for c in run.k8s_objects("Certificate")
-    ) == [
-        ("edge", "a-tls"),
-        ("istio-system", "b-tls"),
-    ]
+    assert ready == ["a-tls-certificate", "b-tls-certificate"]
+    for certificate in run.k8s_objects("Certificate"):
+        assert certificate["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def test_with_gateway_api_the_install_turns_on_cert_managers_gateway_api_solver() -> None:
+    def body() -> None:
+        CertManager("cm", CertManagerArgs(install=True, gateway_api=True))
+
+    run = run_body(body)
+    [release] = [r.inputs for r in run.resources if r.inputs.get("chart") == "cert-manager"]
+    assert release["values"] == {
+        "crds": {"enabled": True},
+        "config": {
+            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+            "kind": "ControllerConfiguration",
+            "enableGatewayAPI": True,
+        },
+    }

@@ -31,7 +31,7 @@ def route(namespace: str = "apps", backend_namespace: str = "apps", *gateways: G
 
 def test_route_in_the_apps_namespace_attaches_to_every_gateway_across_namespaces() -> None:
     run = route("apps", "apps", PUBLIC, INTERNAL)
-    [http_route] = run.k8s_objects("HTTPRoute")
+    [http_route] = [r for r in run.k8s_objects("HTTPRoute") if r["metadata"]["name"] == "echo"]
     assert http_route["metadata"]["namespace"] == "apps"
     assert http_route["spec"]["parentRefs"] == [
         {
@@ -51,7 +51,7 @@ def test_route_in_the_apps_namespace_attaches_to_every_gateway_across_namespaces
 def test_a_backend_in_another_namespace_gets_a_reference_grant_there() -> None:
     run = route("routes", "apps")
     [grant] = run.k8s_objects("ReferenceGrant")
-    [http_route] = run.k8s_objects("HTTPRoute")
+    [http_route] = [r for r in run.k8s_objects("HTTPRoute") if r["metadata"]["name"] == "echo"]
     assert grant["metadata"]["namespace"] == "apps"
     assert grant["spec"] == {
         "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "routes"}],
