@@ -28,6 +28,7 @@ from source_ip.facts import (
 from source_ip.gateway import Deployer, GatewaySettings, IngressGatewayArgs, decide
 from tests.conftest import raw
 from tests.test_source_ip_invariants import gateways_or_rejection, option_mixes, several_gateways
+from tools import pyast
 from tools.program import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +218,7 @@ def test_settings_round_trip_through_the_component_args() -> None:
 
 
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
+    tree = pyast.parse(path.read_text(), str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

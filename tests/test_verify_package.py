@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.verify_servers import Gateway, GoHttpbin
+from tools import pyast
 from tools import verify as v
 from tools.verify import readers, reference
 
@@ -75,7 +76,7 @@ def test_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_package_imports_only_the_standard_library() -> None:
     foreign = []
     for module in PACKAGE.glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
+        for node in ast.walk(pyast.parse(module.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

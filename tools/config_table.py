@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from source_ip.config import StackConfig
+from tools import pyast
 from tools.readme import table_cli, with_table
 
 START, END = "<!-- config:start -->", "<!-- config:end -->"
@@ -45,7 +46,7 @@ def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     for cls in reversed(model.__mro__):
         if not issubclass(cls, BaseModel) or cls.__module__.startswith("pydantic."):
             continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        tree = pyast.parse(textwrap.dedent(inspect.getsource(cls)))
         body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
         for node, following in itertools.pairwise(body):
             if (

@@ -219,6 +219,9 @@ class Runner:
         self.cancelled = threading.Event()
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
+        # `stack select` also records the workspace's current stack, one file for every stack of the
+        # project: selections run one at a time, the operations (each naming its stack) in parallel.
+        self.select_lock = threading.Lock()
         self.env = pulumi_env()
         self.command = self._command()
         self.verify_args: list[str] | None = None
@@ -397,16 +400,17 @@ class Runner:
                 self.progress.update(stack.name, f"{self.op}: error: {message[:80]}")
 
         self.progress.update(stack.name, f"{self.op}: selecting the stack", milestone=True)
-        if self.op == "destroy":
-            try:
-                selected = auto.Stack.select(stack.name, workspace)
-            except auto.StackNotFoundError:
-                outcome.result, outcome.changes = "skipped", "none"
-                backend = {**os.environ, **self.env}.get("PULUMI_BACKEND_URL") or "the backend"
-                outcome.detail = f"no stack {stack.name} in {backend}: nothing to destroy"
-                return
-        else:
-            selected = auto.Stack.create_or_select(stack.name, workspace)
+        with self.select_lock:
+            if self.op == "destroy":
+                try:
+                    selected = auto.Stack.select(stack.name, workspace)
+                except auto.StackNotFoundError:
+                    outcome.result, outcome.changes = "skipped", "none"
+                    backend = {**os.environ, **self.env}.get("PULUMI_BACKEND_URL") or "the backend"
+                    outcome.detail = f"no stack {stack.name} in {backend}: nothing to destroy"
+                    return
+            else:
+                selected = auto.Stack.create_or_select(stack.name, workspace)
         self.progress.update(stack.name, f"{self.op}: running", milestone=True)
         if self.op == "preview":
             preview = selected.preview(on_output=write, on_error=write, on_event=on_event, color="never")
