@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component, owned_namespace
-from source_ip.config.models import QUICKSTART_ISSUER as QUICKSTART_ISSUER_NAME
+from source_ip.config.models import QUICKSTART_ISSUER
 from source_ip.facts import (
     CERT_MANAGER,
     CERT_MANAGER_API,
@@ -19,12 +19,11 @@ from source_ip.facts import (
     WAIT_FOR_ANNOTATION,
 )
 
-QUICKSTART_ISSUER = QUICKSTART_ISSUER_NAME
-"""The CA ClusterIssuer of the quickstart; its CA certificate is the Secret of the same name in
-namespace cert-manager (key `ca.crt`), which `make verify` hands to verify with --cacert."""
 QUICKSTART_SELF_SIGNED = "istio-source-ip-selfsigned"
 """The self-signed ClusterIssuer that signs the quickstart CA (and nothing else)."""
 QUICKSTART_CA_SECRET = QUICKSTART_ISSUER
+"""The quickstart CA's Secret (namespace cert-manager, key `ca.crt`), named like its ClusterIssuer
+QUICKSTART_ISSUER; `make verify` hands its CA to verify."""
 
 
 class CertManagerArgs(TypedDict):

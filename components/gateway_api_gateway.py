@@ -30,11 +30,6 @@ PATCH_FIELDS = {
 }
 
 
-def pod_labels(name: str) -> dict[str, str]:
-    """The label every pod of Gateway `name` carries, and what Istio objects select."""
-    return Deployer.ISTIOD.pod_labels(name)
-
-
 def gateway_parameters(settings: GatewaySettings) -> dict[str, dict[str, Any]]:
     """The patches istiod applies to the objects it generates for this Gateway."""
     return parameters_of(decide(settings, Deployer.ISTIOD))

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
-from source_ip.facts import GATEWAY_API_GROUP
+from source_ip.gateway import Deployer, policy_attach
 from source_ip.plan import AllowlistField, GatewayRef
 
 
@@ -51,11 +51,8 @@ class GatewayPolicies(Component):
             ) from None
         gateway = args["gateway"]
         allowlist = sorted(args.get("allowlist") or [])
-        attach: dict[str, object] = (
-            {"targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gateway["name"]}]}
-            if args.get("target_gateway")
-            else {"selector": {"matchLabels": dict(gateway["labels"])}}
-        )
+        deployer = Deployer.ISTIOD if args.get("target_gateway") else Deployer.CHART
+        attach = policy_attach(gateway["name"], gateway["labels"], deployer)
         if allowlist:
             k8s.apiextensions.CustomResource(
                 self.child_name("allowlist"),

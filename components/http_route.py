@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.facts import GATEWAY_API_GROUP
-from source_ip.gateway import HttpsRoute
+from source_ip.gateway import HttpsRoute, redirects
 from source_ip.plan import GatewayRef
 
 ROUTE_NAME = "echo"
@@ -50,10 +50,9 @@ def app_parents(gateways: list[GatewayRef], tls: dict[str, HttpsRoute]) -> list[
     """The listeners the app route attaches to: `http` unless it redirects, `https` with TLS."""
     parents = []
     for gateway in gateways:
-        https = tls.get(gateway["name"])
-        if https is None or not https["redirect_http"]:
+        if not redirects(tls, gateway["name"]):
             parents.append(_parent(gateway, "http"))
-        if https is not None:
+        if gateway["name"] in tls:
             parents.append(_parent(gateway, "https"))
     return parents
 
@@ -133,7 +132,7 @@ class EchoHttpRoute(Component):
             },
             opts=self.child(depends_on=grants),
         )
-        redirecting = [g for g in args["gateways"] if g["name"] in tls and tls[g["name"]]["redirect_http"]]
+        redirecting = [g for g in args["gateways"] if redirects(tls, g["name"])]
         # Registered even when no Gateway redirects (attached to nothing then): removing `tls` updates it
         # in place, in the same step as the listener, instead of a deletion Pulumi runs after every update,
         # which would leave port 80 redirecting to a removed https listener meanwhile.

@@ -13,7 +13,6 @@ from source_ip.gateway import (
     GatewaySettings,
     IngressGatewayArgs,
     MetalLBPlacement,
-    accept_both_filter_spec,
     decide,
 )
 
@@ -22,7 +21,6 @@ __all__ = [
     "IngressGateway",
     "IngressGatewayArgs",
     "MetalLBPlacement",
-    "accept_both_filter_spec",
     "chart_values",
     "helm_values",
 ]

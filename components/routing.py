@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component
-from source_ip.gateway import HttpsRoute
+from source_ip.gateway import HttpsRoute, redirects
 from source_ip.plan import GatewayRef
 
 VIRTUAL_SERVICE_NAME = "echo"
@@ -120,11 +120,7 @@ class EchoRouting(Component):
         bound = [
             pulumi.Output.concat(args["namespace"], "/", istio_gateway_name(g)) for g in args["gateways"]
         ]
-        redirecting = [
-            pulumi.Output.concat(args["namespace"], "/", istio_gateway_name(g))
-            for g in args["gateways"]
-            if g["name"] in tls and tls[g["name"]]["redirect_http"]
-        ]
+        redirecting = [b for g, b in zip(args["gateways"], bound, strict=True) if redirects(tls, g["name"])]
         destination = {"host": args["destination_host"], "port": {"number": args["destination_port"]}}
         virtual_service = k8s.apiextensions.CustomResource(
             self.child_name("virtual-service"),

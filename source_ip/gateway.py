@@ -280,6 +280,12 @@ class HttpsRoute(TypedDict):
     """Port 80 answers 301 to https."""
 
 
+def redirects(tls: dict[str, HttpsRoute], gateway: str) -> bool:
+    """Does port 80 of this gateway answer 301 to https (it has TLS with redirect_http)?"""
+    https = tls.get(gateway)
+    return https is not None and https["redirect_http"]
+
+
 @dataclass(frozen=True)
 class TlsDecisions:
     """HTTPS of one gateway: the server (listener) on 443, its certificate, the port-80 redirect."""
