@@ -18,7 +18,6 @@ from components import (
 )
 from components.cert_manager import CertManagerArgs
 from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
-from source_ip.config.models import QUICKSTART_ISSUER, CertManagerTls
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
 from source_ip.gateway import (
     CertificateIssuer,
@@ -80,20 +79,11 @@ def gateway_https(config: StackConfig, entry: GatewayEntry) -> GatewayHttps | No
         cert_manager=CertificateIssuer(
             issuer=manager.issuer,
             issuer_kind=manager.issuer_kind,
-            challenge=None if quickstart_ca(config, manager) else manager.challenge,
+            challenge=None if config.is_quickstart_ca(manager) else manager.challenge,
         )
         if manager
         else None,
         redirect_http=tls.redirect_http,
-    )
-
-
-def quickstart_ca(config: StackConfig, manager: CertManagerTls) -> bool:
-    """The issuer is the quickstart's CA ClusterIssuer, which signs without any ACME challenge."""
-    return (
-        config.cert_manager.quickstart_issuer
-        and manager.issuer == QUICKSTART_ISSUER
-        and manager.issuer_kind == "ClusterIssuer"
     )
 
 

@@ -905,9 +905,6 @@ the field is `EnableGatewayAPI *bool json:"enableGatewayAPI"` of ControllerConfi
 version not pinned). The chart's values.yaml comment at v1.21.1 shows `gatewayAPI.enabled`, a key those
 types do not have: not used."""
 CERT_MANAGER_API = "cert-manager.io/v1"
-ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
-"""Where an ACME HTTP-01 challenge is answered (RFC 8555 section 8.3); cert-manager's solver routes
-match `<prefix><token>` exactly (pkg/issuer/acme/http/ingress.go, httproute.go at v1.21.1)."""
 ISTIO_INGRESS_CLASS = "istio"
 """cert-manager's Ingress solver (`http01.ingress.class: istio`) makes an Ingress istiod converts into a
 Gateway whose selector is `istio: <meshConfig.ingressSelector>`, `istio: ingressgateway` by default

@@ -208,10 +208,6 @@ class GatewaySettings:
         return PLATFORMS[self.platform]
 
     @property
-    def labels(self) -> dict[str, str]:
-        return gateway_selector_labels(self.name)
-
-    @property
     def trusted_xff_hops(self) -> int:
         """X-Forwarded-For hops the gateway trusts: the front proxy's one, or numTrustedProxies."""
         return 1 if self.front_proxy is not None else self.num_trusted_proxies

@@ -36,6 +36,7 @@ from source_ip.facts import (
     istio_end_of_support,
     istio_release,
 )
+from source_ip.rate_limit import TRACKED_CLIENTS_DEFAULT
 
 PROGRAM_COMPONENTS = {
     "istio": "the control plane (IstioInstall)",
@@ -381,7 +382,7 @@ class RateLimitConfig(_Section):
     """Requests a minute each client address may send (refilled continuously)."""
     burst: int = Field(ge=1, le=1_000_000)
     """Requests a client may send at once (the bucket's size)."""
-    tracked_clients: int = Field(default=10_000, ge=1, le=1_000_000)
+    tracked_clients: int = Field(default=TRACKED_CLIENTS_DEFAULT, ge=1, le=1_000_000)
     """Client buckets kept per replica (least recently used evicted: an evicted client starts full)."""
 
 
@@ -547,6 +548,14 @@ class StackConfig(_Section):
         if self.istio.gateway_api_crds is None:
             return self.routing == "gateway-api"
         return self.istio.gateway_api_crds
+
+    def is_quickstart_ca(self, manager: CertManagerTls) -> bool:
+        """The issuer is the quickstart's CA ClusterIssuer, which signs without any ACME challenge."""
+        return (
+            self.cert_manager.quickstart_issuer
+            and manager.issuer == QUICKSTART_ISSUER
+            and manager.issuer_kind == "ClusterIssuer"
+        )
 
     def gateway_entries(self) -> Iterator[GatewayEntry]:
         """Every ingress gateway of the stack, with the config keys that set it."""

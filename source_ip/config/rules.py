@@ -8,7 +8,6 @@ from typing import Any
 from source_ip import facts
 from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
 from source_ip.config.models import (
-    QUICKSTART_ISSUER,
     GatewayEntry,
     StackConfig,
     parse_address_range,
@@ -411,12 +410,7 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
     manager = tls.cert_manager
     if manager is None or tls.secret_name or manager.challenge != "http01":
         return
-    quickstart = (
-        config.cert_manager.quickstart_issuer
-        and manager.issuer == QUICKSTART_ISSUER
-        and manager.issuer_kind == "ClusterIssuer"
-    )
-    if quickstart:
+    if config.is_quickstart_ca(manager):
         return  # a CA issuer: no ACME challenge at all
     if config.allowlist and not _admits_everyone(config.allowlist):
         read_as = (
