@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from policy import validators
-from source_ip.config import ConfigError, parse_config
+from source_ip.config import parse_config
 from source_ip.config.rules import hairpin_fix
 from source_ip.facts import PLATFORMS
 from tests.conftest import raw, stack_run
+from tests.test_config import problems_of
 from tools import compare, https_table, render
 from tools.program import ProgramRun, run_program
 from tools.readme import with_table
@@ -22,12 +23,6 @@ from tools.verify.readers import stack_target
 
 HOST = "echo.example.com"
 METALLB = {"nodes": ["worker-1"]}
-
-
-def problems_of(config: dict[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config)
-    return [str(p) for p in caught.value.problems]
 
 
 def tls_run(routing: str, tls: dict[str, Any], **gateway: Any) -> ProgramRun:

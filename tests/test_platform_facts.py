@@ -15,7 +15,7 @@ import pytest
 from components.ingress_gateway import chart_values
 from composition import stack_inputs
 from policy import validators as v
-from source_ip.config import ConfigError, parse_config
+from source_ip.config import parse_config
 from source_ip.facts import (
     PLATFORMS,
     SourceIpMode,
@@ -25,6 +25,7 @@ from source_ip.facts import (
 )
 from source_ip.plan import annotation_key_problem, program_service_annotations
 from tests.conftest import raw
+from tests.test_config import problems_of
 from tools.program import HELM_RELEASE
 
 TGA = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
@@ -43,15 +44,9 @@ def config_of(platform: str, annotations: dict[str, str] | None = None, **keys: 
     return raw(platform, gateway=gateway, **keys)
 
 
-def problems(config: dict[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config)
-    return [str(p) for p in caught.value.problems]
-
-
 def one_problem(config: dict[str, str], key: str) -> str:
     """The single refusal, which must name the annotation key."""
-    [problem] = problems(config)
+    [problem] = problems_of(config)
     assert problem.startswith(f"istio-source-ip:gateway.serviceAnnotations.{key}: "), problem
     return problem
 
