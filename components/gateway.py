@@ -2,6 +2,7 @@
 the accept-both and rate-limit EnvoyFilters and the outputs."""
 
 from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,39 +26,40 @@ class GatewayComponent(Component):
         self.settings: GatewaySettings = decisions.settings
         self.ref: GatewayRef = decisions.ref
         if decisions.front_proxy_guard is not None:
-            guard = k8s.apiextensions.CustomResource(
-                self.child_name("front-proxy-guard"),
-                api_version="security.istio.io/v1",
-                kind="AuthorizationPolicy",
-                metadata={"name": decisions.front_proxy_guard_name, "namespace": self.settings.namespace},
-                spec=decisions.front_proxy_guard,
-                opts=self.child(),
+            guard = self._istio_object(
+                "front-proxy-guard",
+                "security.istio.io/v1",
+                "AuthorizationPolicy",
+                decisions.front_proxy_guard_name,
+                decisions.front_proxy_guard,
             )
             self._depends_on = [*self._depends_on, guard]
+
+    def _istio_object(
+        self, suffix: str, api_version: str, kind: str, name: str, spec: dict[str, Any]
+    ) -> pulumi.CustomResource:
+        """An Istio object of this gateway, in the gateway's namespace."""
+        return k8s.apiextensions.CustomResource(
+            self.child_name(suffix),
+            api_version=api_version,
+            kind=kind,
+            metadata={"name": name, "namespace": self.settings.namespace},
+            spec=spec,
+            opts=self.child(),
+        )
 
     def _finish(self, address: Callable[[], pulumi.Output[str | None]]) -> None:
         """The EnvoyFilter that accepts both while migrating, then the outputs every gateway has: its
         address (`address()` is called after the filter exists), its pods' labels and how it sees the
         client."""
         decisions = self.decisions
-        if decisions.accept_both_filter is not None:
-            k8s.apiextensions.CustomResource(
-                self.child_name("accept-both"),
-                api_version="networking.istio.io/v1alpha3",
-                kind="EnvoyFilter",
-                metadata={"name": decisions.accept_both_filter_name, "namespace": self.settings.namespace},
-                spec=decisions.accept_both_filter,
-                opts=self.child(),
-            )
-        if decisions.rate_limit_filter is not None:
-            k8s.apiextensions.CustomResource(
-                self.child_name("rate-limit"),
-                api_version="networking.istio.io/v1alpha3",
-                kind="EnvoyFilter",
-                metadata={"name": decisions.rate_limit_filter_name, "namespace": self.settings.namespace},
-                spec=decisions.rate_limit_filter,
-                opts=self.child(),
-            )
+        filters = [
+            ("accept-both", decisions.accept_both_filter_name, decisions.accept_both_filter),
+            ("rate-limit", decisions.rate_limit_filter_name, decisions.rate_limit_filter),
+        ]
+        for suffix, name, spec in filters:
+            if spec is not None:
+                self._istio_object(suffix, "networking.istio.io/v1alpha3", "EnvoyFilter", name, spec)
         self.address = address()
         self.labels = pulumi.Output.from_input(decisions.pod_labels)
         self.allowlist_field = pulumi.Output.from_input(str(decisions.allowlist_field))
