@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import ipaddress
 import json
 import math
 import os
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from tools.verify.cli import _ip  # the same argument type as verify's own --expect-ip
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "istio-source-ip"
@@ -700,13 +701,6 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
     return value
-
-
-def _ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip().strip("[]")))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
 class _Parser(argparse.ArgumentParser):

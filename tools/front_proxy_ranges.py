@@ -147,7 +147,7 @@ def read_profile(profile_id: str, urls: dict[str, str], timeout: float, fetcher:
     for published in PROFILES[profile_id].lists:
         url = urls.get(published.id, published.url)
         for family, cidrs in parse(published, fetcher(url, timeout), f"{published.id} ({url})").items():
-            ranges[family] = tuple(sorted(set(ranges[family] + cidrs)))
+            ranges[family] += cidrs  # check_cidrs below sorts and de-duplicates once
         read.append(url)
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     return RangeSnapshot(

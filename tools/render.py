@@ -386,11 +386,6 @@ def _default_dir_mode() -> int:
     return 0o777 & ~umask
 
 
-def write_atomically(out: Path, files: dict[str, str]) -> None:
-    """Kept for callers of the earlier name: write_render."""
-    write_render(out, files)
-
-
 EPILOG = """files written into --out:
   manifests.yaml, patches.yaml, releases.yaml, graph.json, graph.mmd, README.md (what each file is)
   and .tools-render (the mark of a render); tools.charts later adds charts/

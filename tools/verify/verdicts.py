@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -333,20 +334,16 @@ def is_private(address: str) -> bool:
     return not ip.is_global
 
 
-def diagnose(
-    target: Target,
-    headers: dict[str, Any],
-    origin: str | None,
-    expected: str | None,
-    num_trusted_proxies: int,
-    attempts: int,
-    tls_version: str | None = None,
-) -> Verdict:
-    """The echo app's view of the request (its /headers and /ip answers) against the expected address."""
-    chain = header_values(headers, "X-Forwarded-For")
+def _arrived(headers: dict[str, Any]) -> tuple[list[str], str | None]:
+    """X-Forwarded-For as it arrived, and the first X-Envoy-External-Address (the address Envoy trusted)."""
     externals = header_values(headers, "X-Envoy-External-Address")
-    external = externals[0] if externals else None
-    seen: dict[str, Any] = {"forwarded_for": chain, "external_address": external, "origin": origin}
+    return header_values(headers, "X-Forwarded-For"), externals[0] if externals else None
+
+
+def _verdict_for(
+    target: Target, *, expected: str | None, attempts: int, tls_version: str | None, **seen: Any
+) -> Callable[..., Verdict]:
+    """`verdict(kind, diagnosis, hint=None)` for one request: make_verdict with what it observed."""
 
     def verdict(kind: Kind, diagnosis: str, hint: str | None = None) -> Verdict:
         return make_verdict(
@@ -359,6 +356,23 @@ def diagnose(
             tls_version=tls_version,
             **seen,
         )
+
+    return verdict
+
+
+def diagnose(
+    target: Target,
+    headers: dict[str, Any],
+    origin: str | None,
+    expected: str | None,
+    num_trusted_proxies: int,
+    attempts: int,
+    tls_version: str | None = None,
+) -> Verdict:
+    """The echo app's view of the request (its /headers and /ip answers) against the expected address."""
+    chain, external = _arrived(headers)
+    seen: dict[str, Any] = {"forwarded_for": chain, "external_address": external, "origin": origin}
+    verdict = _verdict_for(target, expected=expected, attempts=attempts, tls_version=tls_version, **seen)
 
     first = chain[0] if chain else origin
     if len(chain) > num_trusted_proxies + 1:
@@ -395,20 +409,14 @@ def diagnose_via(
     """--via-header: the address the gateway trusted (X-Envoy-External-Address) must be the header's.
     X-Forwarded-For proves nothing here: it may carry the very value verify sent."""
     name, address = via
-    chain = header_values(headers, "X-Forwarded-For")
-    externals = header_values(headers, "X-Envoy-External-Address")
-    external = externals[0] if externals else None
+    chain, external = _arrived(headers)
     seen: dict[str, Any] = {
         "forwarded_for": chain,
         "external_address": external,
         "origin": origin,
         "via_header": {"name": name, "address": address},
     }
-
-    def verdict(kind: Kind, diagnosis: str) -> Verdict:
-        return make_verdict(
-            kind, diagnosis, target, expected=address, attempts=attempts, tls_version=tls_version, **seen
-        )
+    verdict = _verdict_for(target, expected=address, attempts=attempts, tls_version=tls_version, **seen)
 
     if external is None:
         return verdict(
@@ -460,16 +468,7 @@ def http_verdict(
 ) -> Verdict:
     """A status other than 200 on the address check (502-504 are retried first)."""
 
-    def verdict(kind: Kind, diagnosis: str, hint: str | None = None) -> Verdict:
-        return make_verdict(
-            kind,
-            diagnosis,
-            target,
-            expected=expected,
-            attempts=attempts,
-            hint=hint,
-            tls_version=response.tls_version,
-        )
+    verdict = _verdict_for(target, expected=expected, attempts=attempts, tls_version=response.tls_version)
 
     if response.status == 400:
         return verdict(
