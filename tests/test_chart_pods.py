@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS, raw, stack_raw_config
+from tests.conftest import STACKS, cached_run, raw, stack_raw_config
 from tools import charts
-from tools.program import run_program
 from tools.render import render
 
 HELM, CHARTS = charts.find_helm(), charts.find_charts()
@@ -43,7 +42,7 @@ checked in tests/components/test_gateway_api_gateway.py)."""
 @functools.cache
 def rendered(case: str) -> tuple[list[dict[str, Any]], dict[str, tuple[str, dict[str, str]]]]:
     """The program's own objects, and per gateway release: its namespace and the chart's pod labels."""
-    files = render(run_program(CASES[case], stack=case))
+    files = render(cached_run(CASES[case], stack=case))
     declared = [d for d in yaml.safe_load_all(files["manifests.yaml"]) if d]
     pods: dict[str, tuple[str, dict[str, str]]] = {}
     for release in yaml.safe_load(files["releases.yaml"]):

@@ -10,15 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import raw
+from tests.conftest import cached_run, raw
 from tools import compare, render
-from tools.program import run_program
 
 AWS = {"platform": "aws-nlb"}  # a platform with both passthrough and PROXY protocol
 
 
 def files(**keys: Any) -> dict[str, str]:
-    return render.render(run_program(raw(**keys)))
+    return render.render(cached_run(raw(**keys)))
 
 
 def risks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

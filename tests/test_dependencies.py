@@ -3,20 +3,13 @@ most 3 slow steps (Helm releases, Deployments) one after the other."""
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
-from tests.conftest import STACKS, stack_raw_config
-from tools.program import HELM_RELEASE, ProgramRun, Registered, run_program
+from tests.conftest import STACKS, stack_run
+from tools.program import HELM_RELEASE, ProgramRun, Registered
 from tools.render import longest_awaited_chain
 
 GATEWAYS = ("istio-source-ip:index:IngressGateway", "istio-source-ip:index:GatewayApiGateway")
-
-
-@functools.cache
-def stack(name: str) -> ProgramRun:
-    return run_program(stack_raw_config(name), stack=name)
 
 
 def waits_for(run: ProgramRun, resource: Registered) -> set[str]:
@@ -48,7 +41,7 @@ def descendants(run: ProgramRun, ancestor_types: tuple[str, ...]) -> set[str]:
 
 @pytest.mark.parametrize("name", STACKS)
 def test_echo_routing_and_policies_never_wait_for_a_gateway(name: str) -> None:
-    run = stack(name)
+    run = stack_run(name)
     gateway_urns = descendants(run, GATEWAYS)
     assert gateway_urns
     others = [r for r in run.resources if r.urn not in gateway_urns and r.custom]
@@ -59,13 +52,13 @@ def test_echo_routing_and_policies_never_wait_for_a_gateway(name: str) -> None:
 
 @pytest.mark.parametrize("name", STACKS)
 def test_the_longest_chain_of_awaited_resources_is_at_most_3(name: str) -> None:
-    chain = longest_awaited_chain(stack(name))
+    chain = longest_awaited_chain(stack_run(name))
     assert 1 <= len(chain) <= 3, [r.name for r in chain]
 
 
 @pytest.mark.parametrize("name", STACKS)
 def test_each_gateway_waits_for_the_control_plane(name: str) -> None:
-    run = stack(name)
+    run = stack_run(name)
     istiod = {r.urn for r in run.resources if r.name in ("istio-istiod", "istio-existing-istiod")}
     assert len(istiod) == 1
     gateways = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
@@ -76,7 +69,7 @@ def test_each_gateway_waits_for_the_control_plane(name: str) -> None:
 
 
 def test_policies_and_routing_wait_only_for_the_crds_not_istiod() -> None:
-    run = stack("gcp")
+    run = stack_run("gcp")
     istiod = run.named(HELM_RELEASE, "istio-istiod").urn
     base = run.named(HELM_RELEASE, "istio-base").urn
     for kind in ("AuthorizationPolicy", "Telemetry", "Gateway", "VirtualService"):
@@ -85,7 +78,7 @@ def test_policies_and_routing_wait_only_for_the_crds_not_istiod() -> None:
 
 
 def test_on_metallb_the_gateway_waits_for_the_pinning() -> None:
-    run = stack("dev")
+    run = stack_run("dev")
     [release] = [r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     pinning = {
         r.urn
@@ -102,7 +95,7 @@ def test_on_metallb_the_gateway_waits_for_the_pinning() -> None:
 
 def test_the_old_design_would_have_been_caught() -> None:
     """A chain of four awaited steps (base -> istiod -> gateway -> echo) is more than 3."""
-    run = stack("gcp")
+    run = stack_run("gcp")
     echo = next(r for r in run.resources if r.name == "echo-deployment")
     gateway = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway")
     coupled = ProgramRun(

@@ -7,25 +7,17 @@ program creates are deleted. So nothing that existed before may be a created obj
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES
-from tests.conftest import STACKS, raw, stack_raw_config
-from tools.program import ProgramRun, run_program
+from tests.conftest import STACKS, cached_run, raw, stack_run
 
 PREEXISTING_KINDS = {"Node"}
 
 
-@functools.cache
-def stack(name: str) -> ProgramRun:
-    return run_program(stack_raw_config(name), stack=name)
-
-
 @pytest.mark.parametrize("name", STACKS)
 def test_preexisting_objects_are_patched_never_created(name: str) -> None:
-    run = stack(name)
+    run = stack_run(name)
     created = [
         r.inputs
         for r in run.resources
@@ -39,34 +31,34 @@ def test_preexisting_objects_are_patched_never_created(name: str) -> None:
 
 @pytest.mark.parametrize("namespace", sorted(ALWAYS_PRESENT_NAMESPACES))
 def test_namespaces_every_cluster_has_are_never_created_wherever_they_are_used(namespace: str) -> None:
-    run = run_program(
+    run = cached_run(
         raw("gcp", gateways=[{"name": "edge", "namespace": namespace}], echo={"namespace": "apps"})
     )
     assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
-    run = run_program(raw("gcp", echo={"namespace": namespace}))
+    run = cached_run(raw("gcp", echo={"namespace": namespace}))
     assert namespace not in [n["metadata"]["name"] for n in run.k8s_objects("Namespace")]
 
 
 def test_a_reused_control_planes_namespace_is_never_created() -> None:
-    run = run_program(raw("gcp", istio={"install": False}, gateway={"namespace": "istio-system"}))
+    run = cached_run(raw("gcp", istio={"install": False}, gateway={"namespace": "istio-system"}))
     assert run.k8s_objects("Namespace") == []
 
 
 def test_no_namespace_the_program_did_not_create_is_labelled() -> None:
     """Labelling a shared namespace for injection would give every workload there a sidecar."""
     for name in STACKS:
-        assert stack(name).of_type("kubernetes:core/v1:NamespacePatch") == [], name
+        assert stack_run(name).of_type("kubernetes:core/v1:NamespacePatch") == [], name
 
 
 def test_node_labels_are_patches_that_destroy_removes() -> None:
-    run = stack("metallb")
+    run = stack_run("metallb")
     patches = run.of_type("kubernetes:core/v1:NodePatch")
     assert {p.inputs["metadata"]["name"] for p in patches} == {"demo-dev-worker-03", "demo-dev-worker-04"}
     assert all(set(p.inputs["metadata"]) == {"name", "labels"} for p in patches)  # only the labels are ours
 
 
 def test_existing_metallb_is_adopted_not_replaced() -> None:
-    run = stack("metallb")
+    run = stack_run("metallb")
     assert "metallb" not in [r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")]
     assert run.k8s_objects("L2Advertisement") == [] and run.k8s_objects("IPAddressPool") == []
     assert [
@@ -76,7 +68,7 @@ def test_existing_metallb_is_adopted_not_replaced() -> None:
 
 
 def test_without_adoption_the_program_owns_its_own_advertisement() -> None:
-    run = run_program(raw("metallb", metallb={"nodes": ["n1"], "pool": "gw"}))
+    run = cached_run(raw("metallb", metallb={"nodes": ["n1"], "pool": "gw"}))
     [l2] = run.k8s_objects("L2Advertisement")
     assert l2["metadata"]["name"] == "gw-pinned"
     assert run.of_type("kubernetes:metallb.io/v1beta1:L2AdvertisementPatch") == []

@@ -15,8 +15,8 @@ from source_ip.config import ConfigError, parse_config
 from source_ip.front_proxies import RANGES_FILE, RangeSnapshot, front_proxy_problems
 from source_ip.gateway import GatewaySettings
 from source_ip.plan import TrustedHops
-from tests.conftest import raw, stack_run
-from tools.program import HELM_RELEASE, ProgramRun, run_program
+from tests.conftest import cached_run, raw, stack_run
+from tools.program import HELM_RELEASE, ProgramRun
 
 CUSTOM_CIDRS = ["198.51.100.0/24", "2001:db8:100::/48"]
 SHIPPED = json.loads(RANGES_FILE.read_text(encoding="utf-8"))
@@ -45,7 +45,7 @@ def front(profile: str) -> dict[str, Any]:
 
 def fronted(profile: str, routing: str, **keys: Any) -> ProgramRun:
     gateway = {"frontProxy": front(profile), **keys.pop("gateway", {})}
-    return run_program(raw("aws-nlb", routing=routing, sourceIp="local", gateway=gateway, **keys))
+    return cached_run(raw("aws-nlb", routing=routing, sourceIp="local", gateway=gateway, **keys))
 
 
 def policy_inputs(run: ProgramRun) -> list[tuple[str, dict[str, Any]]]:
@@ -139,7 +139,7 @@ def test_the_gateway_waits_for_its_guard_so_no_pod_trusts_the_hop_unguarded(
 
 
 def test_a_gateway_without_front_proxy_has_no_guard_and_its_own_trust() -> None:
-    run = run_program(raw("aws-nlb", sourceIp="local", allowlist=["203.0.113.0/24"]))
+    run = cached_run(raw("aws-nlb", sourceIp="local", allowlist=["203.0.113.0/24"]))
     assert list(authorization_policies(run)) == ["istio-ingressgateway-allowlist"]
     assert "podAnnotations" not in run.release("istio-ingressgateway")["values"]
     assert authorization_policies(run)["istio-ingressgateway-allowlist"]["spec"]["rules"] == [
@@ -153,7 +153,7 @@ def test_two_gateways_each_get_the_guard_of_their_own_proxy() -> None:
         {"name": "edge-custom", "namespace": "edge", "frontProxy": front("custom")},
         {"name": "direct", "namespace": "edge"},
     ]
-    run = run_program(raw("aws-nlb", sourceIp="local", gateways=gateways))
+    run = cached_run(raw("aws-nlb", sourceIp="local", gateways=gateways))
     policies = authorization_policies(run)
     assert sorted(policies) == ["edge-cf-front-proxy-guard", "edge-custom-front-proxy-guard"]
     assert policies["edge-cf-front-proxy-guard"]["spec"]["selector"] == {

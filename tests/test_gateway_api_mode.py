@@ -17,7 +17,7 @@ from composition import stack_inputs
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS
-from tests.conftest import raw
+from tests.conftest import cached_run, raw
 from tests.test_source_ip_invariants import gateway_options, platform_config
 from tools.program import ProgramRun, run_program
 
@@ -38,7 +38,7 @@ def resources(run: ProgramRun) -> list[tuple[str, dict[str, Any]]]:
 def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(
     platform_id: str, mode: str
 ) -> None:
-    run = run_program(config(platform_id, mode, allowlist=["192.0.2.0/24"]))
+    run = cached_run(config(platform_id, mode, allowlist=["192.0.2.0/24"]))
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "gateway"]
     found = resources(run)
     assert v.gateway_api_parameters_pair_proxy_protocol(found) == []
@@ -53,7 +53,7 @@ def test_every_platform_and_mode_passes_the_pack_and_uses_no_gateway_chart(
 
 
 def test_the_pack_fails_a_configmap_whose_lb_sends_proxy_protocol_the_pods_do_not_parse() -> None:
-    found = resources(run_program(config("vngcloud")))
+    found = resources(cached_run(config("vngcloud")))
     for _, props in found:
         if props.get("kind") == "ConfigMap":
             deployment = yaml.safe_load(props["data"]["deployment"])
@@ -64,7 +64,7 @@ def test_the_pack_fails_a_configmap_whose_lb_sends_proxy_protocol_the_pods_do_no
 
 
 def test_the_crds_are_installed_at_v1_5_1_the_release_istio_1_30_is_built_against() -> None:
-    run = run_program(config("gcp"))
+    run = cached_run(config("gcp"))
     [crds] = run.of_type("kubernetes:yaml/v2:ConfigFile")
     assert "/v1.5.1/standard-install.yaml" in crds.inputs["file"]
     routes = run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
@@ -73,7 +73,7 @@ def test_the_crds_are_installed_at_v1_5_1_the_release_istio_1_30_is_built_agains
 
 
 def test_crds_the_cluster_already_has_are_read_so_up_stops_when_they_are_missing() -> None:
-    run = run_program(config("gcp", istio={"gatewayApiCrds": False}))
+    run = cached_run(config("gcp", istio={"gatewayApiCrds": False}))
     assert run.of_type("kubernetes:yaml/v2:ConfigFile") == []
     [read] = [r for r in run.resources if r.read_id]
     assert (read.type, read.read_id) == (
@@ -118,7 +118,7 @@ def test_rejections(keys: dict[str, Any], expected: str) -> None:
     ],
 )
 def test_the_proxy_protocol_migration_works_in_this_mode(step: dict[str, Any]) -> None:
-    run = run_program(raw("vngcloud", routing="gateway-api", **step))
+    run = cached_run(raw("vngcloud", routing="gateway-api", **step))
     assert v.gateway_api_parameters_pair_proxy_protocol(resources(run)) == []
     migrating = step.get("gateway", {}).get("proxyProtocolMigration", False)
     assert bool(run.k8s_objects("EnvoyFilter")) == migrating

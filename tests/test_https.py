@@ -14,10 +14,10 @@ from policy import validators
 from source_ip.config import parse_config
 from source_ip.config.rules import hairpin_fix
 from source_ip.facts import PLATFORMS
-from tests.conftest import raw, stack_run
+from tests.conftest import cached_run, raw, stack_run
 from tests.test_config import problems_of
 from tools import compare, https_table, render
-from tools.program import ProgramRun, run_program
+from tools.program import ProgramRun
 from tools.readme import with_table
 from tools.verify.readers import stack_target
 
@@ -27,7 +27,7 @@ METALLB = {"nodes": ["worker-1"]}
 
 def tls_run(routing: str, tls: dict[str, Any], **gateway: Any) -> ProgramRun:
     gateway = {"name": "edge", "namespace": "edge-ns", **gateway, "tls": tls}
-    return run_program(
+    return cached_run(
         raw(
             "metallb",
             metallb=METALLB,
@@ -294,7 +294,7 @@ def test_several_gateways_are_refused_each_by_its_own_key() -> None:
 def test_oci_asks_its_controller_for_ip_mode_proxy_with_proxy_protocol_only() -> None:
     annotations = {}
     for routing in ("istio", "gateway-api"):
-        run = run_program(raw("oci", routing=routing))
+        run = cached_run(raw("oci", routing=routing))
         if routing == "istio":
             [release] = [r.inputs for r in run.resources if r.inputs.get("chart") == "gateway"]
             annotations[routing] = release["values"]["service"]["annotations"]
@@ -303,9 +303,7 @@ def test_oci_asks_its_controller_for_ip_mode_proxy_with_proxy_protocol_only() ->
             annotations[routing] = yaml.safe_load(configmap["data"]["service"])["metadata"]["annotations"]
     for found in annotations.values():
         assert found["oci.oraclecloud.com/ingress-ip-mode"] == "proxy"
-    [release] = [
-        r.inputs for r in run_program(raw("oci-nlb")).resources if r.inputs.get("chart") == "gateway"
-    ]
+    [release] = [r.inputs for r in cached_run(raw("oci-nlb")).resources if r.inputs.get("chart") == "gateway"]
     assert "oci.oraclecloud.com/ingress-ip-mode" not in release["values"]["service"]["annotations"]
 
 
@@ -410,9 +408,9 @@ def test_tls_leaves_the_proxy_and_etp_pairing_as_it_is(routing: str) -> None:
     443 included (docs/https.md): TLS changes neither side of the pairing."""
     hetzner = {"serviceAnnotations": {"load-balancer.hetzner.cloud/location": "fsn1"}}
     for platform, gateway in (("hetzner", hetzner), ("gcp", {})):
-        plain = run_program(raw(platform, routing=routing, gateway=gateway))
+        plain = cached_run(raw(platform, routing=routing, gateway=gateway))
         tls = {"certManager": {"issuer": "le"}}
-        secured = run_program(raw(platform, routing=routing, gateway={**gateway, "tls": tls}))
+        secured = cached_run(raw(platform, routing=routing, gateway={**gateway, "tls": tls}))
         for kind in ("ConfigMap", "EnvoyFilter"):
             assert plain.k8s_objects(kind) == secured.k8s_objects(kind)
         gateway_values = [
@@ -458,7 +456,7 @@ def test_with_a_secret_of_the_users_the_redirect_waits_for_its_read_so_up_stops_
 
 
 def without_tls(routing: str) -> ProgramRun:
-    return run_program(
+    return cached_run(
         raw(
             "metallb",
             metallb=METALLB,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import annotation_json, raw
-from tools.program import HELM_RELEASE, run_program
+from tests.conftest import annotation_json, cached_run, raw
+from tools.program import HELM_RELEASE
 
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
 STEPS = {
@@ -18,7 +18,7 @@ STEPS = {
 
 
 def step(name: str) -> tuple[dict, list[dict]]:
-    run = run_program(STEPS[name])
+    run = cached_run(STEPS[name])
     [values] = [r.inputs["values"] for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     return values, run.k8s_objects("EnvoyFilter")
 
@@ -52,6 +52,6 @@ def test_step_3_strict_pods_are_not_matched_by_the_permissive_filter() -> None:
 def test_every_step_passes_the_both_sides_policy(name: str) -> None:
     from policy.validators import proxy_protocol_on_both_sides
 
-    run = run_program(STEPS[name])
+    run = cached_run(STEPS[name])
     [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert proxy_protocol_on_both_sides(HELM_RELEASE, json.loads(json.dumps(release))) == []

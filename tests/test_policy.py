@@ -20,8 +20,8 @@ from composition import stack_inputs
 from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import ALL_PROXY_SWITCHES, PLATFORMS
-from tests.conftest import STACKS, raw, stack_raw_config
-from tools.program import HELM_RELEASE, run_program
+from tests.conftest import STACKS, cached_run, raw, stack_raw_config, stack_run
+from tools.program import HELM_RELEASE
 
 PER_PORT_KEYS = [
     "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes.80",
@@ -38,7 +38,7 @@ RESOURCE_CHECKS = [
 
 @functools.cache
 def stack_resources(stack: str) -> tuple[tuple[str, str], ...]:
-    run = run_program(stack_raw_config(stack), stack=stack)
+    run = stack_run(stack)
     return tuple((r.type, json.dumps(r.inputs)) for r in run.resources if r.custom and not r.read_id)
 
 
@@ -88,7 +88,7 @@ def test_yaml_proxy_config_annotation_is_understood() -> None:
 
 
 def test_migration_stage_counts_as_parsing() -> None:
-    run = run_program(
+    run = cached_run(
         {
             **stack_raw_config("vngcloud"),
             "istio-source-ip:gateway": json.dumps({"proxyProtocolMigration": True}),
@@ -119,7 +119,7 @@ def test_trusted_proxies_need_declared_l7_hops() -> None:
 
 
 def test_program_declares_l7_hops_when_configured() -> None:
-    run = run_program(
+    run = cached_run(
         {
             **stack_raw_config("aws"),
             "istio-source-ip:gateway": json.dumps({"numTrustedProxies": 1, "trustedHops": "l7"}),
@@ -208,7 +208,7 @@ def test_pack_wrappers_report_what_the_validators_find() -> None:
 
 
 def test_generic_with_proxy_protocol_is_accepted_by_the_program_and_passes_the_pack() -> None:
-    run = run_program(raw("generic", sourceIp="proxy-protocol"))
+    run = cached_run(raw("generic", sourceIp="proxy-protocol"))
     [release] = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == "gateway"]
     assert release["values"]["service"]["annotations"] == {
         "istio-source-ip.io/lb-sends-proxy-protocol": "true"

@@ -12,8 +12,8 @@ import pytest
 
 from source_ip.config import ConfigError, parse_config
 from source_ip.rate_limit import RateLimitArgs, local_rate_limit_config, refill, retry_after_seconds
-from tests.conftest import raw
-from tools.program import ProgramRun, run_program
+from tests.conftest import cached_run, raw
+from tools.program import ProgramRun
 
 PROTOS = Path(__file__).with_name("envoy_protos") / "rate_limit_excerpts.proto"
 
@@ -197,7 +197,7 @@ def rate_limit_filter(run: ProgramRun) -> dict[str, Any]:
 def test_the_filter_goes_before_the_router_of_the_gateway_pods_in_both_routing_modes(
     routing: str, pod_labels: dict[str, str]
 ) -> None:
-    run = run_program(
+    run = cached_run(
         raw("vngcloud", routing=routing, gateway={"rateLimit": {"requestsPerMinute": 120, "burst": 20}})
     )
     envoy_filter = rate_limit_filter(run)
@@ -226,7 +226,7 @@ def test_the_filter_goes_before_the_router_of_the_gateway_pods_in_both_routing_m
 
 
 def test_no_rate_limit_no_filter() -> None:
-    run = run_program(raw("vngcloud"))
+    run = cached_run(raw("vngcloud"))
     assert [f for f in run.k8s_objects("EnvoyFilter") if f["metadata"]["name"].endswith("-rate-limit")] == []
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
-from tests.conftest import STACKS, annotation_json, stack_raw_config
-from tools.program import HELM_RELEASE, ProgramRun, run_program
+from tests.conftest import STACKS, annotation_json, stack_run
+from tools.program import HELM_RELEASE, ProgramRun
 
 ADDRESS = "203.0.113.50"
 
 
-@functools.cache
 def stack(name: str) -> ProgramRun:
-    return run_program(stack_raw_config(name), stack=name, service_address=ADDRESS)
+    return stack_run(name, service_address=ADDRESS)
 
 
 def gateway_releases(run: ProgramRun) -> dict[str, dict]:
