@@ -1,6 +1,7 @@
 """The component package: the schema Pulumi's analyzer infers from exactly what package/ hosts, and
 every component twice in one program (the engine refuses duplicate URNs, and so does the harness)."""
 
+import functools
 import runpy
 from typing import Any
 
@@ -28,7 +29,9 @@ from tools.program import ROOT, DuplicateUrnError, run_body
 PACKAGE = runpy.run_path(str(ROOT / "package" / "__main__.py"), run_name="package")
 
 
+@functools.cache
 def schema() -> dict[str, Any]:
+    """The analyzer's schema, inferred once per process (it reads every component's source); read it only."""
     return dict(Analyzer(PACKAGE["PACKAGE_NAME"]).analyze(PACKAGE["HOSTED_COMPONENTS"]))
 
 

@@ -266,3 +266,19 @@ def test_a_kind_stack_trusts_its_quickstart_ca_read_from_the_cluster(
     assert code == 2
     assert "could not read the quickstart CA from Secret cert-manager/istio-source-ip-quickstart-ca" in err
     assert "pass --cacert FILE" in err
+
+
+def test_a_ca_file_rewritten_in_place_is_read_again_while_an_unchanged_one_is_reused(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify keeps one TLS context per CA file (a rate burst reuses it), keyed by the file's version."""
+    cacert = tmp_path / "ca.pem"
+    cacert.write_bytes((pki.directory / "other-ca.pem").read_bytes())
+    os.utime(cacert, ns=(1, 1))
+    with GoHttpbin() as echo, Gateway(echo, tls=pki.server_context("gateway-ca", HOST)) as gateway:
+        args = ("--url", gateway.url, "--host", HOST, "--expect-ip", "127.0.0.1", "--cacert", str(cacert))
+        assert run_main(capsys, *args)[1]["verdict"] == "tls-untrusted"
+        assert v.TlsOptions(cacert=str(cacert)).context() is v.TlsOptions(cacert=str(cacert)).context()
+        cacert.write_bytes((pki.directory / "gateway-ca.pem").read_bytes())
+        os.utime(cacert, ns=(2, 2))
+        assert run_main(capsys, *args)[1]["verdict"] == "ok"

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from tools.program import ROOT
+from tools.render import SAFE_LOADER
 
 KUBE_VERSION = "1.33.0"
 SHARED_CHARTS = ROOT.parent / "shared" / "upstream" / "charts"
@@ -83,7 +84,7 @@ def template(helm: Path, charts: Path | None, release: dict[str, Any]) -> str:
 
 
 def objects(manifest: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+    return [d for d in yaml.load_all(manifest, Loader=SAFE_LOADER) if isinstance(d, dict)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.render_dir / "charts"
     out.mkdir(exist_ok=True)
-    for release in yaml.safe_load(releases_file.read_text()) or []:
+    for release in yaml.load(releases_file.read_text(), Loader=SAFE_LOADER) or []:
         try:
             manifest = template(helm, charts, release)
         except (LookupError, RuntimeError) as error:

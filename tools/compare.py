@@ -37,8 +37,8 @@ from typing import Any
 import yaml
 
 from source_ip.facts import ALL_PROXY_SWITCHES
+from tools.render import SAFE_LOADER
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM = "kubernetes:helm.sh/v3:Release"
 REQUIRED = ("graph.json", "manifests.yaml", "patches.yaml", "releases.yaml")
 GATEWAY_API = "gateway.networking.k8s.io/"
@@ -165,7 +165,7 @@ class _Render:
 
 def _yaml(text: Any) -> dict[str, Any]:
     try:
-        value = yaml.load(text, Loader=_LOADER) if isinstance(text, str) else None
+        value = yaml.load(text, Loader=SAFE_LOADER) if isinstance(text, str) else None
     except yaml.YAMLError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -184,8 +184,10 @@ def _strict(proxy_config: Any) -> bool:
 def _parse(files: dict[str, str], name: str) -> _Render:
     try:
         graph = json.loads(files["graph.json"])
-        manifests = [o for o in yaml.load_all(files["manifests.yaml"], Loader=_LOADER) if isinstance(o, dict)]
-        releases = yaml.load(files["releases.yaml"], Loader=_LOADER) or []
+        manifests = [
+            o for o in yaml.load_all(files["manifests.yaml"], Loader=SAFE_LOADER) if isinstance(o, dict)
+        ]
+        releases = yaml.load(files["releases.yaml"], Loader=SAFE_LOADER) or []
         resources = graph["resources"]
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as error:
         raise NotARenderError(f"{name}: not a render ({str(error)[:120]})") from None

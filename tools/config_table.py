@@ -9,6 +9,7 @@ source_ip.config.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import json
@@ -44,20 +45,26 @@ def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     subclass's wins), on one line."""
     docs: dict[str, str] = {}
     for cls in reversed(model.__mro__):
-        if not issubclass(cls, BaseModel) or cls.__module__.startswith("pydantic."):
-            continue
-        tree = pyast.parse(textwrap.dedent(inspect.getsource(cls)))
-        body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
-        for node, following in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(inspect.cleandoc(following.value.value).split())
+        if issubclass(cls, BaseModel) and not cls.__module__.startswith("pydantic."):
+            docs.update(_class_body_docstrings(cls))
     return docs
+
+
+@functools.cache
+def _class_body_docstrings(cls: type) -> tuple[tuple[str, str], ...]:
+    """One class's own field docstrings, read from its source once per process (the table, its drift
+    test and the docs tests ask for the same classes again and again)."""
+    tree = pyast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
+    return tuple(
+        (node.target.id, " ".join(inspect.cleandoc(following.value.value).split()))
+        for node, following in itertools.pairwise(body)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(following, ast.Expr)
+        and isinstance(following.value, ast.Constant)
+        and isinstance(following.value.value, str)
+    )
 
 
 def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:

@@ -42,6 +42,7 @@ from typing import IO, Any
 
 import yaml
 
+from tools.render import SAFE_LOADER
 from tools.verify.cli import _ip  # the same argument type as verify's own --expect-ip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def discover(root: Path = ROOT) -> dict[str, StackFile]:
     paths = {p.name.removeprefix("Pulumi.").removesuffix(".yaml"): p for p in root.glob("Pulumi.*.yaml")}
     for name, path in sorted(paths.items()):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise UsageError(f"{path.name}: cannot be read as YAML: {str(error).splitlines()[0]}") from None
         config = data.get("config") if isinstance(data, dict) else None
