@@ -359,6 +359,9 @@ class RawServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
+            if self.stop.is_set():  # the wake-up connection of __exit__
+                conn.close()
+                return
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
@@ -383,5 +386,9 @@ class RawServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop.set()
+        try:  # wake the accept now rather than at its next timeout
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            pass
         self.thread.join(timeout=2)
         self.sock.close()
