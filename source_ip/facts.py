@@ -952,6 +952,15 @@ GATEWAY_PARAMETERS_REQUIRED_KEYS = frozenset({"horizontalPodAutoscaler", "podDis
 kube-gateway.yaml only when a ConfigMap carries these keys. It applies with server-side apply (force) and
 never deletes: once rendered, an HPA or PDB whose key goes away stays as it was, owned by the Gateway.
 So the program keeps both keys for the Gateway's whole lifetime."""
+GATEWAY_PARAMETERS_WHILE_MISSING = (
+    "while it is missing, istiod applies nothing for the Gateway that names it (its Deployment and Service "
+    "stay as they are) and renders again once the ConfigMap is back"
+)
+"""`render` in GATEWAY_DEPLOYMENT_CONTROLLER at 1.30.3 fails with "parametersRef targeting configmap %q, but
+configmap does not exist", which `configureIstioGateway` only logs, applying nothing; the ConfigMap event
+handler queues every Gateway whose parametersRef names it (the `gatewaysByParamsRef` index). So the
+delete-then-create pulumi-kubernetes makes of a changed parameters ConfigMap (its name is fixed) leaves
+the running gateway alone: read in the code, not observed on a cluster."""
 GATEWAY_API_MIN_ISTIO = (1, 26)
 """spec.infrastructure.parametersRef is read since Istio 1.26.0 (`fetchParameters` in
 pilot/pkg/config/kube/gateway/deploymentcontroller.go at 1.26.0; absent at 1.25.0). An older istiod

@@ -190,3 +190,17 @@ def test_removing_the_allowlist_is_a_risk() -> None:
         "AuthorizationPolicy istio-system/istio-ingressgateway-allowlist is deleted: what it allowed or "
         "denied no longer applies (an allowlist removed admits anyone)"
     ]
+
+
+def test_a_changed_parameters_configmap_is_a_note_saying_istiod_leaves_the_gateway_alone_meanwhile() -> None:
+    old = files(**AWS, routing="gateway-api", gateway={"replicas": 2})
+    review = compare.review(old, files(**AWS, routing="gateway-api", gateway={"replicas": 3}))
+    [note] = [f.text for f in review.findings if "ConfigMap" in f.text and not f.risk]
+    assert note == (
+        "ConfigMap istio-system/istio-ingressgateway-gateway-params is replaced, not updated: .data changed, "
+        "which pulumi-kubernetes cannot update; it deletes the object, then creates it again (unless "
+        "kubernetes:enableConfigMapMutable is true); it holds a Gateway's parameters: while it is missing, "
+        "istiod applies nothing for the Gateway that names it (its Deployment and Service stay as they are) "
+        "and renders again once the ConfigMap is back"
+    )
+    assert review.risks == []

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from source_ip.facts import ALL_PROXY_SWITCHES
+from source_ip.facts import ALL_PROXY_SWITCHES, GATEWAY_PARAMETERS_WHILE_MISSING
 from tools.render import SAFE_LOADER
 
 HELM = "kubernetes:helm.sh/v3:Release"
@@ -114,6 +114,14 @@ class _Render:
     objects: dict[str, dict[str, Any]]
     """Object id (apiVersion/kind/namespace/name, or helm/namespace/name) -> object or release."""
 
+    def gateway_parameters(self) -> set[str]:
+        """Object ids of the ConfigMaps Gateway API Gateways name in spec.infrastructure.parametersRef."""
+        return {
+            _parameters_id(obj)
+            for oid, obj in self.objects.items()
+            if oid.startswith(GATEWAY_API) and obj.get("kind") == "Gateway"
+        }
+
     def gateways(self) -> dict[str, dict[str, Any]]:
         """Gateway id (mode, namespace/name) -> its facts: listener, lb, hpa, pdb, address, service type."""
         found: dict[str, dict[str, Any]] = {}
@@ -132,10 +140,7 @@ class _Render:
                 }
             elif oid.startswith(GATEWAY_API) and obj.get("kind") == "Gateway":
                 meta = obj["metadata"]
-                ref = ((obj.get("spec") or {}).get("infrastructure") or {}).get("parametersRef") or {}
-                params = self.objects.get(
-                    f"v1/ConfigMap/{meta.get('namespace', '')}/{ref.get('name', '')}", {}
-                )
+                params = self.objects.get(_parameters_id(obj), {})
                 data = params.get("data") or {}
                 deployment, service = _yaml(data.get("deployment")), _yaml(data.get("service"))
                 template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
@@ -222,6 +227,12 @@ def _get(obj: Any, path: str) -> Any:
 def _label(key: str) -> str:
     kind_chain, name = key.rsplit("::", 1)
     return f"{kind_chain.rsplit('$', 1)[-1].rsplit(':', 1)[-1]} {name}"
+
+
+def _parameters_id(gateway: dict[str, Any]) -> str:
+    """The object id of the ConfigMap a Gateway API Gateway names in spec.infrastructure.parametersRef."""
+    ref = ((gateway.get("spec") or {}).get("infrastructure") or {}).get("parametersRef") or {}
+    return f"v1/ConfigMap/{(gateway.get('metadata') or {}).get('namespace', '')}/{ref.get('name', '')}"
 
 
 def _serves(oid: str) -> bool:
@@ -312,6 +323,8 @@ def _replacements(old: _Render, new: _Render, result: Review) -> None:
                 )
                 if oid.split("/")[-3] == "ConfigMap":
                     text += " (unless kubernetes:enableConfigMapMutable is true)"
+                    if oid in new.gateway_parameters():
+                        text += f"; it holds a Gateway's parameters: {GATEWAY_PARAMETERS_WHILE_MISSING}"
                 (result.risk if _serves(oid) else result.note)(text)
             elif obj != new.objects[oid]:
                 result.updated += 1
