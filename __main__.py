@@ -148,7 +148,8 @@ pulumi.export("routing", inputs.routing)
 pulumi.export("istioVersion", istio.version)
 pulumi.export("sourceIpMode", str(first.settings.mode))
 pulumi.export("clientAddressSource", first.client_address_source)
-pulumi.export("numTrustedProxies", first.settings.num_trusted_proxies)
+# The X-Forwarded-For hops the gateway trusts (a front proxy's one included): verify reads it.
+pulumi.export("numTrustedProxies", first.settings.trusted_xff_hops)
 pulumi.export("gatewayAddress", first.address)
 pulumi.export("gatewayAddresses", {g.ref["name"]: g.address for g in gateways})
 pulumi.export(

@@ -17,6 +17,7 @@ from source_ip.gateway import GatewaySettings
 from source_ip.plan import TrustedHops
 from tests.conftest import cached_run, raw, stack_run
 from tools.program import HELM_RELEASE, ProgramRun
+from tools.verify.readers import stack_target
 
 CUSTOM_CIDRS = ["198.51.100.0/24", "2001:db8:100::/48"]
 SHIPPED = json.loads(RANGES_FILE.read_text(encoding="utf-8"))
@@ -361,3 +362,12 @@ def test_the_shipped_cloudflare_stack_passes_every_policy() -> None:
         assert [m for t, p in resources for m in check(t, p)] == []
     assert "istio-ingressgateway-front-proxy-guard" in authorization_policies(run)
     assert run.k8s_objects("EnvoyFilter")
+
+
+def test_the_stack_publishes_the_one_hop_it_trusts_so_verify_expects_the_proxys_entry() -> None:
+    """verify takes the trusted hops from the numTrustedProxies output: 0 there would call the proxy's
+    X-Forwarded-For entry client-controlled."""
+    outputs = {**stack_run("aws-nlb-cloudflare").outputs, "gatewayAddress": "203.0.113.10"}
+    assert outputs["numTrustedProxies"] == 1
+    assert stack_target("aws-nlb-cloudflare", outputs).num_trusted_proxies == 1
+    assert stack_run("aws-nlb").outputs["numTrustedProxies"] == 0
