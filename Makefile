@@ -10,9 +10,23 @@ STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 DOCKER_NETWORK ?= $(if $(filter dev dev-gateway-api,$(STACK)),kind,)
 EXPECT_IP ?=
 
-# Local file state and an empty passphrase: no Pulumi account needed. Override either to use yours.
-export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
-export PULUMI_CONFIG_PASSPHRASE ?=
+# Local file state and an empty passphrase: no Pulumi account needed. Set PULUMI_BACKEND_URL, and
+# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, to use yours. The CLI reads a
+# PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file: the empty default is set only when
+# neither is (tools/verify/readers.py backend_defaults has the same rules).
+ifeq ($(PULUMI_BACKEND_URL),)
+PULUMI_BACKEND_URL := file://$(CURDIR)/.pulumi-state
+endif
+export PULUMI_BACKEND_URL
+ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE),undefinedundefined)
+PULUMI_CONFIG_PASSPHRASE :=
+endif
+ifneq ($(origin PULUMI_CONFIG_PASSPHRASE),undefined)
+export PULUMI_CONFIG_PASSPHRASE
+endif
+ifneq ($(origin PULUMI_CONFIG_PASSPHRASE_FILE),undefined)
+export PULUMI_CONFIG_PASSPHRASE_FILE
+endif
 
 PULUMI_MISSING := the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh)
 
@@ -158,10 +172,14 @@ kind:
 	@command -v kind >/dev/null 2>&1 || { echo "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"; exit 2; }
 	kind create cluster --config hack/kind.yaml
 
-# Bare pulumi commands (pulumi config set, stack output, ...) with the targets' backend and passphrase:
-#   eval "$(make env)"
+# Bare pulumi commands (pulumi config set, stack output, ...) with the targets' backend and passphrase
+# (or passphrase file):   eval "$(make env)"
 env:
 	@mkdir -p .pulumi-state
 	@q() { printf "'%s'" "$$(printf '%s' "$$1" | sed "s/'/'\\\\''/g")"; }; \
-	echo "export PULUMI_BACKEND_URL=$$(q "$$PULUMI_BACKEND_URL")" \
-	  "PULUMI_CONFIG_PASSPHRASE=$$(q "$$PULUMI_CONFIG_PASSPHRASE")"
+	if [ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ]; then \
+	  secret="PULUMI_CONFIG_PASSPHRASE=$$(q "$$PULUMI_CONFIG_PASSPHRASE")"; \
+	else \
+	  secret="PULUMI_CONFIG_PASSPHRASE_FILE=$$(q "$$PULUMI_CONFIG_PASSPHRASE_FILE")"; \
+	fi; \
+	echo "export PULUMI_BACKEND_URL=$$(q "$$PULUMI_BACKEND_URL") $$secret"

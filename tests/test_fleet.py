@@ -360,13 +360,13 @@ def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
-    assert fleet.pulumi_env() == {
+    assert fleet.backend_defaults() == {
         "PULUMI_BACKEND_URL": f"file://{fleet.ROOT}/.pulumi-state",
         "PULUMI_CONFIG_PASSPHRASE": "",
     }
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/run/secrets/passphrase")
-    assert fleet.pulumi_env() == {}
+    assert fleet.backend_defaults() == {}
 
 
 # --- bad input: exit 2, a message, nothing run, nothing written ------------------------------------

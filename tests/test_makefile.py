@@ -116,3 +116,26 @@ def test_no_tests_collected_is_reported_and_not_a_failure() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test: pytest collected no tests (exit 5)" in result.stdout
+
+
+def test_a_passphrase_file_of_the_users_is_kept_and_no_empty_passphrase_overrides_it() -> None:
+    """The CLI reads PULUMI_CONFIG_PASSPHRASE, even an empty one, before PULUMI_CONFIG_PASSPHRASE_FILE."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env.update(PULUMI_CONFIG_PASSPHRASE_FILE="/run/secrets/pulumi", PULUMI_BACKEND_URL="")
+    exported = make("-s", "env", env=env)
+    assert exported.returncode == 0, exported.stderr
+    shown = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'eval "$1"; printf "%s|%s|%s" "$PULUMI_BACKEND_URL" "${PULUMI_CONFIG_PASSPHRASE-unset}" '
+            '"$PULUMI_CONFIG_PASSPHRASE_FILE"',
+            "sh",
+            exported.stdout,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in env.items() if k != "PULUMI_CONFIG_PASSPHRASE_FILE"},
+    )
+    assert shown.stdout == f"file://{ROOT}/.pulumi-state|unset|/run/secrets/pulumi"

@@ -44,6 +44,7 @@ import yaml
 
 from tools.render import SAFE_LOADER
 from tools.verify.cli import _ip  # the same argument type as verify's own --expect-ip
+from tools.verify.readers import backend_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "istio-source-ip"
@@ -200,16 +201,6 @@ class Progress:
 # The Automation API path
 
 
-def pulumi_env() -> dict[str, str]:
-    """The Makefile's backend and passphrase, unless the user set them (or a passphrase file)."""
-    env: dict[str, str] = {}
-    if not os.environ.get("PULUMI_BACKEND_URL"):
-        env["PULUMI_BACKEND_URL"] = "file://" + str(ROOT / ".pulumi-state")
-    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
-        env["PULUMI_CONFIG_PASSPHRASE"] = ""
-    return env
-
-
 class Runner:
     """Runs one operation over the selected stacks through the Automation API."""
 
@@ -224,7 +215,7 @@ class Runner:
         # `stack select` also records the workspace's current stack, one file for every stack of the
         # project: selections run one at a time, the operations (each naming its stack) in parallel.
         self.select_lock = threading.Lock()
-        self.env = pulumi_env()
+        self.env = backend_defaults()
         self.command = self._command()
         self.verify_args: list[str] | None = None
         self.verify_timeout = 0.0
@@ -501,7 +492,7 @@ def arrived(verdict: dict[str, Any]) -> str | None:
 def verify_fleet(
     stacks: list[StackFile], options: list[str], timeout: float, parallel: int
 ) -> list[dict[str, Any]]:
-    env = pulumi_env()
+    env = backend_defaults()
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
         verdicts = list(pool.map(lambda s: run_verify(s.name, options, timeout, env), stacks))
     return [

@@ -23,11 +23,16 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = str(PACKAGE.parent.parent)
 
 
-def pulumi_env() -> dict[str, str]:
-    """The Makefile's backend (a file backend in .pulumi-state, empty passphrase) unless the user set one."""
-    env = dict(os.environ)
-    env.setdefault("PULUMI_BACKEND_URL", "file://" + os.path.join(ROOT, ".pulumi-state"))
-    env.setdefault("PULUMI_CONFIG_PASSPHRASE", "")
+def backend_defaults() -> dict[str, str]:
+    """The Makefile's backend (a file backend in .pulumi-state) and empty passphrase, for what the user did
+    not set: a PULUMI_CONFIG_PASSPHRASE_FILE of theirs keeps the passphrase unset, since the CLI reads a
+    PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file (pulumi/pulumi, secrets/passphrase:
+    `readPassphrase`). The Makefile's rules are the same."""
+    env: dict[str, str] = {}
+    if not os.environ.get("PULUMI_BACKEND_URL"):
+        env["PULUMI_BACKEND_URL"] = "file://" + os.path.join(ROOT, ".pulumi-state")
+    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
+        env["PULUMI_CONFIG_PASSPHRASE"] = ""
     return env
 
 
@@ -38,7 +43,7 @@ def stack_outputs(stack: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             check=False,
-            env=pulumi_env(),
+            env={**os.environ, **backend_defaults()},
             cwd=ROOT,
         )
     except FileNotFoundError:
