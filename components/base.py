@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from source_ip.facts import ALWAYS_PRESENT_NAMESPACES
+from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, Chart
 
 TYPE_PREFIX = "istio-source-ip:index"
 
@@ -34,6 +34,31 @@ class Component(pulumi.ComponentResource):
 
     def child(self, *, depends_on: Sequence[pulumi.Input[pulumi.Resource]] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on])
+
+    def chart_release(
+        self,
+        suffix: str,
+        release: pulumi.Input[str],
+        chart: Chart,
+        version: pulumi.Input[str],
+        namespace: pulumi.Input[str],
+        values: pulumi.Input[dict[str, Any]],
+        *,
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
+    ) -> k8s.helm.v3.Release:
+        """A Helm release of `chart` from its official repository, a child named `<component>-<suffix>`."""
+        return k8s.helm.v3.Release(
+            self.child_name(suffix),
+            k8s.helm.v3.ReleaseArgs(
+                name=release,
+                chart=chart.chart,
+                version=version,
+                namespace=namespace,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+                values=values,
+            ),
+            opts=self.child(depends_on=depends_on),
+        )
 
 
 def owned_namespace(component: Component, name: pulumi.Input[str]) -> list[pulumi.Resource]:

@@ -54,20 +54,17 @@ class CertManager(Component):
         self.ready: list[pulumi.Resource] = []
         if args["install"]:
             namespace = owned_namespace(self, CERT_MANAGER_NAMESPACE)
-            release = k8s.helm.v3.Release(
-                self.child_name("release"),
-                k8s.helm.v3.ReleaseArgs(
-                    name=CERT_MANAGER_RELEASE,
-                    chart=CERT_MANAGER.chart,
-                    version=CERT_MANAGER_VERSION,
-                    namespace=CERT_MANAGER_NAMESPACE,
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER.repository),
-                    values={
-                        **CERT_MANAGER_VALUES,
-                        **(CERT_MANAGER_GATEWAY_API_VALUES if args.get("gateway_api") else {}),
-                    },
-                ),
-                opts=self.child(depends_on=namespace),
+            release = self.chart_release(
+                "release",
+                CERT_MANAGER_RELEASE,
+                CERT_MANAGER,
+                CERT_MANAGER_VERSION,
+                CERT_MANAGER_NAMESPACE,
+                {
+                    **CERT_MANAGER_VALUES,
+                    **(CERT_MANAGER_GATEWAY_API_VALUES if args.get("gateway_api") else {}),
+                },
+                depends_on=namespace,
             )
             self.ready.append(release)
         issuer_name: str | None = None

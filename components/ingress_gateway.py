@@ -93,17 +93,13 @@ class IngressGateway(GatewayComponent):
         super().__init__("IngressGateway", name, opts)
         self._start(decide(GatewaySettings.of(args), Deployer.CHART))
         settings = self.settings
-        self.release = k8s.helm.v3.Release(
-            self.child_name("release"),
-            k8s.helm.v3.ReleaseArgs(
-                name=settings.name,
-                chart=ISTIO_GATEWAY.chart,
-                version=settings.istio_version,
-                namespace=settings.namespace,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_GATEWAY.repository),
-                values=helm_values(self.decisions),
-            ),
-            opts=self.child(),
+        self.release = self.chart_release(
+            "release",
+            settings.name,
+            ISTIO_GATEWAY,
+            settings.istio_version,
+            settings.namespace,
+            helm_values(self.decisions),
         )
         self._finish(self._address)
 

@@ -109,18 +109,7 @@ class IstioInstall(Component):
     def _release(
         self, release: str, chart: Chart, version: pulumi.Input[str], after: list[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            self.child_name(chart.chart),
-            k8s.helm.v3.ReleaseArgs(
-                name=release,
-                chart=chart.chart,
-                version=version,
-                namespace=ISTIO_NAMESPACE,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-                values={},
-            ),
-            opts=self.child(depends_on=after),
-        )
+        return self.chart_release(chart.chart, release, chart, version, ISTIO_NAMESPACE, {}, depends_on=after)
 
 
 class IstiodTooOld(pulumi.RunError):

@@ -74,17 +74,8 @@ class MetalLBPinning(Component):
                 opts=self.child(),
             )
             metallb_ready.append(
-                k8s.helm.v3.Release(
-                    self.child_name("metallb"),
-                    k8s.helm.v3.ReleaseArgs(
-                        name=METALLB_RELEASE,
-                        chart=METALLB.chart,
-                        version=METALLB_CHART_VERSION,
-                        namespace=namespace,
-                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METALLB.repository),
-                        values={},
-                    ),
-                    opts=self.child(depends_on=[ns]),
+                self.chart_release(
+                    "metallb", METALLB_RELEASE, METALLB, METALLB_CHART_VERSION, namespace, {}, depends_on=[ns]
                 )
             )
         node_patches = [
