@@ -204,3 +204,17 @@ def test_a_changed_parameters_configmap_is_a_note_saying_istiod_leaves_the_gatew
         "and renders again once the ConfigMap is back"
     )
     assert review.risks == []
+    # A ConfigMap no Gateway names gets the replacement note without the istiod sentence.
+    other = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "other", "namespace": "istio-system"},
+    }
+
+    def with_other(value: str) -> dict[str, str]:
+        extra = yaml.safe_dump({**other, "data": {"k": value}})
+        return {**old, "manifests.yaml": old["manifests.yaml"] + "---\n" + extra}
+
+    changed = compare.review(with_other("1"), with_other("2")).findings
+    [note] = [f.text for f in changed if "ConfigMap istio-system/other" in f.text]
+    assert note.endswith("(unless kubernetes:enableConfigMapMutable is true)")

@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import STACKS
 from tools.program import ROOT
+from tools.verify.readers import backend_defaults
 
 
 def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -118,24 +121,58 @@ def test_no_tests_collected_is_reported_and_not_a_failure() -> None:
     assert "test: pytest collected no tests (exit 5)" in result.stdout
 
 
-def test_a_passphrase_file_of_the_users_is_kept_and_no_empty_passphrase_overrides_it() -> None:
-    """The CLI reads PULUMI_CONFIG_PASSPHRASE, even an empty one, before PULUMI_CONFIG_PASSPHRASE_FILE."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    env.update(PULUMI_CONFIG_PASSPHRASE_FILE="/run/secrets/pulumi", PULUMI_BACKEND_URL="")
-    exported = make("-s", "env", env=env)
+BACKEND_VARS = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+def after_make_env(user: dict[str, str], *make_args: str) -> tuple[str, ...]:
+    """The three variables in a shell of the user's after `eval "$(make env)"` ("unset" if unset)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")} | user
+    exported = make("-s", "env", *make_args, env=env)
     assert exported.returncode == 0, exported.stderr
+    show = "; ".join(f'printf "%s|" "${{{name}-unset}}"' for name in BACKEND_VARS)
     shown = subprocess.run(
-        [
-            "sh",
-            "-c",
-            'eval "$1"; printf "%s|%s|%s" "$PULUMI_BACKEND_URL" "${PULUMI_CONFIG_PASSPHRASE-unset}" '
-            '"$PULUMI_CONFIG_PASSPHRASE_FILE"',
-            "sh",
-            exported.stdout,
-        ],
+        ["sh", "-c", f'eval "$1"; {show}', "sh", exported.stdout],
+        env=env,
         capture_output=True,
         text=True,
         check=True,
-        env={k: v for k, v in env.items() if k != "PULUMI_CONFIG_PASSPHRASE_FILE"},
     )
-    assert shown.stdout == f"file://{ROOT}/.pulumi-state|unset|/run/secrets/pulumi"
+    return tuple(shown.stdout.split("|")[:3])
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        {},
+        {"PULUMI_BACKEND_URL": ""},
+        {"PULUMI_BACKEND_URL": "s3://state"},
+        {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pulumi"},
+        {"PULUMI_CONFIG_PASSPHRASE_FILE": ""},
+        {"PULUMI_CONFIG_PASSPHRASE": ""},
+        {"PULUMI_CONFIG_PASSPHRASE": "x", "PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pulumi"},
+    ],
+    ids=["nothing", "empty-url", "url", "passphrase-file", "empty-file", "empty-passphrase", "both"],
+)
+def test_make_env_and_the_tools_default_the_same_backend_and_passphrase(
+    user: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI reads PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file, and ignores an empty
+    file name: a passphrase file of the user's must never be shadowed by the empty default."""
+    for name in BACKEND_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+    url = user.get("PULUMI_BACKEND_URL") or f"file://{ROOT}/.pulumi-state"
+    if "PULUMI_CONFIG_PASSPHRASE" in user:
+        passphrase = user["PULUMI_CONFIG_PASSPHRASE"]
+    else:
+        passphrase = "unset" if user.get("PULUMI_CONFIG_PASSPHRASE_FILE") else ""
+    expected = (url, passphrase, user.get("PULUMI_CONFIG_PASSPHRASE_FILE", "unset"))
+    assert after_make_env(user) == expected
+    tools = {**user, **backend_defaults()}
+    assert tuple(tools.get(name, "unset") for name in BACKEND_VARS) == expected
+
+
+def test_an_empty_backend_on_the_command_line_gets_the_default_too() -> None:
+    url = after_make_env({}, "PULUMI_BACKEND_URL=")[0]
+    assert url == f"file://{ROOT}/.pulumi-state"

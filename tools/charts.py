@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from tools.program import ROOT
-from tools.render import SAFE_LOADER
+from tools.yamlio import SAFE_LOADER
 
 KUBE_VERSION = "1.33.0"
 SHARED_CHARTS = ROOT.parent / "shared" / "upstream" / "charts"

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from source_ip.facts import ALL_PROXY_SWITCHES, GATEWAY_PARAMETERS_WHILE_MISSING
-from tools.render import SAFE_LOADER
+from tools.yamlio import SAFE_LOADER
 
 HELM = "kubernetes:helm.sh/v3:Release"
 REQUIRED = ("graph.json", "manifests.yaml", "patches.yaml", "releases.yaml")

@@ -42,9 +42,9 @@ from typing import IO, Any
 
 import yaml
 
-from tools.render import SAFE_LOADER
 from tools.verify.cli import _ip  # the same argument type as verify's own --expect-ip
 from tools.verify.readers import backend_defaults
+from tools.yamlio import SAFE_LOADER
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "istio-source-ip"

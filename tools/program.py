@@ -234,13 +234,11 @@ def _run(
             read_ids.append((ty, name, opts.id))
         return read_resource(res, ty, name, props, opts, *args, **kwargs)
 
-    pulumi.resource.read_resource = noting_read_resource
     # The SDK walks the whole Python stack at every registration to send the engine a stack trace and
     # source position, which only the engine's messages use; the recording monitor keeps neither. Under
     # pytest that walk (about 50 frames, a file URI each) was a third of a run's time: send none, as the
     # SDK itself does when it finds no user frame.
     stack_trace = pulumi.runtime.resource._get_stack_trace
-    pulumi.runtime.resource._get_stack_trace = _no_stack_trace
     # The config is what the caller passes, never a PULUMI_CONFIG left in the environment.
     saved_env = {
         name: os.environ.pop(name)
@@ -248,6 +246,8 @@ def _run(
         if name in os.environ
     }
     try:
+        pulumi.resource.read_resource = noting_read_resource
+        pulumi.runtime.resource._get_stack_trace = _no_stack_trace
         pulumi.runtime.set_mocks(
             mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, run)
         )

@@ -46,6 +46,7 @@ import yaml
 
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
 from tools.stackfile import StackFileError, read_stack_file
+from tools.yamlio import SAFE_DUMPER
 
 REMOTE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
 AWAITED_TYPES = (
@@ -122,23 +123,6 @@ def _sorted_objects(run: ProgramRun, *, patches: bool) -> list[Registered]:
             r.inputs["metadata"]["name"],
         ),
     )
-
-
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML has it: what reads renders and chart output back (about 10x the
-pure-Python loader on a chart's manifest)."""
-
-
-class SAFE_DUMPER(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # noqa: N801
-    """libyaml's dumper when PyYAML has it (several times faster on large stacks); multi-line strings,
-    such as the patches in a gateway's parameters ConfigMap, are written as readable `|` blocks."""
-
-
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-SAFE_DUMPER.add_representer(str, _string)
 
 
 def _yaml_documents(objects: list[dict[str, Any]]) -> str:

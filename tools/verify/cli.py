@@ -107,8 +107,8 @@ def parser() -> argparse.ArgumentParser:
         "--num-trusted-proxies",
         type=_count(0),
         metavar="N",
-        help="L7 proxies in front that append X-Forwarded-For, as gateway.numTrustedProxies "
-        "(default: the stack's numTrustedProxies, else 0)",
+        help="X-Forwarded-For hops the gateway trusts: gateway.numTrustedProxies, or 1 behind a "
+        "gateway.frontProxy (default: the stack's numTrustedProxies output, else 0)",
     )
     ap.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
     ap.add_argument("--attempts", type=_count(1), default=6, help="at most this many tries (default 6)")

@@ -31,7 +31,8 @@ HINTS: dict[Kind, str] = {
     Kind.FORGED_XFF: (
         "applications must not read the first X-Forwarded-For entry: use X-Envoy-External-Address, "
         "or the entry the gateway appended; if L7 proxies sit in front, set gateway.numTrustedProxies "
-        "(with gateway.trustedHops: l7) and --num-trusted-proxies to their number"
+        "(with gateway.trustedHops: l7), or gateway.frontProxy for a CDN, and --num-trusted-proxies to the "
+        "hops the gateway trusts (the stack's numTrustedProxies output)"
     ),
     Kind.PROXY_PROTOCOL_MISMATCH: f"one side speaks PROXY protocol and the other does not: {MIGRATION}",
     Kind.WRONG_HOST: (
