@@ -185,3 +185,23 @@ def test_text_output_shows_the_rate_and_the_header_sent(capsys: pytest.CaptureFi
     assert code == 0 and out.startswith("PASS [ok] request 2 of 3 got HTTP 429 with retry-after: 60")
     assert f"  sent:     {CF}: 198.51.100.4 (as a front proxy would)" in out
     assert "  rate:     2 of at most 3 request(s) in " in out and "first 429: 2; retry-after: 60" in out
+
+
+def test_a_403_without_the_header_names_the_allowlist_and_the_guard(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A client sending straight to a fronted gateway meets the DENY guard; the verdict says what answers."""
+    answer = (
+        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: text/plain\r\n\r\nRBAC: access denied"
+    )
+    with RawServer(answer) as server:
+        code = v.main(["--url", server.url, "--host", "echo.example.com", "--json", "--attempts", "1"])
+    result = json.loads(capsys.readouterr().out)
+    assert (code, result["verdict"]) == (v.EXIT_CODES["http-error"], "http-error")
+    assert result["diagnosis"] == (
+        f"HTTP 403 from {server.url}: the gateway refused this sender (RBAC: access denied)"
+    )
+    assert (
+        "an allowlist that does not hold the address" in result["hint"]
+        and "frontProxy guard" in result["hint"]
+    )

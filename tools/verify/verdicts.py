@@ -135,6 +135,13 @@ VARIANTS: dict[str, tuple[Kind, str, str]] = {
         "a gateway with frontProxy refuses every direct peer outside the proxy's ranges "
         "(the DENY guard): that is the guard working; to test the header path, send from inside those ranges",
     ),
+    "http-403": (
+        Kind.HTTP_ERROR,
+        "HTTP 403 without --via-header",
+        "the program's AuthorizationPolicies answer 403: an allowlist that does not hold the address this "
+        "request comes from, or a frontProxy guard refusing a direct peer outside the proxy's ranges "
+        "(verify through the proxy, or with --via-header from an address inside them)",
+    ),
     "not-json": (
         Kind.HTTP_ERROR,
         "HTTP 200 whose body is not the echo app's JSON object",
@@ -485,5 +492,12 @@ def http_verdict(
             Kind.HTTP_ERROR,
             f"HTTP 403 from {target.url} with {via[0]}: {via[1]}: the gateway refused this sender",
             variant_hint("via-403"),
+        )
+    if response.status == 403:
+        said = " ".join(body.split()) or "no body"
+        return verdict(
+            Kind.HTTP_ERROR,
+            f"HTTP 403 from {target.url}: the gateway refused this sender ({said})",
+            variant_hint("http-403"),
         )
     return verdict(Kind.HTTP_ERROR, f"HTTP {response.status} from {target.url}", body)
