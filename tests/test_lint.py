@@ -14,7 +14,7 @@ from tools.program import ROOT
 pytestmark = pytest.mark.skipif(
     not (ROOT / ".mypy_cache").is_dir(),
     reason="no .mypy_cache: run `make lint` first (a cold mypy run reads all of pulumi_kubernetes: "
-    "about 45 s of one core, measured on the 2-core development machine)",
+    "about 30 s of one core, measured on the 2-core development machine)",
 )
 
 
