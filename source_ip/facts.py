@@ -509,9 +509,9 @@ PLATFORMS: dict[str, Platform] = {
             caveats="the LB is not created without a location or network-zone annotation (set one in "
             "gateway.serviceAnnotations; the program refuses a stack without it)",
             ip_mode_proxy="auto",
-            hairpin_source="hetznercloud/hcloud-cloud-controller-manager hcloud/load_balancers.go "
-            "(buildLoadBalancerStatusIngress: ipMode Proxy when uses-proxyprotocol is on; a hostname "
-            "annotation replaces the IPs; read on the stored main branch, version not pinned)",
+            hairpin_source="hetznercloud/hcloud-cloud-controller-manager hcloud/load_balancers.go at "
+            "v1.35.0, the newest release stored (buildLoadBalancerStatusIngress: ipMode Proxy when "
+            "uses-proxyprotocol is on, since v1.21.0; a hostname annotation replaces the IPs)",
         ),
         Platform(
             id="ovh",
