@@ -894,16 +894,19 @@ CERT_MANAGER_GATEWAY_API_VALUES: dict[str, Any] = {
     "config": {
         "apiVersion": "controller.config.cert-manager.io/v1alpha1",
         "kind": "ControllerConfiguration",
-        "enableGatewayAPI": True,
+        "gatewayAPI": {"enabled": True},
     }
 }
 """With routing gateway-api: cert-manager's Gateway API support (its `gatewayHTTPRoute` HTTP-01 solver)
 is off unless the controller's config enables it. The chart at v1.21.1 writes `config` verbatim into the
-controller's config file (templates/controller-config.yaml, `--config` in templates/deployment.yaml);
-the field is `EnableGatewayAPI *bool json:"enableGatewayAPI"` of ControllerConfiguration
-(cert-manager/cert-manager pkg/apis/config/controller/v1alpha1/types.go, read on a stored commit 04205de4,
-version not pinned). The chart's values.yaml comment at v1.21.1 shows `gatewayAPI.enabled`, a key those
-types do not have: not used."""
+controller's config file (templates/controller-config.yaml, `--config` in templates/deployment.yaml; its
+values.yaml shows this very `gatewayAPI: {enabled: true}`). At the v1.21.1 tag of cert-manager/cert-manager:
+`GatewayAPIConfig.Enabled` (json `gatewayAPI.enabled`) of ControllerConfiguration
+(pkg/apis/config/controller/v1alpha1/types.go) is what the controller reads (cmd/controller/app/controller.go:
+`EnableGatewayAPI: opts.GatewayAPIConfig.Enabled`); the older top-level `enableGatewayAPI` is deprecated and
+only copied into it when it is unset (internal/apis/config/controller/v1alpha1/defaults.go). The
+ExperimentalGatewayAPISupport feature gate it also needs defaults to true (internal/controller/feature/
+features.go: Beta, Default true)."""
 CERT_MANAGER_API = "cert-manager.io/v1"
 ISTIO_INGRESS_CLASS = "istio"
 """cert-manager's Ingress solver (`http01.ingress.class: istio`) makes an Ingress istiod converts into a

@@ -175,7 +175,7 @@ def test_the_dev_stacks_render_cert_manager_its_issuer_and_the_certificate() -> 
             "config": {
                 "apiVersion": "controller.config.cert-manager.io/v1alpha1",
                 "kind": "ControllerConfiguration",
-                "enableGatewayAPI": True,
+                "gatewayAPI": {"enabled": True},
             }
         }
         assert (release["version"], release["namespace"], release["values"]) == (
@@ -558,13 +558,14 @@ def test_behind_a_front_proxy_redirect_http_must_be_set_explicitly_naming_the_cd
 
 
 def test_cert_manager_gets_its_gateway_api_support_only_with_gateway_api_routing() -> None:
-    """The chart writes `config` into the controller's config file; EnableGatewayAPI (json
-    enableGatewayAPI) turns the gatewayHTTPRoute solver on. chart-render expands it with the real chart."""
+    """The chart writes `config` into the controller's config file; GatewayAPIConfig.Enabled (json
+    gatewayAPI.enabled) turns the gatewayHTTPRoute solver on. chart-render expands it with the real chart."""
     for routing, expected in (("istio", None), ("gateway-api", True)):
         run = tls_run(routing, SOURCES["secret"])
         [release] = [r.inputs for r in run.resources if r.inputs.get("chart") == "cert-manager"]
         config = release["values"].get("config")
-        assert (config or {}).get("enableGatewayAPI") is expected
+        assert ((config or {}).get("gatewayAPI") or {}).get("enabled") is expected
+        assert "enableGatewayAPI" not in (config or {})  # deprecated at v1.21.1
         if config:
             assert (config["apiVersion"], config["kind"]) == (
                 "controller.config.cert-manager.io/v1alpha1",

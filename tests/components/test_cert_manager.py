@@ -87,6 +87,6 @@ def test_with_gateway_api_the_install_turns_on_cert_managers_gateway_api_solver(
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",
             "kind": "ControllerConfiguration",
-            "enableGatewayAPI": True,
+            "gatewayAPI": {"enabled": True},
         },
     }
