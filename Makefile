@@ -13,8 +13,8 @@ EXPECT_IP ?=
 # Local file state and an empty passphrase: no Pulumi account needed. Set PULUMI_BACKEND_URL, and
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, to use yours. The CLI reads a
 # PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file: the empty default is set only when
-# neither is; an empty one counts as unset, as the CLI counts an empty file name (tools/verify/readers.py
-# backend_defaults has the same rules). `override`: an empty value on the command line is replaced too.
+# neither is; an empty PULUMI_CONFIG_PASSPHRASE_FILE counts as unset, as the CLI counts it
+# (tools/verify/readers.py backend_defaults has the same rules). `override`: an empty value on the command line is replaced too.
 ifeq ($(PULUMI_BACKEND_URL),)
 override PULUMI_BACKEND_URL := file://$(CURDIR)/.pulumi-state
 endif

@@ -16,6 +16,13 @@ from tools.program import ROOT
 from tools.verify.readers import backend_defaults
 
 
+def shell_without_pulumi() -> dict[str, str]:
+    """This environment without PULUMI_* and without an outer make's command line (MAKEFLAGS carries
+    its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`)."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
+
+
 def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = ["make", "--no-print-directory", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -53,7 +60,7 @@ def test_verify_echoes_one_command_line_without_a_dangling_backslash() -> None:
 
 
 def test_make_env_gives_bare_pulumi_commands_the_targets_backend(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env = shell_without_pulumi()
     exported = make("-s", "env", env=env)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.startswith("export PULUMI_BACKEND_URL=")
@@ -126,7 +133,7 @@ BACKEND_VARS = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG
 
 def after_make_env(user: dict[str, str], *make_args: str) -> tuple[str, ...]:
     """The three variables in a shell of the user's after `eval "$(make env)"` ("unset" if unset)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")} | user
+    env = shell_without_pulumi() | user
     exported = make("-s", "env", *make_args, env=env)
     assert exported.returncode == 0, exported.stderr
     show = "; ".join(f'printf "%s|" "${{{name}-unset}}"' for name in BACKEND_VARS)

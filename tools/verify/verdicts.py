@@ -138,9 +138,10 @@ VARIANTS: dict[str, tuple[Kind, str, str]] = {
     "http-403": (
         Kind.HTTP_ERROR,
         "HTTP 403 without --via-header",
-        "the program's AuthorizationPolicies answer 403: an allowlist that does not hold the address this "
+        "usually the program's AuthorizationPolicies: an allowlist that does not hold the address this "
         "request comes from, or a frontProxy guard refusing a direct peer outside the proxy's ranges "
-        "(verify through the proxy, or with --via-header from an address inside them)",
+        "(verify through the proxy, or with --via-header from an address inside them); a CDN's WAF or the "
+        "app can answer 403 too",
     ),
     "not-json": (
         Kind.HTTP_ERROR,
