@@ -223,14 +223,20 @@ def check_cidrs(values: object, family: Family, where: str) -> tuple[str, ...]:
     return tuple(str(network) for network in ordered)
 
 
-def parse_snapshots(text: str, where: str) -> dict[str, RangeSnapshot]:
-    """The ranges file's text as one snapshot per profile in PROFILES."""
+def json_object(text: str, where: str, expected: str = "a JSON object") -> dict[str, object]:
+    """`text` as a JSON object; FrontProxyDataError naming `where` otherwise."""
     try:
         document = json.loads(text)
     except ValueError as error:
         raise FrontProxyDataError(f"{where}: not JSON ({error})") from None
     if not isinstance(document, dict):
-        raise FrontProxyDataError(f"{where}: expected an object with one entry per profile")
+        raise FrontProxyDataError(f"{where}: expected {expected}")
+    return document
+
+
+def parse_snapshots(text: str, where: str) -> dict[str, RangeSnapshot]:
+    """The ranges file's text as one snapshot per profile in PROFILES."""
+    document = json_object(text, where, "an object with one entry per profile")
     snapshots: dict[str, RangeSnapshot] = {}
     for profile_id in PROFILES:
         entry = document.get(profile_id)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from source_ip.front_proxies import (
     PublishedList,
     RangeSnapshot,
     check_cidrs,
+    json_object,
     load_snapshots,
     snapshots_json,
 )
@@ -88,16 +88,6 @@ def _text(body: bytes, where: str) -> str:
     return text
 
 
-def _json(text: str, where: str) -> dict[str, object]:
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise FrontProxyDataError(f"{where}: not JSON ({error})") from None
-    if not isinstance(document, dict):
-        raise FrontProxyDataError(f"{where}: expected a JSON object")
-    return document
-
-
 def parse(published: PublishedList, body: bytes, where: str) -> dict[Family, tuple[str, ...]]:
     """The ranges of one published list by address family; FrontProxyDataError when the answer is not the
     provider's format or a family comes back empty."""
@@ -107,12 +97,12 @@ def parse(published: PublishedList, body: bytes, where: str) -> dict[Family, tup
         (family,) = published.families
         found = {family: [line.strip() for line in text.splitlines() if line.strip()]}
     elif published.format == "fastly-json":
-        document = _json(text, where)
+        document = json_object(text, where)
         if "addresses" not in document or "ipv6_addresses" not in document:
             raise FrontProxyDataError(f"{where}: no 'addresses' and 'ipv6_addresses' (Fastly's format)")
         found = {4: document["addresses"], 6: document["ipv6_addresses"]}
     else:
-        document = _json(text, where)
+        document = json_object(text, where)
         v4, v6 = document.get("prefixes"), document.get("ipv6_prefixes")
         if not isinstance(v4, list) or not isinstance(v6, list) or "syncToken" not in document:
             raise FrontProxyDataError(
