@@ -222,11 +222,7 @@ def test_plain_request_to_a_listener_that_expects_the_proxy_header(
     port = free_port()
     with (
         GoHttpbin() as echo,
-        HAProxy(
-            f"frontend strict\n  mode http\n  bind 127.0.0.1:{port} accept-proxy\n"
-            f"  default_backend echo\nbackend echo\n  mode http\n"
-            f"  server s1 127.0.0.1:{echo.port}\n"
-        ),
+        HAProxy.expecting_the_proxy_header(port, echo.port, "http"),
     ):
         wait_listening(port)
         code, result = run_main(

@@ -231,10 +231,7 @@ def test_tls_to_a_listener_that_expects_the_proxy_header_is_a_handshake_reset(
     port = free_port()
     with (
         GoHttpbin() as echo,
-        HAProxy(
-            f"frontend strict\n  mode tcp\n  bind 127.0.0.1:{port} accept-proxy\n"
-            f"  default_backend echo\nbackend echo\n  mode tcp\n  server s1 127.0.0.1:{echo.port}\n"
-        ),
+        HAProxy.expecting_the_proxy_header(port, echo.port, "tcp"),
     ):
         wait_listening(port)
         code, result = run_main(capsys, "--url", f"https://127.0.0.1:{port}", "--host", HOST)

@@ -314,6 +314,15 @@ class HAProxy:
         self.process: subprocess.Popen[bytes] | None = None
         self.directory = tempfile.TemporaryDirectory()
 
+    @classmethod
+    def expecting_the_proxy_header(cls, port: int, backend_port: int, mode: str) -> HAProxy:
+        """A listener on `port` that requires the PROXY header (`accept-proxy`), as a gateway with
+        gatewayTopology.proxyProtocol does, in front of `backend_port` (mode http or tcp)."""
+        return cls(
+            f"frontend strict\n  mode {mode}\n  bind 127.0.0.1:{port} accept-proxy\n"
+            f"  default_backend echo\nbackend echo\n  mode {mode}\n  server s1 127.0.0.1:{backend_port}\n"
+        )
+
     @staticmethod
     def available() -> str | None:
         """None if haproxy can run here, else the reason it cannot."""
