@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +48,19 @@ def cached_run(
 def stack_run(stack: str, service_address: str | None = None) -> ProgramRun:
     """A shipped stack's run under the mocks (through `cached_run`)."""
     return cached_run(stack_raw_config(stack), stack=stack, service_address=service_address)
+
+
+def shell_without_pulumi() -> dict[str, str]:
+    """This environment without PULUMI_* and without an outer make's command line (MAKEFLAGS carries
+    its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`)."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
+
+
+def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`make ARGS` in the project (or `cwd`), as a user runs it."""
+    command = ["make", "--no-print-directory", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 def annotation_json(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make, shell_without_pulumi
 from tests.verify_servers import Gateway, GoHttpbin
 from tools.program import ROOT
 
@@ -22,7 +23,7 @@ FAKES = ROOT / "tests" / "fakes"
 
 
 def fake_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "FAKE_"))}
+    env = {k: v for k, v in shell_without_pulumi().items() if not k.startswith("FAKE_")}
     return {
         **env,
         "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
@@ -45,14 +46,7 @@ def test_make_verify_on_kind_sends_from_a_container_and_expects_its_address(tmp_
             "numTrustedProxies": 0,
         }
         env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS=json.dumps(outputs), FAKE_DOCKER_IP="127.0.0.1")
-        result = subprocess.run(
-            ["make", "--no-print-directory", "verify", "STACK=dev"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = make("verify", "STACK=dev", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS [ok] the client address 127.0.0.1 arrived at the echo app" in result.stdout
     assert "expected: 127.0.0.1" in result.stdout
@@ -74,14 +68,7 @@ def test_expect_ip_overrides_the_containers_address(tmp_path: Path) -> None:
     with GoHttpbin() as echo, Gateway(echo) as gateway:
         outputs = {"gatewayAddress": gateway.url.removeprefix("http://"), "echoHost": "echo.example.com"}
         env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS=json.dumps(outputs))
-        result = subprocess.run(
-            ["make", "--no-print-directory", "verify", "STACK=dev", "EXPECT_IP=192.0.2.7"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = make("verify", "STACK=dev", "EXPECT_IP=192.0.2.7", env=env)
     assert "FAIL [address-lost] expected 192.0.2.7" in result.stdout
     assert "Error 10" in result.stderr  # make reports verify's exit code (address-lost)
     assert [c[0] for c in calls(tmp_path, "docker")] == ["create", "cp", "start", "exec", "rm"]  # no inspect
@@ -103,14 +90,7 @@ def test_verify_with_a_user_backend_keeps_it(tmp_path: Path) -> None:
 
 def test_destroy_of_a_missing_stack_says_so_and_creates_nothing(tmp_path: Path) -> None:
     env = fake_env(tmp_path, FAKE_PULUMI_STACKS="dev")
-    result = subprocess.run(
-        ["make", "--no-print-directory", "destroy", "STACK=typo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = make("destroy", "STACK=typo", env=env)
     assert result.returncode != 0 and "there is no stack typo" in result.stdout
     assert [c["args"][:2] for c in calls(tmp_path, "pulumi")] == [["stack", "select"]]
     assert "--create" not in calls(tmp_path, "pulumi")[0]["args"]
@@ -125,26 +105,13 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
         if found:
             (bin_dir / tool).symlink_to(found)
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
-    result = subprocess.run(
-        ["make", "--no-print-directory", target, "STACK=dev"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = make(target, "STACK=dev", env=env)
     assert result.returncode != 0
     assert "the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/" in result.stdout
 
 
 def test_check_render_without_the_shared_folder_skips_with_its_reason() -> None:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "check-render", "SHARED=/nonexistent"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = make("check-render", "SHARED=/nonexistent")
     assert result.returncode == 0
     assert (
         "check-render: skipped: /nonexistent/tools/check-render and chart-render not found" in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,21 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACKS
+from tests.conftest import STACKS, make, shell_without_pulumi
 from tools.program import ROOT
 from tools.verify.readers import backend_defaults
-
-
-def shell_without_pulumi() -> dict[str, str]:
-    """This environment without PULUMI_* and without an outer make's command line (MAKEFLAGS carries
-    its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`)."""
-    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
-    return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
-
-
-def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = ["make", "--no-print-directory", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 def test_help_lists_every_target_and_says_that_stack_defaults_to_dev() -> None:
