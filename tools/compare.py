@@ -39,7 +39,6 @@ import yaml
 from source_ip.facts import ALL_PROXY_SWITCHES, GATEWAY_PARAMETERS_WHILE_MISSING
 from tools.yamlio import SAFE_LOADER
 
-HELM = "kubernetes:helm.sh/v3:Release"
 REQUIRED = ("graph.json", "manifests.yaml", "patches.yaml", "releases.yaml")
 GATEWAY_API = "gateway.networking.k8s.io/"
 PROXY_CONFIG = "proxy.istio.io/config"

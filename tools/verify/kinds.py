@@ -27,10 +27,6 @@ class Kind(StrEnum):
     NOT_RATE_LIMITED = "not-rate-limited"
     RATE_LIMIT_WITHOUT_RETRY_AFTER = "rate-limit-without-retry-after"
 
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self]
-
 
 EXIT_CODES: dict[str, int] = {
     Kind.OK: 0,

@@ -287,7 +287,7 @@ def make_verdict(
     """The one way a Verdict is built: the target's URL, Host and TLS settings, the kind's default hint
     unless one is given, and whatever was observed (forwarded_for, external_address, origin, rate)."""
     tls = None
-    via = None
+    via = observed.pop("via_header", None)
     if target is not None and target.secure:
         tls = {
             "sni": target.host,
@@ -295,8 +295,6 @@ def make_verdict(
             "cacert": target.tls.cacert,
             "version": tls_version,
         }
-    if target is not None:
-        via = observed.pop("via_header", None)
     return Verdict(
         kind,
         diagnosis,
