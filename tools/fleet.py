@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import math
 import os
 import re
 import signal
@@ -42,7 +41,7 @@ from typing import IO, Any
 
 import yaml
 
-from tools.verify.cli import _ip  # the same argument type as verify's own --expect-ip
+from tools.verify.cli import _count, _ip, _seconds  # verify's own argument types
 from tools.verify.readers import backend_defaults
 from tools.yamlio import SAFE_LOADER
 
@@ -666,35 +665,6 @@ def write_operator(stacks: list[StackFile], args: argparse.Namespace) -> Path:
 # CLI
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `minimum`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole_number(1)
-_count = _whole_number(0)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line and exit 2, as every tool here
         raise UsageError(f"{self.prog}: {message}")
@@ -708,14 +678,14 @@ def parser() -> argparse.ArgumentParser:
         "--platform", metavar="NAME", help="only stacks whose istio-source-ip:platform is NAME"
     )
     common.add_argument(
-        "--parallel", type=_positive_int, default=4, metavar="N", help="at most N stacks at once (4)"
+        "--parallel", type=_count(1), default=4, metavar="N", help="at most N stacks at once (4)"
     )
     checks = _Parser(add_help=False)
     checks.add_argument("--expect-ip", type=_ip, help="the client address that must arrive (verify's option)")
     checks.add_argument("--whoami-url", help="an http:// what-is-my-IP endpoint (verify's option)")
-    checks.add_argument("--num-trusted-proxies", type=_count, metavar="N", help="verify's option")
+    checks.add_argument("--num-trusted-proxies", type=_count(0), metavar="N", help="verify's option")
     checks.add_argument("--timeout", type=_seconds, help="seconds per stack's verify (verify's option)")
-    checks.add_argument("--attempts", type=_positive_int, help="verify's option")
+    checks.add_argument("--attempts", type=_count(1), help="verify's option")
     checks.add_argument("--from-docker-network", metavar="NETWORK", help="verify's option")
 
     ap = _Parser(
