@@ -66,7 +66,7 @@ for gateway in gateways:
     if tls is None:
         continue
     namespace = str(gateway.ref["namespace"])
-    if not (tls.certificate_name and tls.certificate_spec):
+    if tls.certificate_spec is None:
         if tls.redirect_http:
             redirect_after.append(
                 k8s.core.v1.Secret.get(f"{gateway.ref['name']}-tls-secret", f"{namespace}/{tls.secret_name}")
@@ -74,7 +74,7 @@ for gateway in gateways:
         continue
     certificate = GatewayCertificate(
         f"{gateway.ref['name']}-certificate",
-        GatewayCertificateArgs(name=tls.certificate_name, namespace=namespace, spec=tls.certificate_spec),
+        GatewayCertificateArgs(name=tls.secret_name, namespace=namespace, spec=tls.certificate_spec),
         opts=pulumi.ResourceOptions(
             depends_on=[
                 *(cert_manager.ready if cert_manager else []),

@@ -10,6 +10,7 @@ EnvoyFilter and what policies target. The two renderers — the istio/gateway ch
 renderer says why. No Pulumi resources here.
 """
 
+import copy
 import json
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -261,8 +262,11 @@ class Scaling:
     """Equal to `min_replicas` for fixed scaling."""
     autoscaled: bool
     """A HorizontalPodAutoscaler moves the count between the bounds."""
-    keeps_one_in_drain: bool
-    """Two or more replicas: a PodDisruptionBudget keeps one serving during a node drain."""
+
+    @property
+    def keeps_one_in_drain(self) -> bool:
+        """Two or more replicas: a PodDisruptionBudget keeps one serving during a node drain."""
+        return self.min_replicas >= 2
 
 
 class HttpsRoute(TypedDict):
@@ -289,9 +293,9 @@ class TlsDecisions:
     hosts: list[str]
     secret_name: str
     """The kubernetes.io/tls Secret in the gateway's namespace the server (listener) reads."""
-    certificate_name: str | None
-    """The cert-manager Certificate that writes `secret_name`, or None for a Secret of the user's."""
     certificate_spec: dict[str, Any] | None
+    """The spec of the cert-manager Certificate (named `secret_name`) that writes `secret_name`, or None
+    for a Secret of the user's."""
     redirect_http: bool
     """Port 80 answers 301 to https (a route, never the server's httpsRedirect: an ACME HTTP-01
     challenge route of the same host must still win, docs/https.md)."""
@@ -328,7 +332,6 @@ def tls_decisions(settings: "GatewaySettings") -> TlsDecisions | None:
     return TlsDecisions(
         hosts=list(https["hosts"]),
         secret_name=secret,
-        certificate_name=secret if spec else None,
         certificate_spec=spec,
         redirect_http=https.get("redirect_http", True),
         solver_routes_here=spec is not None
@@ -342,16 +345,13 @@ class GatewayDecisions:
     """Every decision about one gateway's client-IP path, computed once by `decide()`."""
 
     settings: GatewaySettings
-    deployer: Deployer
-    pod_labels: dict[str, str]
     service_annotations: dict[str, str]
     """The program's annotations for the mode with the user's on top (checked not to break it)."""
     external_traffic_policy: str | None
     """`Local` for passthrough: the packet source stays the client; None leaves the default."""
-    gateway_topology: dict[str, Any]
-    """istiod's gatewayTopology (numTrustedProxies, proxyProtocol); empty when nothing is set."""
     pod_annotations: dict[str, str]
-    """The proxy-config annotation carrying `gateway_topology`, and the trusted-hops marker."""
+    """The proxy-config annotation carrying istiod's gatewayTopology (numTrustedProxies, proxyProtocol),
+    and the trusted-hops marker."""
     status_port_proxy_protocol: bool
     """The status port parses the PROXY header too (the platform's LB health-checks it with one)."""
     migration_labels: dict[str, str]
@@ -376,6 +376,11 @@ class GatewayDecisions:
     """The DENY AuthorizationPolicy spec refusing every direct peer outside the front proxy's ranges."""
     rate_limit_filter: dict[str, Any] | None = None
     """The EnvoyFilter spec of the per-client local rate limit."""
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """The labels of the gateway's pods, as the deployer sets them."""
+        return self.ref["labels"]
 
     @property
     def accept_both_filter_name(self) -> str:
@@ -412,13 +417,10 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     source = settings.client_address_source
     return GatewayDecisions(
         settings=settings,
-        deployer=deployer,
-        pod_labels=labels,
         service_annotations=dict(
             sorted({**program_annotations(settings), **settings.service_annotations}.items())
         ),
         external_traffic_policy="Local" if settings.mode == SourceIpMode.LOCAL else None,
-        gateway_topology=topology,
         pod_annotations=pod_annotations,
         status_port_proxy_protocol=(
             settings.mode == SourceIpMode.PROXY_PROTOCOL
@@ -438,12 +440,11 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
             if settings.metallb
             else None
         ),
-        rollout_strategy=json.loads(json.dumps(SURGE_FIRST_ROLLOUT)),
+        rollout_strategy=copy.deepcopy(SURGE_FIRST_ROLLOUT),
         scaling=Scaling(
             min_replicas=settings.replicas,
             max_replicas=settings.max_replicas or settings.replicas,
             autoscaled=bool(settings.max_replicas),
-            keeps_one_in_drain=settings.replicas >= 2,
         ),
         accept_both_filter=accept_both_filter_spec(labels) if accepts_both else None,
         client_address_source=source,
