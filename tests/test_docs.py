@@ -124,7 +124,10 @@ def _at(values: dict[str, Any], key: str) -> Any:
 
 
 def test_the_table_gives_each_key_the_default_a_minimal_stack_gets() -> None:
-    """What `platform: gcp` alone parses to, key by key, against the table's key names and defaults."""
+    """What `platform: gcp` alone parses to, key by key, against the table's key names and defaults. Both
+    come from the models' field defaults, so this catches a validator that rewrites a default or a key the
+    table names but the parser does not have; the defaults themselves are pinned in
+    tests/test_config.py (test_defaults_follow_the_contract)."""
     parsed = parse_config(raw("gcp")).model_dump(by_alias=True, mode="json")
     checked = 0
     for row in config_table.rows():

@@ -407,18 +407,23 @@ def test_tls_leaves_the_proxy_and_etp_pairing_as_it_is(routing: str) -> None:
     """The PROXY listener filter istiod adds for gatewayTopology.proxyProtocol runs on every gateway listener,
     443 included (docs/https.md): TLS changes neither side of the pairing."""
     hetzner = {"serviceAnnotations": {"load-balancer.hetzner.cloud/location": "fsn1"}}
-    for platform, gateway in (("hetzner", hetzner), ("gcp", {})):
-        plain = cached_run(raw(platform, routing=routing, gateway=gateway))
+    migrating = {"proxyProtocolMigration": True}  # passthrough that accepts both: an accept-both EnvoyFilter
+    cases = (("hetzner", hetzner, {}), ("gcp", {}, {}), ("aws-nlb", migrating, {"sourceIp": "local"}))
+    filters = 0
+    for platform, gateway, keys in cases:
+        plain = cached_run(raw(platform, routing=routing, gateway=gateway, **keys))
         tls = {"certManager": {"issuer": "le"}}
-        secured = cached_run(raw(platform, routing=routing, gateway={**gateway, "tls": tls}))
+        secured = cached_run(raw(platform, routing=routing, gateway={**gateway, "tls": tls}, **keys))
         for kind in ("ConfigMap", "EnvoyFilter"):
             assert plain.k8s_objects(kind) == secured.k8s_objects(kind)
+        filters += len(secured.k8s_objects("EnvoyFilter"))
         gateway_values = [
             [r.inputs["values"] for r in run.resources if r.inputs.get("chart") == "gateway"]
             for run in (plain, secured)
         ]
         assert gateway_values[0] == gateway_values[1]
         assert len(secured.k8s_objects("Certificate")) == 1
+    assert filters == 1  # the migrating gateway's accept-both filter was compared
 
 
 # --- the redirect waits for the certificate; removing tls -------------------------------------------
