@@ -27,7 +27,7 @@ from pydantic_core import PydanticUndefined
 
 from source_ip.config import StackConfig
 from tools import pyast
-from tools.readme import table_cli, with_table
+from tools.readme import markdown_cell, table_cli, with_table
 
 START, END = "<!-- config:start -->", "<!-- config:end -->"
 
@@ -157,14 +157,10 @@ def _item_rows(parent: type[BaseModel], item: type[BaseModel], prefix: str) -> I
             )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def table() -> str:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for row in rows():
-        lines.append(f"| `{row.key}` | {row.kind} | {row.default} | {_cell(row.meaning) or '—'} |")
+        lines.append(f"| `{row.key}` | {row.kind} | {row.default} | {markdown_cell(row.meaning) or '—'} |")
     return "\n".join(lines)
 
 

@@ -355,7 +355,7 @@ class Runner:
                 outcome.duration = time.monotonic() - start
         if outcome.result == "succeeded" and self.op == "up" and self.verify_args is not None:
             self.progress.update(stack.name, "verifying the client address", milestone=True)
-            outcome.verdict = run_verify(stack.name, self.verify_args, self.verify_timeout, self.env)
+            outcome.verdict = run_verify(stack.name, self.verify_args, self.verify_timeout)
             outcome.duration = time.monotonic() - start
             if not outcome.verdict.get("ok"):
                 outcome.result = "failed"
@@ -446,8 +446,9 @@ def verify_options(args: argparse.Namespace) -> list[str]:
     return options
 
 
-def run_verify(stack: str, options: list[str], timeout: float, env: dict[str, str]) -> dict[str, Any]:
-    """One verdict object for a stack: tools.verify's --json, or a usage verdict with its message."""
+def run_verify(stack: str, options: list[str], timeout: float) -> dict[str, Any]:
+    """One verdict object for a stack: tools.verify's --json, or a usage verdict with its message (verify
+    applies the Makefile's backend defaults itself)."""
     command = [sys.executable, "-m", "tools.verify", "--stack", stack, "--json", *options]
     try:
         done = subprocess.run(
@@ -456,7 +457,6 @@ def run_verify(stack: str, options: list[str], timeout: float, env: dict[str, st
             text=True,
             check=False,
             cwd=ROOT,
-            env={**os.environ, **env},
             timeout=timeout + 60,
         )
     except subprocess.TimeoutExpired:
@@ -491,9 +491,8 @@ def arrived(verdict: dict[str, Any]) -> str | None:
 def verify_fleet(
     stacks: list[StackFile], options: list[str], timeout: float, parallel: int
 ) -> list[dict[str, Any]]:
-    env = backend_defaults()
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        verdicts = list(pool.map(lambda s: run_verify(s.name, options, timeout, env), stacks))
+        verdicts = list(pool.map(lambda s: run_verify(s.name, options, timeout), stacks))
     return [
         {
             "stack": s.name,

@@ -19,6 +19,11 @@ from tools.program import ROOT
 PLATFORM_LIST = "<!-- platform-list:start -->", "<!-- platform-list:end -->"
 
 
+def markdown_cell(text: str) -> str:
+    """`text` as one Markdown table cell: `|` escaped, a line break shown as `\\n`."""
+    return text.replace("|", "\\|").replace("\n", "\\n")
+
+
 def documents() -> list[Path]:
     """The project's Markdown documents: README.md, then docs/*.md."""
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

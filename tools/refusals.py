@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from source_ip.config import NAMESPACE, ConfigError, parse_config
-from tools.readme import table_cli, with_table
+from tools.readme import markdown_cell, table_cli, with_table
 
 START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
@@ -222,16 +222,14 @@ def message(config: dict[str, Any]) -> str:
     raise AssertionError(f"example is accepted: {config}")
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "\\n")
-
-
 def table() -> str:
     rows = ["| refused | example | message |", "|---|---|---|"]
     for what, config in EXAMPLES:
         example = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in config.items() if k != "platform")
-        given = ", ".join(part for part in (f"`platform: {config['platform']}`", _cell(example)) if part)
-        rows.append(f"| {what} | {given} | {_cell(message(config))} |")
+        given = ", ".join(
+            part for part in (f"`platform: {config['platform']}`", markdown_cell(example)) if part
+        )
+        rows.append(f"| {what} | {given} | {markdown_cell(message(config))} |")
     return "\n".join(rows)
 
 
