@@ -87,8 +87,8 @@ class Review:
         self.findings.append(Finding(False, text))
 
 
-def read_render(folder: Path) -> dict[str, str]:
-    """The files of a render folder; NotARenderError when it is not one."""
+def read_render(folder: Path) -> Render:
+    """A render folder, parsed; NotARenderError when it is not one."""
     if not folder.is_dir():
         raise NotARenderError(f"{folder}: not a folder (name a render folder, e.g. render/<stack>)")
     missing = [name for name in REQUIRED if not (folder / name).is_file()]
@@ -102,12 +102,11 @@ def read_render(folder: Path) -> dict[str, str]:
         raise NotARenderError(
             f"{folder}: cannot be read: {getattr(error, 'strerror', None) or error}"
         ) from None
-    _parse(files, str(folder))
-    return files
+    return parse_render(files, str(folder))
 
 
 @dataclass
-class _Render:
+class Render:
     nodes: dict[str, dict[str, Any]]
     """URN-like key (parent type chain and name) -> graph.json node."""
     objects: dict[str, dict[str, Any]]
@@ -185,7 +184,19 @@ def _strict(proxy_config: Any) -> bool:
     return isinstance(topology, dict) and "proxyProtocol" in topology
 
 
-def _parse(files: dict[str, str], name: str) -> _Render:
+def object_id(obj: dict[str, Any]) -> str:
+    """A Kubernetes object's id in a render: apiVersion/kind/namespace/name (graph.json's `object`)."""
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('apiVersion')}/{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def release_id(release: dict[str, Any]) -> str:
+    """A Helm release's id in a render: helm/namespace/name (graph.json's `object`)."""
+    return f"helm/{release.get('namespace', '')}/{release.get('name', '')}"
+
+
+def parse_render(files: dict[str, str], name: str) -> Render:
+    """The files of a render (as tools.render writes them), parsed; NotARenderError naming `name`."""
     try:
         graph = json.loads(files["graph.json"])
         manifests = [
@@ -205,16 +216,11 @@ def _parse(files: dict[str, str], name: str) -> _Render:
             parent = by_id[parent].get("parent")
         return "$".join(types) + "::" + node["name"]
 
-    objects: dict[str, dict[str, Any]] = {}
-    for obj in manifests:
-        meta = obj.get("metadata") or {}
-        objects[
-            f"{obj.get('apiVersion')}/{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name', '')}"
-        ] = obj
+    objects = {object_id(obj): obj for obj in manifests}
     for release in releases if isinstance(releases, list) else []:
         if isinstance(release, dict):
-            objects[f"helm/{release.get('namespace', '')}/{release.get('name', '')}"] = release
-    return _Render({chain(n): n for n in by_id.values()}, objects)
+            objects[release_id(release)] = release
+    return Render({chain(n): n for n in by_id.values()}, objects)
 
 
 def _get(obj: Any, path: str) -> Any:
@@ -239,7 +245,13 @@ def _serves(oid: str) -> bool:
 
 
 def review(old_files: dict[str, str], new_files: dict[str, str]) -> Review:
-    old, new = _parse(old_files, "the old render"), _parse(new_files, "the new render")
+    """The review of two renders' files."""
+    return review_renders(
+        parse_render(old_files, "the old render"), parse_render(new_files, "the new render")
+    )
+
+
+def review_renders(old: Render, new: Render) -> Review:
     result = Review()
     _replacements(old, new, result)
     _gateways(old, new, result)
@@ -266,7 +278,7 @@ def _https_ports(obj: dict[str, Any]) -> set[str]:
     return found
 
 
-def _https(old: _Render, new: _Render, result: Review) -> None:
+def _https(old: Render, new: Render, result: Review) -> None:
     """A removed HTTPS server or listener: clients sent there (by a redirect that is only removed after
     the update, HSTS, bookmarks, https:// links) find nothing on 443."""
     for oid, obj in old.objects.items():
@@ -281,7 +293,7 @@ def _https(old: _Render, new: _Render, result: Review) -> None:
             )
 
 
-def _replacements(old: _Render, new: _Render, result: Review) -> None:
+def _replacements(old: Render, new: Render, result: Review) -> None:
     moved: set[str] = set()
     added = {k: n for k, n in new.nodes.items() if k not in old.nodes}
     for key, node in sorted(old.nodes.items()):
@@ -361,7 +373,7 @@ def _short(oid: str) -> str:
     return f"{parts[-3]} {parts[-2] + '/' if parts[-2] else ''}{parts[-1]}"
 
 
-def _gateways(old: _Render, new: _Render, result: Review) -> None:
+def _gateways(old: Render, new: Render, result: Review) -> None:
     before, after = old.gateways(), new.gateways()
     old_modes, new_modes = {g["mode"] for g in before.values()}, {g["mode"] for g in after.values()}
     if before and after and old_modes != new_modes:
@@ -437,8 +449,8 @@ def _minor(version: Any) -> tuple[int, int] | None:
         return None
 
 
-def _istio_version(old: _Render, new: _Render, result: Review) -> None:
-    def istiod(render: _Render) -> Any:
+def _istio_version(old: Render, new: Render, result: Review) -> None:
+    def istiod(render: Render) -> Any:
         return next(
             (
                 o.get("version")
@@ -493,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     try:
         old, new = read_render(args.old), read_render(args.new)
-        result = review(old, new)
+        result = review_renders(old, new)
     except NotARenderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -44,6 +44,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from tools import compare
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
 from tools.stackfile import StackFileError, read_stack_file
 from tools.yamlio import SAFE_DUMPER
@@ -218,12 +219,9 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
         if r.read_id:
             node["reads"] = r.read_id
         elif _is_object(r):
-            meta = r.inputs["metadata"]
-            node["object"] = "/".join(
-                (r.inputs["apiVersion"], r.inputs["kind"], meta.get("namespace", ""), meta.get("name", ""))
-            )
+            node["object"] = compare.object_id(r.inputs)
         elif r.type == HELM_RELEASE:
-            node["object"] = f"helm/{r.inputs.get('namespace', '')}/{r.inputs.get('name', '')}"
+            node["object"] = compare.release_id(r.inputs)
         if r.type == REMOTE_MANIFEST:
             node["file"] = r.inputs.get("file")
         nodes.append(node)
@@ -430,8 +428,6 @@ def main(argv: list[str] | None = None) -> int:
         return _usage(parser, f"--out {args.out}: {getattr(error, 'strerror', None) or error}")
     old = None
     if args.compare is not None:
-        from tools import compare
-
         try:
             old = compare.read_render(args.compare)
         except compare.NotARenderError as error:
@@ -457,9 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rendered {stack}: {len(run.resources)} resources into {args.out}; {chain_summary(run)}")
     if old is None:
         return 0
-    from tools import compare
-
-    review = compare.review(old, files)
+    review = compare.review_renders(old, compare.parse_render(files, "the new render"))
     print(compare.report(review, old_name=str(args.compare), new_name=str(args.out)))
     return 3 if review.risks else 0
 
