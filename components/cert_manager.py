@@ -6,16 +6,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import Component, owned_namespace
-from source_ip.config.models import QUICKSTART_ISSUER
 from source_ip.facts import (
     CERT_MANAGER,
     CERT_MANAGER_API,
     CERT_MANAGER_GATEWAY_API_VALUES,
+    CERT_MANAGER_GROUP,
     CERT_MANAGER_NAMESPACE,
     CERT_MANAGER_RELEASE,
     CERT_MANAGER_VALUES,
     CERT_MANAGER_VERSION,
     CERTIFICATE_READY,
+    QUICKSTART_ISSUER,
     WAIT_FOR_ANNOTATION,
 )
 
@@ -91,7 +92,7 @@ class CertManager(Component):
                     "issuerRef": {
                         "name": QUICKSTART_SELF_SIGNED,
                         "kind": "ClusterIssuer",
-                        "group": "cert-manager.io",
+                        "group": CERT_MANAGER_GROUP,
                     },
                 },
                 [self_signed],

@@ -19,7 +19,6 @@ from source_ip.facts import (
     ISTIOD_CONTAINER,
     ISTIOD_DEPLOYMENT,
     ISTIOD_RELEASE,
-    Chart,
     istio_end_of_support,
     istio_release,
 )
@@ -80,8 +79,13 @@ class IstioInstall(Component):
             )
         if install:
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
-            base = self._release(ISTIO_BASE_RELEASE, ISTIO_BASE, args["version"], namespace)
-            istiod = self._release(ISTIOD_RELEASE, ISTIOD, args["version"], [base])
+            version = args["version"]
+            base = self.chart_release(
+                "base", ISTIO_BASE_RELEASE, ISTIO_BASE, version, ISTIO_NAMESPACE, {}, depends_on=namespace
+            )
+            istiod = self.chart_release(
+                "istiod", ISTIOD_RELEASE, ISTIOD, version, ISTIO_NAMESPACE, {}, depends_on=[base]
+            )
             self.crds: list[pulumi.Input[pulumi.Resource]] = [base, *gateway_api]
             self.control_plane: list[pulumi.Input[pulumi.Resource]] = [istiod, *gateway_api]
         else:
@@ -105,11 +109,6 @@ class IstioInstall(Component):
         self.version = pulumi.Output.from_input(args["version"])
         self.installed = pulumi.Output.from_input(install)
         self.register_outputs({"version": self.version, "installed": self.installed})
-
-    def _release(
-        self, release: str, chart: Chart, version: pulumi.Input[str], after: list[pulumi.Resource]
-    ) -> k8s.helm.v3.Release:
-        return self.chart_release(chart.chart, release, chart, version, ISTIO_NAMESPACE, {}, depends_on=after)
 
 
 class IstiodTooOld(pulumi.RunError):

@@ -888,6 +888,8 @@ CERT_MANAGER_VERSION = "v1.21.1"
 """The published chart's version carries the `v` (../shared/upstream/SOURCES.md)."""
 CERT_MANAGER_RELEASE = "cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
+QUICKSTART_ISSUER = "istio-source-ip-quickstart-ca"
+"""The CA ClusterIssuer `certManager.quickstartIssuer` creates (a self-signed CA, for kind and tests)."""
 CERT_MANAGER_VALUES: dict[str, Any] = {"crds": {"enabled": True}}
 """The chart's CRDs with the release (Certificate, Issuer, ClusterIssuer, ...: deploy/crds at v1.21.1)."""
 CERT_MANAGER_GATEWAY_API_VALUES: dict[str, Any] = {
@@ -907,7 +909,8 @@ values.yaml shows this very `gatewayAPI: {enabled: true}`). At the v1.21.1 tag o
 only copied into it when it is unset (internal/apis/config/controller/v1alpha1/defaults.go). The
 ExperimentalGatewayAPISupport feature gate it also needs defaults to true (internal/controller/feature/
 features.go: Beta, Default true)."""
-CERT_MANAGER_API = "cert-manager.io/v1"
+CERT_MANAGER_GROUP = "cert-manager.io"
+CERT_MANAGER_API = f"{CERT_MANAGER_GROUP}/v1"
 ISTIO_INGRESS_CLASS = "istio"
 """cert-manager's Ingress solver (`http01.ingress.class: istio`) makes an Ingress istiod converts into a
 Gateway whose selector is `istio: <meshConfig.ingressSelector>`, `istio: ingressgateway` by default

@@ -19,7 +19,7 @@ from typing import Any, NotRequired, TypedDict, cast
 import pulumi
 
 from source_ip.facts import (
-    CERT_MANAGER_API,
+    CERT_MANAGER_GROUP,
     GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     MIGRATION_POD_LABEL,
@@ -323,7 +323,7 @@ def tls_decisions(settings: "GatewaySettings") -> TlsDecisions | None:
             "issuerRef": {
                 "name": issuer["issuer"],
                 "kind": issuer.get("issuer_kind", "ClusterIssuer"),
-                "group": CERT_MANAGER_API.split("/")[0],
+                "group": CERT_MANAGER_GROUP,
             },
         }
         if issuer and not https.get("secret_name")

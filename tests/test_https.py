@@ -408,7 +408,11 @@ def test_tls_leaves_the_proxy_and_etp_pairing_as_it_is(routing: str) -> None:
     443 included (docs/https.md): TLS changes neither side of the pairing."""
     hetzner = {"serviceAnnotations": {"load-balancer.hetzner.cloud/location": "fsn1"}}
     migrating = {"proxyProtocolMigration": True}  # passthrough that accepts both: an accept-both EnvoyFilter
-    cases = (("hetzner", hetzner, {}), ("gcp", {}, {}), ("aws-nlb", migrating, {"sourceIp": "local"}))
+    cases: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        ("hetzner", hetzner, {}),
+        ("gcp", {}, {}),
+        ("aws-nlb", migrating, {"sourceIp": "local"}),
+    ]
     filters = 0
     for platform, gateway, keys in cases:
         plain = cached_run(raw(platform, routing=routing, gateway=gateway, **keys))

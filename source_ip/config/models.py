@@ -29,6 +29,7 @@ from source_ip.facts import (
     ISTIO_SUPPORTED_MINORS,
     ISTIO_VERSION,
     PLATFORMS,
+    QUICKSTART_ISSUER,
     RESERVED_LABEL_PREFIXES,
     RESERVED_RELEASE_NAMES,
     Platform,
@@ -491,10 +492,6 @@ class MetalLBConfig(_Section):
             if not _LABEL_VALUE.fullmatch(label_value):
                 raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
         return value
-
-
-QUICKSTART_ISSUER = "istio-source-ip-quickstart-ca"
-"""The CA ClusterIssuer `certManager.quickstartIssuer` creates (a self-signed CA, for kind and tests)."""
 
 
 class CertManagerConfig(_Section):
