@@ -219,17 +219,13 @@ class GatewaySettings:
 
 
 def program_annotations(settings: GatewaySettings) -> dict[str, str]:
-    """The Service annotations the program sets itself for this gateway (before the user's): the
-    mode's, and with PROXY protocol the one that asks for `ipMode: Proxy` where the platform has one."""
-    return {
-        **program_service_annotations(
-            settings.platform_entry,
-            settings.mode,
-            hairpin_hostname=settings.hairpin_hostname,
-            metallb_pool=settings.metallb["pool"] if settings.metallb else None,
-        ),
-        **settings.platform_entry.ip_mode_annotations(settings.mode),
-    }
+    """The Service annotations the program sets itself for this gateway (before the user's)."""
+    return program_service_annotations(
+        settings.platform_entry,
+        settings.mode,
+        hairpin_hostname=settings.hairpin_hostname,
+        metallb_pool=settings.metallb["pool"] if settings.metallb else None,
+    )
 
 
 class Deployer(StrEnum):

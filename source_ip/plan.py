@@ -120,7 +120,8 @@ def program_service_annotations(
     hairpin_hostname: str | None = None,
 ) -> dict[str, str]:
     """The Service annotations the program sets for `mode`: the platform's, the MetalLB pool, the
-    hairpin hostname, and on a platform without known PROXY annotations the declaration marker."""
+    hairpin hostname, on a platform without known PROXY annotations the declaration marker, and with
+    PROXY protocol the one that asks for `ipMode: Proxy` where the platform has one."""
     annotations = platform.annotations_for(mode)
     if metallb_pool is not None:
         annotations[METALLB_POOL_ANNOTATIONS[0]] = metallb_pool
@@ -130,7 +131,7 @@ def program_service_annotations(
     hairpin = platform.hairpin_annotation
     if hairpin and sends_proxy and (hairpin_hostname or platform.hairpin_value == "true"):
         annotations[hairpin] = hairpin_hostname or "true"
-    return annotations
+    return {**annotations, **platform.ip_mode_annotations(mode)}
 
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"

@@ -248,12 +248,9 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             "false",
         )
     pool = config.metallb.pool if config.platform_entry.pins_nodes else None
-    program = {
-        **program_service_annotations(
-            platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
-        ),
-        **platform.ip_mode_annotations(entry.mode),
-    }
+    program = program_service_annotations(
+        platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
+    )
     for annotation, why in service_annotation_problems(
         platform, entry.mode, program, gateway.service_annotations
     ):
