@@ -258,6 +258,11 @@ class Platform:
     caveats: str = ""
 
     @property
+    def main_switches(self) -> tuple[ProxySwitch, ...]:
+        """The PROXY switches that turn the whole LB on or off (not per-port, not a read-first fallback)."""
+        return tuple(s for s in self.proxy_switches if not s.per_port and not s.fallback)
+
+    @property
     def default_mode(self) -> SourceIpMode:
         return self.modes[0]
 

@@ -204,7 +204,7 @@ def service_annotation_problems(
         if problem is not None:
             problems.append((key, problem))
     problems += _exclusive_switch_problems(platform, final, user, {key for key, _ in problems})
-    main_switches = [s for s in platform.proxy_switches if not s.per_port and not s.fallback]
+    main_switches = platform.main_switches
     if (
         mode == SourceIpMode.PROXY_PROTOCOL
         and main_switches
@@ -232,7 +232,7 @@ def _user_switch_problem(
         return None
     own = switch in platform.proxy_switches
     if own and switch.fallback:
-        current = next(s.key for s in platform.proxy_switches if not s.fallback and not s.per_port)
+        current = platform.main_switches[0].key
         how = (
             f"which the controller reads first and the program sets itself for the {mode} path"
             if current in program

@@ -105,7 +105,7 @@ def test_passthrough_turns_proxy_off_where_removing_the_annotation_would_not() -
     keeping = [p for p in PLATFORMS.values() if p.unset_keeps_proxy]
     assert {p.id for p in keeping} >= {"alibaba", "civo"}
     for platform in keeping:
-        for switch in (s for s in platform.proxy_switches if not s.fallback and not s.per_port):
+        for switch in platform.main_switches:
             if switch.off:
                 assert switch.reads(platform.local_annotations[switch.key]) == "off", platform.id
             else:
