@@ -35,6 +35,31 @@ class Component(pulumi.ComponentResource):
     def child(self, *, depends_on: Sequence[pulumi.Input[pulumi.Resource]] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on])
 
+    def custom_resource(
+        self,
+        suffix: str,
+        api_version: str,
+        kind: str,
+        name: pulumi.Input[str],
+        namespace: pulumi.Input[str] | None,
+        spec: dict[str, Any],
+        *,
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
+    ) -> k8s.apiextensions.CustomResource:
+        """A custom resource named `name` (in `namespace`, None for a cluster-scoped one), a child named
+        `<component>-<suffix>`."""
+        metadata: dict[str, Any] = {"name": name}
+        if namespace is not None:
+            metadata["namespace"] = namespace
+        return k8s.apiextensions.CustomResource(
+            self.child_name(suffix),
+            api_version=api_version,
+            kind=kind,
+            metadata=metadata,
+            spec=spec,
+            opts=self.child(depends_on=depends_on),
+        )
+
     def chart_release(
         self,
         suffix: str,

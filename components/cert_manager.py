@@ -70,16 +70,18 @@ class CertManager(Component):
             self.ready.append(release)
         issuer_name: str | None = None
         if args.get("quickstart_issuer", False):
-            self_signed = self._object(
+            self_signed = self.custom_resource(
                 "selfsigned-issuer",
+                CERT_MANAGER_API,
                 "ClusterIssuer",
                 QUICKSTART_SELF_SIGNED,
                 None,
                 {"selfSigned": {}},
-                self.ready,
+                depends_on=self.ready,
             )
-            ca = self._object(
+            ca = self.custom_resource(
                 "quickstart-ca",
+                CERT_MANAGER_API,
                 "Certificate",
                 QUICKSTART_ISSUER,
                 CERT_MANAGER_NAMESPACE,
@@ -95,42 +97,22 @@ class CertManager(Component):
                         "group": CERT_MANAGER_GROUP,
                     },
                 },
-                [self_signed],
+                depends_on=[self_signed],
             )
-            issuer = self._object(
+            issuer = self.custom_resource(
                 "quickstart-issuer",
+                CERT_MANAGER_API,
                 "ClusterIssuer",
                 QUICKSTART_ISSUER,
                 None,
                 {"ca": {"secretName": QUICKSTART_CA_SECRET}},
-                [ca],
+                depends_on=[ca],
             )
             self.ready.append(issuer)
             issuer_name = QUICKSTART_ISSUER
         self.installed = pulumi.Output.from_input(args["install"])
         self.issuer = pulumi.Output.from_input(issuer_name)
         self.register_outputs({"installed": self.installed, "issuer": self.issuer})
-
-    def _object(
-        self,
-        suffix: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        spec: dict[str, Any],
-        after: list[pulumi.Resource],
-    ) -> pulumi.Resource:
-        metadata: dict[str, Any] = {"name": name}
-        if namespace is not None:
-            metadata["namespace"] = namespace
-        return k8s.apiextensions.CustomResource(
-            self.child_name(suffix),
-            api_version=CERT_MANAGER_API,
-            kind=kind,
-            metadata=metadata,
-            spec=spec,
-            opts=self.child(depends_on=after),
-        )
 
 
 class GatewayCertificateArgs(TypedDict):

@@ -2,10 +2,8 @@
 the accept-both and rate-limit EnvoyFilters and the outputs."""
 
 from collections.abc import Callable
-from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.gateway import GatewayDecisions, GatewaySettings
@@ -26,27 +24,15 @@ class GatewayComponent(Component):
         self.settings: GatewaySettings = decisions.settings
         self.ref: GatewayRef = decisions.ref
         if decisions.front_proxy_guard is not None:
-            guard = self._istio_object(
+            guard = self.custom_resource(
                 "front-proxy-guard",
                 "security.istio.io/v1",
                 "AuthorizationPolicy",
                 decisions.front_proxy_guard_name,
+                self.settings.namespace,
                 decisions.front_proxy_guard,
             )
             self._depends_on = [*self._depends_on, guard]
-
-    def _istio_object(
-        self, suffix: str, api_version: str, kind: str, name: str, spec: dict[str, Any]
-    ) -> pulumi.CustomResource:
-        """An Istio object of this gateway, in the gateway's namespace."""
-        return k8s.apiextensions.CustomResource(
-            self.child_name(suffix),
-            api_version=api_version,
-            kind=kind,
-            metadata={"name": name, "namespace": self.settings.namespace},
-            spec=spec,
-            opts=self.child(),
-        )
 
     def _finish(self, address: Callable[[], pulumi.Output[str | None]]) -> None:
         """The EnvoyFilter that accepts both while migrating, then the outputs every gateway has: its
@@ -59,7 +45,9 @@ class GatewayComponent(Component):
         ]
         for suffix, name, spec in filters:
             if spec is not None:
-                self._istio_object(suffix, "networking.istio.io/v1alpha3", "EnvoyFilter", name, spec)
+                self.custom_resource(
+                    suffix, "networking.istio.io/v1alpha3", "EnvoyFilter", name, self.settings.namespace, spec
+                )
         self.address = address()
         self.labels = pulumi.Output.from_input(decisions.pod_labels)
         self.allowlist_field = pulumi.Output.from_input(str(decisions.allowlist_field))
