@@ -14,7 +14,9 @@ import time
 
 import pytest
 
+from tests import verify_servers
 from tests.verify_servers import (
+    HOST,
     Gateway,
     GoHttpbin,
     HAProxy,
@@ -25,13 +27,10 @@ from tests.verify_servers import (
 )
 from tools import verify as v
 
-HOST = "echo.example.com"
-
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
-    code = v.main([*args, "--json", "--attempts", "1", "--timeout", "2"])
-    out = capsys.readouterr().out
-    return code, json.loads(out)
+    """With a 2 s budget: several tests here wait for a silent or trickling server."""
+    return verify_servers.run_main(capsys, *args, timeout=2)
 
 
 @pytest.mark.parametrize("echo_app", [GoHttpbin, PypiHttpbin], ids=["go-httpbin", "pypi-httpbin"])

@@ -9,16 +9,10 @@ import time
 
 import pytest
 
-from tests.verify_servers import Gateway, GoHttpbin, RateLimited, RawServer
+from tests.verify_servers import HOST, Gateway, GoHttpbin, RateLimited, RawServer, run_main
 from tools import verify as v
 
-HOST = "echo.example.com"
 CF = "CF-Connecting-IP"
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
-    code = v.main([*args, "--json", "--attempts", "1", "--timeout", "5"])
-    return code, json.loads(capsys.readouterr().out)
 
 
 # --- --via-header ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verify_servers import Gateway, GoHttpbin
+from tests.verify_servers import HOST, Gateway, GoHttpbin
 from tools import pyast
 from tools import verify as v
 from tools.verify import readers, reference
@@ -20,7 +20,6 @@ from tools.verify import readers, reference
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tools" / "verify"
 DOC = ROOT / "docs" / "verify.md"
-HOST = "echo.example.com"
 
 RELEASED_CODES = {
     "ok": 0,

@@ -12,10 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.test_first_contact import fake_env
-from tests.verify_servers import Gateway, GoHttpbin, HAProxy, Pki, RawServer, free_port, wait_listening
+from tests.verify_servers import (
+    HOST,
+    Gateway,
+    GoHttpbin,
+    HAProxy,
+    Pki,
+    RawServer,
+    free_port,
+    run_main,
+    wait_listening,
+)
 from tools import verify as v
 
-HOST = "echo.example.com"
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(Pki.missing() is not None, reason=str(Pki.missing()))
@@ -27,11 +36,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     pki.ca("gateway-ca")
     pki.ca("other-ca")
     return pki
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
-    code = v.main([*args, "--json", "--attempts", "1", "--timeout", "5"])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def test_a_trusted_certificate_for_the_host_carries_the_client_address(

@@ -15,6 +15,7 @@
 - `RateLimited`: the echo app behind a limit of K requests per client address (or per the value of a
   header), answering 429 with an optional retry-after afterwards.
 - `HAProxy`: Debian's haproxy as the real PROXY-protocol peer (started per test).
+- `run_main`: verify's main with --json, one attempt and a time budget: (exit code, the verdict).
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tools import verify
+
+HOST = "echo.example.com"
+"""The Host the stand-in gateways route (and the TLS server name of their certificates)."""
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str, timeout: float = 5) -> tuple[int, dict]:
+    """verify's main with --json, one attempt and `timeout` seconds: (exit code, the verdict object)."""
+    code = verify.main([*args, "--json", "--attempts", "1", "--timeout", f"{timeout:g}"])
+    return code, json.loads(capsys.readouterr().out)
 
 
 def free_port() -> int:
