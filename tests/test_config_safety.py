@@ -19,7 +19,7 @@ from source_ip.config import (
 )
 from source_ip.facts import PLATFORMS, SourceIpMode
 from source_ip.plan import AllowlistField, ProxyProtocolListener, allowlist_field, client_address_source
-from tests.conftest import STACKS, raw, stack_raw_config
+from tests.conftest import STACKS, cached_run, raw, stack_raw_config, stack_run
 from tools.program import ProgramRun, run_program
 from tools.stackfile import read_stack_file
 
@@ -146,7 +146,7 @@ def test_an_allowlist_entry_that_admits_everyone_or_no_one_is_refused(entry: str
 
 def test_allowlist_entries_that_mean_what_they_say_reach_the_policy_as_written() -> None:
     entries = ["203.0.113.0/24", "203.0.113.7", "2001:db8::/32", "127.0.0.1", "0.0.0.0/0", "::/0"]
-    run = run_program(raw("gcp", allowlist=entries))
+    run = cached_run(raw("gcp", allowlist=entries))
     [policy] = run.k8s_objects("AuthorizationPolicy")
     assert policy["spec"]["rules"] == [{"from": [{"source": {"ipBlocks": sorted(entries)}}]}]
 
@@ -274,7 +274,7 @@ def test_no_gateway_name_that_clashes_with_a_program_resource_is_accepted(stack:
     """The gateway `gw` names its resources `gw`, `gw-<suffix>`; any other resource of the same type named
     `<x>-<suffix>` makes `x` a name a gateway must not take, and the program's components are named as
     PROGRAM_COMPONENTS says (the render keys resources by type and name)."""
-    run = run_program({**FULL_STACKS[stack], **raw(None, routing=routing)})
+    run = cached_run({**FULL_STACKS[stack], **raw(None, routing=routing)})
     gateway = [r for r in run.resources if r.name.startswith("gw")]
     gateway_suffixes = {(r.type, r.name.removeprefix("gw").lstrip("-")) for r in gateway}
     others = [r for r in run.resources if not r.name.startswith("gw")]
@@ -345,10 +345,9 @@ def test_upserting_existing_objects_is_refused_while_the_stack_declares_namespac
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_declared_namespaces_are_the_namespaces_the_program_creates(stack: str) -> None:
-    raw_config = stack_raw_config(stack)
-    run = run_program(raw_config)
+    run = stack_run(stack)
     created = {o["metadata"]["name"] for o in run.k8s_objects("Namespace")}
-    assert set(declared_namespaces(parse_config(raw_config))) == created
+    assert set(declared_namespaces(parse_config(stack_raw_config(stack)))) == created
 
 
 # --- Numbers over what the consumer reads -----------------------------------------------------------

@@ -25,10 +25,9 @@ from source_ip.facts import (
     gateway_selector_labels,
 )
 from source_ip.gateway import Deployer, GatewaySettings, IngressGatewayArgs, decide
-from tests.conftest import raw
+from tests.conftest import cached_run, raw
 from tests.test_source_ip_invariants import gateways_or_rejection, option_mixes, several_gateways
 from tools import pyast
-from tools.program import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,7 +167,7 @@ def test_a_migrating_gateway_gets_one_envoy_filter_in_each_routing_mode_selectin
     specs = {}
     for routing in ("istio", "gateway-api"):
         config = raw("aws-nlb", routing=routing, gateway={"proxyProtocolMigration": True})
-        [envoy_filter] = run_program(config).k8s_objects("EnvoyFilter")
+        [envoy_filter] = cached_run(config).k8s_objects("EnvoyFilter")
         specs[routing] = envoy_filter["spec"]
     istio, gateway_api = (dict(specs[r]) for r in ("istio", "gateway-api"))
     assert istio.pop("workloadSelector")["labels"]["app"] == "istio-ingressgateway"
