@@ -6,13 +6,14 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from source_ip.config import NAMESPACE
+from source_ip.config import NAMESPACE, ConfigError, parse_config
 from tools.program import ROOT, ProgramRun, run_program
 from tools.stackfile import read_stack_file
 
@@ -50,11 +51,39 @@ def stack_run(stack: str, service_address: str | None = None) -> ProgramRun:
     return cached_run(stack_raw_config(stack), stack=stack, service_address=service_address)
 
 
+def problems_of(config: dict[str, str]) -> list[str]:
+    """The lines `parse_config` refuses `config` with (it must refuse it)."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config)
+    return [str(p) for p in caught.value.problems]
+
+
+NEAR_MISSES = ["Istio-Source-IP", "istio-sourceip", "istio_source_ip", "istio-source-ipp"]
+"""Config namespaces one slip away from the program's, which the program warns about by name."""
+
+
 def shell_without_pulumi() -> dict[str, str]:
     """This environment without PULUMI_* and without an outer make's command line (MAKEFLAGS carries
     its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`)."""
     outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
     return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
+
+
+FAKES = ROOT / "tests" / "fakes"
+"""Stand-ins for docker, kubectl and pulumi that record their calls (tests/fakes)."""
+
+
+def fake_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment for a subprocess whose docker, kubectl and pulumi are the fakes, logging under
+    `tmp_path`; `extra` sets their answers (FAKE_PULUMI_OUTPUTS, ...)."""
+    env = {k: v for k, v in shell_without_pulumi().items() if not k.startswith("FAKE_")}
+    return {
+        **env,
+        "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        "FAKE_DOCKER_STATE": str(tmp_path / "docker"),
+        "FAKE_PULUMI_LOG": str(tmp_path / "pulumi.log"),
+        **extra,
+    }
 
 
 def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,16 +7,10 @@ import json
 import pytest
 
 from source_ip.config import ConfigError, parse_config, raw_config_from_runtime
-from tests.conftest import raw
+from tests.conftest import problems_of, raw
 from tools.program import ProgramRun, run_program
 
 TGA = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
-
-
-def problems_of(config: dict[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(config)
-    return [str(p) for p in caught.value.problems]
 
 
 def test_defaults_follow_the_contract() -> None:

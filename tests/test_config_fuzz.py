@@ -22,7 +22,7 @@ from source_ip.config import (
 )
 from source_ip.facts import FIXED_ADDRESS_ANNOTATIONS, SourceIpMode
 from source_ip.plan import ProxyProtocolListener
-from tests.conftest import STACKS, stack_raw_config
+from tests.conftest import NEAR_MISSES, STACKS, stack_raw_config
 from tools.program import ProgramRun, run_program
 
 FUZZ_COUNTS: Counter[str] = Counter()
@@ -111,7 +111,6 @@ allowlist_entries = (
     | st.tuples(st.ip_addresses(v=6), st.sampled_from(["eth0", "1", "%"])).map(lambda t: f"{t[0]}%{t[1]}")
 )
 RISKY_NAMES = ["echo", "1edge", "istio-reader-service-account", "istiod", "istio", "metallb-pinning", "edge"]
-NEAR_MISSES = ["Istio-Source-IP", "istio-sourceip", "istio_source_ip", "istio-source-ipp"]
 big_numbers = st.sampled_from([2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63, -1, 0])
 SHARED_VALUES = [
     "192.0.2.10",

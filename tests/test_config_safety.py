@@ -19,7 +19,7 @@ from source_ip.config import (
 )
 from source_ip.facts import PLATFORMS, SourceIpMode
 from source_ip.plan import AllowlistField, ProxyProtocolListener, allowlist_field, client_address_source
-from tests.conftest import STACKS, cached_run, raw, stack_raw_config, stack_run
+from tests.conftest import NEAR_MISSES, STACKS, cached_run, raw, stack_raw_config, stack_run
 from tools.program import ProgramRun, run_program
 from tools.stackfile import read_stack_file
 
@@ -28,7 +28,7 @@ EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
 METALLB = {"nodes": ["w1"], "install": True, "addresses": ["192.0.2.0/24"]}
 
 
-def problems_of(config: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
+def problems_by_key(config: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
     """Problem key -> the whole line, as `pulumi up` prints it."""
     with pytest.raises(ConfigError) as caught:
         parse_config(config, environ)
@@ -36,7 +36,7 @@ def problems_of(config: dict[str, str], environ: dict[str, str] | None = None) -
 
 
 def refused(config: dict[str, str], key: str, phrase: str, environ: dict[str, str] | None = None) -> str:
-    problems = problems_of(config, environ)
+    problems = problems_by_key(config, environ)
     assert key in problems, problems
     assert phrase in problems[key], problems[key]
     return problems[key]
@@ -396,7 +396,7 @@ def test_a_4400_digit_integer_is_refused_by_its_key() -> None:
         "holds an integer of more than 4300 digits",
     )
     not_a_string: dict[str, object] = {"replicas": 10**4400}  # what an in-process caller could pass
-    problems = problems_of({**raw("gcp"), "istio-source-ip:gateway": not_a_string})  # type: ignore[dict-item]
+    problems = problems_by_key({**raw("gcp"), "istio-source-ip:gateway": not_a_string})  # type: ignore[dict-item]
     assert "(got {" not in problems["istio-source-ip:gateway.replicas"]
     assert "an integer of about 4401 digits" in problems["istio-source-ip:gateway.replicas"]
 
@@ -423,9 +423,6 @@ def test_a_10_mb_value_or_key_is_not_echoed_whole() -> None:
 
 
 # --- A config namespace that is almost ours -----------------------------------------------------------
-
-
-NEAR_MISSES = ["Istio-Source-IP", "istio-sourceip", "istio_source_ip", "istio-source-ipp"]
 
 
 @pytest.mark.parametrize("namespace", NEAR_MISSES)

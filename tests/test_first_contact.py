@@ -7,7 +7,6 @@ real ones; the verify request itself is a real exchange with a gateway stand-in 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,22 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make, shell_without_pulumi
+from tests.conftest import fake_env, make
 from tests.verify_servers import Gateway, GoHttpbin
 from tools.program import ROOT
-
-FAKES = ROOT / "tests" / "fakes"
-
-
-def fake_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in shell_without_pulumi().items() if not k.startswith("FAKE_")}
-    return {
-        **env,
-        "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        "FAKE_DOCKER_STATE": str(tmp_path / "docker"),
-        "FAKE_PULUMI_LOG": str(tmp_path / "pulumi.log"),
-        **extra,
-    }
 
 
 def calls(tmp_path: Path, tool: str) -> list:

@@ -14,8 +14,7 @@ from policy import validators
 from source_ip.config import parse_config
 from source_ip.config.rules import hairpin_fix
 from source_ip.facts import PLATFORMS
-from tests.conftest import cached_run, raw, stack_run
-from tests.test_config import problems_of
+from tests.conftest import cached_run, problems_of, raw, stack_run
 from tools import compare, https_table, render
 from tools.program import ProgramRun
 from tools.readme import with_table

@@ -10,8 +10,7 @@ import yaml
 
 from source_ip import facts
 from source_ip.config import parse_config
-from tests.conftest import STACKS, raw, stack_raw_config
-from tests.test_config import problems_of
+from tests.conftest import STACKS, problems_of, raw, stack_raw_config
 from tools.charts import find_charts
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"

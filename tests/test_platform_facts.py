@@ -24,8 +24,7 @@ from source_ip.facts import (
     proxy_switch_for,
 )
 from source_ip.plan import annotation_key_problem, program_service_annotations
-from tests.conftest import raw
-from tests.test_config import problems_of
+from tests.conftest import problems_of, raw
 from tools.program import HELM_RELEASE
 
 TGA = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"

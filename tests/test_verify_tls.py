@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_first_contact import fake_env
+from tests.conftest import FAKES, fake_env
 from tests.verify_servers import (
     HOST,
     Gateway,
@@ -159,7 +159,7 @@ def test_stack_with_tls_is_verified_over_https(
 ) -> None:
     with GoHttpbin() as echo, Gateway(echo, tls=pki.server_context("gateway-ca", HOST)) as gateway:
         outputs = {"gatewayAddress": f"127.0.0.1:{gateway.port}", "echoHost": HOST, "tls": {"hosts": [HOST]}}
-        monkeypatch.setenv("PATH", f"{ROOT / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
         monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(outputs))
         monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "pulumi.log"))
         code, result = run_main(
@@ -254,7 +254,7 @@ def test_a_kind_stack_trusts_its_quickstart_ca_read_from_the_cluster(
             "tls": {"hosts": [HOST]},
             "quickstartCaSecret": "cert-manager/istio-source-ip-quickstart-ca",
         }
-        monkeypatch.setenv("PATH", f"{ROOT / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
         monkeypatch.setenv("FAKE_PULUMI_OUTPUTS", json.dumps(outputs))
         monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "pulumi.log"))
         monkeypatch.setenv("FAKE_KUBECTL_SECRET", "cert-manager/istio-source-ip-quickstart-ca")
