@@ -243,7 +243,7 @@ GATEWAY_API_GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 
 
-def _patch(text: Any) -> Mapping[str, Any]:
+def parameters_patch(text: Any) -> Mapping[str, Any]:
     """One patch of a gateway's parameters ConfigMap (YAML text), or {} when it is not a mapping."""
     if not isinstance(text, str):
         return {}
@@ -256,8 +256,8 @@ def _patch(text: Any) -> Mapping[str, Any]:
 def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
     """The client-IP settings of a Gateway API gateway, read from its parameters ConfigMap, in the shape
     the chart-based checks read (service annotations and ETP; pod annotations and labels)."""
-    service = _patch(data.get("service"))
-    template = _map(_map(_patch(data.get("deployment")).get("spec")).get("template"))
+    service = parameters_patch(data.get("service"))
+    template = _map(_map(parameters_patch(data.get("deployment")).get("spec")).get("template"))
     values = {
         "service": {
             "annotations": _map(service.get("metadata")).get("annotations"),

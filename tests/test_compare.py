@@ -218,3 +218,11 @@ def test_a_changed_parameters_configmap_is_a_note_saying_istiod_leaves_the_gatew
     changed = compare.review(with_other("1"), with_other("2")).findings
     [note] = [f.text for f in changed if "ConfigMap istio-system/other" in f.text]
     assert note.endswith("(unless kubernetes:enableConfigMapMutable is true)")
+
+
+def test_the_generic_platforms_declaration_counts_as_the_load_balancer_sending_the_header() -> None:
+    """Read as the policy pack reads it: istio-source-ip.io/lb-sends-proxy-protocol, or a per-port switch."""
+    [risk] = risks(
+        {"platform": "generic", "sourceIp": "local"}, {"platform": "generic", "sourceIp": "proxy-protocol"}
+    )
+    assert "(gateway off -> strict, load balancer sends none -> sends the header)" in risk

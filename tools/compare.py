@@ -36,12 +36,12 @@ from typing import Any
 
 import yaml
 
-from source_ip.facts import ALL_PROXY_SWITCHES, GATEWAY_PARAMETERS_WHILE_MISSING
+from policy import validators
+from source_ip.facts import GATEWAY_PARAMETERS_WHILE_MISSING
 from tools.yamlio import SAFE_LOADER
 
 REQUIRED = ("graph.json", "manifests.yaml", "patches.yaml", "releases.yaml")
 GATEWAY_API = "gateway.networking.k8s.io/"
-PROXY_CONFIG = "proxy.istio.io/config"
 ADDRESS_ANNOTATIONS = (
     "metallb.io/loadBalancerIPs",
     "service.beta.kubernetes.io/aws-load-balancer-eip-allocations",
@@ -121,67 +121,44 @@ class Render:
         }
 
     def gateways(self) -> dict[str, dict[str, Any]]:
-        """Gateway id (mode, namespace/name) -> its facts: listener, lb, hpa, pdb, address, service type."""
+        """Gateway id (mode, namespace/name) -> its facts: listener, lb, hpa, pdb, address, service type.
+        The client-IP settings are read as the policy pack reads them (policy/validators.Gateway)."""
         found: dict[str, dict[str, Any]] = {}
         for oid, obj in self.objects.items():
             if oid.startswith("helm/") and obj.get("chart") == "gateway":
                 values = obj.get("values") or {}
-                service = values.get("service") or {}
+                gateway = validators.Gateway(obj["name"], values)
                 found[f"{obj['namespace']}/{obj['name']}"] = {
                     "mode": "istio",
-                    "strict": _strict((values.get("podAnnotations") or {}).get(PROXY_CONFIG)),
-                    "annotations": service.get("annotations") or {},
-                    "type": service.get("type", "LoadBalancer"),
+                    "gateway": gateway,
+                    "type": gateway.service.get("type", "LoadBalancer"),
                     "hpa": bool((values.get("autoscaling") or {}).get("enabled")),
                     "pdb": bool(values.get("podDisruptionBudget")),
                     "replicas": values.get("replicaCount"),
                 }
             elif oid.startswith(GATEWAY_API) and obj.get("kind") == "Gateway":
                 meta = obj["metadata"]
-                params = self.objects.get(_parameters_id(obj), {})
-                data = params.get("data") or {}
-                deployment, service = _yaml(data.get("deployment")), _yaml(data.get("service"))
-                template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                data = self.objects.get(_parameters_id(obj), {}).get("data") or {}
+                gateway = validators.gateway_from_parameters(meta["name"], data)
                 found[f"{meta.get('namespace', '')}/{meta['name']}"] = {
                     "mode": "gateway-api",
-                    "strict": _strict((template.get("annotations") or {}).get(PROXY_CONFIG)),
-                    "annotations": (service.get("metadata") or {}).get("annotations") or {},
-                    "type": (service.get("spec") or {}).get("type", "LoadBalancer"),
+                    "gateway": gateway,
+                    "type": (validators.parameters_patch(data.get("service")).get("spec") or {}).get(
+                        "type", "LoadBalancer"
+                    ),
                     "hpa": "horizontalPodAutoscaler" in data,
                     "pdb": "podDisruptionBudget" in data,
                     "replicas": None,
                 }
-        for key, gateway in found.items():
+        for key, facts in found.items():
             namespace, name = key.split("/", 1)
+            gateway = facts.pop("gateway")
             both = f"networking.istio.io/v1alpha3/EnvoyFilter/{namespace}/{name}-proxy-protocol-accept-both"
-            gateway["listener"] = "both" if both in self.objects else "strict" if gateway["strict"] else "off"
-            gateway["lb"] = (
-                "sends"
-                if any(
-                    k in ALL_PROXY_SWITCHES and ALL_PROXY_SWITCHES[k].reads(str(v)) == "on"
-                    for k, v in gateway["annotations"].items()
-                )
-                else "none"
-            )
+            strict = "proxyProtocol" in gateway.topology
+            facts["annotations"] = gateway.annotations
+            facts["listener"] = "both" if both in self.objects else "strict" if strict else "off"
+            facts["lb"] = "sends" if gateway.lb_sends_proxy_protocol else "none"
         return found
-
-
-def _yaml(text: Any) -> dict[str, Any]:
-    try:
-        value = yaml.load(text, Loader=SAFE_LOADER) if isinstance(text, str) else None
-    except yaml.YAMLError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _strict(proxy_config: Any) -> bool:
-    """The gateway requires the PROXY header: gatewayTopology.proxyProtocol in proxy.istio.io/config."""
-    try:
-        config = json.loads(proxy_config) if isinstance(proxy_config, str) else {}
-    except ValueError:
-        return False
-    topology = config.get("gatewayTopology") if isinstance(config, dict) else None
-    return isinstance(topology, dict) and "proxyProtocol" in topology
 
 
 def object_id(obj: dict[str, Any]) -> str:
