@@ -59,6 +59,8 @@ class Gateway:
     unreadable: str | None = None
     """Why the release's values cannot be read (not an object): every check then reports it, as for a
     value unknown in preview, instead of passing a gateway it could not see."""
+    namespace: Any = None
+    """The release's (or the Gateway's) namespace, as the resource gives it."""
 
     @property
     def service(self) -> Mapping[str, Any]:
@@ -121,7 +123,8 @@ def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
             unreadable = (
                 f"its values are not an object (got {type(values).__name__}), so they cannot be checked"
             )
-        return Gateway(name if isinstance(name, str) and name else chart, _map(values), unreadable)
+        name = name if isinstance(name, str) and name else chart
+        return Gateway(name, _map(values), unreadable, props.get("namespace"))
     return None
 
 
@@ -253,7 +256,7 @@ def parameters_patch(text: Any) -> Mapping[str, Any]:
         return {}
 
 
-def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
+def gateway_from_parameters(name: str, data: Mapping[str, Any], namespace: Any = None) -> Gateway:
     """The client-IP settings of a Gateway API gateway, read from its parameters ConfigMap, in the shape
     the chart-based checks read (service annotations and ETP; pod annotations and labels)."""
     service = parameters_patch(data.get("service"))
@@ -271,7 +274,7 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any]) -> Gateway:
         "labels": _map(template.get("metadata")).get("labels"),
         "nodeSelector": _map(template.get("spec")).get("nodeSelector"),
     }
-    return Gateway(name, values)
+    return Gateway(name, values, namespace=namespace)
 
 
 def _object_key(metadata: Any) -> tuple[str | None, str | None]:
@@ -292,7 +295,7 @@ def gateway_api_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list
         data = configmaps.get(_object_key({"namespace": metadata.get("namespace"), "name": ref.get("name")}))
         data = data if ref.get("kind") == "ConfigMap" else None
         if data is not None:  # a ConfigMap outside this stack cannot be read here
-            found.append(gateway_from_parameters(str(metadata.get("name")), data))
+            found.append(gateway_from_parameters(str(metadata.get("name")), data, metadata.get("namespace")))
     return found
 
 
@@ -329,29 +332,20 @@ class FrontedGateway:
 
 
 def _fronted_gateways(resources: list[tuple[str, Mapping[str, Any]]]) -> list[FrontedGateway]:
+    chart = [g for t, p in resources if (g := gateway_of(t, p)) is not None and not g.unreadable]
     found = []
-    for resource_type, props in resources:
-        gateway = gateway_of(resource_type, props)
-        if gateway is not None and not gateway.unreadable:
-            profile = _map(gateway.values.get("podAnnotations")).get(FRONT_PROXY_ANNOTATION)
-            if profile is not None:
-                labels = gateway_selector_labels(gateway.name)
-                namespace = props.get("namespace")
-                found.append(FrontedGateway(gateway.name, namespace, labels, False, str(profile)))
-    configmaps = {_object_key(p.get("metadata")): _map(p.get("data")) for t, p in resources if t == CONFIGMAP}
-    for resource_type, props in resources:
-        if resource_type != GATEWAY_API_GATEWAY:
-            continue
-        metadata = _map(props.get("metadata"))
-        ref = _map(_map(_map(props.get("spec")).get("infrastructure")).get("parametersRef"))
-        data = configmaps.get(_object_key({"namespace": metadata.get("namespace"), "name": ref.get("name")}))
-        if data is None:
-            continue
-        gateway = gateway_from_parameters(str(metadata.get("name")), data)
+    for gateway, gateway_api in [
+        *((g, False) for g in chart),
+        *((g, True) for g in gateway_api_gateways(resources)),
+    ]:
         profile = _map(gateway.values.get("podAnnotations")).get(FRONT_PROXY_ANNOTATION)
         if profile is not None:
-            labels = {GATEWAY_NAME_POD_LABEL: gateway.name}
-            found.append(FrontedGateway(gateway.name, metadata.get("namespace"), labels, True, str(profile)))
+            labels = (
+                {GATEWAY_NAME_POD_LABEL: gateway.name}
+                if gateway_api
+                else gateway_selector_labels(gateway.name)
+            )
+            found.append(FrontedGateway(gateway.name, gateway.namespace, labels, gateway_api, str(profile)))
     return found
 
 
