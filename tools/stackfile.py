@@ -157,6 +157,11 @@ class _Open:
     key: str | None = None
     """In a mapping: the key read, waiting for its value."""
 
+    @property
+    def is_config(self) -> bool:
+        """The stack file's `config:` mapping, whose keys are the config keys."""
+        return self.depth == 2 and self.path == "config"
+
 
 @dataclass
 class _Anchored:
@@ -212,7 +217,7 @@ class _Builder:
         if not parent.is_map:
             return f"{parent.path}[{len(parent.value)}]"
         key = shorten(parent.key or "")
-        if parent.depth == 1 or (parent.depth == 2 and parent.path == "config"):
+        if parent.depth == 1 or parent.is_config:
             return key  # a top-level key, or a config key such as istio-source-ip:gateway
         return f"{parent.path}.{key}"
 
@@ -263,9 +268,7 @@ class _Builder:
         if event.tag in _NO_TAG and not event.style:
             value = _plain(event.value)
             # The CLI passes a top-level scalar as written: no octal surprise there.
-            if type(value) is int and not (
-                parent is not None and parent.depth == 2 and parent.path == "config"
-            ):
+            if type(value) is int and not (parent is not None and parent.is_config):
                 _refuse_legacy_octal(event.value, value, self._child_path, self.name)
         else:
             value = _resolve(event, self._child_path, self.name)
@@ -351,7 +354,7 @@ class _Builder:
             return
         assert parent.key is not None and isinstance(parent.value, dict)
         parent.value[parent.key] = value
-        if parent.path == "config" and parent.depth == 2 and text is not None:
+        if parent.is_config and text is not None:
             self.top_level_texts[parent.key] = "" if value is None else text
         parent.key = None
 
