@@ -21,9 +21,8 @@ import math
 import re
 import sys
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-from .client import Target
+from .client import Target, url_parts
 from .kinds import EXIT_CODES, Kind, NetworkError, UsageError
 from .probe import DEFAULT_TIMEOUT, MAX_RATE, rate_probe, verify
 from .readers import (
@@ -200,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             url, host = args.url, args.host
         target = Target(
             url,
-            host or urlsplit(url if "://" in url else f"http://{url}").hostname or "",
+            host or url_parts(url).hostname or "",
             _headers(args.header),
             tls_options(args.cacert, args.insecure),
         )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .kinds import Failure, NetworkError, UsageError
 
@@ -59,6 +59,17 @@ def _context(insecure: bool, cacert: str | None, _version: tuple[int, int, int] 
         raise UsageError(f"--cacert {cacert}: not a readable PEM file of certificates ({error})") from None
 
 
+def url_parts(url: str) -> SplitResult:
+    """A --url split, `http://` when it names no scheme."""
+    return urlsplit(url if "://" in url else f"http://{url}")
+
+
+def is_tls_record(data: bytes, content_types: tuple[bytes, ...] = (b"\x15", b"\x16")) -> bool:
+    """`data` starts like a TLS record: a content type (by default an alert or a handshake) and major
+    version 3."""
+    return data[:1] in content_types and data[1:2] == b"\x03"
+
+
 @dataclass(frozen=True)
 class Target:
     url: str
@@ -70,7 +81,7 @@ class Target:
 
     @property
     def scheme(self) -> str:
-        return urlsplit(self.url if "://" in self.url else f"http://{self.url}").scheme
+        return url_parts(self.url).scheme
 
     @property
     def secure(self) -> bool:
@@ -78,7 +89,7 @@ class Target:
 
     @property
     def address(self) -> tuple[str, int]:
-        parts = urlsplit(self.url if "://" in self.url else f"http://{self.url}")
+        parts = url_parts(self.url)
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             raise UsageError(f"--url must be http://HOST[:PORT] or https://HOST[:PORT], got {self.url!r}")
         try:
@@ -161,7 +172,7 @@ def speaks_tls(target: Target, deadline: float, resolver: Resolver = resolve) ->
             try:
                 channel.handshake()
             except NetworkError:
-                return channel.first_bytes[:1] in (b"\x15", b"\x16") and channel.first_bytes[1:2] == b"\x03"
+                return is_tls_record(channel.first_bytes)
             return True
     except (OSError, NetworkError):
         return False
@@ -222,7 +233,7 @@ class _TlsChannel:
 
     def _failed(self, reason: str | None) -> None:
         first = self.first_bytes
-        if first and not (first[:1] in (b"\x14", b"\x15", b"\x16", b"\x17") and first[1:2] == b"\x03"):
+        if first and not is_tls_record(first, (b"\x14", b"\x15", b"\x16", b"\x17")):
             text = first.split(b"\r\n")[0].decode("latin-1")
             raise NetworkError(
                 Failure.TLS_PLAIN_ANSWER,
@@ -303,7 +314,7 @@ class _Answer:
 def _parse(data: bytes, ip: str, port: int, tls_version: str | None = None) -> Response:
     if not data:
         raise NetworkError(Failure.EMPTY, f"{ip}:{port} closed the connection without a reply")
-    if data[:1] in (b"\x15", b"\x16") and data[1:2] == b"\x03":
+    if is_tls_record(data):
         raise NetworkError(
             Failure.TLS_ANSWER,
             f"{ip}:{port} answered with TLS: that port expects HTTPS, and the request was plain HTTP",
