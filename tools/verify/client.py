@@ -14,7 +14,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -249,8 +249,9 @@ class _TlsChannel:
         self._flush()
 
     def read_all(self) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
+        return _capped(self._chunks(), self.peer)
+
+    def _chunks(self) -> Iterator[bytes]:
         while True:
             try:
                 chunk = self.tls.read(65536)
@@ -258,23 +259,17 @@ class _TlsChannel:
                 try:
                     self._receive()
                 except (ConnectionResetError, BrokenPipeError):
-                    return b"".join(chunks)
+                    return
                 continue
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return b"".join(chunks)  # close_notify, or a close without it (common with Connection: close)
+                return  # close_notify, or a close without it (common with Connection: close)
             except ssl.SSLError as error:
                 raise NetworkError(
                     Failure.MALFORMED, f"{self.peer} broke the TLS stream: {error.reason}"
                 ) from None
             if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise NetworkError(
-                    Failure.TOO_LARGE,
-                    f"{self.peer} sent more than {MAX_ANSWER_BYTES} bytes: not the echo app",
-                )
-            chunks.append(chunk)
+                return
+            yield chunk
 
 
 def _remaining(deadline: float, ip: str, port: int | None = None) -> float:
@@ -286,19 +281,29 @@ def _remaining(deadline: float, ip: str, port: int | None = None) -> float:
 
 
 def _read_all(sock: socket.socket, deadline: float, ip: str, port: int) -> bytes:
-    chunks: list[bytes] = []
+    def chunks() -> Iterator[bytes]:
+        while True:
+            sock.settimeout(_remaining(deadline, ip, port))  # a trickling server cannot stretch the deadline
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            yield chunk
+
+    return _capped(chunks(), f"{ip}:{port}")
+
+
+def _capped(chunks: Iterator[bytes], peer: str) -> bytes:
+    """The whole answer, refused once it passes MAX_ANSWER_BYTES."""
+    read: list[bytes] = []
     size = 0
-    while True:
-        sock.settimeout(_remaining(deadline, ip, port))  # a trickling server cannot stretch the deadline
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
+    for chunk in chunks:
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise NetworkError(
-                Failure.TOO_LARGE, f"{ip}:{port} sent more than {MAX_ANSWER_BYTES} bytes: not the echo app"
+                Failure.TOO_LARGE, f"{peer} sent more than {MAX_ANSWER_BYTES} bytes: not the echo app"
             )
-        chunks.append(chunk)
+        read.append(chunk)
+    return b"".join(read)
 
 
 class _Answer:
