@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -337,6 +338,18 @@ def test_operator_replaces_its_previous_output_whole(tmp_path: Path) -> None:
     ]
     assert names == ["istio-source-ip-hetzner"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging directory left behind"
+
+
+def test_operator_output_keeps_its_folders_mode_as_the_render_does(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        assert operator(tmp_path / "out")[0] == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # not mkdtemp's 0700
+    (tmp_path / "out").chmod(0o750)
+    assert operator(tmp_path / "out")[0] == 0
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750
 
 
 def test_platform_alone_selects_every_stack_of_that_platform() -> None:

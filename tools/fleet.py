@@ -31,7 +31,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +40,7 @@ from typing import IO, Any
 
 import yaml
 
+from tools.folders import swap_in
 from tools.verify.cli import _count, _ip, _seconds  # verify's own argument types
 from tools.verify.readers import backend_defaults
 from tools.yamlio import SAFE_LOADER
@@ -642,19 +642,7 @@ def write_operator(stacks: list[StackFile], args: argparse.Namespace) -> Path:
         "# The operator installs no Helm release itself; the program's releases run in its workspace.\n[]\n"
     )
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        (staging / "manifests.yaml").write_text(text, encoding="utf-8")
-        (staging / "releases.yaml").write_text(releases, encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            staging.rename(out)
-            for p in old.iterdir():
-                p.unlink()
-            old.rmdir()
-        else:
-            staging.rename(out)
+        swap_in(out, {"manifests.yaml": text, "releases.yaml": releases})
     except OSError as error:
         raise UsageError(f"cannot write {args.out}: {error.strerror or error}") from None
     return out

@@ -35,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -45,6 +44,7 @@ import pulumi
 import yaml
 
 from tools import compare
+from tools.folders import swap_in
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
 from tools.stackfile import StackFileError, read_stack_file
 from tools.yamlio import SAFE_DUMPER
@@ -329,30 +329,11 @@ def write_render(out: Path, files: dict[str, str]) -> None:
     out = Path(os.path.realpath(out))
     check_folder(out)
     files = {**files, MARK: MARK_TEXT}
-    mode = stat.S_IMODE(out.stat().st_mode) if out.is_dir() else _default_dir_mode()
     cwd = Path(os.path.realpath(Path.cwd()))
     if out.is_dir() and (cwd == out or out in cwd.parents):
         _replace_files_in(out, files)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
-    try:
-        for name, content in files.items():
-            (staging / name).write_text(content)
-        staging.chmod(mode)
-        if not out.exists():
-            staging.rename(out)
-            return
-        previous = Path(tempfile.mkdtemp(prefix=f".{out.name}.previous-", dir=out.parent))
-        out.rename(previous)  # onto the empty folder just made: a unique name, nobody else's
-        try:
-            staging.rename(out)
-        except OSError:
-            previous.rename(out)
-            raise
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    swap_in(out, files)
 
 
 def _replace_files_in(out: Path, files: dict[str, str]) -> None:
@@ -365,12 +346,6 @@ def _replace_files_in(out: Path, files: dict[str, str]) -> None:
         shutil.rmtree(out / CHARTS, ignore_errors=True)  # expanded from the previous releases.yaml
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _default_dir_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
 
 
 EPILOG = """files written into --out:
