@@ -139,17 +139,21 @@ _ANNOTATION_PREFIX = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
 _ANNOTATION_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
-def annotation_key_problem(key: str) -> str | None:
-    """Why Kubernetes rejects `key` as an annotation key, or None (apimachinery validation
-    ValidateAnnotations -> IsQualifiedName: an optional DNS-1123 subdomain prefix of at most 253
-    characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.', alphanumeric at
-    both ends)."""
+def is_qualified_name(key: str) -> bool:
+    """Kubernetes' rule for annotation and label keys (apimachinery validation IsQualifiedName): an
+    optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63
+    alphanumerics, '-', '_' or '.', alphanumeric at both ends."""
     prefix, slash, name = key.rpartition("/")
-    if (
-        (slash and not (len(prefix) <= 253 and _ANNOTATION_PREFIX.fullmatch(prefix)))
-        or len(name) > 63
-        or not _ANNOTATION_NAME.fullmatch(name)
-    ):
+    return (
+        not (slash and not (len(prefix) <= 253 and _ANNOTATION_PREFIX.fullmatch(prefix)))
+        and len(name) <= 63
+        and _ANNOTATION_NAME.fullmatch(name) is not None
+    )
+
+
+def annotation_key_problem(key: str) -> str | None:
+    """Why Kubernetes rejects `key` as an annotation key (`is_qualified_name`), or None."""
+    if not is_qualified_name(key):
         stripped = "".join(key.split())
         hint = (
             f"; did you mean {stripped!r}?"

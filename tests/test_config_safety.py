@@ -461,3 +461,17 @@ def test_the_program_reads_provider_keys_from_the_engine(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError, match="kubernetes:upsertExistingObjects: makes `pulumi up` adopt"):
         run_program(bag, record=record)
     assert record.resources == []
+
+
+def test_label_and_annotation_keys_follow_kubernetes_one_rule() -> None:
+    """apimachinery IsQualifiedName for both: a DNS-1123 subdomain prefix (no length per label, 253 in
+    all), then a name of at most 63 characters."""
+    long_label_prefix = f"{'a' * 70}.example.com/lb"
+    for key in (long_label_prefix, "example.com/lb", "lb"):
+        parse_config(raw("metallb", metallb={"nodes": ["w1"], "nodeLabel": {key: "yes"}}))
+        parse_config(raw("gcp", gateway={"serviceAnnotations": {key: "x"}}))
+    for key in ("Example.com/lb", f"example.com/{'a' * 64}", "example.com/", "-lb"):
+        with pytest.raises(ConfigError, match="not a valid"):
+            parse_config(raw("metallb", metallb={"nodes": ["w1"], "nodeLabel": {key: "yes"}}))
+        with pytest.raises(ConfigError, match="not a valid annotation key"):
+            parse_config(raw("gcp", gateway={"serviceAnnotations": {key: "x"}}))

@@ -37,6 +37,7 @@ from source_ip.facts import (
     istio_end_of_support,
     istio_release,
 )
+from source_ip.plan import is_qualified_name
 from source_ip.rate_limit import TRACKED_CLIENTS_DEFAULT
 
 PROGRAM_COMPONENTS = {
@@ -54,7 +55,6 @@ resources the names of theirs (a gateway `echo` reads a Service `echo-service`, 
 # Patterns are applied with fullmatch: `$` would also accept a trailing newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
-_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -72,8 +72,8 @@ def _check_dns_label(value: str) -> str:
 
 
 def _check_label_key(key: str) -> None:
-    prefix, _, name = key.rpartition("/")
-    if (prefix and not _dns_subdomain(prefix)) or not _QUALIFIED_NAME.fullmatch(name):
+    prefix = key.rpartition("/")[0]
+    if not is_qualified_name(key):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key ([prefix/]name)")
     if any(prefix == reserved or prefix.endswith(f".{reserved}") for reserved in RESERVED_LABEL_PREFIXES):
         raise ValueError(
