@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ import pytest
 
 from source_ip import front_proxies
 from source_ip.front_proxies import EmptyProfileError, FrontProxyDataError, trusted_ranges
+from tests.verify_servers import free_port
 from tools import front_proxy_ranges
 
 CLOUDFLARE_V4 = "173.245.48.0/20\n103.21.244.0/22\n104.16.0.0/13\n"
@@ -224,9 +224,7 @@ def test_an_http_error_status_is_a_fetch_failure(
 def test_an_unreachable_list_says_so_and_writes_nothing(
     data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     before = data.read_bytes()
     code, _ = run(
         "--write",
