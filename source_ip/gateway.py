@@ -112,7 +112,7 @@ class IngressGatewayArgs(TypedDict):
     istio_version: pulumi.Input[str]
     """Exact Istio release of the gateway chart; it must match istiod's."""
     platform: str
-    """Platform id from the registry (source_ip/facts.py): which annotations make its LB do what."""
+    """Platform id from the registry (source_ip/facts/platforms.py): which annotations make its LB do what."""
     mode: SourceIpMode
     """How the client address survives the load balancer: proxy-protocol or local (passthrough)."""
     listener: ProxyProtocolListener
