@@ -1,9 +1,8 @@
 """From the validated stack config to each component's inputs: the one place that maps them.
 
-`__main__.py` only creates the components from what this returns. A gateway key of the config whose
-name is also a key of `IngressGatewayArgs` is handed over by name (`GATEWAY_KEYS_BY_NAME`): adding
-such a key needs no line here. The inputs that come from elsewhere (stack-wide keys, the decided
-mode and listener, the MetalLB placement) are the named arguments below.
+`__main__.py` only creates the components from what this returns. Each gateway's settings come from
+`source_ip.config.settings.settings_of`, the one mapping of a stack file's gateway onto the components'
+settings (a new gateway key needs no line here).
 """
 
 from __future__ import annotations
@@ -17,21 +16,9 @@ from components import (
     NamespacesArgs,
 )
 from components.cert_manager import CertManagerArgs
-from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
+from source_ip.config import StackConfig
+from source_ip.config.settings import GatewaySettings, settings_of
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
-from source_ip.gateway import (
-    CertificateIssuer,
-    GatewayHttps,
-    GatewaySettings,
-    IngressGatewayArgs,
-    MetalLBPlacement,
-)
-from source_ip.plan import proxy_protocol_listener
-
-GATEWAY_KEYS_BY_NAME = frozenset(IngressGatewayArgs.__annotations__) & frozenset(GatewayConfig.model_fields)
-"""Gateway config keys handed to the gateway component as they are (same name, checked type)."""
-GATEWAY_KEYS_DECIDED = frozenset({"proxy_protocol_migration", "tls"})
-"""Gateway config keys that decide an input under another name (`listener`, `https`)."""
 
 
 @dataclass(frozen=True)
@@ -52,46 +39,10 @@ class StackInputs:
     """cert-manager's install and the quickstart issuer; None when the stack asks for neither."""
 
 
-def gateway_settings(
-    config: StackConfig, entry: GatewayEntry, placement: MetalLBPlacement | None
-) -> GatewaySettings:
-    """One gateway's checked settings: its keys by name, and what the stack and the mode decide."""
-    return GatewaySettings(
-        **entry.gateway.model_dump(include=set(GATEWAY_KEYS_BY_NAME)),
-        istio_version=config.istio.version,
-        platform=config.platform,
-        mode=entry.mode,
-        listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
-        metallb=placement,
-        https=gateway_https(config, entry),
-    )
-
-
-def gateway_https(config: StackConfig, entry: GatewayEntry) -> GatewayHttps | None:
-    """A gateway's `tls` as the component's `https` input: hosts default to [echo.host]."""
-    tls = entry.gateway.tls
-    if tls is None:
-        return None
-    manager = tls.cert_manager
-    return GatewayHttps(
-        hosts=list(tls.hosts if tls.hosts is not None else [config.echo.host]),
-        secret_name=tls.secret_name,
-        cert_manager=CertificateIssuer(
-            issuer=manager.issuer,
-            issuer_kind=manager.issuer_kind,
-            challenge=None if config.is_quickstart_ca(manager) else manager.challenge,
-        )
-        if manager
-        else None,
-        redirect_http=tls.redirect_http,
-    )
-
-
 def stack_inputs(config: StackConfig) -> StackInputs:
     metallb = config.metallb
     pinned = config.platform_entry.pins_nodes
-    placement = MetalLBPlacement(node_label=dict(metallb.node_label), pool=metallb.pool) if pinned else None
-    gateways = [gateway_settings(config, entry, placement) for entry in config.gateway_entries()]
+    gateways = [settings_of(config, entry) for entry in config.gateway_entries()]
     return StackInputs(
         routing=config.routing,
         istio=IstioInstallArgs(

@@ -237,9 +237,10 @@ class GatewayApiGateway(GatewayComponent):
     def __init__(
         self, name: str, args: GatewayApiGatewayArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        checked = GatewaySettings.of(args["gateway"], "GatewayApiGateway")  # before anything is registered
         super().__init__("GatewayApiGateway", name, opts)
         route_namespaces = list(args["route_namespaces"])
-        self._start(decide(GatewaySettings.of(args["gateway"]), Deployer.ISTIOD))
+        self._start(decide(checked, Deployer.ISTIOD))
         settings = self.settings
         if not route_namespaces:
             raise ValueError(

@@ -90,8 +90,9 @@ class IngressGateway(GatewayComponent):
     def __init__(
         self, name: str, args: IngressGatewayArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        checked = GatewaySettings.of(args)  # refused before anything is registered
         super().__init__("IngressGateway", name, opts)
-        self._start(decide(GatewaySettings.of(args), Deployer.CHART))
+        self._start(decide(checked, Deployer.CHART))
         settings = self.settings
         self.release = self.chart_release(
             "release",

@@ -1,42 +1,41 @@
 """One gateway, decided once: its inputs and every decision about its client-IP path, as plain data.
 
-`IngressGatewayArgs` is where a gateway input is declared (type, docstring: the component package's
-schema is inferred from it), `GatewaySettings` the same inputs with their defaults, checked
-(`tests/test_gateway_model.py` holds the two to the same keys). `decide()` turns settings into a
-`GatewayDecisions`: the Service shape, the pod shape, the rollout, the scaling, the accept-both
-EnvoyFilter and what policies target. The two renderers — the istio/gateway chart's values
-(`components/ingress_gateway.py`) and the Gateway API parameters ConfigMap
+`IngressGatewayArgs` is the component's args as the package schema needs them (a TypedDict: type and
+docstring per key); the fields behind them are declared once, with defaults and checks, in
+`source_ip/config/models.py` (`GatewayFields`, shared with the stack file's `gateway`), and
+`GatewaySettings` (`source_ip/config/settings.py`) validates args with those fields and the one rule set
+(`source_ip/config/gateway_rules.py`); `tests/test_gateway_model.py` holds the TypedDicts to the fields.
+`decide()` turns settings into a `GatewayDecisions`: the Service shape, the pod shape, the rollout, the
+scaling, the accept-both EnvoyFilter and what policies target. The two renderers — the istio/gateway
+chart's values (`components/ingress_gateway.py`) and the Gateway API parameters ConfigMap
 (`components/gateway_api_gateway.py`) — only shape these decisions; where the shapes differ, the
 renderer says why. No Pulumi resources here.
 """
 
 import copy
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
 
 import pulumi
 
+from source_ip.config.settings import GatewaySettings
 from source_ip.facts import (
     CERT_MANAGER_GROUP,
     GATEWAY_API_GROUP,
     GATEWAY_NAME_POD_LABEL,
     MIGRATION_POD_LABEL,
-    PLATFORMS,
     PROXY_CONFIG_ANNOTATION,
     PROXY_PROTOCOL_FILTER_TYPE,
     PROXY_PROTOCOL_LISTENER_FILTER,
     TRUSTED_HOPS_ANNOTATION,
-    Platform,
     SourceIpMode,
     gateway_selector_labels,
 )
 from source_ip.front_proxies import (
     FRONT_PROXY_ANNOTATION,
     GUARD_POLICY_SUFFIX,
-    PROXY_PROTOCOL_REFUSAL,
-    front_proxy_problems,
     guard_policy_spec,
     proxy_cidrs,
 )
@@ -47,10 +46,6 @@ from source_ip.plan import (
     ProxyProtocolListener,
     TrustedHops,
     allowlist_field,
-    client_address_source,
-    pairing_problem,
-    program_service_annotations,
-    service_annotation_problems,
 )
 from source_ip.rate_limit import RateLimitArgs, rate_limit_filter_spec
 
@@ -58,10 +53,11 @@ from source_ip.rate_limit import RateLimitArgs, rate_limit_filter_spec
 class MetalLBPlacement(TypedDict):
     """Where a gateway on MetalLB L2 runs: the nodes that also announce its address."""
 
-    node_label: dict[str, str]
-    """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one."""
-    pool: str
-    """The IPAddressPool the Service takes its address from."""
+    node_label: NotRequired[dict[str, str]]
+    """The label on the pinned nodes; the pods' nodeSelector and the L2Advertisement use the same one
+    (default {loadbalancerIPs.metallb.io: arp})."""
+    pool: NotRequired[str]
+    """The IPAddressPool the Service takes its address from (default default-pool)."""
 
 
 class CertificateIssuer(TypedDict):
@@ -105,10 +101,12 @@ class IngressGatewayArgs(TypedDict):
     """Inputs of an ingress gateway. Fields that decide which objects exist or are checked before any
     exists (the client-IP path) are plain values; the namespace and the Istio version may be Outputs."""
 
-    name: str
-    """Helm release name (the Gateway's name in Gateway API mode); the pods' labels derive from it."""
-    namespace: pulumi.Input[str]
-    """Namespace of the gateway; it must exist (the program's Namespaces component, or your own)."""
+    name: NotRequired[str]
+    """Helm release name (the Gateway's name in Gateway API mode); the pods' labels derive from it
+    (default istio-ingressgateway)."""
+    namespace: NotRequired[pulumi.Input[str]]
+    """Namespace of the gateway; it must exist (the program's Namespaces component, or your own;
+    default istio-system)."""
     istio_version: pulumi.Input[str]
     """Exact Istio release of the gateway chart; it must match istiod's."""
     platform: str
@@ -137,95 +135,6 @@ class IngressGatewayArgs(TypedDict):
     """A per-client local rate limit (429 with retry-after), keyed on the trusted client address."""
     https: NotRequired[GatewayHttps | None]
     """HTTPS on port 443 with its certificate (a Secret, or cert-manager's); unset: port 80 only."""
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    """An ingress gateway's inputs (the keys of `IngressGatewayArgs`) with their defaults, checked."""
-
-    name: str
-    namespace: pulumi.Input[str]
-    istio_version: pulumi.Input[str]
-    platform: str
-    mode: SourceIpMode
-    listener: ProxyProtocolListener
-    replicas: int = 2
-    max_replicas: int | None = None
-    num_trusted_proxies: int = 0
-    trusted_hops: TrustedHops = TrustedHops.L4
-    service_annotations: dict[str, str] = field(default_factory=dict)
-    hairpin_hostname: str | None = None
-    metallb: MetalLBPlacement | None = None
-    front_proxy: FrontProxyArgs | None = None
-    rate_limit: RateLimitArgs | None = None
-    https: GatewayHttps | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", SourceIpMode(self.mode))
-        object.__setattr__(self, "listener", ProxyProtocolListener(self.listener))
-        object.__setattr__(self, "trusted_hops", TrustedHops(self.trusted_hops))
-        problem = pairing_problem(self.mode, self.listener)
-        if problem:
-            raise ValueError(
-                f"IngressGateway {self.name}: mode {self.mode} with listener {self.listener}: {problem}"
-            )
-        if self.platform not in PLATFORMS:
-            raise ValueError(
-                f"IngressGateway {self.name}: unknown platform {self.platform!r}; "
-                f"allowed: {', '.join(sorted(PLATFORMS))}"
-            )
-        for key, why in service_annotation_problems(
-            self.platform_entry, self.mode, program_annotations(self), self.service_annotations
-        ):
-            raise ValueError(f"IngressGateway {self.name}: service_annotations[{key!r}] {why}")
-        if self.front_proxy is not None:
-            self._check_front_proxy(self.front_proxy)
-
-    def _check_front_proxy(self, front: FrontProxyArgs) -> None:
-        where = f"IngressGateway {self.name}: front_proxy"
-        for sub, value, message in front_proxy_problems(
-            front["profile"], front.get("cidrs") or [], front.get("header")
-        ):
-            raise ValueError(f"{where}.{sub} {value!r} {message}")
-        if self.num_trusted_proxies or self.trusted_hops != TrustedHops.L4:
-            raise ValueError(
-                f"{where} with num_trusted_proxies/trusted_hops: the gateway trusts exactly the proxy's "
-                "one X-Forwarded-For hop; allowed: num_trusted_proxies 0, trusted_hops l4"
-            )
-        if self.listener != ProxyProtocolListener.OFF:
-            raise ValueError(f"{where} with listener {self.listener}: {PROXY_PROTOCOL_REFUSAL}")
-
-    @classmethod
-    def of(cls, args: IngressGatewayArgs) -> "GatewaySettings":
-        """The settings of a component's args (a TypedDict, defaults filled in, checked)."""
-        return cls(**args)
-
-    def args(self) -> IngressGatewayArgs:
-        """The component args these settings are (every key, by name: no key is listed twice)."""
-        return cast(IngressGatewayArgs, {f.name: getattr(self, f.name) for f in fields(self)})
-
-    @property
-    def platform_entry(self) -> Platform:
-        return PLATFORMS[self.platform]
-
-    @property
-    def trusted_xff_hops(self) -> int:
-        """X-Forwarded-For hops the gateway trusts: the front proxy's one, or numTrustedProxies."""
-        return 1 if self.front_proxy is not None else self.num_trusted_proxies
-
-    @property
-    def client_address_source(self) -> ClientAddressSource:
-        return client_address_source(self.listener, self.trusted_xff_hops)
-
-
-def program_annotations(settings: GatewaySettings) -> dict[str, str]:
-    """The Service annotations the program sets itself for this gateway (before the user's)."""
-    return program_service_annotations(
-        settings.platform_entry,
-        settings.mode,
-        hairpin_hostname=settings.hairpin_hostname,
-        metallb_pool=settings.metallb["pool"] if settings.metallb else None,
-    )
 
 
 class Deployer(StrEnum):
@@ -306,33 +215,27 @@ class TlsDecisions:
         )
 
 
-def tls_decisions(settings: "GatewaySettings") -> TlsDecisions | None:
+def tls_decisions(settings: GatewaySettings) -> TlsDecisions | None:
     https = settings.https
     if https is None:
         return None
-    issuer = https.get("cert_manager")
-    secret = https.get("secret_name") or f"{settings.name}-tls"
+    issuer = https.cert_manager
+    secret = https.secret_name or f"{settings.name}-tls"
     spec = (
         {
             "secretName": secret,
-            "dnsNames": list(https["hosts"]),
-            "issuerRef": {
-                "name": issuer["issuer"],
-                "kind": issuer.get("issuer_kind", "ClusterIssuer"),
-                "group": CERT_MANAGER_GROUP,
-            },
+            "dnsNames": list(https.hosts),
+            "issuerRef": {"name": issuer.issuer, "kind": issuer.issuer_kind, "group": CERT_MANAGER_GROUP},
         }
-        if issuer and not https.get("secret_name")
+        if issuer and not https.secret_name
         else None
     )
     return TlsDecisions(
-        hosts=list(https["hosts"]),
+        hosts=list(https.hosts),
         secret_name=secret,
         certificate_spec=spec,
-        redirect_http=https.get("redirect_http", True),
-        solver_routes_here=spec is not None
-        and issuer is not None
-        and issuer.get("challenge", "http01") == "http01",
+        redirect_http=https.redirect_http,
+        solver_routes_here=spec is not None and issuer is not None and issuer.challenge == "http01",
     )
 
 
@@ -406,7 +309,7 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         )
         if settings.front_proxy is not None:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(TrustedHops.L7)
-            pod_annotations[FRONT_PROXY_ANNOTATION] = settings.front_proxy["profile"]
+            pod_annotations[FRONT_PROXY_ANNOTATION] = settings.front_proxy.profile
         elif settings.num_trusted_proxies:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(settings.trusted_hops)
     accepts_both = settings.listener == ProxyProtocolListener.ACCEPT_BOTH
@@ -414,7 +317,7 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     return GatewayDecisions(
         settings=settings,
         service_annotations=dict(
-            sorted({**program_annotations(settings), **settings.service_annotations}.items())
+            sorted({**settings.program_annotations(), **settings.service_annotations}.items())
         ),
         external_traffic_policy="Local" if settings.mode == SourceIpMode.LOCAL else None,
         pod_annotations=pod_annotations,
@@ -423,7 +326,7 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
             and settings.platform_entry.status_port_proxy_protocol
         ),
         migration_labels=dict(MIGRATION_POD_LABEL) if accepts_both else {},
-        node_selector=dict(settings.metallb["node_label"]) if settings.metallb else None,
+        node_selector=dict(settings.metallb.node_label) if settings.metallb else None,
         topology_spread=(
             [
                 {
@@ -450,13 +353,15 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         front_proxy_guard=(
             guard_policy_spec(
                 policy_attach(settings.name, labels, deployer),
-                proxy_cidrs(settings.front_proxy["profile"], settings.front_proxy.get("cidrs") or []),
+                proxy_cidrs(settings.front_proxy.profile, settings.front_proxy.cidrs),
             )
             if settings.front_proxy is not None
             else None
         ),
         rate_limit_filter=(
-            rate_limit_filter_spec(labels, settings.rate_limit) if settings.rate_limit is not None else None
+            rate_limit_filter_spec(labels, cast(RateLimitArgs, settings.rate_limit.model_dump()))
+            if settings.rate_limit is not None
+            else None
         ),
     )
 

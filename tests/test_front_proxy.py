@@ -14,7 +14,6 @@ from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.front_proxies import RANGES_FILE, RangeSnapshot, front_proxy_problems
 from source_ip.gateway import GatewaySettings
-from source_ip.plan import TrustedHops
 from tests.conftest import cached_run, raw, stack_run
 from tools.program import HELM_RELEASE, ProgramRun
 from tools.verify.readers import stack_target
@@ -259,18 +258,20 @@ def test_the_component_alone_refuses_what_the_config_refuses() -> None:
         "mode": "local",
         "listener": "off",
     }
-    with pytest.raises(ValueError, match=r"front_proxy.header 'CF-Connecting-IP' cannot be honoured"):
-        GatewaySettings(**base, front_proxy={"profile": "cloudflare", "header": "CF-Connecting-IP"})
+    with pytest.raises(
+        ValueError, match=r"IngressGateway edge: front_proxy.header: .* \(got \"CF-Connecting-IP\"\)"
+    ):
+        GatewaySettings.of({**base, "front_proxy": {"profile": "cloudflare", "header": "CF-Connecting-IP"}})
     with pytest.raises(ValueError, match="trusts exactly the proxy's one X-Forwarded-For hop"):
-        GatewaySettings(
-            **base, front_proxy={"profile": "cloudflare"}, num_trusted_proxies=1, trusted_hops=TrustedHops.L7
+        GatewaySettings.of(
+            {**base, "front_proxy": {"profile": "cloudflare"}, "num_trusted_proxies": 1, "trusted_hops": "l7"}
         )
     strict = {**base, "mode": "proxy-protocol", "listener": "strict"}
     with pytest.raises(
-        ValueError, match="with listener strict: needs the front proxy to be the gateway's direct"
+        ValueError, match="IngressGateway edge: front_proxy: needs the front proxy to be the gateway's direct"
     ):
-        GatewaySettings(**strict, front_proxy={"profile": "cloudflare"})
-    assert GatewaySettings(**base, front_proxy={"profile": "cloudflare"}).trusted_xff_hops == 1
+        GatewaySettings.of({**strict, "front_proxy": {"profile": "cloudflare"}})
+    assert GatewaySettings.of({**base, "front_proxy": {"profile": "cloudflare"}}).trusted_xff_hops == 1
 
 
 # --- the policy pack ------------------------------------------------------------------------------------

@@ -7,24 +7,41 @@ to the Deployment, Service, HPA and PDB it generates) and reduced to the decisio
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.gateway_api_gateway import gateway_parameters
 from components.ingress_gateway import chart_values
-from composition import GATEWAY_KEYS_BY_NAME, GATEWAY_KEYS_DECIDED
-from source_ip.config import GatewayConfig, GatewayItem
+from source_ip.config.models import (
+    FrontProxyConfig,
+    GatewayConfig,
+    GatewayFields,
+    GatewayItem,
+    MetalLBPlacementFields,
+    RateLimitConfig,
+)
+from source_ip.config.settings import CertificateIssuerSettings, HttpsSettings
 from source_ip.facts import (
     GATEWAY_NAME_POD_LABEL,
     PLATFORMS,
     STATUS_PORT_PROXY_PROTOCOL_ENV,
     gateway_selector_labels,
 )
-from source_ip.gateway import Deployer, GatewaySettings, IngressGatewayArgs, decide
+from source_ip.gateway import (
+    CertificateIssuer,
+    Deployer,
+    FrontProxyArgs,
+    GatewayHttps,
+    GatewaySettings,
+    IngressGatewayArgs,
+    MetalLBPlacement,
+    decide,
+)
+from source_ip.rate_limit import RateLimitArgs
 from tests.conftest import cached_run, raw
 from tests.test_source_ip_invariants import gateways_or_rejection, option_mixes, several_gateways
 from tools import pyast
@@ -178,21 +195,30 @@ def test_a_migrating_gateway_gets_one_envoy_filter_in_each_routing_mode_selectin
     ]
 
 
-def test_each_gateway_input_is_declared_once_and_the_settings_hold_the_same_keys() -> None:
-    fields = {f.name: f for f in dataclasses.fields(GatewaySettings)}
-    assert set(fields) == set(IngressGatewayArgs.__annotations__)
-    without_default = {
-        name
-        for name, f in fields.items()
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    assert without_default == set(IngressGatewayArgs.__required_keys__)
+NESTED_ARGS: list[tuple[Any, Any]] = [
+    (IngressGatewayArgs, GatewaySettings),
+    (FrontProxyArgs, FrontProxyConfig),
+    (RateLimitArgs, RateLimitConfig),
+    (GatewayHttps, HttpsSettings),
+    (CertificateIssuer, CertificateIssuerSettings),
+    (MetalLBPlacement, MetalLBPlacementFields),
+]
 
 
-def test_every_gateway_config_key_reaches_the_component_by_name_or_by_a_decision() -> None:
-    per_gateway = set(GatewayConfig.model_fields)
-    assert per_gateway == GATEWAY_KEYS_BY_NAME | GATEWAY_KEYS_DECIDED
-    assert set(GatewayItem.model_fields) - per_gateway == {"source_ip"}  # decides `mode`
+@pytest.mark.parametrize(("typed_dict", "model"), NESTED_ARGS, ids=lambda x: x.__name__)
+def test_each_component_args_type_names_exactly_the_fields_of_its_settings_model(
+    typed_dict: Any, model: Any
+) -> None:
+    assert set(typed_dict.__annotations__) == set(model.model_fields)
+    required = {name for name, field in model.model_fields.items() if field.is_required()}
+    assert set(typed_dict.__required_keys__) == required
+
+
+def test_a_gateway_key_of_a_stack_file_is_a_settings_field_or_decides_one() -> None:
+    shared = set(GatewayFields.model_fields)
+    assert shared <= set(GatewaySettings.model_fields)
+    assert set(GatewayConfig.model_fields) - shared == {"proxy_protocol_migration", "tls"}
+    assert set(GatewayItem.model_fields) - set(GatewayConfig.model_fields) == {"source_ip"}  # decides `mode`
 
 
 def test_settings_round_trip_through_the_component_args() -> None:

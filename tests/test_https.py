@@ -12,7 +12,7 @@ import yaml
 
 from policy import validators
 from source_ip.config import parse_config
-from source_ip.config.rules import hairpin_fix
+from source_ip.config.gateway_rules import hairpin_fix
 from source_ip.facts import PLATFORMS
 from tests.conftest import cached_run, problems_of, raw, stack_run
 from tools import compare, https_table, render

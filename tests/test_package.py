@@ -57,7 +57,7 @@ def test_the_package_hosts_every_component() -> None:
     [
         (
             "IngressGateway",
-            {"name", "namespace", "istioVersion", "platform", "mode", "listener"},
+            {"istioVersion", "platform", "mode", "listener"},  # name and namespace have defaults
             {"address", "labels", "allowlistField", "clientAddressSource"},
         ),
         (

@@ -446,7 +446,7 @@ def test_absent_values_are_the_chart_defaults_not_a_violation() -> None:
     ],
 )
 def test_pack_reads_the_switches_as_their_controllers_do(annotations: dict[str, str], sent: bool) -> None:
-    """Each switch as its controller reads it (sources in source_ip/facts/platforms.py): a passthrough gateway under
-    one that turns PROXY on is a violation."""
+    """Each switch as its controller reads it (sources in source_ip/facts/platforms.py): a passthrough
+    gateway under one that turns PROXY on is a violation."""
     props = {"chart": "gateway", "name": "gw", "values": {"service": {"annotations": annotations}}}
     assert bool(v.proxy_protocol_on_both_sides(HELM_RELEASE, props)) == sent

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from source_ip.config.rules import hairpin_fix
+from source_ip.config.gateway_rules import hairpin_fix
 from source_ip.facts import PLATFORMS, Platform, SourceIpMode
 from tools.readme import table_cli
 

@@ -337,30 +337,32 @@ class CertManagerTls(_Section):
     (needs a hairpin fix with PROXY protocol, docs/https.md), `dns01` through your DNS provider."""
 
 
-class TlsConfig(_Section):
-    """HTTPS on port 443 of a gateway, with the certificate from a Secret or from cert-manager."""
+def _some_hosts(value: list[str] | None) -> list[str] | None:
+    if value is not None and not value:
+        raise ValueError("needs at least one host; allowed: a list of DNS names, or unset for [echo.host]")
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("names a host twice; allowed: each host once")
+    return value
 
-    hosts: list[DnsHost] | None = None
-    """The names the certificate and the HTTPS server answer for; unset: [echo.host]."""
+
+class HttpsFields(_Section):
+    """What HTTPS of a gateway declares alike in a stack file (`tls`) and in the component (`https`)."""
+
     secret_name: ObjectName | None = None
     """An existing kubernetes.io/tls Secret in the gateway's namespace (not with certManager)."""
-    cert_manager: CertManagerTls | None = None
-    """cert-manager issues the Secret `<gateway name>-tls` in the gateway's namespace (not with
-    secretName)."""
     redirect_http: Bool = True
     """Plain HTTP on port 80 answers with a 301 to HTTPS (ACME HTTP-01 challenge paths still reach the
     solver)."""
 
-    @field_validator("hosts")
-    @classmethod
-    def _some_hosts(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError(
-                "needs at least one host; allowed: a list of DNS names, or unset for [echo.host]"
-            )
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("names a host twice; allowed: each host once")
-        return value
+
+class TlsConfig(HttpsFields):
+    """HTTPS on port 443 of a gateway, with the certificate from a Secret or from cert-manager."""
+
+    hosts: Annotated[list[DnsHost] | None, AfterValidator(_some_hosts)] = None
+    """The names the certificate and the HTTPS server answer for; unset: [echo.host]."""
+    cert_manager: CertManagerTls | None = None
+    """cert-manager issues the Secret `<gateway name>-tls` in the gateway's namespace (not with
+    secretName)."""
 
 
 class FrontProxyConfig(_Section):
@@ -387,7 +389,16 @@ class RateLimitConfig(_Section):
     """Client buckets kept per replica (least recently used evicted: an evicted client starts full)."""
 
 
-class GatewayConfig(_Section):
+def _hostname(value: str | None) -> str | None:
+    if value is not None and not _dns_subdomain(value):
+        raise ValueError("must be a DNS name, e.g. gw.example.com")
+    return value
+
+
+class GatewayFields(_Section):
+    """The inputs of one gateway, declared once: a stack file's `gateway` (and each `gateways` item) and the
+    components' args (`IngressGatewayArgs`, snake_case) are both validated by these fields."""
+
     name: ReleaseName = "istio-ingressgateway"
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
     namespace: DnsLabel = "istio-system"
@@ -402,23 +413,22 @@ class GatewayConfig(_Section):
     """What stands in front of the gateway: `l4` load balancers only, or `l7` proxies/CDNs."""
     service_annotations: dict[str, str] = Field(default_factory=dict)
     """Extra Service annotations; they win over the platform's for the same key."""
-    hairpin_hostname: str | None = None
+    hairpin_hostname: Annotated[str | None, AfterValidator(_hostname)] = None
     """Hostname published instead of the LB IP so in-cluster callers keep the PROXY header."""
-    proxy_protocol_migration: Bool = False
-    """Accept connections with and without the PROXY header while the LB is switched."""
-    tls: TlsConfig | None = None
-    """HTTPS on port 443 (docs/https.md): hosts, and the certificate from secretName or certManager."""
     front_proxy: FrontProxyConfig | None = None
     """The CDN or L7 proxy in front (docs/front-proxy.md): client address from its one hop, others refused."""
     rate_limit: RateLimitConfig | None = None
     """A per-client rate limit (429 with retry-after), keyed on the client address the gateway trusts."""
 
-    @field_validator("hairpin_hostname")
-    @classmethod
-    def _hostname(cls, value: str | None) -> str | None:
-        if value is not None and not _dns_subdomain(value):
-            raise ValueError("must be a DNS name, e.g. gw.example.com")
-        return value
+
+class GatewayConfig(GatewayFields):
+    """A gateway in a stack file: its inputs, and the keys that decide the component's `listener` and
+    `https` (the stack's `sourceIp`, `echo.host` and `certManager` take part)."""
+
+    proxy_protocol_migration: Bool = False
+    """Accept connections with and without the PROXY header while the LB is switched."""
+    tls: TlsConfig | None = None
+    """HTTPS on port 443 (docs/https.md): hosts, and the certificate from secretName or certManager."""
 
 
 SourceIpChoice = Literal["auto", "proxy-protocol", "local"]
@@ -449,17 +459,35 @@ class EchoConfig(_Section):
         return value
 
 
-class MetalLBConfig(_Section):
+def _node_label(value: dict[str, str]) -> dict[str, str]:
+    if not value:
+        raise ValueError("needs at least one label, e.g. {loadbalancerIPs.metallb.io: arp}")
+    for key, label_value in value.items():
+        _check_label_key(key)
+        if not _LABEL_VALUE.fullmatch(label_value):
+            raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
+    return value
+
+
+class MetalLBPlacementFields(_Section):
+    """Where a gateway on MetalLB L2 runs: declared once for the stack file's `metallb` and the gateway
+    component's `metallb` input."""
+
+    node_label: Annotated[dict[str, str], AfterValidator(_node_label)] = Field(
+        default_factory=lambda: {"loadbalancerIPs.metallb.io": "arp"}
+    )
+    """The label put on `nodes`; the gateway's nodeSelector and the L2Advertisement both select it."""
+    pool: DnsLabel = "default-pool"
+    """The IPAddressPool the gateway's Service takes its address from."""
+
+
+class MetalLBConfig(MetalLBPlacementFields):
     install: Bool = False
     """Install MetalLB itself (kind, fresh clusters)."""
     namespace: DnsLabel = "metallb-system"
     """MetalLB's namespace: where its pools and advertisements live (and where it is installed)."""
     nodes: list[NodeName] = Field(default_factory=list)
     """Nodes that both run the gateway pods and announce its address."""
-    node_label: dict[str, str] = Field(default_factory=lambda: {"loadbalancerIPs.metallb.io": "arp"})
-    """The label put on `nodes`; the gateway's nodeSelector and the L2Advertisement both select it."""
-    pool: DnsLabel = "default-pool"
-    """The IPAddressPool the gateway's Service takes its address from."""
     addresses: list[AddressRange] = Field(default_factory=list)
     """When set, the program creates `pool` with these addresses (IP, CIDR or first-last)."""
     adopt_l2_advertisement: DnsLabel | None = None
@@ -480,17 +508,6 @@ class MetalLBConfig(_Section):
     def _unique_nodes(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("node names must be unique")
-        return value
-
-    @field_validator("node_label")
-    @classmethod
-    def _node_label(cls, value: dict[str, str]) -> dict[str, str]:
-        if not value:
-            raise ValueError("needs at least one label, e.g. {loadbalancerIPs.metallb.io: arp}")
-        for key, label_value in value.items():
-            _check_label_key(key)
-            if not _LABEL_VALUE.fullmatch(label_value):
-                raise ValueError(f"label value {label_value!r} is not a valid Kubernetes label value")
         return value
 
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from source_ip import facts
+from source_ip.config.gateway_rules import MISSING, FieldPath, Finding, gateway_findings, http01_challenge
 from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
 from source_ip.config.models import (
     GatewayEntry,
     StackConfig,
     parse_address_range,
 )
+from source_ip.config.settings import GatewaySettings, settings_of
 from source_ip.facts import (
     GATEWAY_API_MIN_ISTIO,
     ISTIO_NAMESPACE,
     METALLB_IPS_ANNOTATIONS,
-    PLATFORMS,
     SourceIpMode,
 )
-from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
-from source_ip.plan import program_service_annotations, service_annotation_problems
 
 
 def semantic_problems(config: StackConfig) -> list[Problem]:
@@ -56,8 +57,12 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     entries = list(config.gateway_entries())
     seen: dict[str, str] = {}
     for entry in entries:
-        _gateway_problems(config, entry, add)
-        _tls_problems(config, entry, add)
+        settings = settings_of(config, entry)
+        keys = StackKeys(entry)
+        for finding in gateway_findings(settings, keys.key):
+            add(keys.key(finding.field), keys.value(finding), finding.message)
+        _stack_gateway_problems(config, entry, add)
+        _stack_tls_problems(config, entry, settings, add)
         name = entry.gateway.name
         if name in seen:
             add(
@@ -205,60 +210,49 @@ def _address_or_name(item: str) -> str:
         return item
 
 
-def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
-    """The rules of one gateway, named by its own keys (`gateway.*` or `gateways[i].*`)."""
+class StackKeys:
+    """How a stack file spells a gateway's settings fields: the key the user wrote, and its value there."""
+
+    def __init__(self, entry: GatewayEntry):
+        self.entry = entry
+
+    def key(self, field: FieldPath) -> str:
+        head, rest = field[0], field[1:]
+        if head == "mode":
+            return self.entry.source_ip_key
+        if head == "listener":
+            return f"{self.entry.key}.proxyProtocolMigration"
+        if head == "platform":
+            return "platform"
+        if head == "istio_version":
+            return "istio.version"
+        if head == "metallb":
+            return "metallb" + _path(rest)
+        if head == "https":
+            return f"{self.entry.key}.tls" + _path(rest)
+        if head == "service_annotations":
+            return f"{self.entry.key}.serviceAnnotations" + "".join(f".{part}" for part in rest)
+        return self.entry.key + _path(field)
+
+    def value(self, finding: Finding) -> Any:
+        head = finding.field[0]
+        if head == "mode":
+            return self.entry.source_ip
+        if head == "listener":
+            return self.entry.gateway.proxy_protocol_migration
+        return _MISSING if finding.value is MISSING else finding.value
+
+
+def _path(parts: FieldPath) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}" for part in parts)
+
+
+def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """The rules of one gateway that need the rest of the stack (the MetalLB pool's ranges, the
+    allowlist), named by its own keys (`gateway.*` or `gateways[i].*`)."""
     platform = config.platform_entry
     gateway = entry.gateway
     key = entry.key
-    migrating_to_proxy = gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL in platform.modes
-    if entry.source_ip == "local" and migrating_to_proxy:
-        pass  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
-    elif entry.source_ip != "auto" and entry.source_ip not in platform.modes:
-        why = (
-            "cannot send the PROXY header"
-            if entry.source_ip == "proxy-protocol"
-            else "terminates TCP, so the pod would see the load balancer's address"
-        )
-        add(
-            entry.source_ip_key,
-            entry.source_ip,
-            f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}",
-        )
-    if gateway.num_trusted_proxies >= 1 and gateway.trusted_hops == "l4":
-        add(
-            f"{key}.numTrustedProxies",
-            gateway.num_trusted_proxies,
-            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
-            f"X-Forwarded-For header; allowed: 0, or set {key}.trustedHops: l7 when that many L7 "
-            "proxies/CDNs in front append X-Forwarded-For",
-        )
-    if gateway.front_proxy is not None:
-        _front_proxy_problems(entry, add)
-    if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
-        add(
-            f"{key}.maxReplicas",
-            gateway.max_replicas,
-            f"is below {key}.replicas ({gateway.replicas}); allowed: >= {gateway.replicas}",
-        )
-    if gateway.proxy_protocol_migration and SourceIpMode.PROXY_PROTOCOL not in platform.modes:
-        add(
-            f"{key}.proxyProtocolMigration",
-            True,
-            f"platform {platform.id} cannot send the PROXY header, there is nothing to migrate; allowed: "
-            "false",
-        )
-    pool = config.metallb.pool if config.platform_entry.pins_nodes else None
-    program = program_service_annotations(
-        platform, entry.mode, metallb_pool=pool, hairpin_hostname=gateway.hairpin_hostname
-    )
-    for annotation, why in service_annotation_problems(
-        platform, entry.mode, program, gateway.service_annotations
-    ):
-        add(
-            f"{key}.serviceAnnotations.{annotation}",
-            gateway.service_annotations.get(annotation, _MISSING),
-            why,
-        )
     if config.platform_entry.pins_nodes and config.metallb.addresses:
         for annotation in METALLB_IPS_ANNOTATIONS:
             if annotation in gateway.service_annotations:
@@ -296,22 +290,6 @@ def _gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> Non
             "so anyone could get in by naming an allowed address; allowed: false (stay on passthrough, "
             "where the allowlist matches the packet source), or allowlist: [] for this migration step",
         )
-    if gateway.hairpin_hostname is not None:
-        if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
-            able = sorted(
-                p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation
-            )
-            add(
-                f"{key}.hairpinHostname",
-                gateway.hairpin_hostname,
-                f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}",
-            )
-        elif entry.mode != SourceIpMode.PROXY_PROTOCOL:
-            add(
-                f"{key}.hairpinHostname",
-                gateway.hairpin_hostname,
-                f"only matters with PROXY protocol; allowed: unset, or {entry.source_ip_key}: proxy-protocol",
-            )
 
 
 def _cert_manager_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
@@ -332,44 +310,15 @@ def _cert_manager_namespace_problems(config: StackConfig, entries: list[GatewayE
         add("metallb.namespace", namespace, why)
 
 
-def hairpin_fix(platform: facts.Platform, hairpin_hostname: str | None) -> str | None:
-    """How in-cluster callers of a PROXY-protocol gateway's public address reach it through the LB (with
-    the header) on this platform, or None: kube-proxy then short-circuits them to the pods, headerless."""
-    if platform.ip_mode_proxy == "auto":
-        return "the controller sets ipMode: Proxy"
-    if platform.ip_mode_proxy == "annotation" and platform.ip_mode_annotation:
-        return f"the program sets {platform.ip_mode_annotation[0]}: {platform.ip_mode_annotation[1]}"
-    if platform.status_hostname_only:
-        return "the status carries a hostname only"
-    if platform.hairpin_annotation and platform.hairpin_value == "true":
-        return f"the program sets {platform.hairpin_annotation}: true"
-    if platform.hairpin_annotation and hairpin_hostname:
-        return f"hairpinHostname publishes {hairpin_hostname} instead of the address"
-    return None
-
-
-def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
-    """HTTPS of one gateway: one certificate source, hosts that match the routed host, and an HTTP-01
-    challenge only where it can reach the gateway from inside the cluster."""
+def _stack_tls_problems(
+    config: StackConfig, entry: GatewayEntry, settings: GatewaySettings, add: Any
+) -> None:
+    """HTTPS of one gateway where the rest of the stack takes part: hosts that match the routed echo host,
+    an Istio Gateway that serves 443, and an HTTP-01 challenge that the allowlist and istiod let through."""
     tls = entry.gateway.tls
     if tls is None:
         return
     key = f"{entry.key}.tls"
-    namespace = entry.gateway.namespace
-    if tls.secret_name and tls.cert_manager:
-        add(
-            f"{key}.secretName",
-            tls.secret_name,
-            f"is set together with {key}.certManager: the certificate comes from one of them; allowed: "
-            "secretName (a Secret you manage) or certManager (cert-manager issues it), not both",
-        )
-    elif not tls.secret_name and not tls.cert_manager:
-        add(
-            key,
-            tls.model_dump(by_alias=True, exclude_defaults=True),
-            "says where the certificate comes from nowhere; allowed: secretName (an existing "
-            f"kubernetes.io/tls Secret in namespace {namespace}) or certManager: {{issuer: <name>}}",
-        )
     if tls.hosts is None and not config.echo.enabled:
         add(
             f"{key}.hosts",
@@ -394,21 +343,10 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
             "does; allowed: echo.enabled: true, routing: gateway-api (the Gateway's https listener), "
             "or remove tls (serve 443 with your own Istio Gateway)",
         )
-    if entry.gateway.front_proxy is not None and "redirect_http" not in tls.model_fields_set:
-        add(
-            f"{key}.redirectHttp",
-            _MISSING,
-            f"must be set with {entry.key}.frontProxy: a CDN that reaches the origin over plain HTTP "
-            "(Cloudflare SSL mode Flexible, a CloudFront origin protocol policy HTTP only) gets the 301 on "
-            "every request and loops forever; allowed: true once the CDN reaches the origin over HTTPS "
-            "only (Cloudflare SSL/TLS Full (strict), CloudFront origin protocol policy HTTPS only), "
-            "or false (the CDN redirects its own visitors)",
-        )
-    manager = tls.cert_manager
-    if manager is None or tls.secret_name or manager.challenge != "http01":
+    if not http01_challenge(settings):
         return
-    if config.is_quickstart_ca(manager):
-        return  # a CA issuer: no ACME challenge at all
+    manager = tls.cert_manager
+    assert manager is not None
     if config.allowlist and not _admits_everyone(config.allowlist):
         read_as = (
             "the client address the proxy puts in X-Forwarded-For (remoteIpBlocks)"
@@ -422,28 +360,6 @@ def _tls_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
             "validators and cert-manager's self-check (which call port 80 from their own addresses) get "
             "403 and the certificate never issues; allowed: dns01 (the proof goes through your DNS "
             "provider), or an allowlist that admits everyone (0.0.0.0/0 and ::/0)",
-        )
-    platform = config.platform_entry
-    strict_proxy = entry.mode == SourceIpMode.PROXY_PROTOCOL and not entry.gateway.proxy_protocol_migration
-    if strict_proxy and hairpin_fix(platform, entry.gateway.hairpin_hostname) is None:
-        if platform.hairpin_annotation and platform.hairpin_value == "hostname":
-            way = (
-                f"dns01, or {entry.key}.hairpinHostname: a DNS name of the load balancer's address "
-                f"({platform.id} then publishes it instead of the IP)"
-            )
-        else:
-            way = (
-                f"dns01 ({platform.id} has neither ipMode Proxy nor a hostname annotation, so "
-                "hairpinHostname is no way out here)"
-            )
-        add(
-            f"{key}.certManager.challenge",
-            manager.challenge,
-            "cert-manager's HTTP-01 self-check calls the hosts from inside the cluster, and on "
-            f"{platform.id} "
-            "kube-proxy sends a call of the load balancer's address straight to the gateway pods, "
-            f"without the PROXY header gateway {entry.gateway.name} requires, so the call is dropped and "
-            f"the certificate never issues (cert-manager#466); allowed: {way}",
         )
     labels = facts.gateway_selector_labels(entry.gateway.name)
     if (
@@ -467,38 +383,6 @@ def _admits_everyone(allowlist: list[str]) -> bool:
     over IPv6 where the host has an AAAA record."""
     networks = {ipaddress.ip_network(cidr, strict=False) for cidr in allowlist}
     return {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")} <= networks
-
-
-def _front_proxy_problems(entry: GatewayEntry, add: Any) -> None:
-    """A gateway behind a CDN/L7 proxy: one way to read the chain (its one X-Forwarded-For hop), a proxy
-    whose ranges are known, and the proxy as the direct peer (the guard matches the packet source)."""
-    gateway, key = entry.gateway, entry.key
-    front = gateway.front_proxy
-    assert front is not None
-    for sub, value, message in front_proxy_problems(front.profile, front.cidrs, front.header):
-        add(f"{key}.frontProxy.{sub}", value, message)
-    one_way = "the program trusts exactly the proxy's one X-Forwarded-For hop"
-    if gateway.num_trusted_proxies:
-        add(
-            f"{key}.numTrustedProxies",
-            gateway.num_trusted_proxies,
-            f"is set together with {key}.frontProxy, and {one_way} (numTrustedProxies: 1); "
-            "allowed: 0 (unset) with frontProxy",
-        )
-    if gateway.trusted_hops != "l4":
-        add(
-            f"{key}.trustedHops",
-            gateway.trusted_hops,
-            f"is set together with {key}.frontProxy, and {one_way}; allowed: unset with frontProxy",
-        )
-    if entry.mode != SourceIpMode.LOCAL or gateway.proxy_protocol_migration:
-        add(
-            f"{key}.frontProxy",
-            front.model_dump(by_alias=True, exclude_defaults=True),
-            f"{PROXY_PROTOCOL_REFUSAL}; allowed: {entry.source_ip_key}: local without "
-            "proxyProtocolMigration (the proxy connects to the gateway's address directly), or remove "
-            "frontProxy",
-        )
 
 
 def _outside_pool(ips: str, ranges: list[str]) -> str | None:

@@ -1,0 +1,314 @@
+"""The rules of one gateway: small named functions over `GatewaySettings`, each yielding what it refuses.
+
+Both paths run exactly these: a stack file (`rules.semantic_problems` maps each field to the key the user
+wrote, e.g. `gateways[1].rateLimit.burst`) and a component's args (`GatewaySettings.of` raises before any
+child is registered). A rule names another input through `name`, which spells it as the path in question
+spells it (`gateways[0].trustedHops` in a stack file, `trusted_hops` in a component's args).
+
+A rule also carries the example the refusals doc shows (`RULE_EXAMPLES`: a stack file that breaks it), so
+docs/refusals.md is made from the rules and cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from source_ip.config.settings import GatewaySettings
+from source_ip.facts import PLATFORMS, Platform, SourceIpMode
+from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
+from source_ip.plan import ProxyProtocolListener, pairing_problem, service_annotation_problems
+
+FieldPath = tuple[str | int, ...]
+Namer = Callable[[FieldPath], str]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One refused input: the settings field (a path), its value, and why with what is allowed."""
+
+    field: FieldPath
+    value: Any
+    message: str
+
+
+MISSING: Any = object()
+"""The value of a finding about an input that is not set."""
+
+Rule = Callable[[GatewaySettings, Namer], Iterator[Finding]]
+GATEWAY_RULES: list[Rule] = []
+RULE_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {}
+"""Rule name -> (what the refusals doc calls it, a stack file's config that breaks it)."""
+
+
+def rule(title: str, example: dict[str, Any]) -> Callable[[Rule], Rule]:
+    """Register a gateway rule with the example docs/refusals.md shows for it."""
+
+    def register(function: Rule) -> Rule:
+        GATEWAY_RULES.append(function)
+        RULE_EXAMPLES[function.__name__] = (title, example)
+        return function
+
+    return register
+
+
+def gateway_findings(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """Every finding of every gateway rule, in rule order."""
+    for check in GATEWAY_RULES:
+        yield from check(settings, name)
+
+
+def migrating_to_proxy(settings: GatewaySettings) -> bool:
+    """Step 1 of the PROXY-protocol migration: passthrough still, the listener accepting both."""
+    return (
+        settings.listener == ProxyProtocolListener.ACCEPT_BOTH
+        and SourceIpMode.PROXY_PROTOCOL in settings.platform_entry.modes
+    )
+
+
+@rule("a mode the load balancer cannot do", {"platform": "gcp", "sourceIp": "proxy-protocol"})
+def mode_the_load_balancer_cannot_do(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    platform = settings.platform_entry
+    if settings.mode in platform.modes:
+        return
+    if settings.mode == SourceIpMode.LOCAL and migrating_to_proxy(settings):
+        return  # step 1 of the PROXY-protocol migration: the LB does not send the header yet
+    why = (
+        "cannot send the PROXY header"
+        if settings.mode == SourceIpMode.PROXY_PROTOCOL
+        else "terminates TCP, so the pod would see the load balancer's address"
+    )
+    yield Finding(
+        ("mode",),
+        str(settings.mode),
+        f"platform {platform.id} ({platform.lb}) {why}; allowed here: auto, {', '.join(platform.modes)}",
+    )
+
+
+@rule(
+    "a listener that does not fit the mode",
+    {"platform": "gcp", "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
+)
+def listener_that_does_not_fit(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    problem = pairing_problem(settings.mode, settings.listener)
+    if problem:
+        yield Finding(
+            ("listener",), str(settings.listener), f"with {name(('mode',))} {settings.mode}: {problem}"
+        )
+    elif (
+        settings.listener == ProxyProtocolListener.ACCEPT_BOTH
+        and SourceIpMode.PROXY_PROTOCOL not in settings.platform_entry.modes
+    ):
+        yield Finding(
+            ("listener",),
+            str(settings.listener),
+            f"platform {settings.platform} cannot send the PROXY header, there is nothing to migrate; "
+            "allowed: false (no migration: the listener off)",
+        )
+
+
+@rule("a forgeable client address", {"platform": "aws", "gateway": {"numTrustedProxies": 1}})
+def forgeable_client_address(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    if settings.num_trusted_proxies >= 1 and settings.trusted_hops == "l4":
+        yield Finding(
+            ("num_trusted_proxies",),
+            settings.num_trusted_proxies,
+            "behind an L4 load balancer any value >= 1 lets a client forge its address with its own "
+            f"X-Forwarded-For header; allowed: 0, or set {name(('trusted_hops',))}: l7 when that many L7 "
+            "proxies/CDNs in front append X-Forwarded-For",
+        )
+
+
+@rule("an autoscaler with min above max", {"platform": "gcp", "gateway": {"replicas": 5, "maxReplicas": 2}})
+def autoscaler_below_its_minimum(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    if settings.max_replicas is not None and settings.max_replicas < settings.replicas:
+        yield Finding(
+            ("max_replicas",),
+            settings.max_replicas,
+            f"is below {name(('replicas',))} ({settings.replicas}); allowed: >= {settings.replicas}",
+        )
+
+
+@rule("a missing LB annotation the controller needs", {"platform": "hetzner"})
+def service_annotations_that_break_the_path(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    annotations = settings.service_annotations
+    for key, why in service_annotation_problems(
+        settings.platform_entry, settings.mode, settings.program_annotations(), annotations
+    ):
+        yield Finding(("service_annotations", key), annotations.get(key, MISSING), why)
+
+
+@rule(
+    "a front proxy read two ways",
+    {
+        "platform": "gcp",
+        "gateway": {"frontProxy": {"profile": "cloudflare"}, "numTrustedProxies": 2, "trustedHops": "l7"},
+    },
+)
+def front_proxy_read_one_way(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """Behind a CDN/L7 proxy: one way to read the chain (its one X-Forwarded-For hop), a proxy whose
+    ranges are known, and the proxy as the direct peer (the guard matches the packet source)."""
+    front = settings.front_proxy
+    if front is None:
+        return
+    for sub, value, message in front_proxy_problems(front.profile, front.cidrs, front.header):
+        yield Finding(("front_proxy", sub), value, message)
+    one_way = "the program trusts exactly the proxy's one X-Forwarded-For hop"
+    here = name(("front_proxy",))
+    if settings.num_trusted_proxies:
+        yield Finding(
+            ("num_trusted_proxies",),
+            settings.num_trusted_proxies,
+            f"is set together with {here}, and {one_way} (numTrustedProxies: 1); allowed: 0 (unset) with "
+            "frontProxy",
+        )
+    if settings.trusted_hops != "l4":
+        yield Finding(
+            ("trusted_hops",),
+            settings.trusted_hops,
+            f"is set together with {here}, and {one_way}; allowed: unset with frontProxy",
+        )
+    if settings.mode != SourceIpMode.LOCAL or settings.listener != ProxyProtocolListener.OFF:
+        yield Finding(
+            ("front_proxy",),
+            front.model_dump(by_alias=True, exclude_defaults=True),
+            f"{PROXY_PROTOCOL_REFUSAL}; allowed: {name(('mode',))}: local without proxyProtocolMigration "
+            "(the proxy connects to the gateway's address directly), or remove frontProxy",
+        )
+
+
+@rule(
+    "a hairpin hostname the platform cannot publish",
+    {"platform": "gcp", "gateway": {"hairpinHostname": "gw.example.com"}},
+)
+def hairpin_hostname_the_platform_cannot_publish(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    hostname = settings.hairpin_hostname
+    if hostname is None:
+        return
+    platform = settings.platform_entry
+    if platform.hairpin_annotation is None or platform.hairpin_value != "hostname":
+        able = sorted(
+            p.id for p in PLATFORMS.values() if p.hairpin_value == "hostname" and p.hairpin_annotation
+        )
+        yield Finding(
+            ("hairpin_hostname",),
+            hostname,
+            f"platform {platform.id} has no hostname annotation; allowed on: {', '.join(able)}",
+        )
+    elif settings.mode != SourceIpMode.PROXY_PROTOCOL:
+        yield Finding(
+            ("hairpin_hostname",),
+            hostname,
+            f"only matters with PROXY protocol; allowed: unset, or {name(('mode',))}: proxy-protocol",
+        )
+
+
+@rule(
+    "a certificate from two sources",
+    {
+        "platform": "gcp",
+        "gateway": {"tls": {"secretName": "echo-tls", "certManager": {"issuer": "letsencrypt"}}},
+    },
+)
+def certificate_from_one_source(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    https = settings.https
+    if https is None:
+        return
+    if https.secret_name and https.cert_manager:
+        yield Finding(
+            ("https", "secret_name"),
+            https.secret_name,
+            f"is set together with {name(('https', 'cert_manager'))}: the certificate comes from one of "
+            "them; allowed: secretName (a Secret you manage) or certManager (cert-manager issues it), not "
+            "both",
+        )
+    elif not https.secret_name and not https.cert_manager:
+        yield Finding(
+            ("https",),
+            https.model_dump(by_alias=True, exclude_defaults=True, exclude={"hosts"}),
+            "says where the certificate comes from nowhere; allowed: secretName (an existing "
+            f"kubernetes.io/tls Secret in namespace {settings.namespace}) or certManager: {{issuer: <name>}}",
+        )
+
+
+@rule(
+    "an HTTPS redirect left to its default behind a CDN",
+    {
+        "platform": "gcp",
+        "gateway": {"frontProxy": {"profile": "cloudflare"}, "tls": {"secretName": "echo-tls"}},
+    },
+)
+def redirect_decided_behind_a_front_proxy(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    https = settings.https
+    if https is None or settings.front_proxy is None or "redirect_http" in https.model_fields_set:
+        return
+    yield Finding(
+        ("https", "redirect_http"),
+        MISSING,
+        f"must be set with {name(('front_proxy',))}: a CDN that reaches the origin over plain HTTP "
+        "(Cloudflare SSL mode Flexible, a CloudFront origin protocol policy HTTP only) gets the 301 on "
+        "every request and loops forever; allowed: true once the CDN reaches the origin over HTTPS "
+        "only (Cloudflare SSL/TLS Full (strict), CloudFront origin protocol policy HTTPS only), "
+        "or false (the CDN redirects its own visitors)",
+    )
+
+
+def hairpin_fix(platform: Platform, hairpin_hostname: str | None) -> str | None:
+    """How in-cluster callers of a PROXY-protocol gateway's public address reach it through the LB (with
+    the header) on this platform, or None: kube-proxy then short-circuits them to the pods, headerless."""
+    if platform.ip_mode_proxy == "auto":
+        return "the controller sets ipMode: Proxy"
+    if platform.ip_mode_proxy == "annotation" and platform.ip_mode_annotation:
+        return f"the program sets {platform.ip_mode_annotation[0]}: {platform.ip_mode_annotation[1]}"
+    if platform.status_hostname_only:
+        return "the status carries a hostname only"
+    if platform.hairpin_annotation and platform.hairpin_value == "true":
+        return f"the program sets {platform.hairpin_annotation}: true"
+    if platform.hairpin_annotation and hairpin_hostname:
+        return f"hairpinHostname publishes {hairpin_hostname} instead of the address"
+    return None
+
+
+def http01_challenge(settings: GatewaySettings) -> bool:
+    """The certificate is issued through an ACME HTTP-01 challenge on this gateway's port 80."""
+    https = settings.https
+    return (
+        https is not None
+        and https.cert_manager is not None
+        and not https.secret_name
+        and https.cert_manager.challenge == "http01"
+    )
+
+
+@rule(
+    "an HTTP-01 challenge that cannot reach a strict PROXY gateway",
+    {"platform": "vngcloud", "gateway": {"tls": {"certManager": {"issuer": "letsencrypt"}}}},
+)
+def http01_through_a_strict_proxy_gateway(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    if not http01_challenge(settings):
+        return
+    platform = settings.platform_entry
+    strict = (
+        settings.mode == SourceIpMode.PROXY_PROTOCOL and settings.listener == ProxyProtocolListener.STRICT
+    )
+    if not strict or hairpin_fix(platform, settings.hairpin_hostname) is not None:
+        return
+    if platform.hairpin_annotation and platform.hairpin_value == "hostname":
+        way = (
+            f"dns01, or {name(('hairpin_hostname',))}: a DNS name of the load balancer's address "
+            f"({platform.id} then publishes it instead of the IP)"
+        )
+    else:
+        way = (
+            f"dns01 ({platform.id} has neither ipMode Proxy nor a hostname annotation, so "
+            "hairpinHostname is no way out here)"
+        )
+    yield Finding(
+        ("https", "cert_manager", "challenge"),
+        "http01",
+        "cert-manager's HTTP-01 self-check calls the hosts from inside the cluster, and on "
+        f"{platform.id} kube-proxy sends a call of the load balancer's address straight to the gateway pods, "
+        f"without the PROXY header gateway {settings.name} requires, so the call is dropped and "
+        f"the certificate never issues (cert-manager#466); allowed: {way}",
+    )
