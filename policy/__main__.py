@@ -65,14 +65,22 @@ def _stack_policy(check: StackCheck, level: EnforcementLevel) -> StackValidation
     )
 
 
+RESOURCE_CHECKS: list[tuple[ResourceCheck, EnforcementLevel]] = [
+    (validators.proxy_protocol_on_both_sides, EnforcementLevel.MANDATORY),
+    (validators.etp_cluster_without_proxy_protocol, EnforcementLevel.ADVISORY),
+    (validators.trusted_proxies_behind_l4, EnforcementLevel.MANDATORY),
+    (validators.https_redirect_keeps_acme_challenges, EnforcementLevel.ADVISORY),
+]
+"""Checks of one resource at a time; the tests run every one of them from here."""
+STACK_CHECKS: list[tuple[StackCheck, EnforcementLevel]] = [
+    (validators.l2_advertisements_cover_gateway, EnforcementLevel.MANDATORY),
+    (validators.gateway_api_parameters_pair_proxy_protocol, EnforcementLevel.MANDATORY),
+    (validators.front_proxy_guarded, EnforcementLevel.MANDATORY),
+]
+"""Checks across the stack's resources."""
 POLICIES = [
-    _resource_policy(validators.proxy_protocol_on_both_sides, EnforcementLevel.MANDATORY),
-    _resource_policy(validators.etp_cluster_without_proxy_protocol, EnforcementLevel.ADVISORY),
-    _resource_policy(validators.trusted_proxies_behind_l4, EnforcementLevel.MANDATORY),
-    _resource_policy(validators.https_redirect_keeps_acme_challenges, EnforcementLevel.ADVISORY),
-    _stack_policy(validators.l2_advertisements_cover_gateway, EnforcementLevel.MANDATORY),
-    _stack_policy(validators.gateway_api_parameters_pair_proxy_protocol, EnforcementLevel.MANDATORY),
-    _stack_policy(validators.front_proxy_guarded, EnforcementLevel.MANDATORY),
+    *(_resource_policy(check, level) for check, level in RESOURCE_CHECKS),
+    *(_stack_policy(check, level) for check, level in STACK_CHECKS),
 ]
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def annotation_json(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fuzz_counts() -> Counter[str]:
-    from tests.test_config_fuzz import FUZZ_COUNTS
+    from tests.config_fuzzing import FUZZ_COUNTS
 
     return FUZZ_COUNTS
 

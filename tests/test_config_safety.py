@@ -1,4 +1,4 @@
-"""Issue 16, item 4: configs that would deploy a bypass, an outage or a crash are refused with the key
+"""Configs that would deploy a bypass, an outage or a crash are refused with the key
 named, or made safe. Each class has its own tests; the messages are checked by key and phrase."""
 
 from __future__ import annotations

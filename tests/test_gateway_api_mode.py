@@ -18,7 +18,7 @@ from policy import validators as v
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import PLATFORMS
 from tests.conftest import cached_run, raw
-from tests.test_source_ip_invariants import gateway_options, platform_config
+from tests.gateway_cases import gateway_options, platform_config
 from tools.program import ProgramRun, run_program
 
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"

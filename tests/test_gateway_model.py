@@ -43,7 +43,7 @@ from source_ip.gateway import (
 )
 from source_ip.rate_limit import RateLimitArgs
 from tests.conftest import cached_run, raw
-from tests.test_source_ip_invariants import gateways_or_rejection, option_mixes, several_gateways
+from tests.gateway_cases import gateways_or_rejection, option_mixes, several_gateways
 from tools import pyast
 
 ROOT = Path(__file__).resolve().parent.parent

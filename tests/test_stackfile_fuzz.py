@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from source_ip.config import NAMESPACE
+from tests.config_fuzzing import FUZZ_COUNTS, check_parse, json_values
 from tests.conftest import STACKS
-from tests.test_config_fuzz import FUZZ_COUNTS, check_parse, json_values
 from tools import render
 from tools.program import ROOT
 from tools.stackfile import StackFileError, parse_stack_file

@@ -176,7 +176,7 @@ def test_text_output_is_a_verdict_with_a_hint(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     "args",
     [
-        ["--url", "ftp://x", "--host", HOST],  # was https://x, which verify now speaks (issue 19)
+        ["--url", "ftp://x", "--host", HOST],  # was https://x, which verify now speaks
         ["--url", "http://127.0.0.1", "--expect-ip", "not-an-ip"],
         ["--url", "http://127.0.0.1", "--expect-ip", "10.0.0.1/24"],
         ["--url", "http://127.0.0.1", "--timeout", "0"],

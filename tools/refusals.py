@@ -12,12 +12,13 @@ import sys
 from typing import Any
 
 from source_ip.config import NAMESPACE, ConfigError, parse_config
+from source_ip.config.gateway_rules import RULE_EXAMPLES
 from tools.readme import markdown_cell, table_cli, with_table
 
 START, END = "<!-- refusals:start -->", "<!-- refusals:end -->"
 PP = "vks.vngcloud.vn/enable-proxy-protocol"
 
-EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+STACK_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     (
         "PROXY switched off under a strict gateway",
         {"platform": "vngcloud", "gateway": {"serviceAnnotations": {PP: "true"}}},
@@ -32,9 +33,6 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             },
         },
     ),
-    ("a mode the load balancer cannot do", {"platform": "gcp", "sourceIp": "proxy-protocol"}),
-    ("a forgeable client address", {"platform": "aws", "gateway": {"numTrustedProxies": 1}}),
-    ("a missing LB annotation the controller needs", {"platform": "hetzner"}),
     ("a release name the program uses", {"platform": "gcp", "gateway": {"name": "istiod"}}),
     ("a release name Helm cannot take", {"platform": "gcp", "gateway": {"name": "g" * 54}}),
     ("a name with a trailing newline", {"platform": "gcp", "gateway": {"name": "edge\n"}}),
@@ -174,14 +172,6 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "custom"}}},
     ),
     (
-        "a certificate from a Secret and from cert-manager",
-        {"platform": "gcp", "gateway": {"tls": {"secretName": "a", "certManager": {"issuer": "b"}}}},
-    ),
-    (
-        "HTTP-01 on a PROXY-protocol gateway without a hairpin fix",
-        {"platform": "digitalocean", "gateway": {"tls": {"certManager": {"issuer": "letsencrypt"}}}},
-    ),
-    (
         "a TLS host that is not a DNS name",
         {"platform": "gcp", "gateway": {"tls": {"hosts": ["*.example.com"]}}},
     ),
@@ -202,15 +192,11 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             "gateway": {"tls": {"hosts": ["app.example.com"], "secretName": "app-tls"}},
         },
     ),
-    (
-        "a redirect to HTTPS behind a CDN, left to its default",
-        {
-            "platform": "aws-nlb",
-            "sourceIp": "local",
-            "gateway": {"frontProxy": {"profile": "cloudflare"}, "tls": {"secretName": "echo-tls"}},
-        },
-    ),
 ]
+
+"""The refusals of rules that span the stack (or check one value); a gateway rule carries its own example."""
+EXAMPLES: list[tuple[str, dict[str, Any]]] = [*RULE_EXAMPLES.values(), *STACK_EXAMPLES]
+"""Every example the table shows: each gateway rule's own (source_ip/config/gateway_rules.py), then these."""
 
 
 def message(config: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# --- Limits and names the consumers of the config hold it to (issue 16, item 4) --------------------
+# --- Limits and names the consumers of the config hold it to ---------------------------------------
 INT32_MAX = 2**31 - 1
 """The most `replicas` and `maxReplicas` can be: Kubernetes reads them as int32 (kubernetes/api apps/v1
 types.go `Replicas *int32`; autoscaling/v2 types.go `MinReplicas *int32`, `MaxReplicas int32`)."""
