@@ -93,7 +93,7 @@ known-stack:
 	@if [ ! -f 'Pulumi.$(STACK).yaml' ]; then \
 	  echo "there is no stack '$(STACK)' here (no Pulumi.$(STACK).yaml); the stacks are: $(STACKS)"; \
 	  echo "to make it, copy the stack nearest yours: cp Pulumi.gcp.yaml 'Pulumi.$(STACK).yaml'"; \
-	  echo "then set istio-source-ip:platform and kubernetes:context in it (README: An existing cluster)"; \
+	  echo "then set istio-source-ip:platform and kubernetes:context in it (README, section Your own cluster)"; \
 	  exit 2; fi
 
 render: known-stack venv
