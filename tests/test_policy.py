@@ -450,7 +450,7 @@ def test_a_gateway_api_parameters_configmap_nested_too_deeply_is_a_violation_not
         {"deployment": deep_annotation.replace('"X"', json.dumps(DEEP_JSON))},
         {"deployment": "a: " + "[" * 20_000 + "]" * 20_000},
     ):
-        resources = [
+        resources: list[tuple[str, dict[str, Any]]] = [
             (
                 "kubernetes:gateway.networking.k8s.io/v1:Gateway",
                 {
