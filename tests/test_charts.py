@@ -35,3 +35,18 @@ def test_each_release_becomes_the_objects_its_chart_makes(
     gateway = charts.objects((tmp_path / "gcp" / "charts" / "istio-ingressgateway.yaml").read_text())
     [service] = [o for o in gateway if o["kind"] == "Service"]
     assert service["spec"]["externalTrafficPolicy"] == "Local"  # the program's value, as the chart renders it
+
+
+def test_without_helm_the_charts_step_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CHARTS=1 on a machine without helm: exit 2 and how to get one (helm's installer, or the pinned helm
+    that ../shared/tools/chart-render unpacks into the cache this tool reads)."""
+    monkeypatch.delenv("HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm on PATH
+    monkeypatch.setattr(charts, "CHART_RENDER_CACHE", tmp_path / "empty-cache")
+    assert charts.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no helm")
+    assert "https://helm.sh/docs/intro/install/" in err and "../shared/tools/chart-render" in err
+    assert "Traceback" not in err

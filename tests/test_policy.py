@@ -430,6 +430,47 @@ def test_values_not_an_object_reach_the_pack_as_a_violation_even_behind_the_unkn
         ], name
 
 
+DEEP_JSON = '{"gatewayTopology": ' * 100_000 + "{}" + "}" * 100_000
+"""Deeper than Python's JSON parser recurses: json.loads raises RecursionError on it."""
+
+
+def test_a_proxy_config_annotation_nested_too_deeply_is_a_violation_of_every_gateway_check() -> None:
+    values = {"podAnnotations": {"proxy.istio.io/config": DEEP_JSON}}
+    props = {"chart": "gateway", "name": "gw", "values": values}
+    for check in RESOURCE_CHECKS:
+        [message] = check(HELM_RELEASE, props)
+        assert message.startswith(
+            "gateway gw: its pods' proxy.istio.io/config annotation is JSON nested too deeply to read"
+        ), check
+
+
+def test_a_gateway_api_parameters_configmap_nested_too_deeply_is_a_violation_not_a_crash() -> None:
+    deployment = json.dumps({"spec": {"template": {"metadata": {"annotations": {}}}}})
+    deep_annotation = deployment.replace('"annotations": {}', '"annotations": {"proxy.istio.io/config": "X"}')
+    for data in (
+        {"deployment": deep_annotation.replace('"X"', json.dumps(DEEP_JSON))},
+        {"deployment": "a: " + "[" * 20_000 + "]" * 20_000},
+    ):
+        resources: list[tuple[str, dict[str, Any]]] = [
+            (
+                "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+                {
+                    "metadata": {"name": "gw", "namespace": "ns"},
+                    "spec": {
+                        "gatewayClassName": "istio",
+                        "infrastructure": {"parametersRef": {"kind": "ConfigMap", "name": "gw-params"}},
+                    },
+                },
+            ),
+            (
+                "kubernetes:core/v1:ConfigMap",
+                {"metadata": {"name": "gw-params", "namespace": "ns"}, "data": data},
+            ),
+        ]
+        found = v.gateway_api_parameters_pair_proxy_protocol(resources)
+        assert found and all("nested too deeply to read" in message for message in found), found
+
+
 def test_absent_values_are_the_chart_defaults_not_a_violation() -> None:
     assert v.proxy_protocol_on_both_sides(HELM_RELEASE, {"chart": "gateway", "name": "gw"}) == []
 

@@ -1,141 +1,107 @@
-"""The per-client rate limit: the EnvoyFilter and its typed config, checked field by field against Envoy's
-own protos (verbatim excerpts in tests/envoy_protos/), in both routing modes."""
+"""The per-client rate limit: the EnvoyFilter and its typed config, parsed strictly with Envoy's API (the
+xds-protos package, tests/envoy_api.py), in both routing modes."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from source_ip.config import ConfigError, parse_config
-from source_ip.rate_limit import RateLimitArgs, local_rate_limit_config, refill, retry_after_seconds
+from source_ip.rate_limit import (
+    RateLimitArgs,
+    local_rate_limit_config,
+    rate_limit_filter_spec,
+    refill,
+    retry_after_seconds,
+)
+from tests import envoy_api
 from tests.conftest import cached_run, raw
 from tools.program import ProgramRun
-
-PROTOS = Path(__file__).with_name("envoy_protos") / "rate_limit_excerpts.proto"
-
-
-def proto_declarations(text: str) -> dict[str, set[str]]:
-    """Each message's field names and each enum's value names, by their nested name (e.g.
-    `RateLimit.Action.RemoteAddress`); a oneof's fields belong to its message."""
-    declared: dict[str, set[str]] = {}
-    stack: list[tuple[str, str]] = []  # (kind, name) of the open blocks
-    for line in text.splitlines():
-        code = line.split("//", 1)[0]
-        opened = re.match(r"\s*(message|enum|oneof)\s+(\w+)\s*\{", code)
-        if opened:
-            kind, name = opened.groups()
-            stack.append((kind, name))
-            if kind != "oneof":
-                declared[".".join(n for k, n in stack if k != "oneof")] = set()
-        elif stack and stack[-1][0] == "enum" and (value := re.match(r"\s*(\w+)\s*=\s*\d+", code)):
-            declared[".".join(n for k, n in stack if k != "oneof")].add(value.group(1))
-        elif stack and (
-            field := re.match(r"\s*(?:repeated\s+|optional\s+)?[\w.<>, ]+?\s+(\w+)\s*=\s*\d+", code)
-        ):
-            declared[".".join(n for k, n in stack if k != "oneof")].add(field.group(1))
-        depth_change = code.count("}") - (1 if opened else 0) - (code.count("{") - (1 if opened else 0))
-        for _ in range(max(depth_change, 0)):
-            if stack:
-                stack.pop()
-    return declared
-
-
-DECLARED = proto_declarations(PROTOS.read_text(encoding="utf-8"))
-
-# The message type of each field the program sets that is itself a message (or an enum), by the message
-# it belongs to: what Envoy's JSON-to-proto reading would follow.
-MESSAGE_FIELDS: dict[tuple[str, str], str] = {
-    ("LocalRateLimit", "status"): "HttpStatus",
-    ("HttpStatus", "code"): "enum StatusCode",
-    ("LocalRateLimit", "token_bucket"): "TokenBucket",
-    ("LocalRateLimit", "filter_enabled"): "RuntimeFractionalPercent",
-    ("LocalRateLimit", "filter_enforced"): "RuntimeFractionalPercent",
-    ("RuntimeFractionalPercent", "default_value"): "FractionalPercent",
-    ("FractionalPercent", "denominator"): "enum FractionalPercent.DenominatorType",
-    ("LocalRateLimit", "rate_limits"): "RateLimit",
-    ("RateLimit", "actions"): "RateLimit.Action",
-    ("RateLimit.Action", "remote_address"): "RateLimit.Action.RemoteAddress",
-    ("LocalRateLimit", "descriptors"): "LocalRateLimitDescriptor",
-    ("LocalRateLimitDescriptor", "entries"): "RateLimitDescriptor.Entry",
-    ("LocalRateLimitDescriptor", "token_bucket"): "TokenBucket",
-    ("LocalRateLimit", "response_headers_to_add"): "HeaderValueOption",
-    ("HeaderValueOption", "header"): "HeaderValue",
-    ("HeaderValueOption", "append_action"): "enum HeaderValueOption.HeaderAppendAction",
-}
-"""Typed by hand from the protos: `repeated Entry entries` in LocalRateLimitDescriptor is
-`v3.RateLimitDescriptor.Entry`, `default_value` of RuntimeFractionalPercent is `type.v3.FractionalPercent`."""
-
-
-def unknown_names(message: str, value: Any) -> Iterator[str]:
-    """Every key (and enum value) of `value` that `message` does not declare, as a path."""
-    if isinstance(value, list):
-        for item in value:
-            yield from unknown_names(message, item)
-        return
-    assert isinstance(value, dict), (message, value)
-    for key, item in value.items():
-        if key == "@type":
-            continue
-        if key not in DECLARED[message]:
-            yield f"{message}.{key}"
-            continue
-        inner = MESSAGE_FIELDS.get((message, key))
-        if inner is None:
-            assert not isinstance(item, dict), f"{message}.{key} needs its message type in MESSAGE_FIELDS"
-        elif inner.startswith("enum "):
-            if item not in DECLARED[inner.removeprefix("enum ")]:
-                yield f"{message}.{key} = {item}"
-        else:
-            yield from unknown_names(inner, item)
-
 
 LIMIT = RateLimitArgs(requests_per_minute=120, burst=20, tracked_clients=5000)
 
 
-def test_the_proto_reader_finds_the_messages_the_filter_uses() -> None:
-    assert {"stat_prefix", "rate_limits", "max_dynamic_descriptors", "response_headers_to_add"} <= DECLARED[
-        "LocalRateLimit"
-    ]
-    assert DECLARED["RateLimit.Action.RemoteAddress"] == set()
-    assert (
-        "TooManyRequests" in DECLARED["StatusCode"]
-        and "HUNDRED" in DECLARED["FractionalPercent.DenominatorType"]
-    )
-    assert DECLARED["RateLimitDescriptor.Entry"] == {"key", "value"}
+def test_the_excerpt_holds_the_one_field_the_pinned_xds_protos_lacks_and_only_that() -> None:
+    """When a newer xds-protos holds max_dynamic_descriptors, this fails: drop the excerpt then."""
+    assert envoy_api.excerpt_fields() == {"max_dynamic_descriptors": ("google.protobuf.UInt32Value", 18)}
+    declared = envoy_api.message_class(
+        "envoy.extensions.filters.http.local_ratelimit.v3.local_rate_limit_pb2.LocalRateLimit"
+    ).DESCRIPTOR.fields_by_name
+    assert "max_dynamic_descriptors" not in declared
+    assert declared["rate_limits"].number == 17  # the excerpt's neighbour, so the excerpt's 18 is free
 
 
-def test_every_field_of_the_typed_config_is_one_envoy_declares() -> None:
+def test_every_field_of_the_filter_parses_strictly_as_envoys_local_rate_limit() -> None:
+    [message] = envoy_api.parse_envoy_filter({"spec": rate_limit_filter_spec({"app": "gw"}, LIMIT)})
+    assert message.name == "envoy.filters.http.local_ratelimit"
+    config = envoy_api.typed_config(message)
+    assert config.DESCRIPTOR.full_name == "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+    [action] = config.rate_limits[0].actions
+    assert action.WhichOneof("action_specifier") == "masked_remote_address"
+
+
+@pytest.mark.parametrize(
+    ("path", "bad", "expected"),
+    [
+        (("max_dynamic_descriptors",), "many", "max_dynamic_descriptors: 'many' is not a"),
+        (("status", "code"), "TooManyRequest", "Invalid enum value TooManyRequest"),
+        (("descriptors", 0, "entries", 0, "valu"), "", 'has no field named "valu"'),
+        (
+            ("rate_limits", 0, "actions", 0, "masked_remote_address", "v6_prefix_mask"),
+            64,
+            'has no field named "v6_prefix_mask"',
+        ),
+    ],
+)
+def test_the_strict_parse_catches_a_misspelt_field_a_wrong_enum_value_and_a_wrong_type(
+    path: tuple[Any, ...], bad: Any, expected: str
+) -> None:
+    spec = rate_limit_filter_spec({"app": "gw"}, LIMIT)
+    node: Any = spec["configPatches"][0]["patch"]["value"]["typed_config"]
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = bad
+    with pytest.raises(envoy_api.EnvoyApiError, match=re.escape(expected)):
+        envoy_api.parse_envoy_filter({"spec": spec})
+
+
+def test_a_client_is_its_ipv4_address_or_its_ipv6_slash_64_not_each_address() -> None:
+    """One IPv6 client owns a /64 and may rotate through it; each address its own bucket never limits it."""
     config: dict[str, Any] = local_rate_limit_config(LIMIT)
-    assert (
-        config["@type"]
-        == "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
-    )
-    assert list(unknown_names("LocalRateLimit", config)) == []
-
-
-def test_the_field_check_catches_a_misspelt_field_and_enum_value() -> None:
-    config: dict[str, Any] = local_rate_limit_config(LIMIT)
-    config["max_dynamic_descriptor"] = config.pop("max_dynamic_descriptors")
-    config["status"] = {"code": "TooManyRequest"}
-    config["descriptors"][0]["entries"][0]["valu"] = ""
-    assert sorted(unknown_names("LocalRateLimit", config)) == [
-        "HttpStatus.code = TooManyRequest",
-        "LocalRateLimit.max_dynamic_descriptor",
-        "RateLimitDescriptor.Entry.valu",
+    assert config["rate_limits"] == [
+        {"actions": [{"masked_remote_address": {"v4_prefix_mask_len": 32, "v6_prefix_mask_len": 64}}]}
     ]
+    # The entry key Envoy's masked_remote_address action writes (router_ratelimit.cc), value left out: a
+    # wildcard, one bucket per masked address.
+    assert config["descriptors"][0]["entries"] == [{"key": "masked_remote_address"}]
 
 
-def test_one_bucket_per_client_address_enforced_on_every_request_answering_429_with_retry_after() -> None:
+@pytest.mark.parametrize("prefix", [48, 56, 128])
+def test_the_ipv6_prefix_is_a_parameter_of_the_spec(prefix: int) -> None:
+    spec = rate_limit_filter_spec(
+        {"app": "gw"}, RateLimitArgs(requests_per_minute=60, burst=5, ipv6_prefix=prefix)
+    )
+    [message] = envoy_api.parse_envoy_filter({"spec": spec})
+    [action] = envoy_api.typed_config(message).rate_limits[0].actions
+    assert action.masked_remote_address.v6_prefix_mask_len.value == prefix
+    assert action.masked_remote_address.v4_prefix_mask_len.value == 32
+
+
+@pytest.mark.parametrize("prefix", [-1, 129, True, "64"])
+def test_an_ipv6_prefix_envoy_would_refuse_is_refused_naming_the_parameter(prefix: Any) -> None:
+    """Envoy's API: v6_prefix_mask_len at most 128 (route_components.proto validate rule)."""
+    with pytest.raises(ValueError, match="ipv6_prefix must be a prefix length from 0 to 128"):
+        local_rate_limit_config(RateLimitArgs(requests_per_minute=60, burst=5, ipv6_prefix=prefix))
+
+
+def test_one_bucket_per_client_enforced_on_every_request_answering_429_with_retry_after() -> None:
     config: dict[str, Any] = local_rate_limit_config(LIMIT)
     bucket = {"max_tokens": 20, "tokens_per_fill": 1, "fill_interval": "0.5s"}
-    # The descriptor: the key the remote_address action produces, with no value: a wildcard, one bucket
-    # for each address, in an LRU of max_dynamic_descriptors.
-    assert config["rate_limits"] == [{"actions": [{"remote_address": {}}]}]
-    assert config["descriptors"] == [{"entries": [{"key": "remote_address"}], "token_bucket": bucket}]
+    # The descriptor: the key the masked_remote_address action produces, with no value: a wildcard, one
+    # bucket for each client, in an LRU of max_dynamic_descriptors.
+    assert config["descriptors"] == [{"entries": [{"key": "masked_remote_address"}], "token_bucket": bucket}]
     assert config["max_dynamic_descriptors"] == 5000
     # The default bucket never limits a request that has a descriptor.
     assert config["token_bucket"] == bucket and config["always_consume_default_token_bucket"] is False

@@ -131,7 +131,8 @@ def test_keys_without_a_namespace_are_the_projects_and_others_are_kept() -> None
         ("config:\n  1: x\n", "key '1' at config is not a string"),
         ("config:\n  x: [\n", "not valid YAML"),
         ("config:\n  x: &a [*a]\n", "too large or too deeply nested"),
-        ("a: &x [1]\nconfig:\n  <<: *x\n", "merge keys"),
+        ("a: &x [1]\nconfig:\n  <<: *x\n", "the merge key (<<) at config must name a mapping or a list"),
+        ("a: &x {b: 1}\nconfig:\n  k:\n    <<: *x\n    <<: *x\n", "key '<<' appears twice at k"),
         (f"config:\n  {NS}:gateway:\n    a: .inf\n", "holds .inf or .nan"),
         ("config:\n  x: " + "[" * 100 + "]" * 100 + "\n", "too large or too deeply nested"),
     ],
@@ -229,3 +230,43 @@ def test_a_huge_number_or_deep_value_in_a_file_ends_the_render_with_exit_2_namin
     code, err = render_main(capsys, "--config", str(stack_file), "--out", str(tmp_path / "out"))
     assert code == 2 and key in err and "Traceback" not in err
     assert len(err) < 1000 and not (tmp_path / "out").exists()
+
+
+MERGE_BASE = "base: &base\n  replicas: 2\n  name: edge\nmore: &more\n  name: other\n  maxReplicas: 4\n"
+
+
+@pytest.mark.parametrize(
+    ("gateway", "expected"),
+    [
+        # yaml.v3 (go-yaml/yaml v3.0.1 decode.go, mapping/merge): the mapping's own keys win wherever they
+        # stand, then the merged mappings' keys, the first of a list winning.
+        ("    <<: *base\n    name: own\n", {"replicas": 2, "name": "own"}),
+        ("    name: own\n    <<: *base\n", {"replicas": 2, "name": "own"}),
+        ("    <<: [*base, *more]\n", {"replicas": 2, "name": "edge", "maxReplicas": 4}),
+        ("    <<: [*more, *base]\n", {"replicas": 2, "name": "other", "maxReplicas": 4}),
+        ("    <<: {replicas: 3}\n", {"replicas": 3}),
+        ("    !!merge <<: *base\n", {"replicas": 2, "name": "edge"}),
+        # A quoted "<<" is an ordinary key (yaml.v3 parser.go: only a plain << gets the !!merge tag).
+        ("    '<<': 1\n", {"<<": 1}),
+    ],
+)
+def test_merge_keys_are_expanded_as_the_pulumi_cli_expands_them(
+    gateway: str, expected: dict[str, object]
+) -> None:
+    raw = parsed(f"{MERGE_BASE}config:\n  {NS}:gateway:\n{gateway}")
+    assert json.loads(raw[f"{NS}:gateway"]) == expected
+
+
+def test_a_merge_into_config_passes_each_merged_top_level_value_as_written() -> None:
+    text = f"defaults: &d\n  {NS}:platform: gcp\n  {NS}:sourceIp: local\n  kubernetes:context: '007'\n"
+    raw = parsed(text + f"config:\n  <<: *d\n  {NS}:sourceIp: auto\n")
+    assert raw == {f"{NS}:platform": "gcp", f"{NS}:sourceIp": "auto", "kubernetes:context": "007"}
+
+
+def test_a_stack_file_sharing_settings_through_a_merge_key_gives_the_plain_files_config() -> None:
+    """The README's own path: a stack file that shares its gateway settings through an anchor."""
+    with_merge = parsed(
+        f"shared: &shared\n  replicas: 2\nconfig:\n  {NS}:platform: gcp\n  {NS}:gateway:\n    <<: *shared\n"
+    )
+    plain = parsed(f"config:\n  {NS}:platform: gcp\n  {NS}:gateway:\n    replicas: 2\n")
+    assert with_merge == plain

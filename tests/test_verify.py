@@ -380,3 +380,28 @@ def test_json_keys_are_camel_case() -> None:
         "ok",
         "exitCode",
     }
+
+
+@pytest.mark.parametrize(
+    ("flag", "header", "expected"),
+    [
+        ("--header", "Host: other.example", "Host is a header verify sets itself (use --host)"),
+        ("--header", "host: other.example", "host is a header verify sets itself (use --host)"),
+        ("--header", "Content-Length: 5", "reserved: Connection, Content-Length, Host, Transfer-Encoding"),
+        ("--header", "X-Note: snow\u2603", "the header value has '\u2603' (U+2603); allowed: Latin-1"),
+        ("--header", "X-N\u00e4me: 1", "header name of letters, digits"),
+        ("--via-header", "Host: 192.0.2.7", "Host is a header verify sets itself (use --host)"),
+    ],
+)
+def test_a_reserved_or_non_latin1_header_is_refused_before_any_request_with_exit_2(
+    flag: str, header: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Port 9 (discard) on 127.0.0.1: were a request sent, the verdict would be a connection error, not 2."""
+    assert v.main(["--url", "http://127.0.0.1:9/", flag, header, "--attempts", "1", "--timeout", "1"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 or flag == "--via-header"  # argparse adds its usage line
+
+
+def test_a_latin1_header_value_is_still_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert v.main(["--url", "http://127.0.0.1:9/", "--header", "X-Note: caf\u00e9", "--attempts", "1"]) != 2

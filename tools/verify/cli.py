@@ -75,10 +75,38 @@ def _ip(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
+RESERVED_HEADERS = {"host": "--host", "connection": None, "content-length": None, "transfer-encoding": None}
+"""Headers verify writes itself or that frame its request (a GET without a body, Connection: close): a
+second copy would be a request the gateway may refuse (two Host headers) or read differently. Host is set
+with --host."""
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why the header `name: value` cannot be sent as given (the end of one sentence), or None."""
+    if name.lower() in RESERVED_HEADERS:
+        instead = RESERVED_HEADERS[name.lower()]
+        return (
+            f"{name} is a header verify sets itself"
+            + (f" (use {instead})" if instead else "")
+            + f"; reserved: {', '.join(sorted(n.title() for n in RESERVED_HEADERS))}"
+        )
+    for part, what in ((name, "name"), (value, "value")):
+        bad = next((c for c in part if ord(c) > 0xFF or c in "\r\n\0"), None)
+        if bad is not None:
+            return (
+                f"the header {what} has {bad!r} (U+{ord(bad):04X}); allowed: Latin-1 "
+                "characters (HTTP/1.1 sends header bytes as ISO-8859-1) without CR, LF or NUL"
+            )
+    return None
+
+
 def _via(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not TOKEN.match(name.strip()):
         raise argparse.ArgumentTypeError(f"must be 'Name: address', got {text!r}")
+    problem = _header_problem(name.strip(), "")
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return name.strip(), _ip(value)
 
 
@@ -161,11 +189,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _headers(raw: list[str]) -> tuple[tuple[str, str], ...]:
+    """The --header values, each checked up front: a UsageError (exit 2) names the flag, the value and what
+    is allowed."""
     headers = []
     for header in raw:
         name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"--header must be 'Name: value', got {header!r}")
+        if not sep or not TOKEN.match(name.strip()):
+            raise UsageError(
+                f"--header must be 'Name: value' with a header name of letters, digits and !#$%&'*+.^_`|~-, "
+                f"got {header!r}"
+            )
+        problem = _header_problem(name.strip(), value.strip())
+        if problem:
+            raise UsageError(f"--header {header!r}: {problem}")
         headers.append((name.strip(), value.strip()))
     return tuple(headers)
 

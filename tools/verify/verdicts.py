@@ -18,7 +18,8 @@ HEADERS_PATH = "/headers?show_env=1"
 """Classic httpbin hides X-Forwarded-For and friends unless show_env=1; go-httpbin ignores it."""
 
 MIGRATION = (
-    "the LB annotation and gatewayTopology.proxyProtocol must be set together (see the migration procedure)"
+    "the LB annotation and gatewayTopology.proxyProtocol must be set together (switch in three steps with "
+    "gateway.proxyProtocolMigration: docs/migration.md)"
 )
 HINTS: dict[Kind, str] = {
     Kind.OK: "",
