@@ -32,6 +32,7 @@ from components.cert_manager import (
 from composition import stack_inputs
 from source_ip.config import load_stack_config
 from source_ip.facts import CERT_MANAGER_NAMESPACE, ISTIO_NAMESPACE
+from source_ip.gateway import Deployer, decide
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -41,39 +42,26 @@ istio = IstioInstall("istio", inputs.istio)
 namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
 
 gateway_api = inputs.routing == "gateway-api"
-gateways: list[IngressGateway | GatewayApiGateway] = []
-for settings in inputs.gateways:
-    namespace = str(settings.namespace)
-    waits = pulumi.ResourceOptions(
-        depends_on=[*istio.control_plane, *namespaces.ready(namespace), *(pinning.ready if pinning else [])]
-    )
-    if gateway_api:
-        routes_from = [str(inputs.echo["namespace"])] if inputs.echo else [namespace]
-        gateways.append(
-            GatewayApiGateway(
-                settings.name, {"gateway": settings.args(), "route_namespaces": routes_from}, opts=waits
-            )
-        )
-    else:
-        gateways.append(IngressGateway(settings.name, settings.args(), opts=waits))
-
+deployer = Deployer.ISTIOD if gateway_api else Deployer.CHART
 cert_manager = CertManager("cert-manager", inputs.cert_manager) if inputs.cert_manager else None
-# What each redirecting gateway's port-80 redirect waits for: its certificate Ready, or the read of the
+# What each redirecting gateway's port-80 redirects wait for: its certificate Ready, or the read of the
 # user's Secret (`pulumi up` then stops at "not found" instead of redirecting to 443 without a certificate).
-redirect_after: list[pulumi.Resource] = []
-for gateway in gateways:
-    tls = gateway.decisions.tls
+# Made before the gateways (from the same decisions), so a gateway's routes can wait for it too.
+redirect_after: dict[str, list[pulumi.Resource]] = {}
+for settings in inputs.gateways:
+    tls = decide(settings, deployer).tls
     if tls is None:
         continue
-    namespace = str(gateway.ref["namespace"])
+    namespace = str(settings.namespace)
+    waits_for: list[pulumi.Resource] = redirect_after.setdefault(settings.name, [])
     if tls.certificate_spec is None:
         if tls.redirect_http:
-            redirect_after.append(
-                k8s.core.v1.Secret.get(f"{gateway.ref['name']}-tls-secret", f"{namespace}/{tls.secret_name}")
+            waits_for.append(
+                k8s.core.v1.Secret.get(f"{settings.name}-tls-secret", f"{namespace}/{tls.secret_name}")
             )
         continue
     certificate = GatewayCertificate(
-        f"{gateway.ref['name']}-certificate",
+        f"{settings.name}-certificate",
         GatewayCertificateArgs(name=tls.secret_name, namespace=namespace, spec=tls.certificate_spec),
         opts=pulumi.ResourceOptions(
             depends_on=[
@@ -84,8 +72,40 @@ for gateway in gateways:
         ),
     )
     if tls.redirect_http:
-        redirect_after.extend(certificate.ready)
-tls_by_gateway = {g.ref["name"]: g.decisions.tls.route() for g in gateways if g.decisions.tls is not None}
+        waits_for.extend(certificate.ready)
+
+gateways: list[IngressGateway | GatewayApiGateway] = []
+for settings in inputs.gateways:
+    namespace = str(settings.namespace)
+    waits = pulumi.ResourceOptions(
+        depends_on=[*istio.control_plane, *namespaces.ready(namespace), *(pinning.ready if pinning else [])]
+    )
+    redirect_waits = redirect_after.get(settings.name, [])
+    if gateway_api:
+        routes_from = (
+            [str(inputs.echo["namespace"])]
+            if inputs.echo
+            else ([] if settings.routes or settings.attach_namespaces else [namespace])
+        )
+        gateways.append(
+            GatewayApiGateway(
+                settings.name,
+                {"gateway": settings.args(), "route_namespaces": routes_from},
+                opts=waits,
+                redirect_after=redirect_waits,
+            )
+        )
+    else:
+        gateways.append(
+            IngressGateway(settings.name, settings.args(), opts=waits, redirect_after=redirect_waits)
+        )
+all_redirects_wait_for = [resource for waits_for in redirect_after.values() for resource in waits_for]
+# The echo app's HTTPS: its own host only (the routes' Istio Gateway serves theirs on the same port).
+tls_by_gateway = {
+    g.ref["name"]: {**g.decisions.tls.route(), "hosts": [inputs.echo_host]}
+    for g in gateways
+    if g.decisions.tls is not None and inputs.echo_host
+}
 
 if inputs.allowlist or inputs.access_logs:
     for gateway in gateways:
@@ -118,7 +138,7 @@ if inputs.echo and inputs.echo_host:
                 tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
-            redirect_after=redirect_after,
+            redirect_after=all_redirects_wait_for,
         )
     else:
         EchoRouting(
@@ -132,7 +152,7 @@ if inputs.echo and inputs.echo_host:
                 tls=tls_by_gateway,
             ),
             opts=pulumi.ResourceOptions(depends_on=istio.crds),
-            redirect_after=redirect_after,
+            redirect_after=all_redirects_wait_for,
         )
 
 

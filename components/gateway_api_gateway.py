@@ -1,7 +1,8 @@
 """GatewayApiGateway: a Kubernetes Gateway API Gateway that istiod deploys, with the client-IP path in
 the ConfigMap its `spec.infrastructure.parametersRef` names (Istio 1.26+)."""
 
-from typing import Any, TypedDict
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -9,6 +10,7 @@ import yaml
 
 from components.base import kubernetes_object
 from components.gateway import GatewayComponent
+from components.service_routes import gateway_api_routes
 from source_ip.facts import (
     GATEWAY_API_GROUP,
     GATEWAY_PARAMETERS_KEYS,
@@ -18,6 +20,7 @@ from source_ip.facts import (
     WAIT_FOR_ANNOTATION,
 )
 from source_ip.gateway import Deployer, GatewayDecisions, GatewaySettings, IngressGatewayArgs, Scaling, decide
+from source_ip.routes import listener_namespaces
 
 PROXY_CONTAINER = "istio-proxy"
 """The container of the gateway pods istiod generates (istio-discovery files/kube-gateway.yaml)."""
@@ -179,13 +182,19 @@ def _admitting(namespaces: list[str]) -> dict[str, Any]:
 
 def listeners(gateway: GatewayDecisions, route_namespaces: list[str]) -> list[dict[str, Any]]:
     """`http` on 80 and, with TLS, `https` on 443 terminating with the Secret in the Gateway's own namespace
-    (no ReferenceGrant). With a cert-manager Certificate the `http` listener also admits the Gateway's
-    namespace: cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the Certificate's namespace
-    (pkg/issuer/acme/http/httproute.go at v1.21.1)."""
+    (no ReferenceGrant). Each admits `route_namespaces` (the echo app's), the namespaces of the gateway's
+    routes (on `http` only while it does not redirect) and those that attach their own, nothing wider.
+    The `http` listener also admits the Gateway's namespace for the routes' redirect, and with a
+    cert-manager Certificate: cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the
+    Certificate's namespace (pkg/issuer/acme/http/httproute.go at v1.21.1)."""
     tls = gateway.tls
-    http_namespaces = list(route_namespaces)
-    if tls is not None and tls.solver_routes_here:
+    own_http, own_https = listener_namespaces(
+        list(gateway.routes), list(gateway.attach_namespaces), gateway.redirects_routes
+    )
+    http_namespaces = [*route_namespaces, *own_http]
+    if (tls is not None and tls.solver_routes_here) or (gateway.routes and gateway.redirects_routes):
         http_namespaces.append(str(gateway.settings.namespace))
+    https_namespaces = [*route_namespaces, *own_https]
     result: list[dict[str, Any]] = [
         {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": _admitting(http_namespaces)}
     ]
@@ -199,7 +208,7 @@ def listeners(gateway: GatewayDecisions, route_namespaces: list[str]) -> list[di
                     "mode": "Terminate",
                     "certificateRefs": [{"group": "", "kind": "Secret", "name": tls.secret_name}],
                 },
-                "allowedRoutes": _admitting(route_namespaces),
+                "allowedRoutes": _admitting(https_namespaces),
             }
         )
     return result
@@ -210,8 +219,9 @@ class GatewayApiGatewayArgs(TypedDict):
 
     gateway: IngressGatewayArgs
     """The gateway: name, namespace, platform, source-IP mode and listener, HA and placement."""
-    route_namespaces: list[str]
-    """Namespaces whose HTTPRoutes the Gateway's `http` listener admits."""
+    route_namespaces: NotRequired[list[str]]
+    """More namespaces whose HTTPRoutes the Gateway's listeners admit (the program's: the echo app's);
+    the gateway's own routes and attach_namespaces are admitted without being listed here."""
 
 
 class GatewayApiGateway(GatewayComponent):
@@ -235,18 +245,25 @@ class GatewayApiGateway(GatewayComponent):
     """Where the gateway learns the client address: packet, proxy-protocol or x-forwarded-for."""
 
     def __init__(
-        self, name: str, args: GatewayApiGatewayArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: GatewayApiGatewayArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        redirect_after: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """`redirect_after`: what the routes' port-80 redirect waits for (the certificate: a Certificate
+        Ready, or the read of the user's Secret). A Python argument, not an input of the package."""
         checked = GatewaySettings.of(args["gateway"], "GatewayApiGateway")  # before anything is registered
+        route_namespaces = list(args.get("route_namespaces", []))
+        if not route_namespaces and not checked.routes and not checked.attach_namespaces:
+            raise ValueError(
+                f"GatewayApiGateway {checked.name}: route_namespaces is empty and the gateway has no routes "
+                "and no attach_namespaces, so no HTTPRoute could attach; allowed: the namespaces whose "
+                "HTTPRoutes may attach, or routes"
+            )
         super().__init__("GatewayApiGateway", name, opts)
-        route_namespaces = list(args["route_namespaces"])
         self._start(decide(checked, Deployer.ISTIOD))
         settings = self.settings
-        if not route_namespaces:
-            raise ValueError(
-                f"GatewayApiGateway {settings.name}: route_namespaces is empty; allowed: the "
-                "namespaces whose HTTPRoutes may attach"
-            )
         params_name = f"{settings.name}-gateway-params"
         params = k8s.core.v1.ConfigMap(
             self.child_name("params"),
@@ -275,6 +292,7 @@ class GatewayApiGateway(GatewayComponent):
             },
             opts=self.child(depends_on=[params]),
         )
+        gateway_api_routes(self, self.decisions, redirect_after)
         self._finish(lambda: gateway.status.apply(_first_address))  # type: ignore[attr-defined]
 
 

@@ -1,11 +1,13 @@
 """IngressGateway: one istio/gateway release, shaped from the gateway's decisions (source_ip/gateway.py)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gateway import GatewayComponent
+from components.service_routes import istio_routes
 from source_ip.facts import ISTIO_GATEWAY, STATUS_PORT_PROXY_PROTOCOL_ENV
 from source_ip.gateway import (
     Deployer,
@@ -88,8 +90,14 @@ class IngressGateway(GatewayComponent):
     """Where the gateway learns the client address: packet, proxy-protocol or x-forwarded-for."""
 
     def __init__(
-        self, name: str, args: IngressGatewayArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: IngressGatewayArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        redirect_after: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """`redirect_after`: what the routes' port-80 redirect waits for (the certificate: a Certificate
+        Ready, or the read of the user's Secret). A Python argument, not an input of the package."""
         checked = GatewaySettings.of(args)  # refused before anything is registered
         super().__init__("IngressGateway", name, opts)
         self._start(decide(checked, Deployer.CHART))
@@ -102,6 +110,7 @@ class IngressGateway(GatewayComponent):
             settings.namespace,
             helm_values(self.decisions),
         )
+        istio_routes(self, self.decisions, redirect_after)
         self._finish(self._address)
 
     def _address(self) -> pulumi.Output[str | None]:

@@ -48,6 +48,7 @@ from source_ip.plan import (
     allowlist_field,
 )
 from source_ip.rate_limit import RateLimitArgs, rate_limit_filter_spec
+from source_ip.routes import Route
 
 
 class MetalLBPlacement(TypedDict):
@@ -97,6 +98,21 @@ class FrontProxyArgs(TypedDict):
     """Refused on Istio 1.30 (a custom client-address header needs what istiod's gateways cannot take)."""
 
 
+class RouteArgs(TypedDict):
+    """One of your Services behind the gateway (docs/routes.md)."""
+
+    hosts: list[str]
+    """The host names routed to the Service (each also served over HTTPS when the gateway has `https`)."""
+    path_prefix: NotRequired[str]
+    """The path prefix routed, by whole segments (default /): /v1 matches /v1 and /v1/x, not /v10."""
+    service: str
+    """The name of the Service."""
+    namespace: str
+    """The namespace of the Service."""
+    port: int
+    """The Service's port."""
+
+
 class IngressGatewayArgs(TypedDict):
     """Inputs of an ingress gateway. Fields that decide which objects exist or are checked before any
     exists (the client-IP path) are plain values; the namespace and the Istio version may be Outputs."""
@@ -135,6 +151,10 @@ class IngressGatewayArgs(TypedDict):
     """A per-client local rate limit (429 with retry-after), keyed on the trusted client address."""
     https: NotRequired[GatewayHttps | None]
     """HTTPS on port 443 with its certificate (a Secret, or cert-manager's); unset: port 80 only."""
+    routes: NotRequired[list[RouteArgs]]
+    """Your own Services behind this gateway: the component routes each host and path prefix to one."""
+    attach_namespaces: NotRequired[list[str]]
+    """Namespaces whose own VirtualServices or HTTPRoutes may bind to this gateway."""
 
 
 class Deployer(StrEnum):
@@ -275,6 +295,15 @@ class GatewayDecisions:
     """The DENY AuthorizationPolicy spec refusing every direct peer outside the front proxy's ranges."""
     rate_limit_filter: dict[str, Any] | None = None
     """The EnvoyFilter spec of the per-client local rate limit."""
+    routes: tuple[Route, ...] = ()
+    """Your Services behind this gateway (source_ip/routes.py shapes their objects)."""
+    attach_namespaces: tuple[str, ...] = ()
+    """Namespaces whose own routes may bind to this gateway."""
+
+    @property
+    def redirects_routes(self) -> bool:
+        """Port 80 answers 301 for the routed hosts (HTTPS with redirect_http)."""
+        return self.tls is not None and self.tls.redirect_http
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -363,6 +392,8 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
             if settings.rate_limit is not None
             else None
         ),
+        routes=tuple(Route.of(route) for route in settings.routes),
+        attach_namespaces=tuple(settings.attach_namespaces),
     )
 
 

@@ -39,12 +39,22 @@ class RateLimitArgs(TypedDict):
 
     requests_per_minute: int
     """Requests a minute each client address may send."""
-    burst: int
-    """Requests a client may send at once (the bucket's size)."""
+    burst: NotRequired[int]
+    """Requests a client may send at once (the bucket's size; default burst_default: ten seconds' worth)."""
     tracked_clients: NotRequired[int]
     """Client buckets kept per replica (default TRACKED_CLIENTS_DEFAULT)."""
     ipv6_prefix: NotRequired[int]
     """The IPv6 prefix length one bucket covers, 0-128 (default IPV6_PREFIX_DEFAULT, /64)."""
+
+
+BURST_SECONDS = 10
+"""A burst, unless one is given: what the client may send in ten seconds at its rate (at least one)."""
+
+
+def burst_default(requests_per_minute: int) -> int:
+    """The bucket's size when none is given: BURST_SECONDS of the rate, rounded up, at least 1 (600 a
+    minute: 100). A page load's burst of requests fits, a flood still drains it in seconds."""
+    return max(1, math.ceil(requests_per_minute * BURST_SECONDS / 60))
 
 
 def refill(requests_per_minute: int) -> tuple[int, int]:
@@ -86,7 +96,7 @@ def local_rate_limit_config(limit: RateLimitArgs) -> dict[str, Any]:
     action = client_key_action(limit.get("ipv6_prefix", IPV6_PREFIX_DEFAULT))
     tokens, interval_ns = refill(limit["requests_per_minute"])
     bucket = {
-        "max_tokens": limit["burst"],
+        "max_tokens": limit.get("burst") or burst_default(limit["requests_per_minute"]),
         "tokens_per_fill": tokens,
         "fill_interval": duration(interval_ns),
     }

@@ -53,7 +53,7 @@ def test_defaults_follow_the_contract() -> None:
         pytest.param(
             raw(gateway={"replcas": 3}),
             "istio-source-ip:gateway.replcas: unknown key (got 3); allowed keys here: "
-            "frontProxy, hairpinHostname,",
+            "attachNamespaces, frontProxy, hairpinHostname,",
             id="typo in a section",
         ),
         pytest.param(
@@ -164,7 +164,7 @@ def test_defaults_follow_the_contract() -> None:
         pytest.param(
             raw(gateways=[{"name": "edge", "replcas": 2}]),
             "istio-source-ip:gateways[0].replcas: unknown key (got 2); allowed keys here: "
-            "frontProxy, hairpinHostname,",
+            "attachNamespaces, frontProxy, hairpinHostname,",
             id="unknown per-gateway key",
         ),
         pytest.param(

@@ -77,7 +77,7 @@ def test_the_gateway_api_component_refuses_the_same_inputs_before_registering_an
         ({"name": "istiod"}, "name"),
         ({"namespace": "Edge"}, "namespace"),
         ({"service_annotations": {"bad key!": "x"}}, "service_annotations['bad key!']"),
-        ({"rate_limit": {"requests_per_minute": 60}}, "rate_limit.burst"),
+        ({"rate_limit": {"burst": 60}}, "rate_limit.requests_per_minute"),
         ({"front_proxy": {"profile": "akamai"}}, "front_proxy.profile"),
         ({"mode": "proxy-protocol", "listener": "strict"}, "mode"),
         ({"https": {"hosts": ["a.example.com"]}}, "https"),

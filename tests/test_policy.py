@@ -437,7 +437,7 @@ DEEP_JSON = '{"gatewayTopology": ' * 100_000 + "{}" + "}" * 100_000
 def test_a_proxy_config_annotation_nested_too_deeply_is_a_violation_of_every_gateway_check() -> None:
     values = {"podAnnotations": {"proxy.istio.io/config": DEEP_JSON}}
     props = {"chart": "gateway", "name": "gw", "values": values}
-    for check in RESOURCE_CHECKS:
+    for check in GATEWAY_CHECKS:
         [message] = check(HELM_RELEASE, props)
         assert message.startswith(
             "gateway gw: its pods' proxy.istio.io/config annotation is JSON nested too deeply to read"

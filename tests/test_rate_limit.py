@@ -200,7 +200,7 @@ def test_no_rate_limit_no_filter() -> None:
     ("rate_limit", "expected"),
     [
         ({"requestsPerMinute": 0, "burst": 1}, "gateway.rateLimit.requestsPerMinute"),
-        ({"requestsPerMinute": 10}, "gateway.rateLimit.burst: is required"),
+        ({"burst": 10}, "gateway.rateLimit.requestsPerMinute: is required"),
         ({"requestsPerMinute": 10, "burst": 0}, "gateway.rateLimit.burst"),
         ({"requestsPerMinute": 10, "burst": 1, "trackedClients": 0}, "gateway.rateLimit.trackedClients"),
         ({"requestsPerMinute": 10, "burst": 1, "perClient": True}, "gateway.rateLimit.perClient"),
@@ -209,3 +209,26 @@ def test_no_rate_limit_no_filter() -> None:
 def test_a_bad_rate_limit_is_refused_naming_the_key(rate_limit: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"istio-source-ip:{expected}")):
         parse_config(raw("vngcloud", gateway={"rateLimit": rate_limit}))
+
+
+@pytest.mark.parametrize(("per_minute", "burst"), [(600, 100), (1, 1), (61, 11)])
+def test_a_rate_limit_without_a_burst_gets_ten_seconds_of_its_rate_as_its_bucket(
+    per_minute: int, burst: int
+) -> None:
+    run = cached_run(raw("gcp", gateway={"rateLimit": {"requestsPerMinute": per_minute}}))
+    [envoy_filter] = run.k8s_objects("EnvoyFilter")
+    bucket = envoy_filter["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["token_bucket"]
+    assert bucket["max_tokens"] == burst
+
+
+def test_a_rate_limit_during_the_proxy_protocol_migration_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            raw(
+                "aws-nlb",
+                sourceIp="local",
+                gateway={"proxyProtocolMigration": True, "rateLimit": {"requestsPerMinute": 60}},
+            )
+        )
+    assert [p.key for p in refused.value.problems] == ["istio-source-ip:gateway.rateLimit"]
+    assert "PROXY header a passthrough client can write itself" in str(refused.value)

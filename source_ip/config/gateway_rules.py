@@ -312,3 +312,92 @@ def http01_through_a_strict_proxy_gateway(settings: GatewaySettings, name: Namer
         f"without the PROXY header gateway {settings.name} requires, so the call is dropped and "
         f"the certificate never issues (cert-manager#466); allowed: {way}",
     )
+
+
+def route_prefix(path_prefix: str) -> str:
+    """A path prefix as both modes match it (by whole segments): a trailing `/` adds nothing."""
+    return path_prefix.rstrip("/") or "/"
+
+
+@rule(
+    "one host and path routed twice",
+    {
+        "platform": "gcp",
+        "gateway": {
+            "routes": [
+                {"hosts": ["shop.example.com"], "service": "shop", "namespace": "shop", "port": 80},
+                {
+                    "hosts": ["shop.example.com"],
+                    "pathPrefix": "/",
+                    "service": "old",
+                    "namespace": "shop",
+                    "port": 80,
+                },
+            ]
+        },
+    },
+)
+def route_routed_twice(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    seen: dict[tuple[str, str], int] = {}
+    for index, route in enumerate(settings.routes):
+        prefix = route_prefix(route.path_prefix)
+        for host in route.hosts:
+            first = seen.setdefault((host, prefix), index)
+            if first != index:
+                yield Finding(
+                    ("routes", index, "path_prefix"),
+                    route.path_prefix,
+                    f"routes {host}{'' if prefix == '/' else prefix} again, which {name(('routes', first))} "
+                    "routes already, so one of the two Services would never get a request; allowed: one "
+                    "route per host and path prefix",
+                )
+                break
+
+
+@rule(
+    "a routed host the certificate leaves out",
+    {
+        "platform": "gcp",
+        "gateway": {
+            "tls": {"hosts": ["echo.example.com"], "secretName": "edge-tls"},
+            "routes": [{"hosts": ["shop.example.com"], "service": "shop", "namespace": "shop", "port": 80}],
+        },
+    },
+)
+def routed_host_without_certificate(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    https = settings.https
+    if https is None:
+        return
+    missing = [host for route in settings.routes for host in route.hosts if host not in https.hosts]
+    if missing:
+        yield Finding(
+            ("https", "hosts"),
+            list(https.hosts),
+            f"leaves out {', '.join(dict.fromkeys(missing))}, which {name(('routes',))} serves over HTTPS on "
+            "this gateway, so its clients would get a certificate for other names; allowed: a list that "
+            "includes every routed host (unset in a stack file: every routed host and echo.host)",
+        )
+
+
+@rule(
+    "a rate limit during a PROXY-protocol migration",
+    {
+        "platform": "aws-nlb",
+        "sourceIp": "local",
+        "gateway": {"proxyProtocolMigration": True, "rateLimit": {"requestsPerMinute": 600}},
+    },
+)
+def rate_limit_while_migrating(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """While the listener accepts both, the bucket's key is the address in a PROXY header: one the client
+    wrote itself (passthrough), or, once the LB sends it, every client's until the header is parsed
+    strictly; either way the limit is not per client."""
+    if settings.rate_limit is None or settings.listener != ProxyProtocolListener.ACCEPT_BOTH:
+        return
+    yield Finding(
+        ("rate_limit",),
+        settings.rate_limit.model_dump(by_alias=True, exclude_defaults=True),
+        "is keyed on the client address, which during the PROXY-protocol migration comes from a PROXY "
+        "header a passthrough client can write itself (one bucket per forged address), or is the load "
+        f"balancer's for every client (one bucket for all); allowed: no rate limit until "
+        f"{name(('listener',))} is off again (the migration's last step), then add it",
+    )

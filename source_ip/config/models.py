@@ -38,7 +38,7 @@ from source_ip.facts import (
     istio_release,
 )
 from source_ip.plan import is_qualified_name
-from source_ip.rate_limit import TRACKED_CLIENTS_DEFAULT
+from source_ip.rate_limit import IPV6_PREFIX_DEFAULT, TRACKED_CLIENTS_DEFAULT
 
 PROGRAM_COMPONENTS = {
     "istio": "the control plane (IstioInstall)",
@@ -370,7 +370,9 @@ class FrontProxyConfig(_Section):
     X-Forwarded-For entry (one trusted hop) and refuses every direct peer outside the proxy's ranges."""
 
     profile: Literal["cloudflare", "cloudfront", "fastly", "custom"]
-    """Whose proxy: its egress ranges come from source_ip/front_proxy_ranges.json (`custom`: `cidrs`)."""
+    """Whose proxy: its egress ranges come from source_ip/front_proxy_ranges.json (`custom`: `cidrs`).
+    `fastly` is refused: Fastly appends to X-Forwarded-For only on TLS connections, so a plain-HTTP
+    client could forge its address (docs/front-proxy.md)."""
     cidrs: list[Cidr] = Field(default_factory=list)
     """`custom` only (required there): the proxy's egress ranges, the only direct peers served."""
     header: str | None = None
@@ -383,10 +385,68 @@ class RateLimitConfig(_Section):
 
     requests_per_minute: int = Field(ge=1, le=1_000_000)
     """Requests a minute each client address may send (refilled continuously)."""
-    burst: int = Field(ge=1, le=1_000_000)
-    """Requests a client may send at once (the bucket's size)."""
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Requests a client may send at once (the bucket's size); unset: ten seconds' worth of
+    requestsPerMinute, at least 1 (600 a minute: 100)."""
     tracked_clients: int = Field(default=TRACKED_CLIENTS_DEFAULT, ge=1, le=1_000_000)
     """Client buckets kept per replica (least recently used evicted: an evicted client starts full)."""
+    ipv6_prefix: int = Field(default=IPV6_PREFIX_DEFAULT, ge=0, le=128)
+    """IPv6 clients share one bucket per prefix of this length (default 64: one host or site usually
+    holds a whole /64, and rotates addresses inside it); IPv4 clients have one bucket per address."""
+
+
+def _route_hosts(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("needs at least one host; allowed: a list of DNS names, e.g. [shop.example.com]")
+    if len(set(value)) != len(value):
+        raise ValueError("names a host twice; allowed: each host once")
+    return value
+
+
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]*")
+
+
+def _path_prefix(value: str) -> str:
+    """A path prefix both routing modes read alike: Gateway API's PathPrefix (its CRD's rules: absolute, no
+    `//`, `/./`, `/../`, `%2f`, `#`, `?`) made of RFC 3986 path characters."""
+    bad = (
+        not value.startswith("/")
+        or len(value) > 1024
+        or "//" in value
+        or any(part in (".", "..") for part in value.split("/")[1:])
+        or "%2f" in value.lower()
+        or not all(_PATH_SEGMENT.fullmatch(part) for part in value.split("/")[1:])
+    )
+    if bad:
+        raise ValueError(
+            "must be an absolute path of URL path characters, e.g. /v1 (no //, no . or .. segment, no "
+            "%2F, no ? or #)"
+        )
+    return value
+
+
+def _service_name(value: str) -> str:
+    if not _DNS_1035_LABEL.fullmatch(value):
+        raise ValueError(
+            "is not a Service name Kubernetes accepts; allowed: a DNS-1035 label (lower-case letters, digits "
+            "and '-', starting with a letter, at most 63 characters), e.g. shop"
+        )
+    return value
+
+
+class RouteConfig(_Section):
+    """One of your Services behind the gateway: the hosts and path prefix it answers, and where it is."""
+
+    hosts: Annotated[list[DnsHost], AfterValidator(_route_hosts)]
+    """The host names routed to the Service (each also served over HTTPS when the gateway has `tls`)."""
+    path_prefix: Annotated[str, AfterValidator(_path_prefix)] = "/"
+    """The path prefix routed, by whole segments: /v1 matches /v1 and /v1/x, not /v10."""
+    service: Annotated[str, AfterValidator(_service_name)]
+    """The name of your Service."""
+    namespace: DnsLabel
+    """The namespace of your Service (the program routes into it; it does not create it)."""
+    port: int = Field(ge=1, le=65535)
+    """The Service's port."""
 
 
 def _hostname(value: str | None) -> str | None:
@@ -419,6 +479,10 @@ class GatewayFields(_Section):
     """The CDN or L7 proxy in front (docs/front-proxy.md): client address from its one hop, others refused."""
     rate_limit: RateLimitConfig | None = None
     """A per-client rate limit (429 with retry-after), keyed on the client address the gateway trusts."""
+    routes: list[RouteConfig] = Field(default_factory=list)
+    """Your own Services behind this gateway (docs/routes.md): hosts and a path prefix to a Service."""
+    attach_namespaces: list[DnsLabel] = Field(default_factory=list)
+    """Namespaces whose own VirtualServices or HTTPRoutes may bind to this gateway (docs/routes.md)."""
 
 
 class GatewayConfig(GatewayFields):

@@ -253,6 +253,16 @@ def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) 
     platform = config.platform_entry
     gateway = entry.gateway
     key = entry.key
+    if config.echo.enabled:
+        for index, route in enumerate(gateway.routes):
+            if config.echo.host in route.hosts:
+                add(
+                    f"{key}.routes[{index}].hosts",
+                    route.hosts,
+                    f"names echo.host ({config.echo.host}), the probe's own host, which verify and the fleet "
+                    "call to prove the client address after every deploy; allowed: your own hosts, with "
+                    "echo.host left to the probe (or change echo.host)",
+                )
     if config.platform_entry.pins_nodes and config.metallb.addresses:
         for annotation in METALLB_IPS_ANNOTATIONS:
             if annotation in gateway.service_annotations:
@@ -319,12 +329,12 @@ def _stack_tls_problems(
     if tls is None:
         return
     key = f"{entry.key}.tls"
-    if tls.hosts is None and not config.echo.enabled:
+    if tls.hosts is None and not config.echo.enabled and not entry.gateway.routes:
         add(
             f"{key}.hosts",
             _MISSING,
-            "is required with echo.enabled: false (its default is [echo.host]); allowed: a list of DNS "
-            "names, e.g. [app.example.com]",
+            "is required with echo.enabled: false and no routes (its default is echo.host and every routed "
+            "host); allowed: a list of DNS names, e.g. [app.example.com]",
         )
     if tls.hosts is not None and config.echo.enabled and config.echo.host not in tls.hosts:
         add(
@@ -334,14 +344,14 @@ def _stack_tls_problems(
             "gateway, so clients would get a certificate for other names; allowed: a list that includes "
             f"{config.echo.host}, or unset",
         )
-    if config.routing == "istio" and not config.echo.enabled:
+    if config.routing == "istio" and not config.echo.enabled and not entry.gateway.routes:
         add(
             key,
             tls.model_dump(by_alias=True, exclude_defaults=True),
-            "with routing istio the program builds the Istio Gateway that serves 443 only for the echo "
-            "app, so with echo.enabled: false nothing would serve HTTPS while the tls output says it "
-            "does; allowed: echo.enabled: true, routing: gateway-api (the Gateway's https listener), "
-            "or remove tls (serve 443 with your own Istio Gateway)",
+            "with routing istio the program builds Istio Gateways that serve 443 only for the echo app and "
+            "the gateway's routes, so with echo.enabled: false and no routes nothing would serve HTTPS "
+            "while the tls output says it does; allowed: echo.enabled: true, routes, routing: gateway-api "
+            "(the Gateway's https listener), or remove tls (serve 443 with your own Istio Gateway)",
         )
     if not http01_challenge(settings):
         return

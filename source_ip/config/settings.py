@@ -20,6 +20,7 @@ from source_ip.config.messages import Problem, _problem
 from source_ip.config.models import (
     CertManagerTls,
     DnsHost,
+    GatewayConfig,
     GatewayEntry,
     GatewayFields,
     HttpsFields,
@@ -231,7 +232,7 @@ def settings_of(config: StackConfig, entry: GatewayEntry) -> GatewaySettings:
     if tls is not None:
         manager = tls.cert_manager
         https: dict[str, Any] = {
-            "hosts": list(tls.hosts if tls.hosts is not None else [config.echo.host]),
+            "hosts": list(tls.hosts if tls.hosts is not None else default_tls_hosts(config, gateway)),
             "secret_name": tls.secret_name,
             "cert_manager": CertificateIssuerSettings(
                 issuer=manager.issuer,
@@ -245,6 +246,12 @@ def settings_of(config: StackConfig, entry: GatewayEntry) -> GatewaySettings:
             https["redirect_http"] = tls.redirect_http
         values["https"] = HttpsSettings.model_validate(https)
     return GatewaySettings.model_validate(values)
+
+
+def default_tls_hosts(config: StackConfig, gateway: GatewayConfig) -> list[str]:
+    """`tls.hosts` when unset: the probe host (echo.host, while the echo app runs) and every routed host."""
+    probe = [config.echo.host] if config.echo.enabled or not gateway.routes else []
+    return list(dict.fromkeys([*probe, *(host for route in gateway.routes for host in route.hosts)]))
 
 
 def entries_with_settings(config: StackConfig) -> Iterator[tuple[GatewayEntry, GatewaySettings]]:

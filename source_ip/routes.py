@@ -1,0 +1,183 @@
+"""Your own Services behind a gateway: the routing objects of a gateway's `routes`, as plain data.
+
+Both routing modes route the same things: each host and path prefix (by whole segments) to a Service, on
+port 80 and, with HTTPS, on 443, with port 80 answering 301 where the gateway redirects.
+
+- istio mode: one Istio Gateway per ingress gateway for its routes (`<gateway>-routes`, in the gateway's
+  namespace; its servers name each routed host as `<that namespace>/<host>`, so only the program's
+  VirtualServices bind those hosts, and `<ns>/*` for each namespace that may attach its own), and one
+  VirtualService per host beside it, holding every route of that host longest prefix first (one object
+  per host keeps the order: istiod does not order routes merged from several VirtualServices).
+- gateway-api mode: one HTTPRoute per route in the Service's own namespace (no ReferenceGrant is ever
+  needed: a route never reaches into another namespace), attached to the Gateway's `http` and `https`
+  listeners, which admit exactly the namespaces that hold routes (or attach their own); the port-80
+  redirect is one HTTPRoute in the Gateway's namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from source_ip.config.gateway_rules import route_prefix
+from source_ip.config.models import RouteConfig
+from source_ip.facts import GATEWAY_API_GROUP
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route, its prefix as both modes match it."""
+
+    hosts: tuple[str, ...]
+    prefix: str
+    service: str
+    namespace: str
+    port: int
+
+    @classmethod
+    def of(cls, route: RouteConfig) -> Route:
+        return cls(
+            tuple(route.hosts), route_prefix(route.path_prefix), route.service, route.namespace, route.port
+        )
+
+    @property
+    def service_host(self) -> str:
+        return f"{self.service}.{self.namespace}.svc.cluster.local"
+
+    def http_route_name(self, gateway: str) -> str:
+        """Stable while the route is: the gateway, the Service, and a digest of what it answers."""
+        digest = hashlib.sha256(f"{','.join(self.hosts)}|{self.prefix}".encode()).hexdigest()[:8]
+        return f"{gateway}-{self.service}-{digest}"[:253]
+
+
+def istio_uri_matches(prefix: str) -> list[dict[str, Any]]:
+    """Istio's `prefix` is a string prefix (/v1 would match /v10): by whole segments it is the exact path
+    or the path and a `/`."""
+    if prefix == "/":
+        return [{"uri": {"prefix": "/"}}]
+    return [{"uri": {"exact": prefix}}, {"uri": {"prefix": f"{prefix}/"}}]
+
+
+def routes_gateway_name(gateway: str) -> str:
+    return f"{gateway}-routes"
+
+
+def istio_routes_gateway_spec(
+    labels: dict[str, str],
+    namespace: str,
+    routes: list[Route],
+    attach_namespaces: list[str],
+    tls: tuple[list[str], str] | None,
+) -> dict[str, Any] | None:
+    """The Istio Gateway of a gateway's routes (None: no routes and no namespace attaches). `tls`: the
+    certificate's hosts and its Secret."""
+    if not routes and not attach_namespaces:
+        return None
+    routed = sorted({f"{namespace}/{host}" for route in routes for host in route.hosts})
+    attached = [f"{ns}/*" for ns in sorted(set(attach_namespaces))]
+    servers: list[dict[str, Any]] = [
+        {"port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"}, "hosts": routed + attached}
+    ]
+    if tls is not None:
+        hosts, secret = tls
+        servers.append(
+            {
+                "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
+                "hosts": [h for h in routed if h.split("/", 1)[1] in hosts] + attached,
+                "tls": {"mode": "SIMPLE", "credentialName": secret},
+            }
+        )
+    return {"selector": dict(labels), "servers": servers}
+
+
+def virtual_service_specs(gateway_ref: Any, routes: list[Route], redirect: bool) -> dict[str, dict[str, Any]]:
+    """Host -> the VirtualService of that host: a 301 on port 80 first where the gateway redirects, then
+    every route of the host, longest prefix first."""
+    specs: dict[str, dict[str, Any]] = {}
+    for host in sorted({host for route in routes for host in route.hosts}):
+        of_host = sorted(
+            (r for r in routes if host in r.hosts),
+            key=lambda r: (-(0 if r.prefix == "/" else r.prefix.count("/")), r.prefix),
+        )
+        http: list[dict[str, Any]] = []
+        if redirect:
+            http.append(
+                {
+                    "name": "https-redirect",
+                    "match": [{"port": HTTP_PORT}],
+                    "redirect": {"scheme": "https", "redirectCode": 301},
+                }
+            )
+        for route in of_host:
+            http.append(
+                {
+                    "name": f"{route.namespace}-{route.service}",
+                    "match": istio_uri_matches(route.prefix),
+                    "route": [{"destination": {"host": route.service_host, "port": {"number": route.port}}}],
+                }
+            )
+        specs[host] = {"hosts": [host], "gateways": [gateway_ref], "http": http}
+    return specs
+
+
+def virtual_service_name(gateway: str, host: str) -> str:
+    return f"{gateway}-{host}"[:253]
+
+
+def parent(gateway: str, namespace: str, section: str) -> dict[str, Any]:
+    return {
+        "group": GATEWAY_API_GROUP,
+        "kind": "Gateway",
+        "name": gateway,
+        "namespace": namespace,
+        "sectionName": section,
+    }
+
+
+def http_route_spec(
+    gateway: str, namespace: str, route: Route, https: bool, redirect: bool
+) -> dict[str, Any]:
+    """An HTTPRoute for one route: on `http` unless the gateway redirects, and on `https` with TLS."""
+    parents = ([] if redirect else [parent(gateway, namespace, "http")]) + (
+        [parent(gateway, namespace, "https")] if https else []
+    )
+    return {
+        "parentRefs": parents,
+        "hostnames": list(route.hosts),
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": route.prefix}}],
+                "backendRefs": [{"name": route.service, "port": route.port}],
+            }
+        ],
+    }
+
+
+def redirect_route_spec(gateway: str, namespace: str, hosts: list[str]) -> dict[str, Any]:
+    """301 to https for the routed hosts on the Gateway's `http` listener. An Exact match of cert-manager's
+    HTTP-01 solver route still wins over this implicit PathPrefix / (HTTPRouteRule precedence)."""
+    return {
+        "parentRefs": [parent(gateway, namespace, "http")],
+        "hostnames": sorted(set(hosts)),
+        "rules": [
+            {
+                "filters": [
+                    {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+                ]
+            }
+        ],
+    }
+
+
+def listener_namespaces(
+    routes: list[Route], attach_namespaces: list[str], redirect: bool
+) -> tuple[set[str], set[str]]:
+    """(http, https): the namespaces each listener must admit for the routes (and for namespaces that
+    attach their own). The app routes leave `http` to the redirect while the gateway redirects."""
+    own = {route.namespace for route in routes}
+    attached = set(attach_namespaces)
+    return ((set() if redirect else own) | attached, own | attached)
