@@ -20,6 +20,8 @@ import yaml
 
 from tests.verify_servers import Gateway, GoHttpbin
 from tools import fleet
+from tools.fleet import checks
+from tools.verify.readers import backend_defaults
 
 FAKES = Path(__file__).resolve().parent / "fakes" / "automation"
 SHARED = fleet.ROOT.parent / "shared"
@@ -203,7 +205,7 @@ def test_verify_gives_one_verdict_per_stack_and_fails_when_one_loses_the_address
 
 def test_verify_prints_the_table_or_markdown_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        fleet, "run_verify", lambda stack, *_: {"verdict": "ok", "ok": True, "externalAddress": "192.0.2.1"}
+        checks, "run_verify", lambda stack, *_: {"verdict": "ok", "ok": True, "externalAddress": "192.0.2.1"}
     )
 
     assert rows(run("verify", "--stacks", "aws")[1])["aws"][:4] == ["aws", "aws", "PASS", "ok"]
@@ -373,13 +375,13 @@ def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
-    assert fleet.backend_defaults() == {
+    assert backend_defaults() == {
         "PULUMI_BACKEND_URL": f"file://{fleet.ROOT}/.pulumi-state",
         "PULUMI_CONFIG_PASSPHRASE": "",
     }
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/run/secrets/passphrase")
-    assert fleet.backend_defaults() == {}
+    assert backend_defaults() == {}
 
 
 # --- bad input: exit 2, a message, nothing run, nothing written ------------------------------------
