@@ -8,9 +8,10 @@ import concurrent.futures
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-from .kinds import ROOT
+from .kinds import ROOT, UsageError
 from .report import table
 from .selection import StackFile
 
@@ -130,3 +131,28 @@ def verdict_markdown(rows: list[dict[str, Any]]) -> str:
             f"| {_md(r['arrived'] or '-')} | {_md(r['expected'] or '-')} | {_md(r['diagnosis'])} |"
         )
     return "\n".join(lines)
+
+
+def read_verdicts(files: list[Path]) -> list[dict[str, Any]]:
+    """The rows of several `verify --json` outputs (one list each), for one fleet-wide table."""
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"report {path}: not the output of `verify --json`: {error}") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) and "stack" in r for r in data):
+            raise UsageError(f"report {path}: not the output of `verify --json` (a list of stack verdicts)")
+        rows += [
+            {
+                "platform": "?",
+                "verdict": None,
+                "ok": False,
+                "arrived": None,
+                "expected": None,
+                "diagnosis": "",
+                **r,
+            }
+            for r in data
+        ]
+    return rows

@@ -25,22 +25,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
 
+from tools.verify.backend import describe
 from tools.verify.cli import _count, _ip, _seconds  # verify's own argument types
 
-from .checks import verdict_markdown, verdict_table, verify_fleet, verify_options
+from .checks import read_verdicts, verdict_markdown, verdict_table, verify_fleet, verify_options
+from .facts import OPERATOR_MIN_RESYNC_SECONDS, WORKSPACE_IMAGE
 from .kinds import OPERATIONS, UsageError
 from .operator import check_operator_args, write_operator
 from .runner import run_operation
-from .selection import select
+from .selection import plan_waves, select
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line and exit 2, as every tool here
         raise UsageError(f"{self.prog}: {message}")
+
+
+WAVES_HELP = (
+    "rollout waves: stacks separated by ',', waves by ';'; a wave starts when every stack of the one "
+    "before deployed and verified (default: each stack file's fleet:wave, lowest first)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,13 +82,27 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--log-dir", type=Path, help="one <stack>.log per stack here (default .fleet/<command>)"
         )
+        if op == "preview":
+            p.add_argument(
+                "--drift",
+                action="store_true",
+                help="refresh first and expect no changes: a stack whose cluster drifted fails",
+            )
         if op == "up":
             p.add_argument("--no-verify", action="store_true", help="do not run verify after a successful up")
+            p.add_argument("--waves", metavar="'A;B,C'", help=WAVES_HELP)
     v = sub.add_parser("verify", parents=[common, checks], help="one client-IP verdict per stack")
     fmt = v.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list, one object per stack")
     fmt.add_argument("--markdown", action="store_true", help="a Markdown table (a pull-request comment)")
+    li = sub.add_parser("list", parents=[common], help="the selected stacks' names, as a JSON list (for CI)")
+    li.add_argument("--waves", metavar="'A;B,C'", help="these stacks (as up --waves takes them)")
+    li.add_argument("--skip-local", action="store_true", help="leave out stacks on a kind cluster (kind-...)")
+    rp = sub.add_parser("report", help="one fleet-wide verdict table from `verify --json` outputs")
+    rp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="outputs of `verify --json`")
+    rp.add_argument("--markdown", action="store_true", help="a Markdown table (a job summary)")
     o = sub.add_parser("operator", parents=[common], help="Pulumi Kubernetes Operator Stack objects (GitOps)")
+    o.add_argument("--waves", metavar="'A;B,C'", help=WAVES_HELP + " (as the Stacks' prerequisites)")
     o.add_argument("--repo", help="git URL the operator clones (this project)")
     o.add_argument("--branch", default="main", help="branch to track (main)")
     o.add_argument("--repo-dir", help="folder of Pulumi.yaml inside the repository, if not its root")
@@ -102,26 +125,76 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--kubeconfig-prefix", default="kubeconfig-", help="each stack's kubeconfig is Secret <prefix><stack>"
     )
-    o.add_argument("--service-account", default="pulumi", help="the workspace pod's service account (pulumi)")
+    o.add_argument(
+        "--service-account",
+        default="pulumi",
+        help="the workspaces' ServiceAccount, written with its system:auth-delegator binding (pulumi)",
+    )
+    o.add_argument(
+        "--git-auth-secret",
+        metavar="NAME",
+        help="Secret with the private repository's credentials: key accessToken (https) or sshPrivateKey",
+    )
+    o.add_argument(
+        "--workspace-image",
+        default=WORKSPACE_IMAGE,
+        help=f"the workspace pod's image, pinned ({WORKSPACE_IMAGE}: the Pulumi version tested here)",
+    )
+    o.add_argument(
+        "--resync-seconds",
+        type=_count(OPERATOR_MIN_RESYNC_SECONDS),
+        default=3600,
+        metavar="N",
+        help="re-run each Stack every N seconds even without a new commit, so drift is found (3600)",
+    )
     return ap
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Taken as Ctrl-C: a CI cancel or timeout (SIGTERM), a closed terminal or SSH session (SIGHUP). Each
+`pulumi` runs in its own session and would otherwise go on alone after this process ended."""
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None, stdout: IO[str] | None = None) -> int:
-    out = stdout or sys.stdout
+    previous = {number: signal.signal(number, _interrupt) for number in STOP_SIGNALS}
+    try:
+        return _main(argv, stdout or sys.stdout)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _main(argv: list[str] | None, out: IO[str]) -> int:
     try:
         try:
             args = parser().parse_args(argv)
         except SystemExit as stop:  # --help
             return int(stop.code or 0)
-        stacks = select(args.stacks, args.all, args.platform)
+        if args.command == "report":
+            rows = read_verdicts(args.files)
+            print(verdict_markdown(rows) if args.markdown else verdict_table(rows), file=out)
+            return 0 if all(r["ok"] for r in rows) else 1
+        waves = getattr(args, "waves", None)
+        stacks = select(args.stacks, args.all, args.platform, waves=waves)
+        if args.command == "list":
+            names = [s.name for s in stacks if not (args.skip_local and s.local)]
+            print(json.dumps(names), file=out)
+            return 0
         if args.command == "operator":
             check_operator_args(stacks, args)
-            path = write_operator(stacks, args)
-            print(f"wrote {len(stacks)} Stack object(s) to {path / 'manifests.yaml'}", file=out)
+            path = write_operator(stacks, plan_waves(stacks, waves), args)
+            print(
+                f"wrote {len(stacks)} Stack object(s) and their RBAC to {path / 'manifests.yaml'}", file=out
+            )
             return 0
         options = verify_options(args)
         timeout = args.timeout or 60.0
         if args.command == "verify":
+            print(describe(), file=sys.stderr)
             rows = verify_fleet(stacks, options, timeout, args.parallel)
             text = (
                 json.dumps(rows, indent=2)

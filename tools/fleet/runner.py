@@ -7,18 +7,19 @@ import concurrent.futures
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from tools.verify.readers import backend_defaults
+from tools.verify.backend import backend_defaults, describe
 
-from .checks import run_verify
-from .kinds import ROOT, UsageError
+from . import checks
+from .kinds import OPERATIONS, ROOT, UsageError
 from .report import Outcome, Progress, format_changes, outcome_table
-from .selection import StackFile
+from .selection import StackFile, plan_waves
 
 
 class Runner:
@@ -31,6 +32,8 @@ class Runner:
         self.log_dir, self.progress = log_dir, progress
         self.cancelled = threading.Event()
         self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.finished: set[str] = set()
+        """Stacks whose preview/up/destroy exited 0: never reported cancelled by a later interrupt."""
         self.lock = threading.Lock()
         # `stack select` also records the workspace's current stack, one file for every stack of the
         # project: selections run one at a time, the operations (each naming its stack) in parallel.
@@ -38,6 +41,8 @@ class Runner:
         self.env = backend_defaults()
         self.command = self._command()
         self.verify_args: list[str] | None = None
+        self.drift = False
+        """preview --drift: refresh first, and any change is a failure (what drifted from the state)."""
         self.verify_timeout = 0.0
 
     def _command(self) -> Any:
@@ -88,9 +93,15 @@ class Runner:
         sep = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:sep]:
             args.insert(0, "--non-interactive")
+            sep += 1
+        words = [a for a in args[:sep] if not a.startswith("-")]
+        operation = bool(words) and words[0] in OPERATIONS
         env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
         with self.lock:
-            if self.cancelled.is_set():
+            # After an interrupt nothing that changes a stack starts; the reads the SDK makes after a
+            # finished operation (`stack output`, `stack history`) still do, so that the operation is
+            # reported as it ended.
+            if self.cancelled.is_set() and words[:2] not in (["stack", "output"], ["stack", "history"]):
                 return_code, out, err = 255, "", "error: not started: the fleet run was interrupted"
                 raise create_command_error(CommandResult(stdout=out, stderr=err, code=return_code))
             process = subprocess.Popen(
@@ -125,6 +136,8 @@ class Runner:
         code = process.wait()
         with self.lock:
             self.processes.pop(stack, None)
+            if operation and code == 0:
+                self.finished.add(stack)
         result = CommandResult(stdout="\n".join(chunks["out"]), stderr="\n".join(chunks["err"]), code=code)
         if code != 0:
             raise create_command_error(result)
@@ -134,7 +147,9 @@ class Runner:
         """Ctrl-C: start nothing new; one SIGINT to each running `pulumi` (a second Ctrl-C, a second)."""
         self.cancelled.set()
         with self.lock:
-            running = list(self.processes.items())
+            running = [
+                (s, p) for s, p in self.processes.items() if p.poll() is None and s not in self.finished
+            ]
         for stack, process in running:
             self.progress.update(stack, "cancelling (Ctrl-C again stops at once)", milestone=True)
             try:
@@ -142,19 +157,44 @@ class Runner:
             except ProcessLookupError:
                 pass
 
-    def run_all(self) -> tuple[list[Outcome], bool]:
-        outcomes = {s.name: Outcome(s.name, s.platform) for s in self.stacks}
+    def run_all(self, waves: list[list[StackFile]] | None = None) -> tuple[list[Outcome], bool]:
+        """Each wave after the previous one: a wave starts only when every stack of the one before
+        succeeded (for `up` with verify: deployed and verified); else the later waves are skipped."""
+        waves = waves or [self.stacks]
+        outcomes = {s.name: Outcome(s.name, s.platform) for wave in waves for s in wave}
+        interrupted = False
+        for number, wave in enumerate(waves, 1):
+            if interrupted:
+                for stack in wave:
+                    outcomes[stack.name].result = "cancelled"
+                    outcomes[stack.name].detail = "not started: the run was interrupted"
+                continue
+            failed = [o.stack for o in outcomes.values() if o.result == "failed"]
+            if failed:
+                for stack in wave:
+                    outcomes[
+                        stack.name
+                    ].detail = (
+                        f"wave {number} not started: an earlier wave did not succeed ({', '.join(failed)})"
+                    )
+                    self.progress.update(stack.name, "skipped (an earlier wave failed)", milestone=True)
+                continue
+            if len(waves) > 1:
+                self.progress.update(wave[0].name, f"wave {number} of {len(waves)} starts", milestone=True)
+            interrupted = self._run_wave(wave, outcomes)
+        return [outcomes[s.name] for wave in waves for s in wave], interrupted
+
+    def _run_wave(self, wave: list[StackFile], outcomes: dict[str, Outcome]) -> bool:
         interrupted = False
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            futures = [pool.submit(self._one, s, outcomes[s.name]) for s in self.stacks]
-            pending = set(futures)
+            pending = {pool.submit(self._one, s, outcomes[s.name]) for s in wave}
             while pending:
                 try:
                     _, pending = concurrent.futures.wait(pending, timeout=0.1)
                 except KeyboardInterrupt:
                     interrupted = True
                     self.interrupt()
-        return [outcomes[s.name] for s in self.stacks], interrupted
+        return interrupted or self.cancelled.is_set()
 
     def _one(self, stack: StackFile, outcome: Outcome) -> None:
         threading.current_thread().name = stack.name
@@ -169,14 +209,25 @@ class Runner:
             try:
                 self._operate(stack, outcome, log)
             except Exception as error:  # one stack's failure never stops the others
-                outcome.result = "cancelled" if self.cancelled.is_set() else "failed"
-                outcome.detail = outcome.detail or _first_error(error)
-                log.write(f"\nfleet: {self.op} {outcome.result}: {_first_error(error)}\n")
+                if stack.name in self.finished:  # the operation ended well; a read after it failed
+                    outcome.result, outcome.changes = "succeeded", outcome.changes or "?"
+                    log.write(
+                        f"\nfleet: {self.op} succeeded; a read after it failed: {_first_error(error)}\n"
+                    )
+                else:
+                    outcome.result = "cancelled" if self.cancelled.is_set() else "failed"
+                    outcome.detail = outcome.detail or _first_error(error)
+                    log.write(f"\nfleet: {self.op} {outcome.result}: {_first_error(error)}\n")
             finally:
                 outcome.duration = time.monotonic() - start
         if outcome.result == "succeeded" and self.op == "up" and self.verify_args is not None:
+            if self.cancelled.is_set():  # deployed: never "cancelled", but not verified either
+                outcome.verdict = {"verdict": "not-verified", "ok": False}
+                outcome.detail = "deployed; verify did not run: the run was interrupted"
+                self.progress.update(stack.name, "succeeded, not verified (interrupted)", milestone=True)
+                return
             self.progress.update(stack.name, "verifying the client address", milestone=True)
-            outcome.verdict = run_verify(stack.name, self.verify_args, self.verify_timeout)
+            outcome.verdict = checks.run_verify(stack.name, self.verify_args, self.verify_timeout)
             outcome.duration = time.monotonic() - start
             if not outcome.verdict.get("ok"):
                 outcome.result = "failed"
@@ -226,8 +277,18 @@ class Runner:
                 selected = auto.Stack.create_or_select(stack.name, workspace)
         self.progress.update(stack.name, f"{self.op}: running", milestone=True)
         if self.op == "preview":
-            preview = selected.preview(on_output=write, on_error=write, on_event=on_event, color="never")
+            preview = selected.preview(
+                on_output=write,
+                on_error=write,
+                on_event=on_event,
+                color="never",
+                refresh=True if self.drift else None,
+                expect_no_changes=True if self.drift else None,
+            )
             outcome.changes = format_changes(preview.change_summary)
+            if self.drift and outcome.changes != "none":
+                outcome.result, outcome.detail = "failed", f"drift: the cluster differs ({outcome.changes})"
+                return
         elif self.op == "up":
             up = selected.up(on_output=write, on_error=write, on_event=on_event, color="never")
             outcome.changes = format_changes(up.summary.resource_changes or {})
@@ -246,15 +307,13 @@ def _first_error(error: Exception) -> str:
     return (errors or stderr.strip().splitlines() or [type(error).__name__])[-1][:200]
 
 
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_operation(
     args: argparse.Namespace, stacks: list[StackFile], options: list[str], timeout: float, out: IO[str]
 ) -> int:
+    waves = plan_waves(stacks, args.waves) if args.command == "up" else [stacks]
     log_dir = (args.log_dir or ROOT / ".fleet" / args.command).resolve()
-    progress = Progress([s.name for s in stacks])
+    print(describe(), file=sys.stderr)
+    progress = Progress([s.name for wave in waves for s in wave])
     runner = Runner(args.command, stacks, args.parallel, log_dir, progress)
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -262,17 +321,17 @@ def run_operation(
         raise UsageError(f"--log-dir {log_dir}: {error.strerror or error}") from None
     if runner.env.get("PULUMI_BACKEND_URL", "").startswith("file://"):
         Path(runner.env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    runner.drift = bool(getattr(args, "drift", False))
     verify = args.command == "up" and not args.no_verify
     if verify:
         runner.verify_args, runner.verify_timeout = options, timeout
-    # SIGTERM (a CI cancel, `kill`) as Ctrl-C: each `pulumi` runs in its own session and would
-    # otherwise go on alone after this process ended.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        outcomes, interrupted = runner.run_all()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    outcomes, interrupted = runner.run_all(waves)
     print(outcome_table(outcomes, verify), file=out)
     if interrupted:
         return 130
-    return 0 if all(o.result in ("succeeded", "skipped") for o in outcomes) else 1
+    return 0 if all(o.result in ("succeeded", "skipped") for o in outcomes) and not _gated(outcomes) else 1
+
+
+def _gated(outcomes: list[Outcome]) -> bool:
+    """Whether a failure kept a later wave from starting (its stacks are skipped with that reason)."""
+    return any(o.result == "skipped" and o.detail.startswith("wave ") for o in outcomes)
