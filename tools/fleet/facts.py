@@ -65,8 +65,8 @@ def branch_problem(name: str) -> str | None:
         return "it is empty"
     if name.startswith("-"):
         return "it starts with '-'"
-    if name == "@":
-        return "it is the single character '@'"
+    if name in ("@", "HEAD"):
+        return f"{name!r} names the checked-out commit, not a branch"
     bad = [c for c in name if ord(c) < 0x20 or ord(c) == 0x7F or c in " ~^:?*[\\"]
     if bad:
         return f"it holds {bad[0]!r}, which a ref name may not"
