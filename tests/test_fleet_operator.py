@@ -318,7 +318,7 @@ def test_branch_names_are_refused_exactly_where_git_refuses_them() -> None:
     before writing a Stack."""
     for name in BRANCHES:
         git = subprocess.run(
-            [GIT, "check-ref-format", "--branch", name], capture_output=True, check=False, cwd="/"
+            [str(GIT), "check-ref-format", "--branch", name], capture_output=True, check=False, cwd="/"
         )
         assert (branch_problem(name) is None) == (git.returncode == 0), name
     assert branch_problem("@") is not None
