@@ -326,7 +326,7 @@ def test_a_cancel_sent_to_the_bash_that_execs_the_fleet_reaches_each_running_pul
 def test_a_stack_that_finished_its_update_is_not_reported_cancelled_by_a_late_ctrl_c(cli: Path) -> None:
     """The SDK reads `stack history` after `pulumi up` ends; a Ctrl-C then must not turn the finished
     update into "cancelled", nor signal a `pulumi` whose update is over."""
-    env = {**os.environ, "FAKE_PULUMI_READ_SLEEP": "2"}
+    env = {**os.environ, "FAKE_PULUMI_READ_SLEEP": "1"}
     command = [sys.executable, "-m", "tools.fleet", "up", "--stacks", "aws", "--no-verify"]
     process = subprocess.Popen(
         [*command, "--log-dir", str(cli / "logs")],

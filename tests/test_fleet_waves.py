@@ -62,7 +62,7 @@ def test_a_wave_that_deploys_but_loses_the_client_address_stops_the_rollout(
 def test_each_wave_starts_after_the_previous_one_ended_and_parallel_applies_within_it(
     cli: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_PULUMI_SLEEP", "0.3")
+    monkeypatch.setenv("FAKE_PULUMI_SLEEP", "0.15")
     code, out = run(
         "up", "--waves", "aws,gcp;hetzner", "--parallel", "2", "--no-verify", "--log-dir", str(cli / "logs")
     )

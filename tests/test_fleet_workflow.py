@@ -134,6 +134,24 @@ def test_the_default_selection_leaves_the_kind_stacks_out(tmp_path: Path) -> Non
     assert output.read_text() == 'stacks=["dev"]\n'
 
 
+@pytest.mark.parametrize("workflow", [FLEET, CHECK], ids=["fleet", "fleet-check"])
+def test_a_job_without_a_backend_of_its_own_stops_before_the_fleet(
+    workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    """On a runner the project's file default would be thrown away with the state."""
+    guard = next(s for s in steps(workflow, "stack") if s.get("name") == "A backend that outlives the runner")
+    assert steps(workflow, "stack").index(guard) < min(
+        i for i, s in enumerate(steps(workflow, "stack")) if "tools.fleet" in s.get("run", "")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    refused = subprocess.run([*SHELL, guard["run"]], env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "PULUMI_BACKEND_URL" in refused.stdout
+    given = subprocess.run(
+        [*SHELL, guard["run"]], env={**env, "PULUMI_ACCESS_TOKEN": "x"}, capture_output=True, check=False
+    )
+    assert given.returncode == 0
+
+
 def test_verify_runs_once_per_stack_and_one_job_reports_the_fleet() -> None:
     verifies = [s for s in steps(FLEET, "stack") if "tools.fleet verify" in s.get("run", "")]
     assert len(verifies) == 1
