@@ -282,9 +282,8 @@ class Runner:
                 on_error=write,
                 on_event=on_event,
                 color="never",
-                refresh=True if self.drift else None,
-                expect_no_changes=True if self.drift else None,
-            )
+                refresh=True if self.drift else None,  # the change summary, not the CLI's
+            )  # --expect-no-changes error, tells the drift: the same message with any CLI
             outcome.changes = format_changes(preview.change_summary)
             if self.drift and outcome.changes != "none":
                 outcome.result, outcome.detail = "failed", f"drift: the cluster differs ({outcome.changes})"
