@@ -10,24 +10,13 @@ STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 DOCKER_NETWORK ?= $(if $(filter dev dev-gateway-api,$(STACK)),kind,)
 EXPECT_IP ?=
 
-# Local file state and an empty passphrase: no Pulumi account needed. Set PULUMI_BACKEND_URL, and
-# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, to use yours. The CLI reads a
-# PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file: the empty default is set only when
-# neither is; an empty PULUMI_CONFIG_PASSPHRASE_FILE counts as unset, as the CLI counts it
-# (tools/verify/readers.py backend_defaults has the same rules). `override`: an empty value on the command line is replaced too.
-ifeq ($(PULUMI_BACKEND_URL),)
-override PULUMI_BACKEND_URL := file://$(CURDIR)/.pulumi-state
-endif
-export PULUMI_BACKEND_URL
-ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(PULUMI_CONFIG_PASSPHRASE_FILE),undefined)
-PULUMI_CONFIG_PASSPHRASE :=
-endif
-ifneq ($(origin PULUMI_CONFIG_PASSPHRASE),undefined)
-export PULUMI_CONFIG_PASSPHRASE
-endif
-ifneq ($(origin PULUMI_CONFIG_PASSPHRASE_FILE),undefined)
-export PULUMI_CONFIG_PASSPHRASE_FILE
-endif
+# Which backend and passphrase: ONE rule, in tools/verify/backend.py (standard library, so this runs
+# before .venv exists). The project's file backend in .pulumi-state and an empty passphrase apply only
+# when you have no backend of your own: no PULUMI_BACKEND_URL, no `pulumi login` (credentials.json's
+# `current`), no PULUMI_ACCESS_TOKEN. Each target that runs pulumi evaluates its `export` lines, which
+# also say on stderr which backend the command uses.
+BACKEND := $(PYTHON) tools/verify/backend.py
+WITH_BACKEND = exports=$$($(BACKEND)) && eval "$$exports" &&
 
 PULUMI_MISSING := the Pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh)
 
@@ -134,20 +123,17 @@ check-render: venv
 
 preview: known-stack venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }
-	@mkdir -p .pulumi-state
-	pulumi stack select --create $(STACK)
-	pulumi preview --diff --stack $(STACK)
+	@$(WITH_BACKEND) set -x && pulumi stack select --create $(STACK) && pulumi preview --diff --stack $(STACK)
 
 up: known-stack venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }
-	@mkdir -p .pulumi-state
-	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK)
+	@$(WITH_BACKEND) set -x && pulumi stack select --create $(STACK) && pulumi up --stack $(STACK)
 
 destroy: venv
 	@command -v pulumi >/dev/null 2>&1 || { echo "$(PULUMI_MISSING)"; exit 2; }
-	@pulumi stack select $(STACK) >/dev/null 2>&1 || { echo "destroy: there is no stack $(STACK) in $(PULUMI_BACKEND_URL): nothing to destroy"; exit 2; }
-	pulumi destroy --stack $(STACK)
+	@$(WITH_BACKEND) { pulumi stack select $(STACK) >/dev/null 2>&1 \
+	  || { echo "destroy: there is no stack $(STACK) in that backend: nothing to destroy"; exit 2; }; } \
+	  && set -x && pulumi destroy --stack $(STACK)
 
 VERIFY_ARGS = --stack $(STACK) $(if $(EXPECT_IP),--expect-ip $(EXPECT_IP)) \
   $(if $(DOCKER_NETWORK),--from-docker-network $(DOCKER_NETWORK))
@@ -179,13 +165,6 @@ kind:
 	kind create cluster --config hack/kind.yaml
 
 # Bare pulumi commands (pulumi config set, stack output, ...) with the targets' backend and passphrase
-# (or passphrase file):   eval "$(make env)"
+# (or passphrase file):   eval "$(make env)"   (stderr says which backend)
 env:
-	@mkdir -p .pulumi-state
-	@q() { printf "'%s'" "$$(printf '%s' "$$1" | sed "s/'/'\\\\''/g")"; }; \
-	if [ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ]; then \
-	  secret="PULUMI_CONFIG_PASSPHRASE=$$(q "$$PULUMI_CONFIG_PASSPHRASE")"; \
-	else \
-	  secret="PULUMI_CONFIG_PASSPHRASE_FILE=$$(q "$$PULUMI_CONFIG_PASSPHRASE_FILE")"; \
-	fi; \
-	echo "export PULUMI_BACKEND_URL=$$(q "$$PULUMI_BACKEND_URL") $$secret"
+	@$(BACKEND)

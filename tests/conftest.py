@@ -84,9 +84,21 @@ NEAR_MISSES = ["Istio-Source-IP", "istio-sourceip", "istio_source_ip", "istio-so
 
 def shell_without_pulumi() -> dict[str, str]:
     """This environment without PULUMI_* and without an outer make's command line (MAKEFLAGS carries
-    its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`)."""
+    its variables, e.g. `make test PULUMI_CONFIG_PASSPHRASE=x`), and with a PULUMI_HOME holding no login."""
     outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
-    return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in outer}
+    return {**env, "PULUMI_HOME": str(NO_PULUMI_HOME)}
+
+
+NO_PULUMI_HOME = ROOT / ".cache" / "tests-no-pulumi-home"
+"""A PULUMI_HOME with no credentials.json: a `pulumi login` of the developer's never reaches a test."""
+
+
+def without_pulumi_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as a user with no backend of their own: no PULUMI_* variables, no `pulumi login`."""
+    for name in [n for n in os.environ if n.startswith("PULUMI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PULUMI_HOME", str(NO_PULUMI_HOME))
 
 
 FAKES = ROOT / "tests" / "fakes"

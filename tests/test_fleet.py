@@ -3,12 +3,10 @@ against real servers on 127.0.0.1, the operator's Stack objects, and bad input."
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -18,47 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fleet_helpers import REPO, calls, project, rows, run, use_fake_cli
 from tests.verify_servers import Gateway, GoHttpbin
 from tools import fleet
-
-FAKES = Path(__file__).resolve().parent / "fakes" / "automation"
-SHARED = fleet.ROOT.parent / "shared"
-REPO = "https://github.com/example/istio-source-ip.git"
+from tools.fleet import checks
+from tools.verify.readers import backend_defaults
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The stand-in CLI first on PATH (then this Python, for verify's subprocess), its state in tmp_path.
-    Version 3.200.0: the SDK reads engine events from a file (the gRPC path has its own test)."""
-    monkeypatch.setenv(
-        "PATH", os.pathsep.join([str(FAKES), str(Path(sys.executable).parent), os.environ["PATH"]])
-    )
-    monkeypatch.setenv("FAKE_PULUMI_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "calls.jsonl"))
-    monkeypatch.setenv("FAKE_PULUMI_VERSION", "3.200.0")
-    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
-    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
-    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
-    return tmp_path
-
-
-def calls(tmp: Path) -> list[dict[str, Any]]:
-    path = tmp / "calls.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = fleet.main(list(argv), stdout=out)
-    return code, out.getvalue()
-
-
-def rows(text: str) -> dict[str, list[str]]:
-    """The final table's rows by stack (columns split on two or more spaces)."""
-    import re
-
-    lines = text.split("\n\n")[0].splitlines()
-    return {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[1:])}
+    return use_fake_cli(tmp_path, monkeypatch)
 
 
 def test_one_failing_stack_among_three_fails_alone_and_at_most_two_run_at_once(
@@ -122,7 +89,9 @@ def test_destroy_of_a_stack_the_backend_does_not_have_is_skipped(cli: Path) -> N
     assert not [c for c in calls(cli) if "destroy" in c["args"]]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
+)
 def test_an_interrupt_reaches_each_running_update_once_and_starts_no_other(cli: Path, stop: int) -> None:
     env = {**os.environ, "FAKE_PULUMI_SLEEP": "30"}
     logs = cli / "logs"
@@ -203,7 +172,7 @@ def test_verify_gives_one_verdict_per_stack_and_fails_when_one_loses_the_address
 
 def test_verify_prints_the_table_or_markdown_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        fleet, "run_verify", lambda stack, *_: {"verdict": "ok", "ok": True, "externalAddress": "192.0.2.1"}
+        checks, "run_verify", lambda stack, *_: {"verdict": "ok", "ok": True, "externalAddress": "192.0.2.1"}
     )
 
     assert rows(run("verify", "--stacks", "aws")[1])["aws"][:4] == ["aws", "aws", "PASS", "ok"]
@@ -235,123 +204,6 @@ def test_verify_of_a_stack_with_no_outputs_says_why(cli: Path) -> None:
     assert "no stack named 'hetzner' found" in row["diagnosis"]
 
 
-# --- operator ------------------------------------------------------------------------------------
-
-
-def operator(out: Path, *extra: str) -> tuple[int, str]:
-    return run("operator", "--stacks", "dev,aws,gcp,metallb", "--repo", REPO, "--out", str(out), *extra)
-
-
-def test_operator_writes_stack_objects_whose_credentials_are_all_secret_references(tmp_path: Path) -> None:
-    code, _ = operator(tmp_path / "out", "--secret-env", "AWS_ACCESS_KEY_ID", "--branch", "release")
-
-    assert code == 0
-    objects = list(yaml.safe_load_all((tmp_path / "out" / "manifests.yaml").read_text()))
-    assert [o["metadata"]["name"] for o in objects] == [
-        f"istio-source-ip-{s}" for s in ("dev", "aws", "gcp", "metallb")
-    ]
-    aws = objects[1]
-    assert (aws["apiVersion"], aws["kind"]) == ("pulumi.com/v1", "Stack")
-    assert aws["spec"]["projectRepo"] == REPO and aws["spec"]["branch"] == "release"
-    assert aws["spec"]["envRefs"] == {
-        name: {"type": "Secret", "secret": {"name": "istio-source-ip-fleet", "key": name}}
-        for name in ("PULUMI_BACKEND_URL", "AWS_ACCESS_KEY_ID", "PULUMI_CONFIG_PASSPHRASE")
-    }
-    assert aws["spec"]["secretsRef"] == {
-        "kubernetes:kubeconfig": {"type": "Secret", "secret": {"name": "kubeconfig-aws", "key": "kubeconfig"}}
-    }
-    assert aws["spec"]["destroyOnFinalize"] is False
-    assert "backend" not in aws["spec"] and "config" not in aws["spec"] and "secrets" not in aws["spec"]
-
-
-def test_operator_with_a_secrets_provider_needs_no_passphrase(tmp_path: Path) -> None:
-    code, _ = operator(tmp_path / "out", "--secrets-provider", "awskms://alias/fleet")
-
-    assert code == 0
-    for o in yaml.safe_load_all((tmp_path / "out" / "manifests.yaml").read_text()):
-        assert o["spec"]["secretsProvider"] == "awskms://alias/fleet"
-        assert "PULUMI_CONFIG_PASSPHRASE" not in o["spec"]["envRefs"]
-
-
-CHECK_RENDER_VENV = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "check-render-venv" / "bin" / "python"
-)
-
-
-def check_render(directory: Path, upstream: Path) -> subprocess.CompletedProcess[str]:
-    """check-render's own main() in its own virtualenv, reading only the operator's Stack CRD (the objects are
-    all Stacks) and with libyaml's loader: the full run parses 1.5 MB of CRD with the pure-Python loader,
-    about 3 s. `check-render DIR --project .` gives the same verdict (0 problems for --all, run by hand)."""
-    crds = upstream / "pulumi-kubernetes-operator" / "crds"
-    crds.mkdir(parents=True)
-    (crds / "pulumi.com_stacks.yaml").symlink_to(
-        SHARED / "upstream/pulumi-kubernetes-operator/crds/pulumi.com_stacks.yaml"
-    )
-    for part in ("pulumi/project.json", "istio/charts/gateway.values.schema.json"):
-        (upstream / part).parent.mkdir(parents=True, exist_ok=True)
-        (upstream / part).symlink_to(SHARED / "upstream" / part)
-    script = (
-        "import sys, yaml; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-        "import check_render as c; "
-        "c.UPSTREAM = Path(sys.argv[2]); c.yaml.safe_load = lambda s: yaml.load(s, Loader=yaml.CSafeLoader); "
-        "sys.exit(c.main([sys.argv[3], '--project', sys.argv[4]]))"
-    )
-    return subprocess.run(
-        [
-            str(CHECK_RENDER_VENV),
-            "-c",
-            script,
-            str(SHARED / "tools"),
-            str(upstream),
-            str(directory),
-            str(fleet.ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-@pytest.mark.skipif(
-    not (SHARED / "tools" / "check_render.py").exists(), reason=f"{SHARED}/tools/check_render.py is absent"
-)
-@pytest.mark.skipif(
-    not CHECK_RENDER_VENV.exists(),
-    reason=f"check-render has not made its virtualenv yet ({CHECK_RENDER_VENV}): run it once",
-)
-def test_operator_output_for_every_shipped_stack_passes_check_render(tmp_path: Path) -> None:
-    code, _ = run("operator", "--all", "--repo", REPO, "--out", str(tmp_path / "out"))
-    assert code == 0
-    result = check_render(tmp_path / "out", tmp_path / "upstream")
-    assert result.returncode == 0, result.stdout
-    assert result.stdout.strip().endswith(
-        f"{len(fleet.discover())} objects, 0 patches, 0 releases checked: 0 problems"
-    )
-
-
-def test_operator_replaces_its_previous_output_whole(tmp_path: Path) -> None:
-    assert operator(tmp_path / "out")[0] == 0
-    assert run("operator", "--stacks", "hetzner", "--repo", REPO, "--out", str(tmp_path / "out"))[0] == 0
-
-    names = [
-        o["metadata"]["name"] for o in yaml.safe_load_all((tmp_path / "out" / "manifests.yaml").read_text())
-    ]
-    assert names == ["istio-source-ip-hetzner"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging directory left behind"
-
-
-def test_operator_output_keeps_its_folders_mode_as_the_render_does(tmp_path: Path) -> None:
-    umask = os.umask(0o022)
-    try:
-        assert operator(tmp_path / "out")[0] == 0
-    finally:
-        os.umask(umask)
-    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # not mkdtemp's 0700
-    (tmp_path / "out").chmod(0o750)
-    assert operator(tmp_path / "out")[0] == 0
-    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750
-
-
 def test_platform_alone_selects_every_stack_of_that_platform() -> None:
     platforms = {
         p.name: yaml.safe_load(p.read_text())["config"]["istio-source-ip:platform"]
@@ -373,13 +225,13 @@ def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
-    assert fleet.backend_defaults() == {
+    assert backend_defaults() == {
         "PULUMI_BACKEND_URL": f"file://{fleet.ROOT}/.pulumi-state",
         "PULUMI_CONFIG_PASSPHRASE": "",
     }
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/run/secrets/passphrase")
-    assert fleet.backend_defaults() == {}
+    assert backend_defaults() == {}
 
 
 # --- bad input: exit 2, a message, nothing run, nothing written ------------------------------------
@@ -401,14 +253,14 @@ def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
             "the selection is empty: no stack has platform 'aws' among",
         ),
         (["destroy", "--stacks", " , "], "--stacks is empty"),
-        (["preview"], "choose the stacks: --stacks a,b, --all, or --platform NAME"),
+        (["preview"], "choose the stacks: --stacks a,b, --all, --waves 'a;b,c' or --platform NAME"),
         (["preview", "--all", "--parallel", "0"], "argument --parallel: must be 1 or more, got 0"),
         (["up", "--all", "--expect-ip", "nope"], "argument --expect-ip: not an IP address: 'nope'"),
         (["operator", "--all", "--out", "OUT"], "operator needs --repo URL"),
         (["operator", "--all", "--repo", "not a url", "--out", "OUT"], "--repo must be a git URL"),
         (
             ["operator", "--all", "--repo", REPO, "--out", "OUT", "--namespace", "Bad_NS"],
-            "--namespace must be a DNS label",
+            "--namespace 'Bad_NS' is refused: it must be a DNS label",
         ),
     ],
 )
@@ -427,17 +279,6 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(
     assert calls(cli) == []
 
 
-def test_operator_refuses_an_out_directory_holding_other_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "keep.txt").write_text("mine")
-
-    assert operator(tmp_path / "out")[0] == 2
-    assert "holds other files" in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt"]
-
-
 def test_without_the_pulumi_cli_preview_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -446,3 +287,141 @@ def test_without_the_pulumi_cli_preview_says_so(
     assert run("preview", "--stacks", "dev", "--log-dir", str(tmp_path / "logs"))[0] == 2
     assert "the Pulumi CLI is not installed" in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()
+
+
+def wait_for(condition: Any, what: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_cancel_sent_to_the_bash_that_execs_the_fleet_reaches_each_running_pulumi(cli: Path) -> None:
+    """A CI runner signals the step's shell; `exec` makes the fleet that shell's process, so the
+    SIGTERM reaches the fleet, which passes one interrupt on to each running `pulumi`."""
+    env = {**os.environ, "FAKE_PULUMI_SLEEP": "30"}
+    logs = cli / "logs"
+    fleet_command = f"exec {sys.executable} -m tools.fleet up --stacks aws,gcp --no-verify --log-dir {logs}"
+    shell = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", f"echo started; {fleet_command}"],
+        cwd=fleet.ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: len([p for p in logs.glob("*.log") if "Updating (" in p.read_text()]) == 2, "two updates"
+    )
+    shell.send_signal(signal.SIGTERM)  # to the shell's pid, as the runner does
+    out, err = shell.communicate(timeout=15)
+
+    assert shell.returncode == 130, err
+    ups = [c for c in calls(cli) if "up" in c["args"]]
+    assert sorted(c["args"][c["args"].index("--stack") + 1] for c in ups) == ["aws", "gcp"]
+    assert [c["signals"] for c in ups] == [1, 1]
+    assert sorted(rows(out.split("\n", 1)[1])[s][2] for s in ("aws", "gcp")) == ["cancelled", "cancelled"]
+
+
+def test_a_stack_that_finished_its_update_is_not_reported_cancelled_by_a_late_ctrl_c(cli: Path) -> None:
+    """The SDK reads `stack history` after `pulumi up` ends; a Ctrl-C then must not turn the finished
+    update into "cancelled", nor signal a `pulumi` whose update is over."""
+    env = {**os.environ, "FAKE_PULUMI_READ_SLEEP": "1"}
+    command = [sys.executable, "-m", "tools.fleet", "up", "--stacks", "aws", "--no-verify"]
+    process = subprocess.Popen(
+        [*command, "--log-dir", str(cli / "logs")],
+        cwd=fleet.ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any("up" in c["args"] and c["code"] == 0 for c in calls(cli)), "the update to end")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=15)
+
+    assert process.returncode == 130, err
+    assert rows(out)["aws"][2:4] == ["succeeded", "create 2"]
+    assert [c["signals"] for c in calls(cli) if c["args"][1:3] == ["stack", "history"]] == [0]
+
+
+def test_each_command_says_first_which_backend_it_uses(cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run("preview", "--stacks", "aws", "--log-dir", str(cli / "logs"))
+
+    assert code == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith(f"backend: file://{fleet.ROOT}/.pulumi-state (the project's default: ")
+
+
+def test_a_pulumi_login_keeps_the_users_backend_for_every_stack(
+    cli: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = cli / "pulumi-home"
+    home.mkdir()
+    (home / "credentials.json").write_text(json.dumps({"current": "gs://team-state"}))
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    code, _ = run("preview", "--stacks", "aws,gcp", "--log-dir", str(cli / "logs"))
+
+    assert code == 0
+    assert capsys.readouterr().err.startswith("backend: gs://team-state (your `pulumi login`, ")
+    stack_calls = [c for c in calls(cli) if c["args"] != ["version"]]
+    assert stack_calls and {c["backend"] for c in stack_calls} == {None}, "the CLI must find the login itself"
+    assert {c["passphrase"] for c in stack_calls} == {None}
+
+
+# --- selection: a broken stack file fails only what selects it ------------------------------------
+
+GOOD = "config:\n  istio-source-ip:platform: gcp\n"
+
+
+def test_an_unreadable_stack_file_fails_only_the_commands_that_select_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project(tmp_path, {"good": GOOD, "broken": "config: [unclosed\n", "bad name": GOOD}, monkeypatch)
+
+    assert run("list", "--stacks", "good") == (0, '["good"]\n')
+    assert run("list", "--platform", "gcp") == (0, '["good"]\n')
+    err = capsys.readouterr().err
+    assert "warning: --platform gcp: passed over Pulumi.broken.yaml cannot be read as YAML" in err
+    assert "Pulumi refuses the stack name 'bad name'" in err
+    assert run("list", "--stacks", "good,broken")[0] == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --stacks selects stack 'broken', which cannot run: Pulumi.broken.yaml cannot be read as YAML"
+    )
+    assert run("list", "--all")[0] == 2
+    assert "--all selects stack 'bad name', which cannot run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("prod.eu-west_1", True),
+        ("A" * 100, True),
+        ("A" * 101, False),
+        ("org/prod", False),
+        ("prod eu", False),
+        ("prödi", False),
+        ("prod:1", False),
+    ],
+)
+def test_stack_names_follow_pulumis_rule_before_anything_runs(
+    name: str, accepted: bool, cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pulumi's rule (sdk/go/common/tokens/stack_name.go): 1-100 of [A-Za-z0-9_.-]."""
+    code, _ = run("up", "--stacks", name, "--log-dir", str(cli / "logs"))
+
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    refused = f"Pulumi refuses the stack name {name!r}" in err
+    assert refused is not accepted, err  # an accepted name is merely unknown here
+    assert calls(cli) == []
+
+
+def test_the_pinned_cli_is_the_sdk_version_the_project_is_tested_with() -> None:
+    pins = dict(
+        line.split("==")
+        for line in (fleet.ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert fleet.facts.PULUMI_CLI_VERSION == pins["pulumi"]
+    assert fleet.facts.WORKSPACE_IMAGE == f"pulumi/pulumi:{pins['pulumi']}-nonroot"

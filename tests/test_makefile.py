@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACKS, make, shell_without_pulumi
+from tests.conftest import STACKS, make, shell_without_pulumi, without_pulumi_login
 from tools.program import ROOT
 from tools.verify.readers import backend_defaults
 
@@ -149,31 +150,77 @@ def after_make_env(user: dict[str, str], *make_args: str) -> tuple[str, ...]:
         {},
         {"PULUMI_BACKEND_URL": ""},
         {"PULUMI_BACKEND_URL": "s3://state"},
+        {"PULUMI_BACKEND_URL": "s3://state", "PULUMI_CONFIG_PASSPHRASE": "x"},
         {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pulumi"},
         {"PULUMI_CONFIG_PASSPHRASE_FILE": ""},
         {"PULUMI_CONFIG_PASSPHRASE": ""},
         {"PULUMI_CONFIG_PASSPHRASE": "x", "PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pulumi"},
     ],
-    ids=["nothing", "empty-url", "url", "passphrase-file", "empty-file", "empty-passphrase", "both"],
+    ids=[
+        "nothing",
+        "empty-url",
+        "url",
+        "url-and-passphrase",
+        "passphrase-file",
+        "empty-file",
+        "empty-passphrase",
+        "both",
+    ],
 )
 def test_make_env_and_the_tools_default_the_same_backend_and_passphrase(
     user: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI reads PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file, and ignores an empty
-    file name: a passphrase file of the user's must never be shadowed by the empty default."""
-    for name in BACKEND_VARS:
-        monkeypatch.delenv(name, raising=False)
+    file name: a passphrase file of the user's must never be shadowed by the empty default. The empty
+    passphrase comes only with the project's own file backend: a backend of the user's keeps theirs."""
+    without_pulumi_login(monkeypatch)
     for name, value in user.items():
         monkeypatch.setenv(name, value)
+    own = bool(user.get("PULUMI_BACKEND_URL"))
     url = user.get("PULUMI_BACKEND_URL") or f"file://{ROOT}/.pulumi-state"
     if "PULUMI_CONFIG_PASSPHRASE" in user:
         passphrase = user["PULUMI_CONFIG_PASSPHRASE"]
     else:
-        passphrase = "unset" if user.get("PULUMI_CONFIG_PASSPHRASE_FILE") else ""
+        passphrase = "unset" if own or user.get("PULUMI_CONFIG_PASSPHRASE_FILE") else ""
     expected = (url, passphrase, user.get("PULUMI_CONFIG_PASSPHRASE_FILE", "unset"))
     assert after_make_env(user) == expected
     tools = {**user, **backend_defaults()}
     assert tuple(tools.get(name, "unset") for name in BACKEND_VARS) == expected
+
+
+@pytest.mark.parametrize("how", ["login-file", "credentials-path", "access-token"])
+def test_a_pulumi_login_or_an_access_token_keeps_the_users_backend(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulumi login s3://team-state` writes {"current": ...} into PULUMI_HOME/credentials.json
+    (PULUMI_CREDENTIALS_PATH moves it); PULUMI_ACCESS_TOKEN alone means Pulumi Cloud. Either way no
+    file backend and no empty passphrase are set, and the command's first line says which backend."""
+    without_pulumi_login(monkeypatch)
+    home = tmp_path / "home"
+    home.mkdir()
+    login = {"current": "s3://team-state", "accessTokens": {"s3://team-state": ""}}
+    user: dict[str, str] = {}
+    if how == "access-token":
+        user["PULUMI_ACCESS_TOKEN"] = "pul-not-a-real-token"
+        shown = "backend: https://api.pulumi.com (Pulumi Cloud with PULUMI_ACCESS_TOKEN)"
+    else:
+        name = "PULUMI_HOME" if how == "login-file" else "PULUMI_CREDENTIALS_PATH"
+        (home / "credentials.json").write_text(json.dumps(login))
+        user[name] = str(home)
+        shown = f"backend: s3://team-state (your `pulumi login`, {home / 'credentials.json'})"
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+
+    assert backend_defaults() == {}
+    assert after_make_env(user) == ("unset", "unset", "unset")
+    assert make("-s", "env", env=shell_without_pulumi() | user).stderr.splitlines()[0] == shown
+
+
+def test_an_unreadable_login_file_counts_as_no_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_pulumi_login(monkeypatch)
+    (tmp_path / "credentials.json").write_text("{not json")
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path))
+    assert backend_defaults()["PULUMI_BACKEND_URL"] == f"file://{ROOT}/.pulumi-state"
 
 
 def test_an_empty_backend_on_the_command_line_gets_the_default_too() -> None:

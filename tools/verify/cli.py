@@ -22,6 +22,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from .backend import describe
 from .client import Target, url_parts
 from .kinds import EXIT_CODES, Kind, NetworkError, UsageError
 from .probe import DEFAULT_TIMEOUT, MAX_RATE, rate_probe, verify
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hops = args.num_trusted_proxies
         if args.stack:
+            print(describe(), file=sys.stderr)  # which backend the outputs come from
             outputs = stack_outputs(args.stack)
             if not outputs.get("gatewayAddress"):
                 verdict = make_verdict(

@@ -16,24 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backend import backend_defaults
 from .client import Target, TlsOptions, fetch
 from .kinds import EXIT_CODES, UsageError
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = str(PACKAGE.parent.parent)
-
-
-def backend_defaults() -> dict[str, str]:
-    """The Makefile's backend (a file backend in .pulumi-state) and empty passphrase, for what the user did
-    not set: a PULUMI_CONFIG_PASSPHRASE_FILE of theirs keeps the passphrase unset, since the CLI reads a
-    PULUMI_CONFIG_PASSPHRASE, even an empty one, before the file, and ignores an empty file name
-    (pulumi/pulumi, pkg/secrets/passphrase: `readPassphrase`). The Makefile's rules are the same."""
-    env: dict[str, str] = {}
-    if not os.environ.get("PULUMI_BACKEND_URL"):
-        env["PULUMI_BACKEND_URL"] = "file://" + os.path.join(ROOT, ".pulumi-state")
-    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
-        env["PULUMI_CONFIG_PASSPHRASE"] = ""
-    return env
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
