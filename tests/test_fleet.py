@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import STACKS
 from tests.fleet_helpers import REPO, calls, project, rows, run, use_fake_cli
 from tests.verify_servers import Gateway, GoHttpbin
 from tools import fleet
@@ -207,13 +208,17 @@ def test_verify_of_a_stack_with_no_outputs_says_why(cli: Path) -> None:
 def test_platform_alone_selects_every_stack_of_that_platform() -> None:
     platforms = {
         p.name: yaml.safe_load(p.read_text())["config"]["istio-source-ip:platform"]
-        for p in fleet.ROOT.glob("Pulumi.*.yaml")
+        for p in (fleet.ROOT / f"Pulumi.{stack}.yaml" for stack in STACKS)  # the shipped ones only
     }
-    expected = sorted(f"Pulumi.{s}.yaml" for s in ("aws-nlb", "aws-nlb-cloudflare", "aws-nlb-two-gateways"))
+    expected = sorted(
+        f"Pulumi.{s}.yaml"
+        for s in ("aws-nlb", "aws-nlb-cloudflare", "aws-nlb-production", "aws-nlb-two-gateways")
+    )
     assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
     assert [s.name for s in fleet.select(None, False, "aws-nlb")] == [
         "aws-nlb",
         "aws-nlb-cloudflare",
+        "aws-nlb-production",
         "aws-nlb-two-gateways",
     ]
     assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb")] == ["aws-nlb"]
@@ -337,6 +342,9 @@ def test_a_stack_that_finished_its_update_is_not_reported_cancelled_by_a_late_ct
         text=True,
     )
     wait_for(lambda: any("up" in c["args"] and c["code"] == 0 for c in calls(cli)), "the update to end")
+    # ...and for the SDK's read after it to begin: before that the SDK may not have seen `up` exit yet.
+    reading = Path(os.environ["FAKE_PULUMI_LOG"] + ".reading")
+    wait_for(reading.exists, "the read after the update to begin")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=15)
 
