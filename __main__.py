@@ -32,7 +32,7 @@ from components.cert_manager import (
 from composition import stack_inputs
 from source_ip.config import load_stack_config
 from source_ip.facts import CERT_MANAGER_NAMESPACE, ISTIO_NAMESPACE
-from source_ip.gateway import Deployer, decide
+from source_ip.gateway import Deployer, HttpsRoute, decide
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -101,8 +101,12 @@ for settings in inputs.gateways:
         )
 all_redirects_wait_for = [resource for waits_for in redirect_after.values() for resource in waits_for]
 # The echo app's HTTPS: its own host only (the routes' Istio Gateway serves theirs on the same port).
-tls_by_gateway = {
-    g.ref["name"]: {**g.decisions.tls.route(), "hosts": [inputs.echo_host]}
+tls_by_gateway: dict[str, HttpsRoute] = {
+    g.ref["name"]: HttpsRoute(
+        hosts=[inputs.echo_host],
+        secret_name=g.decisions.tls.secret_name,
+        redirect_http=g.decisions.tls.redirect_http,
+    )
     for g in gateways
     if g.decisions.tls is not None and inputs.echo_host
 }

@@ -164,7 +164,7 @@ def test_the_component_package_routes_too() -> None:
     [route] = run.k8s_objects("HTTPRoute")
     assert route["metadata"]["namespace"] == "apps"
     with pytest.raises(GatewayInputError, match=r"routes\[0\]\.port: .*\(got 0\)"):
-        IngressGateway("bad", {**args, "routes": [{**args["routes"][0], "port": 0}]})  # type: ignore[arg-type,list-item,typeddict-item]
+        IngressGateway("bad", {**args, "routes": [{**args["routes"][0], "port": 0}]})  # type: ignore[typeddict-item]
 
 
 REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [

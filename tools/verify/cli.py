@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             url, host = found.url, args.host or found.host
             if host is None:
                 raise UsageError(
-                    f"stack {args.stack} runs no echo app (echo.enabled: false), so there is no probe host to "
-                    "call; name one with --host NAME: a host of yours whose Service answers /headers and /ip "
-                    "as go-httpbin does (docs/routes.md), or turn the echo app on"
+                    f"stack {args.stack} runs no echo app (echo.enabled: false), so there is no probe host "
+                    "to call; name one with --host NAME: a host of yours whose Service answers /headers and "
+                    "/ip as go-httpbin does (docs/routes.md), or turn the echo app on"
                 )
             ca_secret = outputs.get("quickstartCaSecret")
             if url.startswith("https://") and ca_secret and not (args.cacert or args.insecure):
