@@ -43,7 +43,17 @@ namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
 
 gateway_api = inputs.routing == "gateway-api"
 deployer = Deployer.ISTIOD if gateway_api else Deployer.CHART
-cert_manager = CertManager("cert-manager", inputs.cert_manager) if inputs.cert_manager else None
+# cert-manager with its Gateway API support watches Gateway API kinds: without their CRDs it restarts until
+# they exist, so it waits for them (gateway-api routing).
+cert_manager = (
+    CertManager(
+        "cert-manager",
+        inputs.cert_manager,
+        opts=pulumi.ResourceOptions(depends_on=istio.gateway_api_crds if gateway_api else []),
+    )
+    if inputs.cert_manager
+    else None
+)
 # What each redirecting gateway's port-80 redirects wait for: its certificate Ready, or the read of the
 # user's Secret (`pulumi up` then stops at "not found" instead of redirecting to 443 without a certificate).
 # Made before the gateways (from the same decisions), so a gateway's routes can wait for it too.
@@ -62,7 +72,12 @@ for settings in inputs.gateways:
         continue
     certificate = GatewayCertificate(
         f"{settings.name}-certificate",
-        GatewayCertificateArgs(name=tls.secret_name, namespace=namespace, spec=tls.certificate_spec),
+        GatewayCertificateArgs(
+            name=tls.secret_name,
+            namespace=namespace,
+            spec=tls.certificate_spec,
+            wait_seconds=inputs.certificate_wait_seconds,
+        ),
         opts=pulumi.ResourceOptions(
             depends_on=[
                 *(cert_manager.ready if cert_manager else []),

@@ -18,7 +18,7 @@ from components import (
 from components.cert_manager import CertManagerArgs
 from source_ip.config import StackConfig
 from source_ip.config.settings import GatewaySettings, settings_of
-from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
+from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, CERTIFICATE_WAIT_SECONDS, ISTIO_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class StackInputs:
     access_logs: bool
     echo: EchoAppArgs | None
     echo_host: str | None
+    certificate_wait_seconds: int = CERTIFICATE_WAIT_SECONDS
+    """How long `pulumi up` waits for each gateway's Certificate (certManager.waitSeconds)."""
     cert_manager: CertManagerArgs | None = None
     """cert-manager's install and the quickstart issuer; None when the stack asks for neither."""
 
@@ -74,6 +76,7 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         if config.echo.enabled
         else None,
         echo_host=config.echo.host if config.echo.enabled else None,
+        certificate_wait_seconds=config.cert_manager.wait_seconds,
         cert_manager=CertManagerArgs(
             install=config.cert_manager.install,
             quickstart_issuer=config.cert_manager.quickstart_issuer,

@@ -16,7 +16,9 @@ from source_ip.facts import (
     CERT_MANAGER_VALUES,
     CERT_MANAGER_VERSION,
     CERTIFICATE_READY,
+    CERTIFICATE_WAIT_SECONDS,
     QUICKSTART_ISSUER,
+    TIMEOUT_ANNOTATION,
     WAIT_FOR_ANNOTATION,
 )
 
@@ -125,6 +127,8 @@ class GatewayCertificateArgs(TypedDict):
     listener's certificateRefs point there without a ReferenceGrant."""
     spec: dict[str, Any]
     """The Certificate's spec (secretName, dnsNames, issuerRef), decided by the gateway model."""
+    wait_seconds: NotRequired[int]
+    """How long `pulumi up` waits for it to be Ready before it fails (default 600)."""
 
 
 class GatewayCertificate(Component):
@@ -146,7 +150,10 @@ class GatewayCertificate(Component):
             metadata={
                 "name": args["name"],
                 "namespace": args["namespace"],
-                "annotations": {WAIT_FOR_ANNOTATION: CERTIFICATE_READY},
+                "annotations": {
+                    WAIT_FOR_ANNOTATION: CERTIFICATE_READY,
+                    TIMEOUT_ANNOTATION: str(args.get("wait_seconds", CERTIFICATE_WAIT_SECONDS)),
+                },
             },
             spec=args["spec"],
             opts=self.child(),

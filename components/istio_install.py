@@ -77,6 +77,9 @@ class IstioInstall(Component):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
+        self.gateway_api_crds: list[pulumi.Resource] = gateway_api
+        """The Gateway API CRDs this installs (or the read that checks the cluster has them): what a
+        controller that watches Gateway API kinds (cert-manager with its Gateway API support) waits for."""
         if install:
             namespace = owned_namespace(self, ISTIO_NAMESPACE)
             version = args["version"]

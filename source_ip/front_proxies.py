@@ -330,6 +330,17 @@ def front_proxy_problems(
     if header is not None:
         problems.append(("header", header, HEADER_REFUSAL))
     if profile == CUSTOM:
+        everyone = admits_everyone(cidrs)
+        if everyone:
+            problems.append(
+                (
+                    "cidrs",
+                    list(cidrs),
+                    f"together cover every {everyone} address, so the guard would serve any direct peer and "
+                    "any client could write its own X-Forwarded-For entry; allowed: your proxy's egress "
+                    "ranges only, e.g. [198.51.100.0/24]",
+                )
+            )
         if not cidrs:
             problems.append(
                 (
@@ -358,6 +369,24 @@ def front_proxy_problems(
     except EmptyProfileError as error:
         problems.append(("profile", profile, str(error).removeprefix("frontProxy.profile: ")))
     return problems
+
+
+def admits_everyone(cidrs: list[str] | tuple[str, ...]) -> str | None:
+    """`IPv4` or `IPv6` when the ranges together cover that whole family (0.0.0.0/0, or 0.0.0.0/1 and
+    128.0.0.0/1, ...), else None. Entries that are not networks are another check's to refuse."""
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    if v4 and list(ipaddress.collapse_addresses(v4)) == [ipaddress.IPv4Network("0.0.0.0/0")]:
+        return "IPv4"
+    if v6 and list(ipaddress.collapse_addresses(v6)) == [ipaddress.IPv6Network("::/0")]:
+        return "IPv6"
+    return None
 
 
 def proxy_cidrs(profile: str, cidrs: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -42,7 +42,8 @@ def test_defaults_follow_the_contract() -> None:
     [
         pytest.param(
             raw("vngclod"),
-            'istio-source-ip:platform: unknown platform (got "vngclod"); allowed: alibaba, aws,',
+            "istio-source-ip:platform: unknown platform (got \"vngclod\"); did you mean 'vngcloud'?; "
+            "allowed: alibaba, aws,",
             id="unknown platform",
         ),
         pytest.param(

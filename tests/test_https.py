@@ -444,7 +444,10 @@ def named(run: ProgramRun, name: str) -> Any:
 def test_port_80_redirects_only_once_the_certificate_is_ready(routing: str) -> None:
     run = tls_run(routing, SOURCES["cert-manager"])
     certificate = named(run, "edge-certificate-certificate")
-    assert certificate.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    assert certificate.inputs["metadata"]["annotations"] == {
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": "600",  # certManager.waitSeconds
+    }
     assert certificate.urn in named(run, REDIRECTS[routing]).dependencies
     # without the redirect nothing on port 80 depends on the certificate
     quiet = tls_run(routing, {**SOURCES["cert-manager"], "redirectHttp": False})
@@ -524,7 +527,9 @@ def test_http01_with_an_allowlist_is_accepted_with_dns01_the_quickstart_ca_or_an
             "gcp",
             **base,
             certManager={"install": True, "quickstartIssuer": True},
-            gateway={"tls": {"certManager": {"issuer": "istio-source-ip-quickstart-ca"}}},
+            gateway={
+                "tls": {"certManager": {"issuer": "istio-source-ip-quickstart-ca"}, "redirectHttp": False}
+            },
         )
     )
     parse_config(

@@ -11,6 +11,7 @@ The package by job: `models` (the keys, their types, defaults and meanings, and 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -80,11 +81,50 @@ def parse_config(raw: dict[str, str], environ: dict[str, str] | None = None) -> 
     try:
         config = StackConfig.model_validate(values)
     except ValidationError as error:
-        raise ConfigError([_problem(StackConfig, e) for e in error.errors()]) from None
+        problems = [_problem(StackConfig, e) for e in error.errors()]
+        raise ConfigError(problems + _problems_elsewhere(values, error, raw, environ or {})) from None
     problems = semantic_problems(config) + _upsert_problems(config, raw, environ or {})
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _up_to_a_list(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            return loc[:index]
+    return loc
+
+
+def _problems_elsewhere(
+    values: dict[str, Any], error: ValidationError, raw: dict[str, str], environ: dict[str, str]
+) -> list[Problem]:
+    """The rules' problems in the sections the type check found nothing wrong with, so one round reports
+    every problem of a stack file. The keys that failed are set aside and the rest checked again; a rule's
+    problem in a section that held a failed key is left out (it might come from the key set aside). Not
+    done when a key is missing (there is nothing to set aside)."""
+    # A failed item of a list sets the whole list aside (so no item is renumbered); not `gateways`, whose
+    # absence would stand the one-gateway default in for them.
+    locs = [_up_to_a_list(tuple(e["loc"])) for e in error.errors()]
+    if any(e["type"] == "missing" for e in error.errors()) or ("gateways",) in locs:
+        return []
+    pruned = copy.deepcopy(values)
+    for loc in locs:
+        parent: Any = pruned
+        for part in loc[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        config = StackConfig.model_validate(pruned)
+    except ValidationError:
+        return []
+    sections = {loc[0] for loc in locs}
+    return [
+        p
+        for p in semantic_problems(config) + _upsert_problems(config, raw, environ)
+        if p.key.removeprefix(f"{NAMESPACE}:").split(".")[0].split("[")[0] not in sections
+    ]
 
 
 def _ours(key: str) -> bool:

@@ -3,6 +3,7 @@ configuration reference), with the validators of single values."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import itertools
 import re
@@ -24,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from source_ip import facts
 from source_ip.config.messages import _clip
 from source_ip.facts import (
+    CERTIFICATE_WAIT_SECONDS,
     HELM_RELEASE_NAME_MAX,
     ISTIO_SUPPORT_RULE,
     ISTIO_SUPPORTED_MINORS,
@@ -180,6 +182,12 @@ def _address_item(address: str) -> str:
             "is wider than a /8 (IPv4) or /32 (IPv6): not a range of one network; allowed: the slice of "
             "your nodes' subnet kept for load balancers"
         )
+    if span.overlaps(_span(_IPV4_MAPPED)):
+        raise ValueError(
+            "reaches IPv4-mapped IPv6 addresses (::ffff:0:0/96, e.g. ::ffff:127.0.0.1), which name IPv4 "
+            "addresses in another form and which the network would not route as IPv6; allowed: the IPv4 "
+            "addresses themselves, or addresses of your nodes' IPv6 subnet"
+        )
     return address
 
 
@@ -258,6 +266,17 @@ def _node_item(node: str) -> str:
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 ReleaseName = Annotated[str, AfterValidator(_release_name)]
 Bool = Annotated[bool, BeforeValidator(_boolean)]
+
+
+def _whole_number(value: Any) -> Any:
+    """An integer key takes a whole number as written: true/false or 2.0 are not numbers of replicas
+    (pydantic's lax mode would read true as 1 and 2.0 as 2)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"must be a whole number written without a point or quotes, not {value!r}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
 AddressRange = Annotated[str, AfterValidator(_address_item)]
 Cidr = Annotated[str, AfterValidator(_cidr_item)]
 NodeName = Annotated[str, AfterValidator(_node_item)]
@@ -322,7 +341,18 @@ def _dns_host(value: str) -> str:
 
 
 DnsHost = Annotated[str, AfterValidator(_dns_host)]
-ObjectName = Annotated[str, AfterValidator(_dns_host)]
+
+
+def _object_name(value: str) -> str:
+    if not _dns_subdomain(value):
+        raise ValueError(
+            "must be a Kubernetes object name: a DNS-1123 subdomain (lower-case letters, digits, '-' and "
+            "'.', at most 253 characters), e.g. echo-tls"
+        )
+    return value
+
+
+ObjectName = Annotated[str, AfterValidator(_object_name)]
 
 
 class CertManagerTls(_Section):
@@ -383,14 +413,14 @@ class FrontProxyConfig(_Section):
 class RateLimitConfig(_Section):
     """Envoy's local rate limit on the gateway, one token bucket per client address, per replica."""
 
-    requests_per_minute: int = Field(ge=1, le=1_000_000)
+    requests_per_minute: Int = Field(ge=1, le=1_000_000)
     """Requests a minute each client address may send (refilled continuously)."""
-    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    burst: Int | None = Field(default=None, ge=1, le=1_000_000)
     """Requests a client may send at once (the bucket's size); unset: ten seconds' worth of
     requestsPerMinute, at least 1 (600 a minute: 100)."""
-    tracked_clients: int = Field(default=TRACKED_CLIENTS_DEFAULT, ge=1, le=1_000_000)
+    tracked_clients: Int = Field(default=TRACKED_CLIENTS_DEFAULT, ge=1, le=1_000_000)
     """Client buckets kept per replica (least recently used evicted: an evicted client starts full)."""
-    ipv6_prefix: int = Field(default=IPV6_PREFIX_DEFAULT, ge=0, le=128)
+    ipv6_prefix: Int = Field(default=IPV6_PREFIX_DEFAULT, ge=0, le=128)
     """IPv6 clients share one bucket per prefix of this length (default 64: one host or site usually
     holds a whole /64, and rotates addresses inside it); IPv4 clients have one bucket per address."""
 
@@ -445,7 +475,7 @@ class RouteConfig(_Section):
     """The name of your Service."""
     namespace: DnsLabel
     """The namespace of your Service (the program routes into it; it does not create it)."""
-    port: int = Field(ge=1, le=65535)
+    port: Int = Field(ge=1, le=65535)
     """The Service's port."""
 
 
@@ -463,11 +493,11 @@ class GatewayFields(_Section):
     """Helm release name; the chart derives the pod labels `app`/`istio` from it."""
     namespace: DnsLabel = "istio-system"
     """Namespace of the gateway (created by the program unless every cluster has it)."""
-    replicas: Annotated[int, AfterValidator(_int32)] = Field(default=2, ge=1)
+    replicas: Annotated[Int, AfterValidator(_int32)] = Field(default=2, ge=1)
     """Gateway pods; with 2 or more a PodDisruptionBudget keeps one through a node drain."""
-    max_replicas: Annotated[int, AfterValidator(_int32)] | None = Field(default=None, ge=1)
+    max_replicas: Annotated[Int, AfterValidator(_int32)] | None = Field(default=None, ge=1)
     """Set to enable the HorizontalPodAutoscaler between `replicas` and this."""
-    num_trusted_proxies: Annotated[int, AfterValidator(_uint32)] = Field(default=0, ge=0)
+    num_trusted_proxies: Annotated[Int, AfterValidator(_uint32)] = Field(default=0, ge=0)
     """L7 proxies/CDNs in front that append X-Forwarded-For (gatewayTopology.numTrustedProxies)."""
     trusted_hops: Literal["l4", "l7"] = "l4"
     """What stands in front of the gateway: `l4` load balancers only, or `l7` proxies/CDNs."""
@@ -580,7 +610,10 @@ class CertManagerConfig(_Section):
     """Install cert-manager (chart v1.21.1 with its CRDs) into namespace cert-manager."""
     quickstart_issuer: Bool = False
     """Create a self-signed CA and the ClusterIssuer `istio-source-ip-quickstart-ca` that signs with it
-    (kind, tests: no browser trusts it; `make verify` passes its CA with --cacert)."""
+    (kind, tests: no browser trusts it; `make verify` passes its CA with --cacert). Needs `install`."""
+    wait_seconds: Int = Field(default=CERTIFICATE_WAIT_SECONDS, ge=60, le=86_400)
+    """How long `pulumi up` waits for each gateway's Certificate to be Ready (an ACME order can take
+    minutes) before it stops with an error (docs/https.md: what then)."""
 
 
 class StackConfig(_Section):
@@ -614,7 +647,11 @@ class StackConfig(_Section):
     @classmethod
     def _known_platform(cls, value: str) -> str:
         if value not in PLATFORMS:
-            raise ValueError(f"unknown platform; allowed: {', '.join(sorted(PLATFORMS))}")
+            close = (
+                difflib.get_close_matches(value.lower(), sorted(PLATFORMS), n=1) if len(value) < 100 else []
+            )
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown platform{hint}; allowed: {', '.join(sorted(PLATFORMS))}")
         return value
 
     @property

@@ -41,6 +41,15 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
                 f"source-IP path in this mode; allowed: istio.version {GATEWAY_API_MIN_ISTIO[0]}."
                 f"{GATEWAY_API_MIN_ISTIO[1]}.0 or newer, or routing: istio",
             )
+    if config.cert_manager.quickstart_issuer and not config.cert_manager.install:
+        add(
+            "certManager.quickstartIssuer",
+            True,
+            "creates its CA in namespace cert-manager, which only a cert-manager install "
+            "(certManager.install) creates and owns; against a cert-manager you run, the CA would land in "
+            "a namespace the program does not know; allowed: certManager.install: true with it, or your "
+            "own issuer",
+        )
     if config.gateways is not None and "gateway" in config.model_fields_set:
         add(
             "gateways",
@@ -63,6 +72,7 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             add(keys.key(finding.field), keys.value(finding), finding.message)
         _stack_gateway_problems(config, entry, add)
         _stack_tls_problems(config, entry, settings, add)
+        _quickstart_problems(config, entry, add)
         name = entry.gateway.name
         if name in seen:
             add(
@@ -320,6 +330,44 @@ def _cert_manager_namespace_problems(config: StackConfig, entries: list[GatewayE
         add("metallb.namespace", namespace, why)
 
 
+def _quickstart_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """The quickstart CA is the program's own ClusterIssuer: named only as a ClusterIssuer, only while the
+    program creates it, and never the certificate a public load balancer's visitors are redirected to."""
+    tls = entry.gateway.tls
+    manager = tls.cert_manager if tls is not None else None
+    if tls is None or manager is None or manager.issuer != facts.QUICKSTART_ISSUER:
+        return
+    key = f"{entry.key}.tls.certManager"
+    if manager.issuer_kind != "ClusterIssuer":
+        add(
+            f"{key}.issuerKind",
+            manager.issuer_kind,
+            f"{facts.QUICKSTART_ISSUER} is the quickstart's ClusterIssuer; an Issuer of that name in "
+            f"namespace {entry.gateway.namespace} does not exist, so the certificate would never issue; "
+            "allowed: ClusterIssuer",
+        )
+    elif not config.cert_manager.quickstart_issuer:
+        add(
+            f"{key}.issuer",
+            manager.issuer,
+            "names the quickstart's ClusterIssuer, which the program creates only with "
+            "certManager.quickstartIssuer: true, so the certificate would never issue; allowed: "
+            "certManager.quickstartIssuer: true, or your own issuer",
+        )
+    elif (
+        tls.redirect_http
+        and "redirect_http" not in tls.model_fields_set
+        and not config.platform_entry.pins_nodes
+    ):
+        add(
+            f"{entry.key}.tls.redirectHttp",
+            _MISSING,
+            f"would send every plain-HTTP visitor of a {config.platform_entry.lb} to a certificate no "
+            "browser trusts (the quickstart's self-signed CA), and browsers refuse it; allowed: false, "
+            "an ACME issuer (docs/https.md), or true to say that only clients given the CA connect",
+        )
+
+
 def _stack_tls_problems(
     config: StackConfig, entry: GatewayEntry, settings: GatewaySettings, add: Any
 ) -> None:
@@ -372,11 +420,8 @@ def _stack_tls_problems(
             "provider), or an allowlist that admits everyone (0.0.0.0/0 and ::/0)",
         )
     labels = facts.gateway_selector_labels(entry.gateway.name)
-    if (
-        config.routing == "istio"
-        and config.istio.install
-        and labels["istio"] != facts.ISTIO_INGRESS_SELECTOR_DEFAULT
-    ):
+    # A reused Istio too: its meshConfig.ingressSelector is not read here, and its default is the same.
+    if config.routing == "istio" and labels["istio"] != facts.ISTIO_INGRESS_SELECTOR_DEFAULT:
         add(
             f"{key}.certManager.challenge",
             manager.challenge,

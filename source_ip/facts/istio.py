@@ -41,6 +41,12 @@ pilot/pkg/config/kube/gateway/deploymentcontroller.go at 1.26.0; absent at 1.25.
 deploys the Gateway without the ConfigMap's patches: no client-IP path at all."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
+CERTIFICATE_WAIT_SECONDS = 600
+"""The default wait for a gateway's Certificate to be Ready (certManager.waitSeconds): 10 minutes."""
+TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
+"""How long pulumi-kubernetes awaits the object before it fails the step: the resource's customTimeouts
+first, then this annotation (pulumi/pulumi-kubernetes provider/pkg/metadata, `TimeoutDuration`); in the
+object itself, so `pulumi preview --diff` shows it."""
 CERTIFICATE_READY = "condition=Ready"
 """A cert-manager Certificate is Ready once its Secret holds a valid certificate for the spec
 (../shared/upstream/cert-manager/crds/cert-manager.io_certificates.yaml at v1.21.1: "Known condition

@@ -73,7 +73,10 @@ def test_two_gateway_certificates_coexist_in_one_program_and_each_is_awaited_unt
     assert run.duplicate_urns == []
     assert ready == ["a-tls-certificate", "b-tls-certificate"]
     for certificate in run.k8s_objects("Certificate"):
-        assert certificate["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+        assert certificate["metadata"]["annotations"] == {
+            "pulumi.com/waitFor": "condition=Ready",
+            "pulumi.com/timeoutSeconds": "600",  # certManager.waitSeconds
+        }
 
 
 def test_with_gateway_api_the_install_turns_on_cert_managers_gateway_api_solver() -> None:
