@@ -17,16 +17,19 @@ from components import (
     NamespacesArgs,
 )
 from components.cert_manager import CertManagerArgs
+from components.monitoring import ClientIpMonitoringArgs, WatchedGateway
 from source_ip.config import GatewayConfig, GatewayEntry, StackConfig
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, ISTIO_NAMESPACE
 from source_ip.gateway import (
     CertificateIssuer,
+    Deployer,
     GatewayHttps,
     GatewaySettings,
     IngressGatewayArgs,
     MetalLBPlacement,
 )
-from source_ip.plan import proxy_protocol_listener
+from source_ip.observability import ObservabilityArgs, ip_tags
+from source_ip.plan import ProxyProtocolListener, proxy_protocol_listener
 
 GATEWAY_KEYS_BY_NAME = frozenset(IngressGatewayArgs.__annotations__) & frozenset(GatewayConfig.model_fields)
 """Gateway config keys handed to the gateway component as they are (same name, checked type)."""
@@ -50,6 +53,9 @@ class StackInputs:
     echo_host: str | None
     cert_manager: CertManagerArgs | None = None
     """cert-manager's install and the quickstart issuer; None when the stack asks for neither."""
+    monitoring: ClientIpMonitoringArgs | None = None
+    """The alerts, the dashboard and the PodMonitors; None when the stack asks for neither alerts nor a
+    dashboard."""
 
 
 def gateway_settings(
@@ -64,6 +70,17 @@ def gateway_settings(
         listener=proxy_protocol_listener(entry.mode, entry.gateway.proxy_protocol_migration),
         metallb=placement,
         https=gateway_https(config, entry),
+        observability=gateway_observability(config),
+    )
+
+
+def gateway_observability(config: StackConfig) -> ObservabilityArgs | None:
+    """The ip tags every gateway counts, when the alerts or the dashboard need the counters."""
+    watch = config.observability
+    if not watch.counts:
+        return None
+    return ObservabilityArgs(
+        ip_tags=ip_tags(watch.node_cidrs, watch.pod_cidrs, watch.load_balancer_addresses)
     )
 
 
@@ -84,6 +101,36 @@ def gateway_https(config: StackConfig, entry: GatewayEntry) -> GatewayHttps | No
         if manager
         else None,
         redirect_http=tls.redirect_http,
+    )
+
+
+def monitoring_args(config: StackConfig, gateways: list[GatewaySettings]) -> ClientIpMonitoringArgs | None:
+    """The alerts, dashboard and PodMonitors of `observability`, over every gateway of the stack."""
+    watch = config.observability
+    if not watch.counts:
+        return None
+    deployer = Deployer.ISTIOD if config.routing == "gateway-api" else Deployer.CHART
+    tags = ip_tags(watch.node_cidrs, watch.pod_cidrs, watch.load_balancer_addresses)
+    return ClientIpMonitoringArgs(
+        gateways=[
+            WatchedGateway(
+                name=g.name,
+                namespace=str(g.namespace),
+                labels=deployer.pod_labels(g.name),
+                reads_proxy_protocol=g.listener != ProxyProtocolListener.OFF,
+                private_clients=g.name in watch.internal_gateways,
+            )
+            for g in gateways
+        ],
+        tags=[tag["name"] for tag in tags],
+        alerts=watch.alerts,
+        dashboard=watch.dashboard,
+        pod_monitor=watch.pod_monitor,
+        threshold=watch.threshold,
+        for_duration=watch.for_,
+        runbook_url=watch.runbook_url,
+        labels=dict(watch.labels),
+        dashboard_namespace=watch.dashboard_namespace,
     )
 
 
@@ -130,4 +177,5 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         )
         if config.cert_manager.install or config.cert_manager.quickstart_issuer
         else None,
+        monitoring=monitoring_args(config, gateways),
     )

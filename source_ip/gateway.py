@@ -40,6 +40,7 @@ from source_ip.front_proxies import (
     guard_policy_spec,
     proxy_cidrs,
 )
+from source_ip.observability import ObservabilityArgs, ip_tagging_filter_spec, proxy_config_stats
 from source_ip.plan import (
     AllowlistField,
     ClientAddressSource,
@@ -137,6 +138,9 @@ class IngressGatewayArgs(TypedDict):
     """A per-client local rate limit (429 with retry-after), keyed on the trusted client address."""
     https: NotRequired[GatewayHttps | None]
     """HTTPS on port 443 with its certificate (a Secret, or cert-manager's); unset: port 80 only."""
+    observability: NotRequired[ObservabilityArgs | None]
+    """Count the requests whose client address cannot be a real client (Envoy's ip_tagging filter with
+    these tags) and keep those counters and the PROXY-protocol errors in the proxy's stats."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class GatewaySettings:
     front_proxy: FrontProxyArgs | None = None
     rate_limit: RateLimitArgs | None = None
     https: GatewayHttps | None = None
+    observability: ObservabilityArgs | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SourceIpMode(self.mode))
@@ -372,6 +377,8 @@ class GatewayDecisions:
     """The DENY AuthorizationPolicy spec refusing every direct peer outside the front proxy's ranges."""
     rate_limit_filter: dict[str, Any] | None = None
     """The EnvoyFilter spec of the per-client local rate limit."""
+    ip_tagging_filter: dict[str, Any] | None = None
+    """The EnvoyFilter spec of the ip_tagging filter counting client addresses that cannot be clients."""
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -390,6 +397,10 @@ class GatewayDecisions:
     def rate_limit_filter_name(self) -> str:
         return f"{self.settings.name}-rate-limit"
 
+    @property
+    def ip_tagging_filter_name(self) -> str:
+        return f"{self.settings.name}-client-ip-tags"
+
 
 def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     """Every client-IP decision of a gateway, once; only `pod_labels` depends on the deployer."""
@@ -400,10 +411,15 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     if settings.listener == ProxyProtocolListener.STRICT:
         topology["proxyProtocol"] = {}
     pod_annotations: dict[str, str] = {}
-    if topology:
+    # One proxy.istio.io/config annotation: istiod reads one ProxyConfig from it.
+    proxy_config: dict[str, Any] = {"gatewayTopology": topology} if topology else {}
+    if settings.observability is not None:
+        proxy_config.update(proxy_config_stats())
+    if proxy_config:
         pod_annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(
-            {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
+            proxy_config, sort_keys=True, separators=(",", ":")
         )
+    if topology:
         if settings.front_proxy is not None:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(TrustedHops.L7)
             pod_annotations[FRONT_PROXY_ANNOTATION] = settings.front_proxy["profile"]
@@ -457,6 +473,11 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         ),
         rate_limit_filter=(
             rate_limit_filter_spec(labels, settings.rate_limit) if settings.rate_limit is not None else None
+        ),
+        ip_tagging_filter=(
+            ip_tagging_filter_spec(labels, settings.observability["ip_tags"])
+            if settings.observability is not None
+            else None
         ),
     )
 

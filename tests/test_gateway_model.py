@@ -106,6 +106,12 @@ def assert_same_decisions(gateway: GatewaySettings) -> None:
     else:
         assert "podDisruptionBudget" not in values
 
+    # The ip_tagging EnvoyFilter: the same spec, selecting each deployer's pods.
+    tagging = [decide(gateway, deployer).ip_tagging_filter for deployer in (Deployer.CHART, Deployer.ISTIOD)]
+    assert (tagging[0] is None) == (tagging[1] is None) == (gateway.observability is None)
+    if tagging[0] is not None and tagging[1] is not None:
+        assert {**tagging[0], "workloadSelector": None} == {**tagging[1], "workloadSelector": None}
+
     # The accept-both EnvoyFilter: the same spec, selecting each deployer's pods.
     by_chart, by_istiod = decide(gateway, Deployer.CHART), decide(gateway, Deployer.ISTIOD)
     assert (by_chart.accept_both_filter is None) == (by_istiod.accept_both_filter is None)
@@ -143,7 +149,10 @@ def likely_accepted(draw: st.DrawFn) -> dict[str, Any]:
         gateway["frontProxy"] = draw(
             st.sampled_from([{"profile": "cloudflare"}, {"profile": "custom", "cidrs": ["198.51.100.0/24"]}])
         )
-    return {"platform": platform, "sourceIp": mode, "gateway": gateway}
+    options: dict[str, Any] = {"platform": platform, "sourceIp": mode, "gateway": gateway}
+    if draw(st.booleans()):
+        options["observability"] = {"alerts": True, "nodeCidrs": ["10.0.0.0/16"]}
+    return options
 
 
 ANY_OPTIONS = st.one_of(
