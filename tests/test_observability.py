@@ -16,6 +16,7 @@ import yaml
 from source_ip.config import ConfigError, parse_config
 from source_ip.facts import GATEWAY_NAME_POD_LABEL, PROXY_CONFIG_ANNOTATION, gateway_selector_labels
 from source_ip.observability import (
+    ACCESS_LOG_FORMAT,
     IP_TAGGING_FILTER,
     IP_TAGGING_TYPE,
     NEVER_A_CLIENT,
@@ -156,6 +157,33 @@ def test_the_dashboard_is_a_labelled_config_map_with_the_share_the_tags_and_the_
     assert any(metric("http.ip_tagging.load_balancer.hit") in e for e in exprs["Tagged requests by tag"])
     [errors] = exprs["PROXY protocol errors"]
     assert all(name in errors for name in PROXY_PROTOCOL_ERRORS)
+
+
+@pytest.mark.parametrize(
+    ("routing", "install"), [("istio", True), ("gateway-api", True), ("istio", False), ("gateway-api", False)]
+)
+def test_access_logs_print_the_direct_peer_beside_the_client_address_and_x_forwarded_for(
+    routing: str, install: bool
+) -> None:
+    run = cached_run(
+        raw("aws-nlb", routing=routing, gateways=TWO_GATEWAYS, accessLogs=True, istio={"install": install})
+    )
+    filters = by_name(run.k8s_objects("EnvoyFilter"))
+    spec = filters["public-access-log-peers"]["spec"]
+    assert spec["workloadSelector"] == {"labels": pod_labels(routing, "public")}
+    [patch] = spec["configPatches"]
+    assert (patch["applyTo"], patch["patch"]["operation"]) == ("HTTP_FILTER", "MERGE")
+    assert patch["match"]["listener"]["filterChain"]["filter"]["subFilter"] == {
+        "name": "envoy.filters.http.router"
+    }
+    [log] = patch["patch"]["value"]["typed_config"]["upstream_log"]
+    fields = log["typed_config"]["log_format"]["json_format"]
+    assert fields["downstream_direct_remote_address"] == "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%"
+    assert fields["downstream_remote_address"] == "%DOWNSTREAM_REMOTE_ADDRESS%"
+    assert fields["x_forwarded_for"] == "%REQ(X-FORWARDED-FOR)%"
+    assert fields == ACCESS_LOG_FORMAT
+    assert log["typed_config"]["path"] == "/dev/stdout"
+    assert len(run.k8s_objects("Telemetry")) == 2  # Istio's own line stays, for every request
 
 
 def alert_names(run: ProgramRun) -> dict[str, list[str]]:
