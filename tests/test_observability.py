@@ -221,7 +221,7 @@ def test_the_shipped_observability_stacks_watch_both_gateways() -> None:
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        ({"threshold": 1.5}, "observability.threshold"),
+        ({"threshold": 1.5}, "observability.threshold: is not a share between 0 and 1"),
         ({"for": "15"}, "observability.for"),
         ({"alert": True}, "observability.alert"),
         ({"nodeCidrs": ["10.0.0.1/8"]}, "observability.nodeCidrs"),

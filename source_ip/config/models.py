@@ -572,6 +572,15 @@ class ObservabilityConfig(_Section):
                 )
         return value
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, int | float) and not 0 < value < 1):
+            raise ValueError(
+                "is not a share between 0 and 1 (both excluded); allowed e.g. 0.05 for 5 % of the requests"
+            )
+        return value
+
     @field_validator("runbook_url")
     @classmethod
     def _runbook(cls, value: str) -> str:
