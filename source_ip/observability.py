@@ -278,11 +278,12 @@ BY = f"namespace, {GATEWAY_LABEL}"
 
 
 def tagged_share(selector: str) -> str:
-    """Share of requests whose trusted client address carries a tag; NaN (no alert) without requests."""
-    return (
-        f"1 - sum by ({BY}) (rate({UNTAGGED}{selector}[{RATE_WINDOW}]))\n"
-        f"  / sum by ({BY}) (rate({TAGGED_TOTAL}{selector}[{RATE_WINDOW}]))"
-    )
+    """Share of requests whose trusted client address carries a tag; NaN (no alert) without requests.
+    Envoy creates `no_hit` at the first untagged request: while every request is tagged (the worst case)
+    it does not exist, and counts as 0, not as an absent series that would silence the alert."""
+    total = f"sum by ({BY}) (rate({TAGGED_TOTAL}{selector}[{RATE_WINDOW}]))"
+    untagged = f"sum by ({BY}) (rate({UNTAGGED}{selector}[{RATE_WINDOW}]))"
+    return f"1 - (\n    {untagged}\n    or {total} * 0\n  )\n  / {total}"
 
 
 def proxy_protocol_errors(selector: str) -> str:

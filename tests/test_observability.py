@@ -315,6 +315,15 @@ def test_client_address_lost_fires_when_most_requests_come_from_tagged_addresses
 
 
 @needs_promtool
+def test_client_address_lost_fires_when_every_request_is_tagged_and_no_hit_was_never_created(
+    tmp_path: Path,
+) -> None:
+    # Envoy creates the no_hit counter at the first untagged request: here there is none.
+    everything_lost = [series(TAGGED_TOTAL, "public", "0+100x40")]
+    assert promtool_test(tmp_path, [lost_at(30, True, share="100%")], everything_lost) == 0
+
+
+@needs_promtool
 def test_client_address_lost_stays_quiet_at_a_zero_share_and_without_traffic(tmp_path: Path) -> None:
     untagged = [series(TAGGED_TOTAL, "public", "0+100x40"), series(UNTAGGED, "public", "0+100x40")]
     assert promtool_test(tmp_path, [lost_at(30, False)], untagged) == 0
