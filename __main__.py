@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import (
+    ClientIpMonitoring,
     EchoApp,
     EchoHttpRoute,
     EchoHttpRouteArgs,
@@ -141,6 +142,20 @@ if inputs.allowlist or inputs.access_logs:
                 depends_on=[*istio.crds, *namespaces.ready(str(gateway.ref["namespace"]))]
             ),
         )
+
+if inputs.monitoring:
+    ClientIpMonitoring(
+        "client-ip-monitoring",
+        inputs.monitoring,
+        # Its objects live in the gateways' namespaces and the dashboard's (istio-system: IstioInstall's).
+        opts=pulumi.ResourceOptions(
+            depends_on=[
+                *istio.crds,
+                *(n for g in inputs.monitoring["gateways"] for n in namespaces.ready(g["namespace"])),
+                *namespaces.ready(inputs.monitoring.get("dashboard_namespace", ISTIO_NAMESPACE)),
+            ]
+        ),
+    )
 
 if inputs.echo and inputs.echo_host:
     echo = EchoApp("echo", inputs.echo, opts=pulumi.ResourceOptions(depends_on=istio.control_plane))

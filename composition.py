@@ -16,9 +16,13 @@ from components import (
     NamespacesArgs,
 )
 from components.cert_manager import CertManagerArgs
+from components.monitoring import ClientIpMonitoringArgs, WatchedGateway
 from source_ip.config import StackConfig
 from source_ip.config.settings import GatewaySettings, settings_of
 from source_ip.facts import ALWAYS_PRESENT_NAMESPACES, CERTIFICATE_WAIT_SECONDS, ISTIO_NAMESPACE
+from source_ip.gateway import Deployer
+from source_ip.observability import ip_tags
+from source_ip.plan import ProxyProtocolListener
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,39 @@ class StackInputs:
     """How long `pulumi up` waits for each gateway's Certificate (certManager.waitSeconds)."""
     cert_manager: CertManagerArgs | None = None
     """cert-manager's install and the quickstart issuer; None when the stack asks for neither."""
+    monitoring: ClientIpMonitoringArgs | None = None
+    """The alerts, the dashboard and the PodMonitors; None when the stack asks for neither alerts nor a
+    dashboard."""
+
+
+def monitoring_args(config: StackConfig, gateways: list[GatewaySettings]) -> ClientIpMonitoringArgs | None:
+    """The alerts, dashboard and PodMonitors of `observability`, over every gateway of the stack."""
+    watch = config.observability
+    if not watch.counts:
+        return None
+    deployer = Deployer.ISTIOD if config.routing == "gateway-api" else Deployer.CHART
+    tags = ip_tags(watch.node_cidrs, watch.pod_cidrs, watch.load_balancer_addresses)
+    return ClientIpMonitoringArgs(
+        gateways=[
+            WatchedGateway(
+                name=g.name,
+                namespace=str(g.namespace),
+                labels=deployer.pod_labels(g.name),
+                reads_proxy_protocol=g.listener != ProxyProtocolListener.OFF,
+                private_clients=g.name in watch.internal_gateways,
+            )
+            for g in gateways
+        ],
+        tags=[tag["name"] for tag in tags],
+        alerts=watch.alerts,
+        dashboard=watch.dashboard,
+        pod_monitor=watch.pod_monitor,
+        threshold=watch.threshold,
+        for_duration=watch.for_,
+        runbook_url=watch.runbook_url,
+        labels=dict(watch.labels),
+        dashboard_namespace=watch.dashboard_namespace,
+    )
 
 
 def stack_inputs(config: StackConfig) -> StackInputs:
@@ -84,4 +121,5 @@ def stack_inputs(config: StackConfig) -> StackInputs:
         )
         if config.cert_manager.install or config.cert_manager.quickstart_issuer
         else None,
+        monitoring=monitoring_args(config, gateways),
     )

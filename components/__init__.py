@@ -8,11 +8,13 @@ from components.http_route import EchoHttpRoute, EchoHttpRouteArgs
 from components.ingress_gateway import IngressGateway, IngressGatewayArgs, MetalLBPlacement
 from components.istio_install import IstioInstall, IstioInstallArgs
 from components.metallb_pinning import MetalLBPinning, MetalLBPinningArgs
+from components.monitoring import ClientIpMonitoring, ClientIpMonitoringArgs
 from components.namespaces import Namespaces, NamespacesArgs
 from components.routing import EchoRouting, EchoRoutingArgs
 
 HOSTED_COMPONENTS = [
     CertManager,
+    ClientIpMonitoring,
     EchoApp,
     EchoHttpRoute,
     EchoRouting,
@@ -30,6 +32,8 @@ __all__ = [
     "HOSTED_COMPONENTS",
     "CertManager",
     "CertManagerArgs",
+    "ClientIpMonitoring",
+    "ClientIpMonitoringArgs",
     "EchoApp",
     "EchoAppArgs",
     "EchoHttpRoute",

@@ -1,5 +1,5 @@
 """What every kind of gateway component shares, built once: the front-proxy guard (before the gateway),
-the accept-both and rate-limit EnvoyFilters and the outputs."""
+the accept-both, rate-limit and client-ip-tags EnvoyFilters and the outputs."""
 
 from collections.abc import Callable
 
@@ -42,6 +42,7 @@ class GatewayComponent(Component):
         filters = [
             ("accept-both", decisions.accept_both_filter_name, decisions.accept_both_filter),
             ("rate-limit", decisions.rate_limit_filter_name, decisions.rate_limit_filter),
+            ("client-ip-tags", decisions.ip_tagging_filter_name, decisions.ip_tagging_filter),
         ]
         for suffix, name, spec in filters:
             if spec is not None:

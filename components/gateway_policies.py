@@ -1,4 +1,5 @@
-"""GatewayPolicies: who may reach one gateway (by client address) and access logs that show it."""
+"""GatewayPolicies: who may reach one gateway (by client address) and access logs that show it, beside the
+direct peer."""
 
 from typing import NotRequired, TypedDict
 
@@ -7,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.base import Component
 from source_ip.gateway import Deployer, policy_attach
+from source_ip.observability import access_log_filter_spec
 from source_ip.plan import AllowlistField, GatewayRef
 
 
@@ -21,17 +23,21 @@ class GatewayPoliciesArgs(TypedDict):
     allowlist: NotRequired[list[str]]
     """Client CIDRs allowed in; empty means no AuthorizationPolicy."""
     access_logs: NotRequired[bool]
-    """Envoy access logs on the gateway (an Istio Telemetry)."""
+    """Envoy access logs on the gateway: Istio's line per request (an Istio Telemetry), and a JSON line per
+    forwarded request with the trusted client address, the direct peer and X-Forwarded-For (an
+    EnvoyFilter: needs nothing in a reused Istio's mesh config)."""
     target_gateway: NotRequired[bool]
     """Attach with `targetRefs` to the Gateway API Gateway of that name (in its namespace), instead of a
     `selector` on the pods' labels."""
 
 
 class GatewayPolicies(Component):
-    """An ALLOW AuthorizationPolicy on the gateway pods for the allowlisted client CIDRs, and an
-    Istio Telemetry that turns on Envoy access logs (the default format prints the downstream
-    address and X-Forwarded-For). Give it `depends_on` the Istio CRDs and the gateway's namespace;
-    it does not need the gateway itself."""
+    """An ALLOW AuthorizationPolicy on the gateway pods for the allowlisted client CIDRs, an Istio
+    Telemetry that turns on Envoy access logs (the mesh's format prints the downstream address and
+    X-Forwarded-For), and an EnvoyFilter whose router log adds a JSON line per forwarded request with the
+    direct peer (%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%) beside them: no Telemetry provider can set that
+    format without the mesh config, which a reused Istio keeps. Give it `depends_on` the Istio CRDs and
+    the gateway's namespace; it does not need the gateway itself."""
 
     allowlist: pulumi.Output[list[str]]
     """The allowed client CIDRs, sorted."""
@@ -73,6 +79,14 @@ class GatewayPolicies(Component):
                 kind="Telemetry",
                 metadata={"name": f"{gateway['name']}-access-logs", "namespace": gateway["namespace"]},
                 spec={**attach, "accessLogging": [{"providers": [{"name": "envoy"}]}]},
+                opts=self.child(),
+            )
+            k8s.apiextensions.CustomResource(
+                self.child_name("access-log-peers"),
+                api_version="networking.istio.io/v1alpha3",
+                kind="EnvoyFilter",
+                metadata={"name": f"{gateway['name']}-access-log-peers", "namespace": gateway["namespace"]},
+                spec=access_log_filter_spec(gateway["labels"]),
                 opts=self.child(),
             )
         self.allowlist = pulumi.Output.from_input(allowlist).apply(list)

@@ -39,6 +39,7 @@ from source_ip.front_proxies import (
     guard_policy_spec,
     proxy_cidrs,
 )
+from source_ip.observability import IpTag, ObservabilityArgs, ip_tagging_filter_spec, proxy_config_stats
 from source_ip.plan import (
     AllowlistField,
     ClientAddressSource,
@@ -155,6 +156,9 @@ class IngressGatewayArgs(TypedDict):
     """Your own Services behind this gateway: the component routes each host and path prefix to one."""
     attach_namespaces: NotRequired[list[str]]
     """Namespaces whose own VirtualServices or HTTPRoutes may bind to this gateway."""
+    observability: NotRequired[ObservabilityArgs | None]
+    """Count the requests whose client address cannot be a real client (Envoy's ip_tagging filter with
+    these tags) and keep those counters and the PROXY-protocol errors in the proxy's stats."""
 
 
 class Deployer(StrEnum):
@@ -305,6 +309,9 @@ class GatewayDecisions:
         """Port 80 answers 301 for the routed hosts (HTTPS with redirect_http)."""
         return self.tls is not None and self.tls.redirect_http
 
+    ip_tagging_filter: dict[str, Any] | None = None
+    """The EnvoyFilter spec of the ip_tagging filter counting client addresses that cannot be clients."""
+
     @property
     def pod_labels(self) -> dict[str, str]:
         """The labels of the gateway's pods, as the deployer sets them."""
@@ -322,6 +329,10 @@ class GatewayDecisions:
     def rate_limit_filter_name(self) -> str:
         return f"{self.settings.name}-rate-limit"
 
+    @property
+    def ip_tagging_filter_name(self) -> str:
+        return f"{self.settings.name}-client-ip-tags"
+
 
 def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     """Every client-IP decision of a gateway, once; only `pod_labels` depends on the deployer."""
@@ -332,10 +343,15 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     if settings.listener == ProxyProtocolListener.STRICT:
         topology["proxyProtocol"] = {}
     pod_annotations: dict[str, str] = {}
-    if topology:
+    # One proxy.istio.io/config annotation: istiod reads one ProxyConfig from it.
+    proxy_config: dict[str, Any] = {"gatewayTopology": topology} if topology else {}
+    if settings.observability is not None:
+        proxy_config.update(proxy_config_stats())
+    if proxy_config:
         pod_annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(
-            {"gatewayTopology": topology}, sort_keys=True, separators=(",", ":")
+            proxy_config, sort_keys=True, separators=(",", ":")
         )
+    if topology:
         if settings.front_proxy is not None:
             pod_annotations[TRUSTED_HOPS_ANNOTATION] = str(TrustedHops.L7)
             pod_annotations[FRONT_PROXY_ANNOTATION] = settings.front_proxy.profile
@@ -394,6 +410,13 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
         ),
         routes=tuple(Route.of(route) for route in settings.routes),
         attach_namespaces=tuple(settings.attach_namespaces),
+        ip_tagging_filter=(
+            ip_tagging_filter_spec(
+                labels, [cast(IpTag, tag.model_dump()) for tag in settings.observability.ip_tags]
+            )
+            if settings.observability is not None
+            else None
+        ),
     )
 
 

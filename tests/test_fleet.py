@@ -210,17 +210,17 @@ def test_platform_alone_selects_every_stack_of_that_platform() -> None:
         p.name: yaml.safe_load(p.read_text())["config"]["istio-source-ip:platform"]
         for p in (fleet.ROOT / f"Pulumi.{stack}.yaml" for stack in STACKS)  # the shipped ones only
     }
-    expected = sorted(
-        f"Pulumi.{s}.yaml"
-        for s in ("aws-nlb", "aws-nlb-cloudflare", "aws-nlb-production", "aws-nlb-two-gateways")
-    )
-    assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
-    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == [
+    on_aws_nlb = [
         "aws-nlb",
         "aws-nlb-cloudflare",
         "aws-nlb-production",
         "aws-nlb-two-gateways",
+        "observability",
+        "observability-gateway-api",
     ]
+    expected = sorted(f"Pulumi.{s}.yaml" for s in on_aws_nlb)
+    assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
+    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == on_aws_nlb
     assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb")] == ["aws-nlb"]
 
 

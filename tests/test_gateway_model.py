@@ -23,8 +23,14 @@ from source_ip.config.models import (
     GatewayItem,
     MetalLBPlacementFields,
     RateLimitConfig,
+    RouteConfig,
 )
-from source_ip.config.settings import CertificateIssuerSettings, HttpsSettings
+from source_ip.config.settings import (
+    CertificateIssuerSettings,
+    HttpsSettings,
+    IpTagSettings,
+    ObservabilitySettings,
+)
 from source_ip.facts import (
     GATEWAY_NAME_POD_LABEL,
     PLATFORMS,
@@ -39,8 +45,10 @@ from source_ip.gateway import (
     GatewaySettings,
     IngressGatewayArgs,
     MetalLBPlacement,
+    RouteArgs,
     decide,
 )
+from source_ip.observability import IpTag, ObservabilityArgs
 from source_ip.rate_limit import RateLimitArgs
 from tests.conftest import cached_run, raw
 from tests.gateway_cases import gateways_or_rejection, option_mixes, several_gateways
@@ -123,6 +131,12 @@ def assert_same_decisions(gateway: GatewaySettings) -> None:
     else:
         assert "podDisruptionBudget" not in values
 
+    # The ip_tagging EnvoyFilter: the same spec, selecting each deployer's pods.
+    tagging = [decide(gateway, deployer).ip_tagging_filter for deployer in (Deployer.CHART, Deployer.ISTIOD)]
+    assert (tagging[0] is None) == (tagging[1] is None) == (gateway.observability is None)
+    if tagging[0] is not None and tagging[1] is not None:
+        assert {**tagging[0], "workloadSelector": None} == {**tagging[1], "workloadSelector": None}
+
     # The accept-both EnvoyFilter: the same spec, selecting each deployer's pods.
     by_chart, by_istiod = decide(gateway, Deployer.CHART), decide(gateway, Deployer.ISTIOD)
     assert (by_chart.accept_both_filter is None) == (by_istiod.accept_both_filter is None)
@@ -160,7 +174,10 @@ def likely_accepted(draw: st.DrawFn) -> dict[str, Any]:
         gateway["frontProxy"] = draw(
             st.sampled_from([{"profile": "cloudflare"}, {"profile": "custom", "cidrs": ["198.51.100.0/24"]}])
         )
-    return {"platform": platform, "sourceIp": mode, "gateway": gateway}
+    options: dict[str, Any] = {"platform": platform, "sourceIp": mode, "gateway": gateway}
+    if draw(st.booleans()):
+        options["observability"] = {"alerts": True, "nodeCidrs": ["10.0.0.0/16"]}
+    return options
 
 
 ANY_OPTIONS = st.one_of(
@@ -202,6 +219,9 @@ NESTED_ARGS: list[tuple[Any, Any]] = [
     (GatewayHttps, HttpsSettings),
     (CertificateIssuer, CertificateIssuerSettings),
     (MetalLBPlacement, MetalLBPlacementFields),
+    (RouteArgs, RouteConfig),
+    (ObservabilityArgs, ObservabilitySettings),
+    (IpTag, IpTagSettings),
 ]
 
 

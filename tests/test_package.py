@@ -12,6 +12,7 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from components import (
     HOSTED_COMPONENTS,
     CertManager,
+    ClientIpMonitoring,
     EchoApp,
     EchoHttpRoute,
     EchoRouting,
@@ -39,6 +40,7 @@ def test_the_package_hosts_every_component() -> None:
     assert PACKAGE["HOSTED_COMPONENTS"] is HOSTED_COMPONENTS
     assert set(schema()["component_definitions"]) == {
         "CertManager",
+        "ClientIpMonitoring",
         "EchoApp",
         "EchoHttpRoute",
         "EchoRouting",
@@ -155,6 +157,23 @@ def test_two_instances_of_every_component_in_one_program() -> None:
                         "dnsNames": [f"{suffix}.example.com"],
                         "issuerRef": {"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
                     },
+                },
+            )
+            ClientIpMonitoring(
+                f"mon-{suffix}",
+                {
+                    "gateways": [
+                        {
+                            "name": f"gw-{suffix}",
+                            "namespace": "ingress",
+                            "labels": {"app": f"gw-{suffix}"},
+                            "reads_proxy_protocol": True,
+                        }
+                    ],
+                    "tags": ["private"],
+                    "alerts": True,
+                    "dashboard": True,
+                    "dashboard_namespace": f"ingress-{suffix}",
                 },
             )
             echo = EchoApp(f"echo-{suffix}", {"namespace": f"apps-{suffix}"})

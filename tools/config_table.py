@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
 
-from annotated_types import Ge
+from annotated_types import Ge, Gt, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -97,6 +97,10 @@ def kind(annotation: Any, metadata: list[Any] | None = None) -> str:
     if annotation is int:
         bounds = [f" ≥ {m.ge}" for m in metadata or [] if isinstance(m, Ge)]
         return "integer" + "".join(bounds)
+    if annotation is float:
+        bounds = [f" > {m.gt}" for m in metadata or [] if isinstance(m, Gt)]
+        bounds += [f" < {m.lt}" for m in metadata or [] if isinstance(m, Lt)]
+        return "number" + ",".join(bounds)
     if annotation is str:
         return "string"
     if _is_model(annotation):

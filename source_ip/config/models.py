@@ -616,6 +616,96 @@ class CertManagerConfig(_Section):
     minutes) before it stops with an error (docs/https.md: what then)."""
 
 
+def _prometheus_duration(value: str) -> str:
+    if not value or not _PROMETHEUS_DURATION.fullmatch(value):
+        raise ValueError(
+            "is not a Prometheus duration: numbers with units from largest to smallest, e.g. 15m or 1h30m "
+            "(units y, w, d, h, m, s, ms)"
+        )
+    return value
+
+
+_PROMETHEUS_DURATION = re.compile(r"(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+PrometheusDuration = Annotated[str, AfterValidator(_prometheus_duration)]
+
+
+class ObservabilityConfig(_Section):
+    """Counters of client addresses that cannot be a real client on every gateway (Envoy's ip_tagging
+    filter), the alerts and the dashboard built on them (docs/observability.md)."""
+
+    alerts: Bool = False
+    """A PrometheusRule per gateway: ClientAddressLost when the share of requests from an address that
+    cannot be a client stays above `threshold` for `for`, and ProxyProtocolErrors on gateways that read
+    PROXY headers. Turns the counters on."""
+    dashboard: Bool = False
+    """A Grafana dashboard of those counters (a ConfigMap labelled grafana_dashboard: "1" in
+    `dashboardNamespace`). Turns the counters on."""
+    pod_monitor: Bool = True
+    """A PodMonitor per gateway that scrapes Envoy's metrics (port http-envoy-prom) and labels each series
+    source_ip_gateway: <gateway name>, which the alerts and the dashboard select on; false: your own
+    scrape config adds that label (docs/observability.md)."""
+    threshold: float = Field(default=0.05, gt=0, lt=1)
+    """The share of tagged requests (0 to 1, exclusive) above which ClientAddressLost fires."""
+    for_: PrometheusDuration = Field(default="15m", alias="for")
+    """How long the share (or PROXY errors) must last before the alert fires (a Prometheus duration)."""
+    node_cidrs: list[Cidr] = Field(default_factory=list)
+    """The cluster's node addresses (tag `node`): a node arriving as the client means kube-proxy SNAT."""
+    pod_cidrs: list[Cidr] = Field(default_factory=list)
+    """The cluster's pod ranges (tag `pod`): in-cluster callers, or a hop that forwarded without the
+    client's address."""
+    load_balancer_addresses: list[Cidr] = Field(default_factory=list)
+    """The load balancers' own addresses (tag `load_balancer`): the LB arriving as the client means the
+    PROXY header or the passthrough was lost."""
+    internal_gateways: list[str] = Field(default_factory=list)
+    """Gateways (by name) whose real clients are on private networks, e.g. an internal LB's: they get no
+    ClientAddressLost alert (every request would count); they are still counted, drawn and get
+    ProxyProtocolErrors."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels on the PrometheusRules and PodMonitors, for your Prometheus' ruleSelector and
+    podMonitorSelector (e.g. release: kube-prometheus-stack)."""
+    dashboard_namespace: DnsLabel = "istio-system"
+    """Where the dashboard ConfigMap goes: a namespace that exists and that Grafana's sidecar searches."""
+    runbook_url: str = "docs/observability.md"
+    """Where the alerts' runbook_url points (the alert's name is appended as #anchor): this file, or its
+    address in your own copy of the repository."""
+
+    @property
+    def counts(self) -> bool:
+        """The gateways count tagged client addresses (the alerts or the dashboard need it)."""
+        return self.alerts or self.dashboard
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label_value in value.items():
+            _check_label_key(key)
+            if not _LABEL_VALUE.fullmatch(label_value):
+                raise ValueError(
+                    f"label value {label_value!r} is not a valid Kubernetes label value (at most 63 "
+                    "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
+                )
+        return value
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, int | float) and not 0 < value < 1):
+            raise ValueError(
+                "is not a share between 0 and 1 (both excluded); allowed e.g. 0.05 for 5 % of the requests"
+            )
+        return value
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook(cls, value: str) -> str:
+        if not value or any(ch.isspace() for ch in value) or "#" in value:
+            raise ValueError(
+                "must be a path or URL without spaces or '#' (the alert's anchor is appended), e.g. "
+                "https://github.com/you/istio-source-ip/blob/main/docs/observability.md"
+            )
+        return value
+
+
 class StackConfig(_Section):
     """Everything under `istio-source-ip:` in Pulumi.<stack>.yaml."""
 
@@ -639,9 +729,13 @@ class StackConfig(_Section):
     allowlist: list[Cidr] = Field(default_factory=list)
     """Client CIDRs allowed through the gateway (an AuthorizationPolicy); empty = everyone."""
     access_logs: Bool = False
-    """Envoy access logs on the gateway, showing the client address (Istio Telemetry)."""
+    """Envoy access logs on the gateway pods: a JSON line per request with the client address the gateway
+    trusts, the direct peer (the LB, a node, a proxy) and X-Forwarded-For (an EnvoyFilter, so a reused
+    Istio's mesh config is not needed)."""
     cert_manager: CertManagerConfig = Field(default_factory=lambda: CertManagerConfig())
     """cert-manager itself (install, the quickstart issuer); a gateway's `tls.certManager` uses it."""
+    observability: ObservabilityConfig = Field(default_factory=lambda: ObservabilityConfig())
+    """Watch the client address after the deploy: counters, alerts and a dashboard (see observability.*)."""
 
     @field_validator("platform")
     @classmethod

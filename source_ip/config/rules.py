@@ -143,7 +143,20 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             config.metallb.model_dump(by_alias=True, exclude_defaults=True),
             f"only used with platform metallb (platform is {config.platform}); allowed: remove the key",
         )
+    _observability_problems(config, entries, add)
     return problems
+
+
+def _observability_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """observability.internalGateways names gateways of this stack (another name would silence nothing)."""
+    names = [entry.gateway.name for entry in entries]
+    for index, name in enumerate(config.observability.internal_gateways):
+        if name not in names:
+            add(
+                f"observability.internalGateways[{index}]",
+                name,
+                f"is not a gateway of this stack; allowed: {', '.join(names)}",
+            )
 
 
 def _metallb_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:

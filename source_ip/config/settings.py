@@ -27,8 +27,10 @@ from source_ip.config.models import (
     MetalLBPlacementFields,
     StackConfig,
     _check_dns_label,
+    _Section,
 )
 from source_ip.facts import PLATFORMS, Platform, SourceIpMode, istio_release
+from source_ip.observability import ip_tags
 
 if TYPE_CHECKING:
     from source_ip.gateway import IngressGatewayArgs
@@ -92,6 +94,19 @@ class HttpsSettings(HttpsFields):
     """Who issues the certificate (a cert-manager.io/v1 Certificate in the gateway's namespace)."""
 
 
+class IpTagSettings(_Section):
+    """One tag of Envoy's ip_tagging filter (`IpTag`)."""
+
+    name: str
+    cidrs: list[str]
+
+
+class ObservabilitySettings(_Section):
+    """What a gateway counts (`ObservabilityArgs`): the ip_tagging filter's tags."""
+
+    ip_tags: list[IpTagSettings]
+
+
 class GatewaySettings(GatewayFields):
     """An ingress gateway's inputs (the keys of `IngressGatewayArgs`) with their defaults, validated."""
 
@@ -106,6 +121,7 @@ class GatewaySettings(GatewayFields):
     listener: ProxyProtocolListener
     metallb: MetalLBPlacementFields | None = None
     https: HttpsSettings | None = None
+    observability: ObservabilitySettings | None = None
 
     @classmethod
     def of(cls, args: Any, component: str = "IngressGateway") -> GatewaySettings:
@@ -228,6 +244,10 @@ def settings_of(config: StackConfig, entry: GatewayEntry) -> GatewaySettings:
         values["metallb"] = MetalLBPlacementFields(
             node_label=dict(config.metallb.node_label), pool=config.metallb.pool
         )
+    watch = config.observability
+    if watch.counts:
+        tags = ip_tags(watch.node_cidrs, watch.pod_cidrs, watch.load_balancer_addresses)
+        values["observability"] = ObservabilitySettings.model_validate({"ip_tags": tags})
     tls = gateway.tls
     if tls is not None:
         manager = tls.cert_manager

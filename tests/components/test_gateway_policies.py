@@ -1,4 +1,5 @@
-"""GatewayPolicies alone: the allowlist uses the field it is told; access logs via Telemetry."""
+"""GatewayPolicies alone: the allowlist uses the field it is told; access logs via Telemetry, and the direct
+peer via an EnvoyFilter."""
 
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def test_no_allowlist_no_policy_and_telemetry_only_when_asked() -> None:
         "selector": {"matchLabels": LABELS},
         "accessLogging": [{"providers": [{"name": "envoy"}]}],
     }
+
+
+def test_access_logs_add_a_router_log_with_the_direct_peer_on_the_gateway_pods() -> None:
+    assert policies([]).k8s_objects("EnvoyFilter") == []
+    [peers] = policies([], access_logs=True).k8s_objects("EnvoyFilter")
+    assert peers["metadata"] == {"name": "istio-ingressgateway-access-log-peers", "namespace": "istio-system"}
+    assert peers["spec"]["workloadSelector"] == {"labels": LABELS}
+    [patch] = peers["spec"]["configPatches"]
+    [log] = patch["patch"]["value"]["typed_config"]["upstream_log"]
+    assert "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%" in log["typed_config"]["log_format"]["json_format"].values()
 
 
 def test_an_unknown_allowlist_field_is_refused() -> None:
