@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from source_ip.config import ConfigError
 from tests.conftest import cached_run, raw
 from tools import compare, render
 
@@ -226,3 +227,17 @@ def test_the_generic_platforms_declaration_counts_as_the_load_balancer_sending_t
         {"platform": "generic", "sourceIp": "local"}, {"platform": "generic", "sourceIp": "proxy-protocol"}
     )
     assert "(gateway off -> strict, load balancer sends none -> sends the header)" in risk
+
+
+EVERYONE = ["0.0.0.0/0", "::/0"]
+
+
+@pytest.mark.parametrize("platform", ["vngcloud", "aws-nlb"])
+def test_an_admit_all_allowlist_is_no_allowlist_in_the_migration_checks(platform: str) -> None:
+    """source_ip/config/rules.py: an allowlist is refused at the accept-both step (it would block every client
+    behind a TCP-terminating LB, or be spoofable through a client-written PROXY header on a passthrough one);
+    [0.0.0.0/0, ::/0] refuses no one, so it is allowed there, and the step renders."""
+    step1 = {"platform": platform, "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}}
+    assert compare.review(files(**step1), files(**step1, allowlist=EVERYONE)).risks == []
+    with pytest.raises(ConfigError, match="allowlist"):
+        files(**step1, allowlist=["192.0.2.0/24"])
