@@ -89,6 +89,22 @@ def test_the_three_migration_steps_raise_no_proxy_warning() -> None:
         assert risks(before, after) == [], (before, after)
 
 
+def test_switching_proxy_protocol_off_in_the_three_reverse_steps_raises_no_risk() -> None:
+    """docs/migration.md, switching PROXY protocol off: accept both first, then stop the LB's header, then
+    drop the flag; the allowlist must be empty (or admit everyone) at the step where the LB stops."""
+    steps: list[dict[str, Any]] = [
+        {**AWS, "sourceIp": "proxy-protocol"},
+        {**AWS, "sourceIp": "proxy-protocol", "gateway": {"proxyProtocolMigration": True}},
+        {**AWS, "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
+        {**AWS, "sourceIp": "local"},
+    ]
+    for before, after in itertools.pairwise(steps):
+        assert risks(before, after) == [], (before, after)
+    with pytest.raises(ConfigError, match="proxyProtocolMigration"):
+        files(**steps[2], allowlist=["192.0.2.0/24"])
+    assert files(**steps[2], allowlist=["0.0.0.0/0", "::/0"])
+
+
 def test_a_routing_mode_switch_is_a_risk() -> None:
     found = risks(AWS, {**AWS, "routing": "gateway-api"})
     assert any(
