@@ -32,7 +32,7 @@ help:
 	@echo "make preview STACK=name   pulumi preview --diff (needs the Pulumi CLI and a kube context)"
 	@echo "make up STACK=name        pulumi up"
 	@echo "make verify STACK=name    prove the client IP arrives (after up; EXPECT_IP=addr: expect that one)"
-	@echo "make compare STACK=name   review a change against the last render (BASE=dir; exit 3: risks found)"
+	@echo "make compare STACK=name   review the edited stack file against git HEAD (BASE_REF=ref, BASE=dir: a render); exit 0 no risk, 3 risks, 2 bad input"
 	@echo "make destroy STACK=name   pulumi destroy"
 	@echo "make kind                 create the kind cluster the dev stack expects"
 	@echo "make env                  the backend, for bare pulumi commands: eval \"\$$(make env)\""
@@ -140,10 +140,11 @@ VERIFY_ARGS = --stack $(STACK) $(if $(EXPECT_IP),--expect-ip $(EXPECT_IP)) \
 verify: venv
 	$(PY) -m tools.verify $(strip $(VERIFY_ARGS))
 
-# Review a change before `pulumi up`: render the working tree into render/<stack>-next and compare it with
-# the render of what is deployed (BASE, default render/<stack>). Exit 3: a change that touches live traffic.
+# Review a change before `pulumi up` (docs/upgrades.md): the working Pulumi.<stack>.yaml against the one
+# committed at BASE_REF (default HEAD, rendered in a temporary git worktree), both rendered fresh into temporary
+# folders; BASE=dir compares with an earlier render instead. Exit 0 no risk, 3 risks found, 2 bad input.
 compare: known-stack venv
-	$(PY) -m tools.render --stack $(STACK) --out render/$(STACK)-next --compare $(or $(BASE),render/$(STACK))
+	$(PY) -m tools.compare $(strip --stack $(STACK) $(if $(BASE),--base $(BASE)) $(if $(BASE_REF),--base-ref $(BASE_REF)))
 
 # The fleet (docs/fleet.md). FLEET selects stacks: --stacks a,b | --all | --platform NAME (preview and
 # verify default to --all; up and destroy need FLEET). FLEET_ARGS: more options, e.g. --parallel 8.

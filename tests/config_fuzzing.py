@@ -219,10 +219,12 @@ def accepted_invariants(config: StackConfig) -> None:
                     except ValueError:
                         pass
                 assert claims.setdefault((known.claims, item), entry.key) == entry.key, (item, claims)
+    # An allowlist of 0.0.0.0/0 and ::/0 admits everyone: a spoofed PROXY header gains nothing (issue 30).
+    everyone = {"0.0.0.0/0", "::/0"} <= {str(ipaddress.ip_network(a, strict=False)) for a in config.allowlist}
     for checked in stack_inputs(config).gateways:
         accept_both = checked.listener == ProxyProtocolListener.ACCEPT_BOTH
         passthrough_accept_both = accept_both and checked.mode == SourceIpMode.LOCAL
-        assert not (config.allowlist and passthrough_accept_both), config
+        assert not (config.allowlist and not everyone and passthrough_accept_both), config
 
 
 arbitrary = st.dictionaries(

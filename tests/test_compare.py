@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from source_ip.config import ConfigError
 from tests.conftest import cached_run, raw
 from tools import compare, render
 
@@ -86,6 +87,22 @@ def test_the_three_migration_steps_raise_no_proxy_warning() -> None:
     ]
     for before, after in itertools.pairwise(steps):
         assert risks(before, after) == [], (before, after)
+
+
+def test_switching_proxy_protocol_off_in_the_three_reverse_steps_raises_no_risk() -> None:
+    """docs/migration.md, switching PROXY protocol off: accept both first, then stop the LB's header, then
+    drop the flag; the allowlist must be empty (or admit everyone) at the step where the LB stops."""
+    steps: list[dict[str, Any]] = [
+        {**AWS, "sourceIp": "proxy-protocol"},
+        {**AWS, "sourceIp": "proxy-protocol", "gateway": {"proxyProtocolMigration": True}},
+        {**AWS, "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}},
+        {**AWS, "sourceIp": "local"},
+    ]
+    for before, after in itertools.pairwise(steps):
+        assert risks(before, after) == [], (before, after)
+    with pytest.raises(ConfigError, match="proxyProtocolMigration"):
+        files(**steps[2], allowlist=["192.0.2.0/24"])
+    assert files(**steps[2], allowlist=["0.0.0.0/0", "::/0"])
 
 
 def test_a_routing_mode_switch_is_a_risk() -> None:
@@ -226,3 +243,264 @@ def test_the_generic_platforms_declaration_counts_as_the_load_balancer_sending_t
         {"platform": "generic", "sourceIp": "local"}, {"platform": "generic", "sourceIp": "proxy-protocol"}
     )
     assert "(gateway off -> strict, load balancer sends none -> sends the header)" in risk
+
+
+# --- A changed load balancer: annotations, loadBalancerClass, platform (source_ip/review_facts.py) ----------
+
+SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+NLB = {"platform": "aws-nlb", "sourceIp": "proxy-protocol"}
+
+
+def scheme(value: str) -> dict[str, Any]:
+    return {**NLB, "gateway": {"serviceAnnotations": {SCHEME: value}}}
+
+
+def test_switching_an_nlb_from_internet_facing_to_internal_replaces_it_off_the_internet() -> None:
+    [risk] = risks(scheme("internet-facing"), scheme("internal"))
+    assert risk.startswith(
+        f"gateway istio-system/istio-ingressgateway: Service annotation {SCHEME} 'internet-facing' -> "
+        "'internal' (scheme internet-facing -> internal): aws-load-balancer-controller replaces the NLB"
+    )
+    assert "gets a new address (DNS name)" in risk
+    assert "clients on the internet can no longer reach the gateway" in risk
+    assert "pkg/deploy/elbv2/load_balancer_synthesizer.go (isSDKLoadBalancerRequiresReplacement" in risk
+
+
+def test_dropping_an_explicit_scheme_keeps_the_live_nlb_and_is_a_note() -> None:
+    review = compare.review(files(**scheme("internet-facing")), files(**NLB))
+    assert review.risks == []
+    [note] = [f.text for f in review.findings]
+    assert "keeps the live NLB's scheme, so nothing is replaced" in note
+    assert "pkg/service/model_build_load_balancer.go (buildLoadBalancerScheme" in note
+
+
+def test_switching_the_platform_between_nlb_and_classic_lb_says_what_happens_to_the_old_one() -> None:
+    [risk] = risks(NLB, {"platform": "aws"})
+    assert risk.startswith(
+        "gateway istio-system/istio-ingressgateway: platform aws-nlb -> aws: aws-load-balancer-controller "
+        "no longer serves the Service and deletes its NLB, and cloud-provider-aws creates a Classic LB "
+        "with a new address"
+    )
+    [back] = risks({"platform": "aws"}, NLB)
+    assert back.startswith(
+        "gateway istio-system/istio-ingressgateway: platform aws -> aws-nlb: cloud-provider-aws"
+    )
+    assert "neither updates nor deletes the Classic LB, which stays behind" in back
+    assert "controllers/service/controller.go (syncLoadBalancerIfNeeded" in back
+
+
+def test_a_changed_target_type_replaces_the_target_group_and_keeps_the_address() -> None:
+    target = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
+    old = files(**NLB)
+    releases = yaml.safe_load(old["releases.yaml"])
+    [gateway] = [r for r in releases if r["chart"] == "gateway"]
+    gateway["values"]["service"]["annotations"][target] = "instance"
+    [risk] = [f.text for f in compare.review(old, {**old, "releases.yaml": yaml.safe_dump(releases)}).risks]
+    assert f"Service annotation {target} 'ip' -> 'instance'" in risk
+    assert "replaces the NLB's target group" in risk and "the NLB and its address stay" in risk
+
+
+def test_an_annotation_without_facts_is_still_a_risk_that_says_so() -> None:
+    internal = {"serviceAnnotations": {"networking.gke.io/load-balancer-type": "Internal"}}
+    [risk] = risks({"platform": "gcp"}, {"platform": "gcp", "gateway": internal})
+    assert risk.startswith(
+        "gateway istio-system/istio-ingressgateway: Service annotation networking.gke.io/load-balancer-type "
+        "unset -> 'Internal': the load balancer's controller reconfigures it, and what it does with this "
+        "annotation is not in the review's facts"
+    )
+
+
+def test_a_changed_load_balancer_class_is_a_risk() -> None:
+    old = files(**NLB)
+    releases = yaml.safe_load(old["releases.yaml"])
+    [gateway] = [r for r in releases if r["chart"] == "gateway"]
+    gateway["values"]["service"]["loadBalancerClass"] = "service.k8s.aws/nlb"
+    [risk] = [f.text for f in compare.review(old, {**old, "releases.yaml": yaml.safe_dump(releases)}).risks]
+    assert risk.startswith(
+        "gateway istio-system/istio-ingressgateway: spec.loadBalancerClass unset -> 'service.k8s.aws/nlb': "
+        "a Service with a loadBalancerClass is left to that class's controller"
+    )
+
+
+# --- Who is refused from now on: an allowlist or a front proxy added to a live gateway ---------------------
+
+EVERYONE = ["0.0.0.0/0", "::/0"]
+PASSTHROUGH = {"platform": "aws-nlb", "sourceIp": "local"}
+
+
+def test_adding_a_front_proxy_names_every_direct_peer_outside_its_ranges_as_refused() -> None:
+    proxy = {"frontProxy": {"profile": "custom", "cidrs": ["198.51.100.0/24"]}}
+    found = risks(PASSTHROUGH, {**PASSTHROUGH, "gateway": proxy})
+    assert (
+        "gateway istio-system/istio-ingressgateway: a front proxy is added, with a DENY on every direct peer "
+        "outside its ranges (198.51.100.0/24): clients that connect to the load balancer directly, and any "
+        "other peer outside those ranges, are refused from now on; send them through the proxy (DNS) before "
+        "this update"
+    ) in found
+
+
+def test_adding_or_narrowing_an_allowlist_is_a_risk_and_an_admit_all_one_is_no_allowlist() -> None:
+    narrow = {**NLB, "allowlist": ["192.0.2.0/24"]}
+    assert risks(NLB, narrow) == [
+        "gateway istio-system/istio-ingressgateway: an allowlist is added (192.0.2.0/24): every client "
+        "outside it is refused from now on"
+    ]
+    assert risks(NLB, {**NLB, "allowlist": EVERYONE}) == []
+    assert risks(NLB, {**NLB, "allowlist": ["::/0", "0.0.0.0/0"]}) == []
+    assert risks(narrow, {**NLB, "allowlist": EVERYONE}) == []
+    [risk] = risks({**NLB, "allowlist": EVERYONE}, narrow)
+    assert risk.endswith("(it was [0.0.0.0/0, ::/0], which admits everyone)")
+    # Removing an admit-all allowlist refuses no one: a note, not the risk of a removed allowlist.
+    review = compare.review(files(**NLB, allowlist=EVERYONE), files(**NLB))
+    assert review.risks == []
+    assert [f.text for f in review.findings] == [
+        "AuthorizationPolicy istio-system/istio-ingressgateway-allowlist is deleted: it admitted everyone "
+        "(0.0.0.0/0 and ::/0), so no one is refused by its removal"
+    ]
+    # One family alone is not everyone: [0.0.0.0/0] refuses every IPv6 client.
+    [v4] = risks(NLB, {**NLB, "allowlist": ["0.0.0.0/0"]})
+    assert v4.startswith("gateway istio-system/istio-ingressgateway: an allowlist is added (0.0.0.0/0)")
+
+
+def test_a_narrowed_allowlist_names_the_ranges_it_no_longer_admits() -> None:
+    old = {**NLB, "allowlist": ["192.0.2.0/24", "198.51.100.0/24"]}
+    assert risks(old, {**NLB, "allowlist": ["192.0.0.0/16"]}) == [
+        "gateway istio-system/istio-ingressgateway: the allowlist no longer admits 198.51.100.0/24: clients "
+        "there are refused from now on"
+    ]
+    assert risks(old, {**NLB, "allowlist": ["192.0.0.0/16", "198.51.100.0/24"]}) == []
+
+
+@pytest.mark.parametrize("platform", ["vngcloud", "aws-nlb"])
+def test_an_admit_all_allowlist_is_no_allowlist_in_the_migration_checks(platform: str) -> None:
+    """source_ip/config/rules.py: an allowlist is refused at the accept-both step (it would block every client
+    behind a TCP-terminating LB, or be spoofable through a client-written PROXY header on a passthrough one);
+    [0.0.0.0/0, ::/0] refuses no one, so it is allowed there, and the step renders."""
+    step1 = {"platform": platform, "sourceIp": "local", "gateway": {"proxyProtocolMigration": True}}
+    assert compare.review(files(**step1), files(**step1, allowlist=EVERYONE)).risks == []
+    with pytest.raises(ConfigError, match="allowlist"):
+        files(**step1, allowlist=["192.0.2.0/24"])
+
+
+# --- Bad input: exit 2 and a sentence, never a traceback ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        (
+            "graph.json",
+            '{"resources": [{"id": 1}]}',
+            "graph.json: a resource without a string id, type and name",
+        ),
+        ("graph.json", '{"resources": {}}', "graph.json has no list of resources"),
+        ("releases.yaml", "- 3\n", "releases.yaml: a release without a string name, namespace and chart"),
+        ("releases.yaml", "- {chart: gateway}\n", "releases.yaml: a release without a string name"),
+        ("releases.yaml", "{a: 1}\n", "releases.yaml is not a list of releases"),
+        (
+            "manifests.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata: 3\n",
+            "manifests.yaml: an object without",
+        ),
+        (
+            "manifests.yaml",
+            "kind: Gateway\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {}\n",
+            "manifests.yaml: an object without apiVersion, kind and metadata.name",
+        ),
+        ("manifests.yaml", "- a list\n", "manifests.yaml: an object without apiVersion"),
+    ],
+)
+def test_a_folder_whose_files_are_not_a_render_exits_2_with_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, said: str
+) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder in (good, bad):
+        folder.mkdir()
+        for file, content in files(**NLB).items():
+            (folder / file).write_text(content)
+    (bad / name).write_text(text)
+    capsys.readouterr()
+    assert compare.main([str(good), str(bad)]) == 2
+    assert compare.main([str(bad), str(good)]) == 2
+    assert render.main(["--stack", "aws-nlb", "--out", str(tmp_path / "new"), "--compare", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: not a render ({said}" in err and "Traceback" not in err
+
+
+# --- `make compare`: the working stack file against the committed one, both rendered fresh -----------------
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Any:
+    """A checkout of this repository's HEAD (a temporary `git worktree`, removed afterwards), where a test
+    may edit a stack file as a user would."""
+    import subprocess
+
+    tree = tmp_path / "checkout"
+    added = subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), "HEAD"],
+        cwd=render.ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if added.returncode != 0:
+        pytest.skip(f"not a git checkout: {added.stderr.decode()[:200]}")
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=render.ROOT, check=False)
+
+
+def test_make_compare_reviews_the_edited_stack_file_against_the_committed_one_whatever_was_rendered(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = checkout / "Pulumi.aws-nlb.yaml"
+    edited = stack.read_text().replace(f"{SCHEME}: internet-facing", f"{SCHEME}: internal")
+    assert edited != stack.read_text()
+    stack.write_text(edited)
+    # A render of the edit in render/ (what `make render` leaves) is not what the review compares with.
+    assert render.main(["--config", str(stack), "--out", str(checkout / "render" / "aws-nlb")]) == 0
+    capsys.readouterr()
+    assert compare.main(["--stack", "aws-nlb"], root=checkout) == 3
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "change review: Pulumi.aws-nlb.yaml at HEAD (deployed) -> Pulumi.aws-nlb.yaml (working tree)"
+    )
+    assert "(scheme internet-facing -> internal): aws-load-balancer-controller replaces the NLB" in out
+    # BASE=dir (an earlier render) still works: here the render of the edit itself, so no change.
+    assert (
+        compare.main(["--stack", "aws-nlb", "--base", str(checkout / "render" / "aws-nlb")], root=checkout)
+        == 0
+    )
+
+
+def test_make_compare_refuses_a_ref_or_a_stack_it_cannot_use_with_exit_2(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (checkout / "Pulumi.mine.yaml").write_text((checkout / "Pulumi.aws-nlb.yaml").read_text())
+    capsys.readouterr()
+    assert compare.main(["--stack", "mine"], root=checkout) == 2
+    assert (
+        "--base-ref (make: BASE_REF) 'HEAD': Pulumi.mine.yaml is not committed at HEAD"
+        in capsys.readouterr().err
+    )
+    assert compare.main(["--stack", "aws-nlb", "--base-ref", "no-such-ref"], root=checkout) == 2
+    assert "--base-ref (make: BASE_REF) 'no-such-ref': not a commit" in capsys.readouterr().err
+    assert compare.main(["--stack", "aws-nlb", "--base", str(checkout / "docs")], root=checkout) == 2
+    assert "docs: not a render (no graph.json" in capsys.readouterr().err
+
+
+def test_the_make_compare_target_passes_base_or_base_ref_and_help_gives_the_exit_codes() -> None:
+    from tests.conftest import make
+
+    def command(*args: str) -> list[str]:
+        return make(
+            "-n", "-o", "venv", "-o", "known-stack", "compare", "STACK=aws-nlb", *args
+        ).stdout.splitlines()
+
+    tool = ".venv/bin/python -m tools.compare --stack aws-nlb"
+    assert command() == [tool]
+    assert command("BASE_REF=main") == [f"{tool} --base-ref main"]
+    assert command("BASE=render/aws-nlb") == [f"{tool} --base render/aws-nlb"]
+    [line] = [x for x in make("help").stdout.splitlines() if x.startswith("make compare")]
+    assert "git HEAD" in line and "exit 0 no risk, 3 risks, 2 bad input" in line

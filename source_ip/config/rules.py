@@ -298,7 +298,8 @@ def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) 
                         "announced "
                         f"from other nodes; allowed: addresses of {', '.join(config.metallb.addresses)}",
                     )
-    if config.allowlist and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
+    narrow = bool(config.allowlist) and not admits_everyone(config.allowlist)
+    if narrow and entry.mode == SourceIpMode.LOCAL and SourceIpMode.LOCAL not in platform.modes:
         add(
             "allowlist",
             config.allowlist,
@@ -309,7 +310,7 @@ def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) 
             "proxy-protocol",
         )
     if (
-        config.allowlist
+        narrow
         and gateway.proxy_protocol_migration
         and entry.mode == SourceIpMode.LOCAL
         and set(platform.modes) == {SourceIpMode.LOCAL, SourceIpMode.PROXY_PROTOCOL}
@@ -418,7 +419,7 @@ def _stack_tls_problems(
         return
     manager = tls.cert_manager
     assert manager is not None
-    if config.allowlist and not _admits_everyone(config.allowlist):
+    if config.allowlist and not admits_everyone(config.allowlist):
         read_as = (
             "the client address the proxy puts in X-Forwarded-For (remoteIpBlocks)"
             if entry.gateway.front_proxy is not None
@@ -446,9 +447,11 @@ def _stack_tls_problems(
         )
 
 
-def _admits_everyone(allowlist: list[str]) -> bool:
-    """Every IPv4 and every IPv6 client: ACME validators call from addresses no one lists in advance,
-    over IPv6 where the host has an AAAA record."""
+def admits_everyone(allowlist: list[str]) -> bool:
+    """Every IPv4 and every IPv6 client (0.0.0.0/0 and ::/0): such an allowlist refuses no one, so the
+    checks that guard a narrow one (the migration steps, HTTP-01) and the change review (tools.compare)
+    treat it as no allowlist. One family alone is not everyone: ACME validators, and clients through a
+    dual-stack load balancer or a PROXY header, arrive over IPv6 too."""
     networks = {ipaddress.ip_network(cidr, strict=False) for cidr in allowlist}
     return {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")} <= networks
 
