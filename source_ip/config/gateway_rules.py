@@ -312,3 +312,40 @@ def http01_through_a_strict_proxy_gateway(settings: GatewaySettings, name: Namer
         f"without the PROXY header gateway {settings.name} requires, so the call is dropped and "
         f"the certificate never issues (cert-manager#466); allowed: {way}",
     )
+
+
+@rule(
+    "an IP family the load balancer loses",
+    {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"ipFamilies": ["IPv4", "IPv6"]}},
+)
+def ip_family_the_load_balancer_loses(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """A gateway asking for IPv6 on an LB that cannot take IPv6 clients, or in a mode where the LB hands
+    the gateway another address than an IPv6 client's (Platform.ipv6; unknown facts refuse nothing)."""
+    families = settings.ip_families
+    if not settings.serves_ipv6 or families is None:
+        return
+    platform = settings.platform_entry
+    ipv6 = platform.ipv6
+    if ipv6.frontend == "ipv4-only":
+        yield Finding(
+            ("ip_families",),
+            list(families),
+            f"platform {platform.id} ({platform.lb}) takes no IPv6 clients ({ipv6.source}); allowed: "
+            f"{name(('ip_families',))}: [IPv4], or unset",
+        )
+        return
+    if ipv6.path(settings.mode) != "loses":
+        return
+    keeping = [str(mode) for mode in platform.modes if ipv6.path(mode) == "keeps"]
+    keeps = (
+        f"{name(('mode',))}: {' or '.join(keeping)} (which keeps it)"
+        if keeping
+        else f"no mode of {platform.id} is known to keep it"
+    )
+    yield Finding(
+        ("ip_families",),
+        list(families),
+        f"with {name(('mode',))} {settings.mode} platform {platform.id} ({platform.lb}) hands the gateway "
+        f"another address than the client's: {ipv6.note or ipv6.source}; allowed: {keeps}, or "
+        f"{name(('ip_families',))}: [IPv4]",
+    )

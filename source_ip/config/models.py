@@ -395,6 +395,25 @@ def _hostname(value: str | None) -> str | None:
     return value
 
 
+IpFamily = Literal["IPv4", "IPv6"]
+
+
+def _ip_families(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError(
+            "names no family; allowed: [IPv4], [IPv6], [IPv4, IPv6] (dual-stack), or unset for the "
+            "cluster's default"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError(
+            "names a family twice (Kubernetes refuses it); allowed: [IPv4], [IPv6], [IPv4, IPv6] "
+            "(dual-stack), or unset for the cluster's default"
+        )
+    return value
+
+
 class GatewayFields(_Section):
     """The inputs of one gateway, declared once: a stack file's `gateway` (and each `gateways` item) and the
     components' args (`IngressGatewayArgs`, snake_case) are both validated by these fields."""
@@ -419,6 +438,11 @@ class GatewayFields(_Section):
     """The CDN or L7 proxy in front (docs/front-proxy.md): client address from its one hop, others refused."""
     rate_limit: RateLimitConfig | None = None
     """A per-client rate limit (429 with retry-after), keyed on the client address the gateway trusts."""
+    ip_families: Annotated[list[IpFamily] | None, AfterValidator(_ip_families)] = None
+    """The Service's IP families: [IPv4], [IPv6], or [IPv4, IPv6] for a dual-stack gateway (ipFamilyPolicy
+    RequireDualStack: a cluster without both families refuses the Service rather than quietly giving it
+    one). Unset: no ipFamilies nor ipFamilyPolicy on the Service, the cluster's default (in gateway-api mode
+    istiod's own PreferDualStack). With IPv6, istiod runs with ISTIO_DUAL_STACK (docs/platforms.md, IPv6)."""
 
 
 class GatewayConfig(GatewayFields):
