@@ -42,8 +42,9 @@ class IstioInstallArgs(TypedDict):
     `pulumi up` stops before them when the cluster's istiod is older than 1.26 (it would ignore the
     Gateways' parametersRef). Default false."""
     dual_stack: NotRequired[bool]
-    """A gateway's Service asks for IPv6: istiod and the proxies run with ISTIO_DUAL_STACK=true (`istiod_values`),
-    or, with `install: false`, a warning when the cluster's istiod does not. Default false."""
+    """A gateway's Service asks for IPv6: istiod and the proxies run with ISTIO_DUAL_STACK=true
+    (`istiod_values`), or, with `install: false`, a warning when the cluster's istiod does not. Default
+    false."""
 
 
 class IstioInstall(Component):
@@ -125,8 +126,8 @@ class IstioInstall(Component):
 
 
 DUAL_STACK_ENV = "ISTIO_DUAL_STACK"
-"""istiod's switch (pilot/pkg/features/experimental.go, default false at 1.30.3): without it a gateway pod with
-an IPv4 and an IPv6 address listens on 0.0.0.0 only (pilot/pkg/networking/core/gateway.go,
+"""istiod's switch (pilot/pkg/features/experimental.go, default false at 1.30.3): without it a gateway pod
+with an IPv4 and an IPv6 address listens on 0.0.0.0 only (pilot/pkg/networking/core/gateway.go,
 buildGatewayListeners: the `::` wildcard becomes the listener's additional address only with it), so IPv6
 connections to the pod are refused. The proxies read it too (pkg/bootstrap/config.go: the bootstrap's dual
 wildcards); Istio's own dual-stack tests set both (pkg/test/framework/components/istio/kube.go)."""
@@ -157,9 +158,10 @@ def _warn_without_dual_stack(spec: Any) -> None:
     }
     if str(env.get(DUAL_STACK_ENV, "")).lower() != "true":
         pulumi.log.warn(
-            f"a gateway asks for IPv6 (ipFamilies), but the existing istiod does not run with {DUAL_STACK_ENV}="
-            "true: on a dual-stack cluster its gateway pods then listen on IPv4 only and refuse IPv6 "
-            f"connections; set {DUAL_STACK_ENV}=true on istiod and in meshConfig.defaultConfig.proxyMetadata"
+            "a gateway asks for IPv6 (ipFamilies), but the existing istiod does not run with "
+            f"{DUAL_STACK_ENV}=true: on a dual-stack cluster its gateway pods then listen on IPv4 only and "
+            f"refuse IPv6 connections; set {DUAL_STACK_ENV}=true on istiod and in "
+            "meshConfig.defaultConfig.proxyMetadata"
         )
 
 

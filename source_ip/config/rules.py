@@ -308,10 +308,10 @@ def _pool_family_problems(config: StackConfig, entry: GatewayEntry, add: Any) ->
     add(
         "metallb.addresses",
         config.metallb.addresses,
-        f"holds no {' or '.join(missing)} address, and {entry.key}.ipFamilies [{', '.join(families)}] needs one of each "
-        f"family: MetalLB would give gateway {entry.gateway.name}'s Service no address from pool "
-        f"{config.metallb.pool}; allowed: add an {' and an '.join(missing)} range (e.g. {example}), or set "
-        f"{entry.key}.ipFamilies to the families the pool holds",
+        f"holds no {' or '.join(missing)} address, and {entry.key}.ipFamilies [{', '.join(families)}] "
+        f"needs one of each family: MetalLB would give gateway {entry.gateway.name}'s Service no address "
+        f"from pool {config.metallb.pool}; allowed: add an {' and an '.join(missing)} range (e.g. "
+        f"{example}), or set {entry.key}.ipFamilies to the families the pool holds",
     )
 
 

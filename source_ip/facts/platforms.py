@@ -364,17 +364,18 @@ PLATFORMS: dict[str, Platform] = {
                 annotations={_AWS_IP_ADDRESS_TYPE: "dualstack"},
                 passthrough="loses",
                 proxy_protocol="keeps",
-                source=f"{_AWS_LBC} pkg/service/model_build_load_balancer.go (buildLoadBalancerIPAddressType: "
-                "ipv4 unless aws-load-balancer-ip-address-type is dualstack), pkg/service/"
-                "model_build_target_group.go (buildTargetGroupIPAddressType: a Service whose ipFamilies hold "
-                'IPv6 gets an IPv6 target group, and an error "lb not dual-stack" without dualstack; the other '
-                "family reaches those targets translated); no NLB listener rules in pkg/service, so the "
-                "controller cannot send each family to targets of its own; docs (AWS NLB user guide, client "
-                "IP preservation): traffic translated between IPv4 and IPv6 arrives from the NLB's own "
-                "address, and PROXY protocol v2 carries the client of either family",
+                source=f"{_AWS_LBC} pkg/service/model_build_load_balancer.go "
+                "(buildLoadBalancerIPAddressType: ipv4 unless aws-load-balancer-ip-address-type is "
+                "dualstack), pkg/service/model_build_target_group.go (buildTargetGroupIPAddressType: a "
+                "Service whose ipFamilies hold IPv6 gets an IPv6 target group, and an error "
+                '"lb not dual-stack" without dualstack; the other family reaches those targets translated); '
+                "no NLB listener rules in pkg/service, so the controller cannot send each family to targets "
+                "of its own; docs (AWS NLB user guide, client IP preservation): traffic translated between "
+                "IPv4 and IPv6 arrives from the NLB's own address, and PROXY protocol v2 carries the client "
+                "of either family",
                 note="in passthrough the clients of the family the target group is not (IPv4 clients of a "
-                "dual-stack gateway, since its target group is IPv6) arrive from the NLB's own address, while "
-                "PROXY protocol v2 carries both families",
+                "dual-stack gateway, since its target group is IPv6) arrive from the NLB's own address, "
+                "while PROXY protocol v2 carries both families",
             ),
         ),
         Platform(
@@ -486,15 +487,15 @@ PLATFORMS: dict[str, Platform] = {
             "uses-proxyprotocol is on, since v1.21.0; a hostname annotation replaces the IPs)",
             ipv6=Ipv6Facts(
                 frontend="dual-stack",
-                source=f"{_HCLOUD} hcloud/load_balancers.go (buildLoadBalancerStatusIngress, getIPv6Enabled: the "
-                "LB's public IPv6 is published unless load-balancer.hetzner.cloud/ipv6-disabled or "
-                "HCLOUD_LOAD_BALANCERS_DISABLE_IPV6), internal/hcops/load_balancer.go (the targets are the "
-                "nodes, whatever the Service's ipFamilies); what the LB writes into the PROXY header for an "
-                "IPv6 client is not in the controller's code: not read (cilium#42950 reports TCP6 headers to "
-                "IPv4 nodes)",
-                note="every Hetzner LB answers on IPv6 unless ipv6-disabled, whatever ipFamilies say; an IPv6 "
-                "client then reaches the gateway in a TCP6 PROXY header over IPv4, which Envoy may refuse on a "
-                "pod without IPv6 (envoy#41826, not read at the Envoy Istio 1.30.3 ships)",
+                source=f"{_HCLOUD} hcloud/load_balancers.go (buildLoadBalancerStatusIngress, "
+                "getIPv6Enabled: the LB's public IPv6 is published unless "
+                "load-balancer.hetzner.cloud/ipv6-disabled or HCLOUD_LOAD_BALANCERS_DISABLE_IPV6), "
+                "internal/hcops/load_balancer.go (the targets are the nodes, whatever the Service's "
+                "ipFamilies); what the LB writes into the PROXY header for an IPv6 client is not in the "
+                "controller's code: not read (cilium#42950 reports TCP6 headers to IPv4 nodes)",
+                note="every Hetzner LB answers on IPv6 unless ipv6-disabled, whatever ipFamilies say; an "
+                "IPv6 client then reaches the gateway in a TCP6 PROXY header over IPv4, which Envoy may "
+                "refuse on a pod without IPv6 (envoy#41826, not read at the Envoy Istio 1.30.3 ships)",
             ),
         ),
         Platform(
