@@ -14,6 +14,7 @@ renderer says why. No Pulumi resources here.
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
@@ -376,7 +377,7 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
     )
 
 
-def ip_family_policy(families: list[str] | None) -> str | None:
+def ip_family_policy(families: Sequence[str] | None) -> str | None:
     """The ipFamilyPolicy that holds the Service to exactly `families`. Two families: RequireDualStack,
     since PreferDualStack quietly gives a single-stack cluster one family (kubernetes/kubernetes
     pkg/registry/core/service/storage/alloc.go, initIPFamilyFields: only RequireDualStack is refused there,
