@@ -255,3 +255,15 @@ def test_the_shipped_dual_stack_stack_asks_metallb_for_both_families_from_a_pool
     [pool] = run.k8s_objects("IPAddressPool")
     versions = {6 if ":" in a else 4 for a in pool["spec"]["addresses"]}
     assert versions == {4, 6}
+
+
+def test_fixed_metallb_addresses_of_one_family_for_a_dual_stack_gateway_are_refused_by_annotation() -> (
+    None
+):
+    key = "metallb.io/loadBalancerIPs"
+    gateway = {"ipFamilies": DUAL, "serviceAnnotations": {key: "192.168.10.240"}}
+    [problem] = problems(raw("metallb", metallb=METALLB_BOTH, gateway=gateway))
+    assert problem.startswith(f"istio-source-ip:gateway.serviceAnnotations.{key}")
+    assert "names addresses of IPv4 while gateway.ipFamilies is [IPv4, IPv6]" in problem
+    gateway["serviceAnnotations"] = {key: "192.168.10.240,fd00:10::240"}
+    parse_config(raw("metallb", metallb=METALLB_BOTH, gateway=gateway))

@@ -11,12 +11,13 @@ docs/refusals.md is made from the rules and cannot drift from them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from source_ip.config.settings import GatewaySettings
-from source_ip.facts import PLATFORMS, Platform, SourceIpMode
+from source_ip.facts import METALLB_IPS_ANNOTATIONS, PLATFORMS, Platform, SourceIpMode
 from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
 from source_ip.plan import ProxyProtocolListener, pairing_problem, service_annotation_problems
 
@@ -349,3 +350,43 @@ def ip_family_the_load_balancer_loses(settings: GatewaySettings, name: Namer) ->
         f"another address than the client's: {ipv6.note or ipv6.source}; allowed: {keeps}, or "
         f"{name(('ip_families',))}: [IPv4]",
     )
+
+
+@rule(
+    "fixed MetalLB addresses of other families than the gateway's",
+    {
+        "platform": "metallb",
+        "metallb": {"nodes": ["w1"]},
+        "gateway": {
+            "ipFamilies": ["IPv4", "IPv6"],
+            "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.168.10.240"},
+        },
+    },
+)
+def fixed_addresses_of_other_families(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """MetalLB assigns fixed addresses only when their families are the Service's (metallb v0.16.1
+    controller/service.go: "requested loadBalancer IP(s) ... does not match the ipFamily of the service")."""
+    families = settings.ip_families
+    if not families or not settings.platform_entry.pins_nodes:
+        return
+    wanted = {6 if family == "IPv6" else 4 for family in families}
+    for key in METALLB_IPS_ANNOTATIONS:
+        value = settings.service_annotations.get(key)
+        if value is None:
+            continue
+        try:
+            held = {ipaddress.ip_address(item.strip()).version for item in value.split(",") if item.strip()}
+        except ValueError:
+            continue  # not addresses: MetalLB's own error, not a family question
+        if held != wanted:
+            yield Finding(
+                ("service_annotations", key),
+                value,
+                f"names addresses of {_families(held)} while {name(('ip_families',))} is "
+                f"[{', '.join(families)}]: MetalLB assigns none of them; allowed: one address of each family "
+                f"of {name(('ip_families',))}, e.g. 192.168.10.240,fd00:10::240 for [IPv4, IPv6]",
+            )
+
+
+def _families(versions: set[int]) -> str:
+    return " and ".join(f"IPv{v}" for v in sorted(versions)) or "no family"
