@@ -257,9 +257,7 @@ def test_the_shipped_dual_stack_stack_asks_metallb_for_both_families_from_a_pool
     assert versions == {4, 6}
 
 
-def test_fixed_metallb_addresses_of_one_family_for_a_dual_stack_gateway_are_refused_by_annotation() -> (
-    None
-):
+def test_fixed_metallb_addresses_of_one_family_for_a_dual_stack_gateway_are_refused_by_annotation() -> None:
     key = "metallb.io/loadBalancerIPs"
     gateway = {"ipFamilies": DUAL, "serviceAnnotations": {key: "192.168.10.240"}}
     [problem] = problems(raw("metallb", metallb=METALLB_BOTH, gateway=gateway))
