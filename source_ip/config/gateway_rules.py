@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -388,5 +389,5 @@ def fixed_addresses_of_other_families(settings: GatewaySettings, name: Namer) ->
             )
 
 
-def _families(versions: set[int]) -> str:
+def _families(versions: AbstractSet[int]) -> str:
     return " and ".join(f"IPv{v}" for v in sorted(versions)) or "no family"
