@@ -89,6 +89,7 @@ def stack_inputs(config: StackConfig) -> StackInputs:
             install=config.istio.install,
             gateway_api_crds=config.installs_gateway_api_crds,
             gateway_api_required=config.routing == "gateway-api",
+            dual_stack=any(gateway.serves_ipv6 for gateway in gateways),
         ),
         # istio-system is IstioInstall's when it installs, and exists already when it does not.
         namespaces=NamespacesArgs(names=sorted({str(g.namespace) for g in gateways} - {ISTIO_NAMESPACE})),

@@ -47,6 +47,12 @@ def parameters_of(gateway: GatewayDecisions) -> dict[str, dict[str, Any]]:
         service["metadata"] = {"annotations": gateway.service_annotations}
     if gateway.external_traffic_policy:
         service["spec"] = {"externalTrafficPolicy": gateway.external_traffic_policy}
+    if gateway.ip_families:
+        # replaces istiod's `ipFamilyPolicy: PreferDualStack` (istio-discovery files/kube-gateway.yaml);
+        # ipFamilies is an atomic list in the Service type, so the patch sets it whole
+        service.setdefault("spec", {}).update(
+            {"ipFamilyPolicy": gateway.ip_family_policy, "ipFamilies": list(gateway.ip_families)}
+        )
 
     template_metadata: dict[str, Any] = {}
     if gateway.pod_annotations:

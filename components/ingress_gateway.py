@@ -43,6 +43,10 @@ def helm_values(gateway: GatewayDecisions) -> dict[str, Any]:
         service["annotations"] = gateway.service_annotations
     if gateway.external_traffic_policy:
         service["externalTrafficPolicy"] = gateway.external_traffic_policy
+    if gateway.ip_families:
+        # the chart's service.ipFamilyPolicy and service.ipFamilies (templates/service.yaml, 1.30.3)
+        service["ipFamilyPolicy"] = gateway.ip_family_policy
+        service["ipFamilies"] = list(gateway.ip_families)
     scaling = gateway.scaling
     values: dict[str, Any] = {
         "service": service,

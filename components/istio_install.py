@@ -41,6 +41,10 @@ class IstioInstallArgs(TypedDict):
     stops with "not found" before any of them when the cluster lacks the CRDs; with `install: false`,
     `pulumi up` stops before them when the cluster's istiod is older than 1.26 (it would ignore the
     Gateways' parametersRef). Default false."""
+    dual_stack: NotRequired[bool]
+    """A gateway's Service asks for IPv6: istiod and the proxies run with ISTIO_DUAL_STACK=true
+    (`istiod_values`), or, with `install: false`, a warning when the cluster's istiod does not. Default
+    false."""
 
 
 class IstioInstall(Component):
@@ -87,7 +91,13 @@ class IstioInstall(Component):
                 "base", ISTIO_BASE_RELEASE, ISTIO_BASE, version, ISTIO_NAMESPACE, {}, depends_on=namespace
             )
             istiod = self.chart_release(
-                "istiod", ISTIOD_RELEASE, ISTIOD, version, ISTIO_NAMESPACE, {}, depends_on=[base]
+                "istiod",
+                ISTIOD_RELEASE,
+                ISTIOD,
+                version,
+                ISTIO_NAMESPACE,
+                istiod_values(args.get("dual_stack", False)),
+                depends_on=[base],
             )
             self.crds: list[pulumi.Input[pulumi.Resource]] = [base, *gateway_api]
             self.control_plane: list[pulumi.Input[pulumi.Resource]] = [istiod, *gateway_api]
@@ -100,8 +110,12 @@ class IstioInstall(Component):
             gateway_api_mode = bool(args.get("gateway_api_required", False))
 
             # What needs the control plane waits for the read *and* its check: a failed check fails them.
+            dual_stack = bool(args.get("dual_stack", False))
+
             def check(spec_and_version: list[Any]) -> pulumi.Resource:
                 _check_existing_istiod(spec_and_version[0], spec_and_version[1], gateway_api_mode)
+                if dual_stack:
+                    _warn_without_dual_stack(spec_and_version[0])
                 return istiod_read
 
             checked: pulumi.Output[pulumi.Resource] = pulumi.Output.all(
@@ -112,6 +126,46 @@ class IstioInstall(Component):
         self.version = pulumi.Output.from_input(args["version"])
         self.installed = pulumi.Output.from_input(install)
         self.register_outputs({"version": self.version, "installed": self.installed})
+
+
+DUAL_STACK_ENV = "ISTIO_DUAL_STACK"
+"""istiod's switch (pilot/pkg/features/experimental.go, default false at 1.30.3): without it a gateway pod
+with an IPv4 and an IPv6 address listens on 0.0.0.0 only (pilot/pkg/networking/core/gateway.go,
+buildGatewayListeners: the `::` wildcard becomes the listener's additional address only with it), so IPv6
+connections to the pod are refused. The proxies read it too (pkg/bootstrap/config.go: the bootstrap's dual
+wildcards); Istio's own dual-stack tests set both (pkg/test/framework/components/istio/kube.go)."""
+
+
+def istiod_values(dual_stack: bool) -> dict[str, Any]:
+    """The istiod chart's values: none, or ISTIO_DUAL_STACK for istiod (`env`) and every proxy
+    (`meshConfig.defaultConfig.proxyMetadata`)."""
+    if not dual_stack:
+        return {}
+    return {
+        "env": {DUAL_STACK_ENV: "true"},
+        "meshConfig": {"defaultConfig": {"proxyMetadata": {DUAL_STACK_ENV: "true"}}},
+    }
+
+
+def _warn_without_dual_stack(spec: Any) -> None:
+    """The reused istiod, read: a warning when its container does not run with ISTIO_DUAL_STACK=true (unknown
+    in an offline render: nothing said)."""
+    containers = _field(_field(_field(spec, "template"), "spec"), "containers")
+    if not containers:
+        return
+    env = {
+        str(_field(item, "name")): _field(item, "value")
+        for container in containers
+        if _field(container, "name") == ISTIOD_CONTAINER
+        for item in (_field(container, "env") or [])
+    }
+    if str(env.get(DUAL_STACK_ENV, "")).lower() != "true":
+        pulumi.log.warn(
+            "a gateway asks for IPv6 (ipFamilies), but the existing istiod does not run with "
+            f"{DUAL_STACK_ENV}=true: on a dual-stack cluster its gateway pods then listen on IPv4 only and "
+            f"refuse IPv6 connections; set {DUAL_STACK_ENV}=true on istiod and in "
+            "meshConfig.defaultConfig.proxyMetadata"
+        )
 
 
 class IstiodTooOld(pulumi.RunError):

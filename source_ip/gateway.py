@@ -14,6 +14,7 @@ renderer says why. No Pulumi resources here.
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
@@ -159,6 +160,9 @@ class IngressGatewayArgs(TypedDict):
     observability: NotRequired[ObservabilityArgs | None]
     """Count the requests whose client address cannot be a real client (Envoy's ip_tagging filter with
     these tags) and keep those counters and the PROXY-protocol errors in the proxy's stats."""
+    ip_families: NotRequired[list[str] | None]
+    """The Service's IP families: [IPv4], [IPv6] or [IPv4, IPv6] (dual-stack, RequireDualStack); unset: the
+    cluster's default. Refused where the platform's LB would lose an IPv6 client's address in `mode`."""
 
 
 class Deployer(StrEnum):
@@ -311,6 +315,11 @@ class GatewayDecisions:
 
     ip_tagging_filter: dict[str, Any] | None = None
     """The EnvoyFilter spec of the ip_tagging filter counting client addresses that cannot be clients."""
+    ip_families: list[str] | None = None
+    """The Service's spec.ipFamilies; None leaves them to the cluster (or to istiod's template)."""
+    ip_family_policy: str | None = None
+    """The Service's spec.ipFamilyPolicy: SingleStack for one family, RequireDualStack for two (see
+    `ip_family_policy`); None with `ip_families`."""
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -417,7 +426,21 @@ def decide(settings: GatewaySettings, deployer: Deployer) -> "GatewayDecisions":
             if settings.observability is not None
             else None
         ),
+        ip_families=list(settings.ip_families) if settings.ip_families else None,
+        ip_family_policy=ip_family_policy(settings.ip_families),
     )
+
+
+def ip_family_policy(families: Sequence[str] | None) -> str | None:
+    """The ipFamilyPolicy that holds the Service to exactly `families`. Two families: RequireDualStack,
+    since PreferDualStack quietly gives a single-stack cluster one family (kubernetes/kubernetes
+    pkg/registry/core/service/storage/alloc.go, initIPFamilyFields: only RequireDualStack is refused there,
+    "this cluster is not configured for dual-stack services"), and MetalLB then takes one address from a
+    pool without both families (metallb internal/allocator/allocator.go, findBestPoolForService). One family:
+    SingleStack, refused by a cluster without that family ("not configured on this cluster")."""
+    if not families:
+        return None
+    return "RequireDualStack" if len(families) > 1 else "SingleStack"
 
 
 def policy_attach(name: str, pod_labels: dict[str, str], deployer: Deployer) -> dict[str, Any]:

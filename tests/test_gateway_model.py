@@ -76,6 +76,7 @@ def from_chart(values: dict[str, Any]) -> dict[str, Any]:
         "spread": values.get("topologySpreadConstraints"),
         "strategy": values["strategy"],
         "replica bounds": bounds,
+        "ip families": (service.get("ipFamilyPolicy"), service.get("ipFamilies")),
     }
 
 
@@ -102,6 +103,10 @@ def from_parameters(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "spread": pod_spec.get("topologySpreadConstraints"),
         "strategy": deployment["strategy"],
         "replica bounds": (hpa["minReplicas"], hpa["maxReplicas"]),
+        "ip families": (
+            service.get("spec", {}).get("ipFamilyPolicy"),
+            service.get("spec", {}).get("ipFamilies"),
+        ),
     }
 
 
@@ -169,6 +174,8 @@ def likely_accepted(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         per_minute, burst = draw(st.integers(1, 5000)), draw(st.integers(1, 50))
         gateway["rateLimit"] = {"requestsPerMinute": per_minute, "burst": burst}
+    if draw(st.booleans()):
+        gateway["ipFamilies"] = draw(st.sampled_from([["IPv4"], ["IPv6"], ["IPv4", "IPv6"]]))
     mode = draw(st.sampled_from(["auto", *(str(m) for m in PLATFORMS[platform].modes)]))
     if mode == "local" and not trusted and draw(st.booleans()):
         gateway["frontProxy"] = draw(

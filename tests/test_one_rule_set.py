@@ -150,6 +150,7 @@ gateway_inputs = st.fixed_dictionaries(
         "rateLimit": st.sampled_from(
             [{"requestsPerMinute": 600, "burst": 20}, {"requestsPerMinute": 0, "burst": 1}, {"burst": 5}]
         ),
+        "ipFamilies": st.sampled_from([["IPv4"], ["IPv6"], ["IPv4", "IPv6"], ["IPv6", "IPv6"], []]),
         "tls": st.sampled_from(
             [
                 {"secretName": "echo-tls"},
@@ -180,6 +181,7 @@ def component_args(platform: str, source_ip: str, gateway: dict[str, Any]) -> di
         "trustedHops": "trusted_hops",
         "hairpinHostname": "hairpin_hostname",
         "name": "name",
+        "ipFamilies": "ip_families",
     }
     for key, field in names.items():
         if key in gateway:

@@ -48,20 +48,31 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str, timeout: float = 5)
     return code, json.loads(capsys.readouterr().out)
 
 
+def ipv6_loopback_missing() -> str | None:
+    """None if a server can listen on [::1] here, else why not (IPv6 switched off in this host)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError as error:
+        return f"no IPv6 loopback here: {error}"
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_listening(port: int, timeout: float = 5.0) -> None:
+def wait_listening(port: int, timeout: float = 5.0, family: str = "127.0.0.1") -> None:
+    """Wait until something listens on `port` of `family`'s loopback (127.0.0.1, or ::1)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+        with socket.socket(socket.AF_INET6 if ":" in family else socket.AF_INET) as s:
+            if s.connect_ex((family, port)) == 0:
                 return
         time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+    raise RuntimeError(f"nothing listens on {family}:{port}")
 
 
 class _Server:
@@ -74,7 +85,8 @@ class _Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = str(self.server.server_address[0])
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def __enter__(self) -> _Server:
         self.thread.start()
@@ -112,8 +124,17 @@ class _GoHttpbinHandler(_Quiet):
             self.reply(404, b"{}")
 
 
-def GoHttpbin() -> _Server:  # noqa: N802 (reads like the server it stands for)
-    return _Server(ThreadingHTTPServer(("127.0.0.1", 0), _GoHttpbinHandler))
+class _Ipv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def http_server(bind: str, port: int, handler: Any) -> ThreadingHTTPServer:
+    """A threading HTTP server on `bind` (127.0.0.1, or ::1 for an IPv6 client)."""
+    return (_Ipv6HTTPServer if ":" in bind else ThreadingHTTPServer)((bind, port), handler)
+
+
+def GoHttpbin(bind: str = "127.0.0.1") -> _Server:  # noqa: N802 (reads like the server it stands for)
+    return _Server(http_server(bind, 0, _GoHttpbinHandler))
 
 
 def PypiHttpbin() -> _Server:  # noqa: N802
@@ -198,6 +219,7 @@ def Gateway(  # noqa: N802 (reads like the server it stands for)
     client_header: str | None = None,
     trusted_peers: tuple[str, ...] = ("127.0.0.0/8",),
     external_header: bool = True,
+    bind: str = "127.0.0.1",
 ) -> _Server:
     handler = type(
         "Handler",
@@ -216,7 +238,7 @@ def Gateway(  # noqa: N802 (reads like the server it stands for)
         },
     )
     if tls is None:
-        return _Server(ThreadingHTTPServer(("127.0.0.1", port), handler))
+        return _Server(http_server(bind, port, handler))
     server_class = type("TlsServer", (_TlsHTTPServer,), {"context": tls})
     return _TlsServer(server_class(("127.0.0.1", port), handler))
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from source_ip.facts import PLATFORMS, STATUS_PORT_PROXY_PROTOCOL_ENV, Platform, ProxySwitch, SourceIpMode
+from source_ip.facts import (
+    IPV6_NOT_READ,
+    PLATFORMS,
+    STATUS_PORT_PROXY_PROTOCOL_ENV,
+    Platform,
+    ProxySwitch,
+    SourceIpMode,
+)
 from source_ip.plan import program_service_annotations
 from tools.readme import table_cli, with_table
 
@@ -38,18 +45,33 @@ def _switch(switch: ProxySwitch) -> str:
     return f"`{switch.key}`{shape}: on {on}; off {off}"
 
 
+def _ipv6(platform: Platform) -> str:
+    """The IPv6 cell: the frontend, what each of the platform's modes does with an IPv6 client, the
+    annotations the program adds for a gateway with IPv6, and where that was read."""
+    facts = platform.ipv6
+    if facts == IPV6_NOT_READ:
+        return "unknown (not read)"
+    parts = [f"frontend: {facts.frontend}"]
+    parts += [f"{mode}: {facts.path(mode)}" for mode in platform.modes]
+    if facts.annotations:
+        parts.append("with IPv6 " + ", ".join(f'`{k}: "{v}"`' for k, v in sorted(facts.annotations.items())))
+    if facts.note:
+        parts.append(facts.note)
+    return "; ".join(parts) + f" ({facts.source})"
+
+
 def table() -> str:
     rows = [
         "| platform | load balancer | LB mode | `auto` picks | what the program sets | "
-        "PROXY switches it checks | caveats | source |",
-        "|---|---|---|---|---|---|---|---|",
+        "PROXY switches it checks | caveats | IPv6 clients | source |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for platform in sorted(PLATFORMS.values(), key=lambda p: p.id):
         sets = "<br>".join(_sets(platform, mode) for mode in platform.modes)
         switches = "<br>".join(_switch(s) for s in platform.proxy_switches) or "—"
         rows.append(
             f"| `{platform.id}` | {platform.lb} | {platform.lb_mode} | {platform.default_mode} | {sets} | "
-            f"{switches} | {platform.caveats or '—'} | {platform.source} |"
+            f"{switches} | {platform.caveats or '—'} | {_ipv6(platform)} | {platform.source} |"
         )
     return "\n".join(rows)
 

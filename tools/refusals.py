@@ -67,6 +67,14 @@ STACK_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
+        "a dual-stack gateway with a pool of one family",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"], "addresses": ["192.168.10.240-192.168.10.250"]},
+            "gateway": {"ipFamilies": ["IPv4", "IPv6"]},
+        },
+    ),
+    (
         "an adoption that drops other pools",
         {
             "platform": "metallb",

@@ -11,12 +11,14 @@ docs/refusals.md is made from the rules and cannot drift from them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
 from source_ip.config.settings import GatewaySettings
-from source_ip.facts import PLATFORMS, Platform, SourceIpMode
+from source_ip.facts import METALLB_IPS_ANNOTATIONS, PLATFORMS, Platform, SourceIpMode
 from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
 from source_ip.plan import ProxyProtocolListener, pairing_problem, service_annotation_problems
 
@@ -401,3 +403,80 @@ def rate_limit_while_migrating(settings: GatewaySettings, name: Namer) -> Iterat
         f"balancer's for every client (one bucket for all); allowed: no rate limit until "
         f"{name(('listener',))} is off again (the migration's last step), then add it",
     )
+
+
+@rule(
+    "an IP family the load balancer loses",
+    {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"ipFamilies": ["IPv4", "IPv6"]}},
+)
+def ip_family_the_load_balancer_loses(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """A gateway asking for IPv6 on an LB that cannot take IPv6 clients, or in a mode where the LB hands
+    the gateway another address than an IPv6 client's (Platform.ipv6; unknown facts refuse nothing)."""
+    families = settings.ip_families
+    if not settings.serves_ipv6 or families is None:
+        return
+    platform = settings.platform_entry
+    ipv6 = platform.ipv6
+    if ipv6.frontend == "ipv4-only":
+        yield Finding(
+            ("ip_families",),
+            list(families),
+            f"platform {platform.id} ({platform.lb}) takes no IPv6 clients ({ipv6.source}); allowed: "
+            f"{name(('ip_families',))}: [IPv4], or unset",
+        )
+        return
+    if ipv6.path(settings.mode) != "loses":
+        return
+    keeping = [str(mode) for mode in platform.modes if ipv6.path(mode) == "keeps"]
+    keeps = (
+        f"{name(('mode',))}: {' or '.join(keeping)} (which keeps it)"
+        if keeping
+        else f"no mode of {platform.id} is known to keep it"
+    )
+    yield Finding(
+        ("ip_families",),
+        list(families),
+        f"with {name(('mode',))} {settings.mode} platform {platform.id} ({platform.lb}) hands the gateway "
+        f"another address than the client's: {ipv6.note or ipv6.source}; allowed: {keeps}, or "
+        f"{name(('ip_families',))}: [IPv4]",
+    )
+
+
+@rule(
+    "fixed MetalLB addresses of other families than the gateway's",
+    {
+        "platform": "metallb",
+        "metallb": {"nodes": ["w1"]},
+        "gateway": {
+            "ipFamilies": ["IPv4", "IPv6"],
+            "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.168.10.240"},
+        },
+    },
+)
+def fixed_addresses_of_other_families(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """MetalLB assigns fixed addresses only when their families are the Service's (metallb v0.16.1
+    controller/service.go: "requested loadBalancer IP(s) ... does not match the ipFamily of the service")."""
+    families = settings.ip_families
+    if not families or not settings.platform_entry.pins_nodes:
+        return
+    wanted = {6 if family == "IPv6" else 4 for family in families}
+    for key in METALLB_IPS_ANNOTATIONS:
+        value = settings.service_annotations.get(key)
+        if value is None:
+            continue
+        try:
+            held = {ipaddress.ip_address(item.strip()).version for item in value.split(",") if item.strip()}
+        except ValueError:
+            continue  # not addresses: MetalLB's own error, not a family question
+        if held != wanted:
+            yield Finding(
+                ("service_annotations", key),
+                value,
+                f"names addresses of {_families(held)} while {name(('ip_families',))} is "
+                f"[{', '.join(families)}]: MetalLB assigns none of them; allowed: one address of each family "
+                f"of {name(('ip_families',))}, e.g. 192.168.10.240,fd00:10::240 for [IPv4, IPv6]",
+            )
+
+
+def _families(versions: AbstractSet[int]) -> str:
+    return " and ".join(f"IPv{v}" for v in sorted(versions)) or "no family"

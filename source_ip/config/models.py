@@ -485,6 +485,25 @@ def _hostname(value: str | None) -> str | None:
     return value
 
 
+IpFamily = Literal["IPv4", "IPv6"]
+
+
+def _ip_families(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError(
+            "names no family; allowed: [IPv4], [IPv6], [IPv4, IPv6] (dual-stack), or unset for the "
+            "cluster's default"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError(
+            "names a family twice (Kubernetes refuses it); allowed: [IPv4], [IPv6], [IPv4, IPv6] "
+            "(dual-stack), or unset for the cluster's default"
+        )
+    return value
+
+
 class GatewayFields(_Section):
     """The inputs of one gateway, declared once: a stack file's `gateway` (and each `gateways` item) and the
     components' args (`IngressGatewayArgs`, snake_case) are both validated by these fields."""
@@ -513,6 +532,11 @@ class GatewayFields(_Section):
     """Your own Services behind this gateway (docs/routes.md): hosts and a path prefix to a Service."""
     attach_namespaces: list[DnsLabel] = Field(default_factory=list)
     """Namespaces whose own VirtualServices or HTTPRoutes may bind to this gateway (docs/routes.md)."""
+    ip_families: Annotated[list[IpFamily] | None, AfterValidator(_ip_families)] = None
+    """The Service's IP families: [IPv4], [IPv6], or [IPv4, IPv6] for a dual-stack gateway (ipFamilyPolicy
+    RequireDualStack: a cluster without both families refuses the Service rather than quietly giving it
+    one). Unset: no ipFamilies nor ipFamilyPolicy on the Service, the cluster's default (in gateway-api mode
+    istiod's own PreferDualStack). With IPv6, istiod runs with ISTIO_DUAL_STACK (docs/platforms.md, IPv6)."""
 
 
 class GatewayConfig(GatewayFields):

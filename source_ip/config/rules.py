@@ -71,6 +71,7 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
         for finding in gateway_findings(settings, keys.key):
             add(keys.key(finding.field), keys.value(finding), finding.message)
         _stack_gateway_problems(config, entry, add)
+        _pool_family_problems(config, entry, add)
         _stack_tls_problems(config, entry, settings, add)
         _quickstart_problems(config, entry, add)
         name = entry.gateway.name
@@ -324,6 +325,28 @@ def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) 
             "so anyone could get in by naming an allowed address; allowed: false (stay on passthrough, "
             "where the allowlist matches the packet source), or allowlist: [] for this migration step",
         )
+
+
+def _pool_family_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """On MetalLB, a gateway's IP families each need an address in the pool the program creates: MetalLB
+    gives a RequireDualStack (or single-family) Service no address from a pool without its families
+    (metallb internal/allocator/allocator.go, findBestPoolForService), and the Service waits forever."""
+    families = entry.gateway.ip_families
+    if not config.platform_entry.pins_nodes or not config.metallb.addresses or not families:
+        return
+    held = {parse_address_range(item).version for item in config.metallb.addresses}
+    missing = [family for family in families if {"IPv4": 4, "IPv6": 6}[family] not in held]
+    if not missing:
+        return
+    example = "fd00:10::240/124" if "IPv6" in missing else "192.168.10.240-192.168.10.250"
+    add(
+        "metallb.addresses",
+        config.metallb.addresses,
+        f"holds no {' or '.join(missing)} address, and {entry.key}.ipFamilies [{', '.join(families)}] "
+        f"needs one of each family: MetalLB would give gateway {entry.gateway.name}'s Service no address "
+        f"from pool {config.metallb.pool}; allowed: add an {' and an '.join(missing)} range (e.g. "
+        f"{example}), or set {entry.key}.ipFamilies to the families the pool holds",
+    )
 
 
 def _cert_manager_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:

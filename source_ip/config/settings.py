@@ -167,12 +167,20 @@ class GatewaySettings(GatewayFields):
 
     def program_annotations(self) -> dict[str, str]:
         """The Service annotations the program sets itself for this gateway (before the user's)."""
-        return program_service_annotations(
-            self.platform_entry,
-            self.mode,
-            hairpin_hostname=self.hairpin_hostname,
-            metallb_pool=self.metallb.pool if self.metallb else None,
-        )
+        return {
+            **program_service_annotations(
+                self.platform_entry,
+                self.mode,
+                hairpin_hostname=self.hairpin_hostname,
+                metallb_pool=self.metallb.pool if self.metallb else None,
+            ),
+            **(self.platform_entry.ipv6.annotations if self.serves_ipv6 else {}),
+        }
+
+    @property
+    def serves_ipv6(self) -> bool:
+        """The gateway's Service asks for IPv6 (`ip_families` holds it)."""
+        return bool(self.ip_families) and "IPv6" in (self.ip_families or [])
 
 
 class GatewayInputError(ValueError):

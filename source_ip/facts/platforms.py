@@ -122,6 +122,36 @@ class ProxySwitch:
         return "off" if value in self.off else "other"
 
 
+Ipv6Path = Literal["keeps", "loses", "unknown"]
+"""What becomes of an IPv6 client's address on its way to the gateway in one source-IP mode."""
+
+
+@dataclass(frozen=True)
+class Ipv6Facts:
+    """A load balancer and IPv6 clients, read in its controller's code where that was possible. What was
+    not read stays `unknown` (and the program then refuses nothing on its account)."""
+
+    frontend: Literal["dual-stack", "ipv4-only", "unknown"] = "unknown"
+    """`dual-stack`: the LB can take IPv6 clients (with `annotations` where the controller needs them);
+    `ipv4-only`: it cannot, so a gateway asking for IPv6 is refused."""
+    annotations: dict[str, str] = field(default_factory=dict)
+    """Service annotations the program sets when a gateway's `ipFamilies` hold IPv6 (the controller
+    builds no IPv6 LB without them)."""
+    passthrough: Ipv6Path = "unknown"
+    """An IPv6 client's address with `local` (passthrough): kept, or lost to a translation in the LB."""
+    proxy_protocol: Ipv6Path = "unknown"
+    """An IPv6 client's address with `proxy-protocol` (the PROXY header's TCP6 source)."""
+    source: str = "not read"
+    """Where each fact was read (the file in the controller's code at a version, or "docs")."""
+    note: str = ""
+
+    def path(self, mode: SourceIpMode) -> Ipv6Path:
+        return self.proxy_protocol if mode == SourceIpMode.PROXY_PROTOCOL else self.passthrough
+
+
+IPV6_NOT_READ = Ipv6Facts()
+
+
 @dataclass(frozen=True)
 class Platform:
     """One load balancer implementation and what it takes to keep the client address."""
@@ -171,6 +201,8 @@ class Platform:
     hairpin_source: str = ""
     """Where the hairpin behaviour (ipMode, hostname status) was read in the controller's code."""
     caveats: str = ""
+    ipv6: Ipv6Facts = IPV6_NOT_READ
+    """IPv6 clients on this LB: a dual-stack frontend, and whether each mode keeps their address."""
 
     @property
     def main_switches(self) -> tuple[ProxySwitch, ...]:
@@ -212,6 +244,9 @@ _AWS_PROXY = ProxySwitch(
 _DO_TYPE = "service.beta.kubernetes.io/do-loadbalancer-type"
 _AWS_TGA = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
 _AWS_LBC = "kubernetes-sigs/aws-load-balancer-controller (225f4456, v3.5.0+)"
+_AWS_IP_ADDRESS_TYPE = "service.beta.kubernetes.io/aws-load-balancer-ip-address-type"
+_HCLOUD = "hetznercloud/hcloud-cloud-controller-manager (v1.35.0)"
+_METALLB = "metallb/metallb (fafdcee2, v0.16.1)"
 _LINODE = "linode/linode-cloud-controller-manager (b9aa9012, v0.9.8+)"
 _SCW = "scaleway/scaleway-cloud-controller-manager (bddc17f8, v0.36.2+)"
 _SCW_V1 = "service.beta.kubernetes.io/scw-loadbalancer-proxy-protocol-v1"
@@ -324,6 +359,24 @@ PLATFORMS: dict[str, Platform] = {
             status_hostname_only=True,
             hairpin_source=f"{_AWS_LBC} controllers/service/service_controller.go (updateServiceStatus: one "
             "ingress entry, Hostname = the NLB's DNS name, IP empty)",
+            ipv6=Ipv6Facts(
+                frontend="dual-stack",
+                annotations={_AWS_IP_ADDRESS_TYPE: "dualstack"},
+                passthrough="loses",
+                proxy_protocol="keeps",
+                source=f"{_AWS_LBC} pkg/service/model_build_load_balancer.go "
+                "(buildLoadBalancerIPAddressType: ipv4 unless aws-load-balancer-ip-address-type is "
+                "dualstack), pkg/service/model_build_target_group.go (buildTargetGroupIPAddressType: a "
+                "Service whose ipFamilies hold IPv6 gets an IPv6 target group, and an error "
+                '"lb not dual-stack" without dualstack; the other family reaches those targets translated); '
+                "no NLB listener rules in pkg/service, so the controller cannot send each family to targets "
+                "of its own; docs (AWS NLB user guide, client IP preservation): traffic translated between "
+                "IPv4 and IPv6 arrives from the NLB's own address, and PROXY protocol v2 carries the client "
+                "of either family",
+                note="in passthrough the clients of the family the target group is not (IPv4 clients of a "
+                "dual-stack gateway, since its target group is IPv6) arrive from the NLB's own address, "
+                "while PROXY protocol v2 carries both families",
+            ),
         ),
         Platform(
             id="gcp",
@@ -432,6 +485,18 @@ PLATFORMS: dict[str, Platform] = {
             hairpin_source="hetznercloud/hcloud-cloud-controller-manager hcloud/load_balancers.go at "
             "v1.35.0, the newest release stored (buildLoadBalancerStatusIngress: ipMode Proxy when "
             "uses-proxyprotocol is on, since v1.21.0; a hostname annotation replaces the IPs)",
+            ipv6=Ipv6Facts(
+                frontend="dual-stack",
+                source=f"{_HCLOUD} hcloud/load_balancers.go (buildLoadBalancerStatusIngress, "
+                "getIPv6Enabled: the LB's public IPv6 is published unless "
+                "load-balancer.hetzner.cloud/ipv6-disabled or HCLOUD_LOAD_BALANCERS_DISABLE_IPV6), "
+                "internal/hcops/load_balancer.go (the targets are the nodes, whatever the Service's "
+                "ipFamilies); what the LB writes into the PROXY header for an IPv6 client is not in the "
+                "controller's code: not read (cilium#42950 reports TCP6 headers to IPv4 nodes)",
+                note="every Hetzner LB answers on IPv6 unless ipv6-disabled, whatever ipFamilies say; an "
+                "IPv6 client then reaches the gateway in a TCP6 PROXY header over IPv4, which Envoy may "
+                "refuse on a pod without IPv6 (envoy#41826, not read at the Envoy Istio 1.30.3 ships)",
+            ),
         ),
         Platform(
             id="ovh",
@@ -667,6 +732,15 @@ PLATFORMS: dict[str, Platform] = {
             pins_nodes=True,
             caveats="the MetalLB pinning component adds metallb.io/address-pool: <metallb.pool> and pins the "
             "gateway pods and the announcing nodes to the same labelled nodes",
+            ipv6=Ipv6Facts(
+                frontend="dual-stack",
+                passthrough="keeps",
+                source=f"{_METALLB} internal/allocator/allocator.go (findBestPoolForService: a dual-stack "
+                "Service takes one address of each family from one pool, and none from a pool without both "
+                "unless PreferDualStack), controller/service.go (RequireDualStack needs two clusterIPs), "
+                "internal/layer2/ndp.go (IPv6 addresses are announced with NDP, IPv4 with ARP); the packets "
+                "are forwarded, not translated",
+            ),
         ),
         Platform(
             id="generic",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.client
 import io
+import ipaddress
 import json
 import os
 import socket
@@ -57,6 +58,15 @@ def _context(insecure: bool, cacert: str | None, _version: tuple[int, int, int] 
         return ssl.create_default_context(cafile=cacert)
     except (OSError, ssl.SSLError) as error:
         raise UsageError(f"--cacert {cacert}: not a readable PEM file of certificates ({error})") from None
+
+
+def host_header(host: str) -> str:
+    """The Host header's value: an IPv6 literal in brackets (RFC 9110 uri-host, RFC 3986 IP-literal);
+    anything else as it is."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
 
 
 def url_parts(url: str) -> SplitResult:
@@ -130,7 +140,7 @@ def fetch(target: Target, path: str, deadline: float, resolver: Resolver = resol
     ip, port = resolver(*target.address)
     lines = [
         f"GET {path} HTTP/1.1",
-        f"Host: {target.host}",
+        f"Host: {host_header(target.host)}",
         "Accept: application/json",
         "Connection: close",
         *(f"{name}: {value}" for name, value in target.headers),
