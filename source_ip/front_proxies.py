@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from source_ip.addresses import whole_families
+
 Family = Literal[4, 6]
 ListFormat = Literal["lines", "aws-ip-ranges", "fastly-json"]
 Detection = Literal["xff-last-hop", "refused"]
@@ -372,21 +374,9 @@ def front_proxy_problems(
 
 
 def admits_everyone(cidrs: list[str] | tuple[str, ...]) -> str | None:
-    """`IPv4` or `IPv6` when the ranges together cover that whole family (0.0.0.0/0, or 0.0.0.0/1 and
-    128.0.0.0/1, ...), else None. Entries that are not networks are another check's to refuse."""
-    networks = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError:
-            continue
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    if v4 and list(ipaddress.collapse_addresses(v4)) == [ipaddress.IPv4Network("0.0.0.0/0")]:
-        return "IPv4"
-    if v6 and list(ipaddress.collapse_addresses(v6)) == [ipaddress.IPv6Network("::/0")]:
-        return "IPv6"
-    return None
+    """`IPv4` or `IPv6` when the ranges together cover that whole family, else None."""
+    families = whole_families(cidrs)
+    return f"IPv{min(families)}" if families else None
 
 
 def proxy_cidrs(profile: str, cidrs: list[str] | tuple[str, ...]) -> tuple[str, ...]:

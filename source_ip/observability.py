@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+from source_ip.envoy_filters import ROUTER_FILTER, http_filter_spec
+
 # --- Envoy: the ip_tagging HTTP filter --------------------------------------------------------------
 IP_TAGGING_FILTER = "envoy.filters.http.ip_tagging"
 IP_TAGGING_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ip_tagging.v3.IPTagging"
@@ -27,8 +29,6 @@ stats prefix is `stat_prefix + "ip_tagging"`, then `<tag>.hit`, `no_hit`, `total
 docs/root/configuration/http/http_filters/ip_tagging_filter.rst, "Statistics"). `no_hit` and `total`
 count every request the filter sees, so `1 - no_hit / total` is the share of tagged requests however
 many tags one address carries."""
-HCM_FILTER = "envoy.filters.network.http_connection_manager"
-ROUTER_FILTER = "envoy.filters.http.router"
 ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 """api/envoy/extensions/filters/http/router/v3/router.proto: `upstream_log`, access logs written for each
 upstream request the router makes; istiod names its router envoy.filters.http.router with this type
@@ -175,22 +175,12 @@ def ip_tagging_config(tags: list[IpTag]) -> dict[str, Any]:
 def ip_tagging_filter_spec(pod_labels: dict[str, str], tags: list[IpTag]) -> dict[str, Any]:
     """EnvoyFilter spec: ip_tagging first in every HTTP connection manager of the gateway's pods, so a
     request the allowlist, the front-proxy guard or the rate limit refuses is counted too."""
-    return {
-        "workloadSelector": {"labels": dict(pod_labels)},
-        "configPatches": [
-            {
-                "applyTo": "HTTP_FILTER",
-                "match": {
-                    "context": "GATEWAY",
-                    "listener": {"filterChain": {"filter": {"name": HCM_FILTER}}},
-                },
-                "patch": {
-                    "operation": "INSERT_FIRST",
-                    "value": {"name": IP_TAGGING_FILTER, "typed_config": ip_tagging_config(tags)},
-                },
-            }
-        ],
-    }
+    return http_filter_spec(
+        pod_labels,
+        "INSERT_FIRST",
+        {"name": IP_TAGGING_FILTER, "typed_config": ip_tagging_config(tags)},
+        at_router=False,
+    )
 
 
 def proxy_config_stats() -> dict[str, Any]:
@@ -205,39 +195,27 @@ def access_log_filter_spec(pod_labels: dict[str, str]) -> dict[str, Any]:
     X-Forwarded-For. The router's `upstream_log` (a MERGE into istiod's router, whose Router message has
     no required field), not the connection manager's `access_log`: a partial connection manager does not
     validate, and a Telemetry provider's format lives in the mesh config, which a reused Istio keeps."""
-    return {
-        "workloadSelector": {"labels": dict(pod_labels)},
-        "configPatches": [
-            {
-                "applyTo": "HTTP_FILTER",
-                "match": {
-                    "context": "GATEWAY",
-                    "listener": {
-                        "filterChain": {"filter": {"name": HCM_FILTER, "subFilter": {"name": ROUTER_FILTER}}}
-                    },
-                },
-                "patch": {
-                    "operation": "MERGE",
-                    "value": {
-                        "name": ROUTER_FILTER,
+    return http_filter_spec(
+        pod_labels,
+        "MERGE",
+        {
+            "name": ROUTER_FILTER,
+            "typed_config": {
+                "@type": ROUTER_TYPE,
+                "upstream_log": [
+                    {
+                        "name": FILE_ACCESS_LOG,
                         "typed_config": {
-                            "@type": ROUTER_TYPE,
-                            "upstream_log": [
-                                {
-                                    "name": FILE_ACCESS_LOG,
-                                    "typed_config": {
-                                        "@type": FILE_ACCESS_LOG_TYPE,
-                                        "path": STDOUT,
-                                        "log_format": {"json_format": dict(ACCESS_LOG_FORMAT)},
-                                    },
-                                }
-                            ],
+                            "@type": FILE_ACCESS_LOG_TYPE,
+                            "path": STDOUT,
+                            "log_format": {"json_format": dict(ACCESS_LOG_FORMAT)},
                         },
-                    },
-                },
-            }
-        ],
-    }
+                    }
+                ],
+            },
+        },
+        at_router=True,
+    )
 
 
 # --- Prometheus: what is measured, per gateway ----------------------------------------------------

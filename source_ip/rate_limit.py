@@ -15,10 +15,10 @@ with the xds-protos package; see docs/front-proxy.md.
 import math
 from typing import Any, NotRequired, TypedDict
 
+from source_ip.envoy_filters import http_filter_spec
+
 LOCAL_RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
 LOCAL_RATE_LIMIT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
-HCM_FILTER = "envoy.filters.network.http_connection_manager"
-ROUTER_FILTER = "envoy.filters.http.router"
 MIN_FILL_INTERVAL_MS = 50
 """Envoy refuses a token bucket that refills more often (local_rate_limit.proto, token_bucket field)."""
 TRACKED_CLIENTS_DEFAULT = 10_000
@@ -133,24 +133,9 @@ def rate_limit_filter_spec(pod_labels: dict[str, str], limit: RateLimitArgs) -> 
     gateway's pods (so after istiod's RBAC filter: a request the guard denies spends no token). The IPv6
     prefix one bucket covers is `limit["ipv6_prefix"]` (default 64); each connection manager (port 80,
     port 443) keeps its own buckets."""
-    return {
-        "workloadSelector": {"labels": dict(pod_labels)},
-        "configPatches": [
-            {
-                "applyTo": "HTTP_FILTER",
-                "match": {
-                    "context": "GATEWAY",
-                    "listener": {
-                        "filterChain": {"filter": {"name": HCM_FILTER, "subFilter": {"name": ROUTER_FILTER}}}
-                    },
-                },
-                "patch": {
-                    "operation": "INSERT_BEFORE",
-                    "value": {
-                        "name": LOCAL_RATE_LIMIT_FILTER,
-                        "typed_config": local_rate_limit_config(limit),
-                    },
-                },
-            }
-        ],
-    }
+    return http_filter_spec(
+        pod_labels,
+        "INSERT_BEFORE",
+        {"name": LOCAL_RATE_LIMIT_FILTER, "typed_config": local_rate_limit_config(limit)},
+        at_router=True,
+    )

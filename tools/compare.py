@@ -37,7 +37,6 @@ whatever the provider says.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import re
 import subprocess
@@ -51,6 +50,7 @@ import yaml
 
 from policy import validators
 from source_ip import review_facts as rf
+from source_ip.addresses import networks
 from source_ip.config.rules import admits_everyone
 from source_ip.facts import (
     GATEWAY_PARAMETERS_WHILE_MISSING,
@@ -316,20 +316,10 @@ def _blocks(policy: dict[str, Any] | None, action: str) -> list[str] | None:
     return found
 
 
-def _networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    networks = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError:
-            continue
-    return networks
-
-
 def _admitted(cidrs: list[str] | None) -> list[str] | None:
     """Who an allowlist admits: None for everyone (no allowlist, or one that admits every IPv4 and IPv6
     address, source_ip.config.rules.admits_everyone), else its CIDRs."""
-    if cidrs is None or not _networks(cidrs):
+    if cidrs is None or not networks(cidrs):
         return None
     try:
         return None if admits_everyone(cidrs) else cidrs
@@ -339,10 +329,10 @@ def _admitted(cidrs: list[str] | None) -> list[str] | None:
 
 def _no_longer_in(before: list[str], after: list[str]) -> list[str]:
     """The entries of `before` that no entry of `after` covers: addresses refused from now on."""
-    kept = _networks(after)
+    kept = networks(after)
     return [
         str(old)
-        for old in _networks(before)
+        for old in networks(before)
         if not any(old.version == new.version and old.subnet_of(new) for new in kept)  # type: ignore[arg-type]
     ]
 

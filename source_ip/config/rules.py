@@ -8,6 +8,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from source_ip import facts
+from source_ip.addresses import whole_families
 from source_ip.config.gateway_rules import MISSING, FieldPath, Finding, gateway_findings, http01_challenge
 from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
 from source_ip.config.models import (
@@ -475,8 +476,7 @@ def admits_everyone(allowlist: list[str]) -> bool:
     checks that guard a narrow one (the migration steps, HTTP-01) and the change review (tools.compare)
     treat it as no allowlist. One family alone is not everyone: ACME validators, and clients through a
     dual-stack load balancer or a PROXY header, arrive over IPv6 too."""
-    networks = {ipaddress.ip_network(cidr, strict=False) for cidr in allowlist}
-    return {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")} <= networks
+    return whole_families(allowlist) == {4, 6}
 
 
 def _outside_pool(ips: str, ranges: list[str]) -> str | None:
