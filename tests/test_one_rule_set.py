@@ -151,6 +151,20 @@ gateway_inputs = st.fixed_dictionaries(
             [{"requestsPerMinute": 600, "burst": 20}, {"requestsPerMinute": 0, "burst": 1}, {"burst": 5}]
         ),
         "ipFamilies": st.sampled_from([["IPv4"], ["IPv6"], ["IPv4", "IPv6"], ["IPv6", "IPv6"], []]),
+        "routes": st.lists(
+            st.fixed_dictionaries(
+                {
+                    # not echo.host: the probe's host is the stack's to guard (the component has no probe)
+                    "hosts": st.sampled_from([["shop.example.com"], ["api.example.com"], []]),
+                    "service": st.sampled_from(["shop", "1shop"]),
+                    "namespace": st.just("apps"),
+                    "port": st.sampled_from([80, 0]),
+                },
+                optional={"pathPrefix": st.sampled_from(["/", "/v1", "/v1/", "v1"])},
+            ),
+            max_size=3,
+        ),
+        "attachNamespaces": st.sampled_from([["team-a"], ["Team A"]]),
         "tls": st.sampled_from(
             [
                 {"secretName": "echo-tls"},
@@ -182,6 +196,7 @@ def component_args(platform: str, source_ip: str, gateway: dict[str, Any]) -> di
         "hairpinHostname": "hairpin_hostname",
         "name": "name",
         "ipFamilies": "ip_families",
+        "attachNamespaces": "attach_namespaces",
     }
     for key, field in names.items():
         if key in gateway:
@@ -193,9 +208,15 @@ def component_args(platform: str, source_ip: str, gateway: dict[str, Any]) -> di
         args["rate_limit"] = {
             {"requestsPerMinute": "requests_per_minute"}.get(k, k): v for k, v in limit.items()
         }
+    if "routes" in gateway:
+        args["routes"] = [
+            {{"pathPrefix": "path_prefix"}.get(k, k): v for k, v in route.items()}
+            for route in gateway["routes"]
+        ]
     if "tls" in gateway:
         tls = gateway["tls"]
-        https: dict[str, Any] = {"hosts": ["echo.example.com"]}
+        routed = [h for route in gateway.get("routes", []) for h in route["hosts"]]
+        https: dict[str, Any] = {"hosts": list(dict.fromkeys(["echo.example.com", *routed]))}
         if "secretName" in tls:
             https["secret_name"] = tls["secretName"]
         if "redirectHttp" in tls:

@@ -26,12 +26,29 @@ from source_ip.facts import (
 
 
 def semantic_problems(config: StackConfig) -> list[Problem]:
-    """Rules that span several keys: each names the key the user has to change."""
+    """Rules that span several keys: each names the key the user has to change. Each gateway's own rules
+    are `gateway_rules.py`'s, run on its settings; the rest are the named functions below."""
     problems: list[Problem] = []
 
     def add(key: str, value: Any, message: str) -> None:
         problems.append(Problem(f"{NAMESPACE}:{key}", value, message))
 
+    entries = list(config.gateway_entries())
+    _stack_wide_problems(config, add)
+    _gateway_form_problems(config, add)
+    _each_gateway_problems(config, entries, add)
+    _owned_namespace_problems(config, entries, add)
+    if config.platform_entry.pins_nodes:
+        _metallb_namespace_problems(config, entries, add)
+    _address_clashes(entries, add)
+    _cert_manager_namespace_problems(config, entries, add)
+    _metallb_problems(config, add)
+    _observability_problems(config, entries, add)
+    return problems
+
+
+def _stack_wide_problems(config: StackConfig, add: Any) -> None:
+    """Keys that decide for the whole stack: routing against the Istio release, cert-manager's quickstart."""
     if config.routing == "gateway-api":
         if config.istio.release[:2] < GATEWAY_API_MIN_ISTIO:
             add(
@@ -51,6 +68,10 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             "a namespace the program does not know; allowed: certManager.install: true with it, or your "
             "own issuer",
         )
+
+
+def _gateway_form_problems(config: StackConfig, add: Any) -> None:
+    """`gateway` or `gateways`, and at least one gateway."""
     if config.gateways is not None and "gateway" in config.model_fields_set:
         add(
             "gateways",
@@ -64,7 +85,11 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             [],
             "needs at least one gateway; allowed: a list of gateway objects, or remove the key",
         )
-    entries = list(config.gateway_entries())
+
+
+def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """Every gateway's own rules (on its settings, keyed to its keys), the ones that need the rest of the
+    stack, and one name per gateway."""
     seen: dict[str, str] = {}
     for entry in entries:
         settings = settings_of(config, entry)
@@ -87,6 +112,9 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             )
         seen.setdefault(name, entry.key)
 
+
+def _owned_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
+    """The echo app and a MetalLB install stay out of the namespaces of the gateways and of Istio."""
     gateway_namespaces = {entry.gateway.namespace: f"gateway {entry.gateway.name}" for entry in entries}
     owned = {**gateway_namespaces, ISTIO_NAMESPACE: "Istio"}
     if config.echo.enabled and config.echo.namespace in owned:
@@ -102,10 +130,10 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             f"is {owned[config.metallb.namespace]}'s namespace; allowed: another namespace, e.g. "
             "metallb-system",
         )
-    if config.platform_entry.pins_nodes:
-        _metallb_namespace_problems(config, entries, add)
-    _address_clashes(entries, add)
-    _cert_manager_namespace_problems(config, entries, add)
+
+
+def _metallb_problems(config: StackConfig, add: Any) -> None:
+    """MetalLB's keys: nodes to pin to, a pool for an install, an adoption that keeps other pools."""
     if config.platform_entry.pins_nodes:
         if not config.metallb.nodes:
             add(
@@ -145,8 +173,6 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
             config.metallb.model_dump(by_alias=True, exclude_defaults=True),
             f"only used with platform metallb (platform is {config.platform}); allowed: remove the key",
         )
-    _observability_problems(config, entries, add)
-    return problems
 
 
 def _observability_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
