@@ -153,3 +153,17 @@ def test_the_rate_limit_keys_ipv6_clients_by_the_prefix_the_stack_names() -> Non
     config = envoy_filter["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]
     [action] = config["rate_limits"][0]["actions"]
     assert action == {"masked_remote_address": {"v4_prefix_mask_len": 32, "v6_prefix_mask_len": 56}}
+
+
+def test_a_rate_limit_on_a_reused_istio_older_than_its_fields_is_refused() -> None:
+    old = raw(
+        "gcp", istio={"install": False, "version": "1.25.4"}, gateway={"rateLimit": {"requestsPerMinute": 60}}
+    )
+    assert "needs Istio 1.26 or newer" in problems(old)["gateway.rateLimit"]
+    parse_config(
+        raw(
+            "gcp",
+            istio={"install": False, "version": "1.26.0"},
+            gateway={"rateLimit": {"requestsPerMinute": 60}},
+        )
+    )

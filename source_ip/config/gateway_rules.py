@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from source_ip.config.settings import GatewaySettings
-from source_ip.facts import METALLB_IPS_ANNOTATIONS, PLATFORMS, Platform, SourceIpMode
+from source_ip.facts import (
+    METALLB_IPS_ANNOTATIONS,
+    PLATFORMS,
+    RATE_LIMIT_MIN_ISTIO,
+    Platform,
+    SourceIpMode,
+    istio_release,
+)
 from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
 from source_ip.plan import ProxyProtocolListener, pairing_problem, service_annotation_problems
 
@@ -480,3 +487,26 @@ def fixed_addresses_of_other_families(settings: GatewaySettings, name: Namer) ->
 
 def _families(versions: AbstractSet[int]) -> str:
     return " and ".join(f"IPv{v}" for v in sorted(versions)) or "no family"
+
+
+@rule(
+    "a per-client rate limit on an Istio too old for it",
+    {
+        "platform": "gcp",
+        "istio": {"install": False, "version": "1.25.4"},
+        "gateway": {"rateLimit": {"requestsPerMinute": 60}},
+    },
+)
+def rate_limit_on_an_old_istio(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """A reused istiod older than RATE_LIMIT_MIN_ISTIO drops or refuses the filter's dynamic descriptors."""
+    release = istio_release(settings.istio_version) if isinstance(settings.istio_version, str) else None
+    if settings.rate_limit is None or release is None or release[:2] >= RATE_LIMIT_MIN_ISTIO:
+        return
+    minimum = ".".join(map(str, RATE_LIMIT_MIN_ISTIO))
+    yield Finding(
+        ("rate_limit",),
+        settings.rate_limit.model_dump(by_alias=True, exclude_defaults=True),
+        f"needs Istio {minimum} or newer: on Istio {settings.istio_version} the filter's per-client buckets "
+        "are dropped (one bucket of 20 for everyone) or its listener is refused; allowed: "
+        f"{name(('istio_version',))} {minimum}.0 or newer, or no rate limit",
+    )

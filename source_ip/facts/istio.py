@@ -39,6 +39,13 @@ GATEWAY_API_MIN_ISTIO = (1, 26)
 """spec.infrastructure.parametersRef is read since Istio 1.26.0 (`fetchParameters` in
 pilot/pkg/config/kube/gateway/deploymentcontroller.go at 1.26.0; absent at 1.25.0). An older istiod
 deploys the Gateway without the ConfigMap's patches: no client-IP path at all."""
+RATE_LIMIT_MIN_ISTIO = (1, 26)
+"""The per-client rate limit needs the local rate limit's dynamic descriptors: a descriptor entry without a
+value (one bucket per client) and `max_dynamic_descriptors` (the LRU's size). Envoy 1.32, in Istio 1.24,
+has neither field (an istioctl 1.24.3 calls max_dynamic_descriptors unknown, seen in a public project's
+notes), and the round-4 review found istiod 1.25 dropping max_dynamic_descriptors (20 buckets) and 1.24's
+Envoy refusing the empty descriptor value; 1.26 is the first release where both hold. Not re-read here
+at each release: Envoy's local_rate_limit.proto at the Istio 1.30.3 proxy has both (tests/envoy_api.py)."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
 CERTIFICATE_WAIT_SECONDS = 600
