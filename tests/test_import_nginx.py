@@ -237,6 +237,22 @@ def test_the_proxy_annotation_without_use_proxy_protocol_is_named_as_a_trap() ->
     assert "does not set use-proxy-protocol" in texts(result, "trap")
 
 
+def test_a_tcp_terminating_balancer_without_proxy_protocol_is_named_as_hiding_every_client() -> None:
+    result = imported(
+        controller({"service.beta.kubernetes.io/oci-load-balancer-shape": "flexible"}),
+        configmap(),
+        platform=None,
+    )
+    assert (result.platform, result.mode) == ("oci", "proxy-protocol")
+    assert "sent nginx no PROXY header: nginx saw the load balancer's address" in texts(result, "trap")
+
+
+def test_an_in_tree_nlb_type_is_replaced_by_the_platforms_own_and_said_so() -> None:
+    result = imported(controller({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}), platform=None)
+    assert result.platform == "aws-nlb"
+    assert "aws-load-balancer-type ('nlb'; the program: 'external')" in texts(result, "note")
+
+
 def test_the_programs_own_annotations_are_not_copied_and_the_others_are() -> None:
     result = imported(
         controller(
@@ -434,6 +450,16 @@ def test_forwarded_headers_from_a_proxys_own_ranges_become_a_custom_front_proxy(
         ingress("a"),
     )
     assert result.config["gateway"]["frontProxy"] == {"profile": "custom", "cidrs": ["198.51.100.0/24"]}
+
+
+def test_a_proxy_real_ip_cidr_that_is_not_a_cidr_is_listed() -> None:
+    result = imported(
+        controller(),
+        configmap(use_forwarded_headers="true", proxy_real_ip_cidr="XXX.XXX.XXX/XX"),
+        ingress("a"),
+    )
+    assert "frontProxy" not in result.config["gateway"]
+    assert "not a CIDR: XXX.XXX.XXX/XX" in texts(result, "not carried")
 
 
 def test_forwarded_headers_trusted_from_everyone_are_a_trap_and_not_carried() -> None:

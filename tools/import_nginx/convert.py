@@ -267,7 +267,7 @@ class _Importer:
         config: dict[str, Any] = {"platform": platform.id, "sourceIp": str(mode)}
         config["istio"] = {"version": ISTIO_VERSION}
         gateway: dict[str, Any] = {}
-        carried = self._service_annotations(platform, annotations)
+        carried = self._service_annotations(platform, annotations, mode)
         if carried:
             gateway["serviceAnnotations"] = carried
         routes, used, hosts = self._routes(ingresses)
@@ -377,7 +377,15 @@ class _Importer:
                 f"{platform.default_mode}",
             )
             wanted = platform.default_mode
-        if not use_pp and not sends and etp != "Local" and service is not None:
+        if not use_pp and not sends and platform.lb_mode == "proxy" and service is not None:
+            self.add(
+                "trap",
+                f"the {platform.lb} terminates TCP and sent nginx no PROXY header: nginx saw the load "
+                "balancer's address as every client's, so its allowlists and rate limits never saw a client. "
+                "The gateway reads the PROXY header: an allowlist written for the load balancer's addresses "
+                "now refuses your clients",
+            )
+        elif not use_pp and not sends and etp != "Local" and service is not None:
             self.add(
                 "trap",
                 f"the controller Service has externalTrafficPolicy {etp} and no PROXY protocol: kube-proxy "
@@ -414,7 +422,9 @@ class _Importer:
             )
         return wanted
 
-    def _service_annotations(self, platform: Platform, annotations: dict[str, str]) -> dict[str, str]:
+    def _service_annotations(
+        self, platform: Platform, annotations: dict[str, str], mode: SourceIpMode
+    ) -> dict[str, str]:
         own = platform_keys(platform)
         fixed = {a.key for a in FIXED_ADDRESS_ANNOTATIONS}
         carried: dict[str, str] = {}
@@ -432,14 +442,17 @@ class _Importer:
             elif key in METALLB_POOL_ANNOTATIONS:
                 continue  # metallb.pool
             elif key in own or key in ALL_PROXY_SWITCHES or proxy_switch_for(key) is not None:
-                skipped.append(key)
+                ours = platform.annotations_for(mode).get(key)
+                skipped.append(
+                    f"{key} ({value!r}; the program: {ours!r})" if ours not in (None, value) else key
+                )
             else:
                 carried[key] = value
         if skipped:
             self.add(
                 "note",
-                f"set by the program for platform {platform.id} instead of copied from the controller "
-                "Service: " + ", ".join(skipped),
+                f"set by the program for platform {platform.id} ({platform.lb}) instead of copied from the "
+                "controller Service: " + ", ".join(skipped),
             )
         return carried
 
@@ -784,6 +797,12 @@ class _Importer:
         real_ip = _go_bool(data.get("enable-real-ip"), False)
         compute_full = _go_bool(data.get("compute-full-forwarded-for"), False)
         cidrs = _split(data.get("proxy-real-ip-cidr", "")) or list(facts.PROXY_REAL_IP_CIDR_DEFAULT.value)
+        bad = [c for c in cidrs if not _is_cidr(c)]
+        if bad and use_fwd:
+            self.add("not carried", f"proxy-real-ip-cidr entries that are not a CIDR: {', '.join(bad)}")
+        cidrs = [str(ipaddress.ip_network(c, strict=False)) for c in cidrs if _is_cidr(c)]
+        if use_fwd and not cidrs:
+            return None
         header = data.get("forwarded-for-header", "X-Forwarded-For")
         if not use_fwd:
             self.add(
