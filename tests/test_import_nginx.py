@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,41 @@ def test_an_in_tree_nlb_type_is_replaced_by_the_platforms_own_and_said_so() -> N
     result = imported(controller({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}), platform=None)
     assert result.platform == "aws-nlb"
     assert "aws-load-balancer-type ('nlb'; the program: 'external')" in texts(result, "note")
+
+
+def test_a_hetzner_install_keeps_its_location_and_its_hostname_becomes_the_hairpin_hostname() -> None:
+    result = imported(
+        controller(
+            {
+                "load-balancer.hetzner.cloud/uses-proxyprotocol": "true",
+                "load-balancer.hetzner.cloud/location": "fsn1",
+                "load-balancer.hetzner.cloud/hostname": "lb.example.com",
+            }
+        ),
+        configmap(use_proxy_protocol="true"),
+        ingress("shop"),
+        platform=None,
+    )
+    gateway = result.config["gateway"]
+    assert gateway["serviceAnnotations"] == {"load-balancer.hetzner.cloud/location": "fsn1"}
+    assert gateway["hairpinHostname"] == "lb.example.com"
+    raw = {
+        f"istio-source-ip:{k}": json.dumps(v) if not isinstance(v, str) else v
+        for k, v in result.config.items()
+    }
+    parse_config(raw)
+
+
+def test_load_balancer_source_ranges_on_the_nginx_service_are_listed() -> None:
+    service = controller()
+    service["spec"]["loadBalancerSourceRanges"] = ["203.0.113.0/24"]
+    assert "loadBalancerSourceRanges (203.0.113.0/24)" in texts(imported(service), "not carried")
+
+
+def test_a_tls_entry_without_a_secret_is_listed() -> None:
+    bare = ingress("a")
+    bare["spec"]["tls"] = [{"hosts": ["shop.example.com"]}]
+    assert "without a secretName" in texts(imported(controller(), bare), "not carried")
 
 
 def test_the_programs_own_annotations_are_not_copied_and_the_others_are() -> None:

@@ -270,6 +270,16 @@ class _Importer:
         carried = self._service_annotations(platform, annotations, mode)
         if carried:
             gateway["serviceAnnotations"] = carried
+        hairpin = platform.hairpin_annotation
+        if hairpin and platform.hairpin_value == "hostname" and annotations.get(hairpin):
+            gateway["hairpinHostname"] = annotations[hairpin]
+            self.add(
+                "note",
+                f"{hairpin}: {annotations[hairpin]} becomes gateway.hairpinHostname; point that name "
+                "at the new "
+                "load balancer's address when DNS moves",
+            )
+        self._service_spec(service)
         routes, used, hosts = self._routes(ingresses)
         if routes:
             gateway["routes"] = routes
@@ -425,7 +435,12 @@ class _Importer:
     def _service_annotations(
         self, platform: Platform, annotations: dict[str, str], mode: SourceIpMode
     ) -> dict[str, str]:
-        own = platform_keys(platform)
+        own = {
+            *platform.proxy_protocol_annotations,
+            *platform.local_annotations,
+            *(k for k in [platform.hairpin_annotation] if k),
+            *platform.ip_mode_annotations(SourceIpMode.PROXY_PROTOCOL),
+        }
         fixed = {a.key for a in FIXED_ADDRESS_ANNOTATIONS}
         carried: dict[str, str] = {}
         skipped: list[str] = []
@@ -441,6 +456,13 @@ class _Importer:
                 )
             elif key in METALLB_POOL_ANNOTATIONS:
                 continue  # metallb.pool
+            elif key in platform.refused_annotations:
+                self.add(
+                    "not carried",
+                    f"the controller Service's {key}: {value}: the program refuses it on platform "
+                    f"{platform.id} "
+                    f"({platform.refused_annotations[key]})",
+                )
             elif key in own or key in ALL_PROXY_SWITCHES or proxy_switch_for(key) is not None:
                 ours = platform.annotations_for(mode).get(key)
                 skipped.append(
@@ -455,6 +477,24 @@ class _Importer:
                 "controller Service: " + ", ".join(skipped),
             )
         return carried
+
+    def _service_spec(self, service: dict[str, Any] | None) -> None:
+        spec = (service or {}).get("spec") or {}
+        if spec.get("loadBalancerSourceRanges"):
+            self.add(
+                "not carried",
+                "the controller Service's spec.loadBalancerSourceRanges ("
+                + ", ".join(map(str, spec["loadBalancerSourceRanges"]))
+                + "): the cloud's firewall in front of nginx; the gateway's Service has none. Put the ranges "
+                "in allowlist (matched on the client address in the gateway) or your cloud's firewall",
+            )
+        if spec.get("loadBalancerIP"):
+            self.add(
+                "note",
+                f"the controller Service's spec.loadBalancerIP {spec['loadBalancerIP']} stays with "
+                "nginx; the "
+                "gateway gets a new address",
+            )
 
     # -- Ingresses and routes --
 
@@ -894,6 +934,12 @@ class _Importer:
                     if entry.get("secretName"):
                         secrets.setdefault(f"{_meta(ing).get('namespace')}/{entry['secretName']}", []).append(
                             name
+                        )
+                    else:
+                        self.add(
+                            "not carried",
+                            f"Ingress {name}: a tls entry without a secretName (nginx served its default "
+                            "certificate)",
                         )
             prefixed = self._prefixed(ing)
             redirects[name] = _go_bool(prefixed.get("ssl-redirect"), default_redirect) or _go_bool(
