@@ -333,6 +333,39 @@ def test_an_ingress_class_of_the_nginx_controller_is_served_whatever_its_name() 
     assert result.ingresses == ["shop/shop"]
 
 
+def test_the_controllers_own_flags_choose_the_class_when_its_deployment_is_in_the_input() -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "controller",
+                            "args": [
+                                "/nginx-ingress-controller",
+                                "--ingress-class=internal",
+                                "--watch-ingress-without-class=true",
+                            ],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    legacy = ingress("legacy", host="old.example.com")
+    del legacy["spec"]["ingressClassName"]
+    legacy["metadata"]["annotations"] = {"kubernetes.io/ingress.class": "internal"}
+    classless = ingress("bare", host="bare.example.com")
+    del classless["spec"]["ingressClassName"]
+    result = imported(
+        controller(), deployment, ingress("shop", ingressClassName="internal"), legacy, classless
+    )
+    assert result.ingresses == ["shop/bare", "shop/legacy", "shop/shop"]
+
+
 def test_a_named_backend_port_is_resolved_from_the_services_in_the_input() -> None:
     named = ingress("app")
     named["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}

@@ -498,23 +498,39 @@ class _Importer:
 
     # -- Ingresses and routes --
 
-    def _served_classes(self) -> set[str]:
+    def _controller_args(self) -> dict[str, str]:
+        """The flags of the controller container (/nginx-ingress-controller), when the input holds its
+        Deployment or DaemonSet (flags: pkg/flags/flags.go at the tag read)."""
+        for workload in self.objects.workloads:
+            pod = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for container in pod.get("containers") or []:
+                args = [str(a) for a in container.get("args") or []]
+                if args and args[0].endswith("/nginx-ingress-controller"):
+                    return dict(
+                        a.removeprefix("--").partition("=")[::2] for a in args[1:] if a.startswith("--")
+                    )
+        return {}
+
+    def _served_classes(self, args: dict[str, str]) -> set[str]:
         if self.options.ingress_classes:
             return set(self.options.ingress_classes)
+        controller = args.get("controller-class", facts.CONTROLLER_NAME.value)
         classes = {
             str(_meta(c).get("name"))
             for c in self.objects.ingress_classes
-            if (c.get("spec") or {}).get("controller") == facts.CONTROLLER_NAME.value
+            if (c.get("spec") or {}).get("controller") == controller
         }
-        return classes or {str(facts.CLASS_ANNOTATION_VALUE.value)}
+        return classes or {args.get("ingress-class", facts.CLASS_ANNOTATION_VALUE.value)}
 
     def _nginx_ingresses(self) -> list[dict[str, Any]]:
-        classes = self._served_classes()
+        args = self._controller_args()
+        classes = self._served_classes(args)
         annotation_class = (
             self.options.ingress_classes[0]
             if self.options.ingress_classes
-            else str(facts.CLASS_ANNOTATION_VALUE.value)
+            else args.get("ingress-class", facts.CLASS_ANNOTATION_VALUE.value)
         )
+        without_class = _go_bool(args.get("watch-ingress-without-class"), False)
         ours: list[dict[str, Any]] = []
         others: list[dict[str, Any]] = []
         classless: list[dict[str, Any]] = []
@@ -526,7 +542,7 @@ class _Importer:
                 continue
             legacy = _annotations(ing).get(str(facts.CLASS_ANNOTATION.value))
             if legacy is None:
-                classless.append(ing)
+                (ours if without_class else classless).append(ing)
             else:
                 (ours if legacy == annotation_class else others).append(ing)
         if others:
