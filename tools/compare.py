@@ -60,6 +60,7 @@ from source_ip.facts import (
     proxy_switch_for,
 )
 from source_ip.front_proxies import GUARD_POLICY_SUFFIX
+from tools.render_ids import object_id, release_id
 from tools.yamlio import SAFE_LOADER
 
 REQUIRED = ("graph.json", "manifests.yaml", "patches.yaml", "releases.yaml")
@@ -200,17 +201,6 @@ class Render:
             facts["allowlist"] = _blocks(self.objects.get(f"{policies}-allowlist"), "ALLOW")
             facts["guard"] = _blocks(self.objects.get(f"{policies}{GUARD_POLICY_SUFFIX}"), "DENY")
         return found
-
-
-def object_id(obj: dict[str, Any]) -> str:
-    """A Kubernetes object's id in a render: apiVersion/kind/namespace/name (graph.json's `object`)."""
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('apiVersion')}/{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
-def release_id(release: dict[str, Any]) -> str:
-    """A Helm release's id in a render: helm/namespace/name (graph.json's `object`)."""
-    return f"helm/{release.get('namespace', '')}/{release.get('name', '')}"
 
 
 def parse_render(files: dict[str, str], name: str) -> Render:

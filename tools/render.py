@@ -43,9 +43,9 @@ from typing import Any
 import pulumi
 import yaml
 
-from tools import compare
 from tools.folders import swap_in
 from tools.program import HELM_RELEASE, ROOT, ProgramRun, Registered, run_program
+from tools.render_ids import object_id, release_id
 from tools.stackfile import StackFileError, read_stack_file
 from tools.yamlio import SAFE_DUMPER
 
@@ -219,9 +219,9 @@ def _graph(run: ProgramRun) -> dict[str, Any]:
         if r.read_id:
             node["reads"] = r.read_id
         elif _is_object(r):
-            node["object"] = compare.object_id(r.inputs)
+            node["object"] = object_id(r.inputs)
         elif r.type == HELM_RELEASE:
-            node["object"] = compare.release_id(r.inputs)
+            node["object"] = release_id(r.inputs)
         if r.type == REMOTE_MANIFEST:
             node["file"] = r.inputs.get("file")
         nodes.append(node)
@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return _usage(parser, f"--out {args.out}: {getattr(error, 'strerror', None) or error}")
     old = None
     if args.compare is not None:
+        from tools import compare  # the review's modules, only when reviewing
+
         try:
             old = compare.read_render(args.compare)
         except compare.NotARenderError as error:
@@ -428,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rendered {stack}: {len(run.resources)} resources into {args.out}; {chain_summary(run)}")
     if old is None:
         return 0
+    from tools import compare
+
     review = compare.review_renders(old, compare.parse_render(files, "the new render"))
     print(compare.report(review, old_name=str(args.compare), new_name=str(args.out)))
     return 3 if review.risks else 0

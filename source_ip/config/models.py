@@ -285,7 +285,9 @@ NodeName = Annotated[str, AfterValidator(_node_item)]
 class _Section(BaseModel):
     """Config sections: camelCase keys, unknown keys rejected (they are typos)."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
+    )
 
 
 class IstioConfig(_Section):
