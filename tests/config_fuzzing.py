@@ -219,7 +219,7 @@ def accepted_invariants(config: StackConfig) -> None:
                     except ValueError:
                         pass
                 assert claims.setdefault((known.claims, item), entry.key) == entry.key, (item, claims)
-    # An allowlist of 0.0.0.0/0 and ::/0 admits everyone: a spoofed PROXY header gains nothing (issue 30).
+    # An allowlist of 0.0.0.0/0 and ::/0 admits everyone: a spoofed PROXY header gains nothing.
     everyone = {"0.0.0.0/0", "::/0"} <= {str(ipaddress.ip_network(a, strict=False)) for a in config.allowlist}
     for checked in stack_inputs(config).gateways:
         accept_both = checked.listener == ProxyProtocolListener.ACCEPT_BOTH

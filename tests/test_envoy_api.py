@@ -65,7 +65,7 @@ def test_a_patch_with_a_field_envoy_does_not_have_is_refused_naming_it() -> None
 
 
 def test_the_pinned_api_holds_the_ip_tagging_filter_and_the_fields_used_elsewhere() -> None:
-    """What the project's Envoy fragments name (issue 30): present in the pinned xds-protos."""
+    """What the project's Envoy fragments name: present in the pinned xds-protos."""
     tagging = envoy_api.message_class("envoy.extensions.filters.http.ip_tagging.v3.ip_tagging_pb2.IPTagging")
     assert {"request_type", "ip_tags"} <= set(tagging.DESCRIPTOR.fields_by_name)
     masked = envoy_api.message_class("envoy.config.route.v3.route_components_pb2.RateLimit").DESCRIPTOR

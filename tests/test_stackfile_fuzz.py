@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import tempfile
 from pathlib import Path
 
@@ -128,7 +127,3 @@ def test_the_render_exits_0_or_2_on_any_file(data: bytes) -> None:
         assert (code == 0) == (Path(tmp) / "out" / "graph.json").is_file()
         if code == 2:
             assert err.getvalue().startswith("error: ")
-
-
-def test_counts_are_json_serialisable() -> None:
-    json.dumps(dict(FUZZ_COUNTS))
