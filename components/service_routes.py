@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pulumi
 
 from components.base import Component
-from source_ip.facts import GATEWAY_API_GROUP
+from source_ip.facts import GATEWAY_API_GROUP, HTTP_ROUTE_MAX_HOSTNAMES
 from source_ip.gateway import GatewayDecisions
 from source_ip.routes import (
     http_route_spec,
@@ -75,13 +75,15 @@ def gateway_api_routes(
             http_route_spec(name, namespace, route, https, redirect),
         )
     if decisions.routes and redirect:
-        hosts = [host for route in decisions.routes for host in route.hosts]
-        component.custom_resource(
-            "routes-https-redirect",
-            f"{GATEWAY_API_GROUP}/v1",
-            "HTTPRoute",
-            f"{name}-routes-https-redirect",
-            namespace,
-            redirect_route_spec(name, namespace, hosts),
-            depends_on=list(redirect_after),
-        )
+        hosts = sorted({host for route in decisions.routes for host in route.hosts})
+        for index in range(0, len(hosts), HTTP_ROUTE_MAX_HOSTNAMES):
+            suffix = "" if index == 0 else f"-{index // HTTP_ROUTE_MAX_HOSTNAMES + 1}"
+            component.custom_resource(
+                f"routes-https-redirect{suffix}",
+                f"{GATEWAY_API_GROUP}/v1",
+                "HTTPRoute",
+                f"{name}-routes-https-redirect{suffix}",
+                namespace,
+                redirect_route_spec(name, namespace, hosts[index : index + HTTP_ROUTE_MAX_HOSTNAMES]),
+                depends_on=list(redirect_after),
+            )

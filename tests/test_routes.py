@@ -261,3 +261,27 @@ def test_verify_of_a_stack_without_the_echo_app_asks_for_a_host_of_yours(tmp_pat
     assert result.returncode == 2, result.stdout + result.stderr
     assert "stack prod runs no echo app (echo.enabled: false)" in result.stderr
     assert "--host NAME" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_route_with_more_hosts_than_an_httproute_holds_is_refused() -> None:
+    hosts = [f"h{i}.example.com" for i in range(17)]
+    with pytest.raises(ConfigError) as refused:
+        parse_config(raw("gcp", gateway={"routes": [{**SHOP, "hosts": hosts}]}))
+    [problem] = refused.value.problems
+    assert problem.key == "istio-source-ip:gateway.routes[0].hosts" and "at most 16" in str(problem)
+
+
+def test_the_redirect_of_many_routed_hosts_is_split_into_httproutes_of_at_most_16() -> None:
+    routes = [
+        {**SHOP, "hosts": [f"h{i}-{j}.example.com" for j in range(10)], "pathPrefix": f"/p{i}"}
+        for i in range(2)
+    ]
+    gateway = {**TWO_ROUTES, "routes": routes, "tls": {"secretName": "edge-tls"}}
+    run = cached_run(raw("gcp", routing="gateway-api", gateway=gateway, echo={"enabled": False}))
+    redirects = {
+        name: r["spec"]["hostnames"]
+        for (ns, name), r in objects(run, "HTTPRoute").items()
+        if "redirect" in name
+    }
+    assert sorted(redirects) == ["edge-routes-https-redirect", "edge-routes-https-redirect-2"]
+    assert [len(h) for h in redirects.values()] == [16, 4]

@@ -19,6 +19,7 @@ from typing import Any
 
 from source_ip.config.settings import GatewaySettings
 from source_ip.facts import (
+    HTTP_ROUTE_MAX_HOSTNAMES,
     METALLB_IPS_ANNOTATIONS,
     PLATFORMS,
     RATE_LIMIT_MIN_ISTIO,
@@ -347,6 +348,16 @@ def route_prefix(path_prefix: str) -> str:
     },
 )
 def route_routed_twice(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    for index, route in enumerate(settings.routes):
+        if len(route.hosts) > HTTP_ROUTE_MAX_HOSTNAMES:
+            yield Finding(
+                ("routes", index, "hosts"),
+                route.hosts,
+                f"names {len(route.hosts)} hosts, and a route becomes one HTTPRoute in gateway-api mode, "
+                f"which holds at most {HTTP_ROUTE_MAX_HOSTNAMES} (the Gateway API CRD): the API server would "
+                f"refuse it; allowed: at most {HTTP_ROUTE_MAX_HOSTNAMES} hosts a route (split the list into "
+                "routes)",
+            )
     seen: dict[tuple[str, str], int] = {}
     for index, route in enumerate(settings.routes):
         prefix = route_prefix(route.path_prefix)

@@ -46,6 +46,10 @@ has neither field (an istioctl 1.24.3 calls max_dynamic_descriptors unknown, see
 notes), and the round-4 review found istiod 1.25 dropping max_dynamic_descriptors (20 buckets) and 1.24's
 Envoy refusing the empty descriptor value; 1.26 is the first release where both hold. Not re-read here
 at each release: Envoy's local_rate_limit.proto at the Istio 1.30.3 proxy has both (tests/envoy_api.py)."""
+HTTP_ROUTE_MAX_HOSTNAMES = 16
+"""An HTTPRoute holds at most 16 hostnames (`spec.hostnames` maxItems in the v1.5.1 CRD,
+../shared/upstream/gateway-api/crds/httproutes.gateway.networking.k8s.io.yaml): the API server refuses
+more."""
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """pulumi-kubernetes (4.18+, CHANGELOG) waits for this condition before it reports the object created."""
 CERTIFICATE_WAIT_SECONDS = 600
