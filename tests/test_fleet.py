@@ -205,7 +205,9 @@ def test_verify_of_a_stack_with_no_outputs_says_why(cli: Path) -> None:
     assert "no stack named 'hetzner' found" in row["diagnosis"]
 
 
-def test_platform_alone_selects_every_stack_of_that_platform() -> None:
+def test_platform_alone_selects_every_stack_of_that_platform(tmp_path: Path) -> None:
+    for stack in STACKS:  # the shipped stack files only: a user's own Pulumi.mine.yaml must not count
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text((fleet.ROOT / f"Pulumi.{stack}.yaml").read_text())
     platforms = {
         p.name: yaml.safe_load(p.read_text())["config"]["istio-source-ip:platform"]
         for p in (fleet.ROOT / f"Pulumi.{stack}.yaml" for stack in STACKS)  # the shipped ones only
@@ -220,8 +222,8 @@ def test_platform_alone_selects_every_stack_of_that_platform() -> None:
     ]
     expected = sorted(f"Pulumi.{s}.yaml" for s in on_aws_nlb)
     assert sorted(n for n, platform in platforms.items() if platform == "aws-nlb") == expected
-    assert [s.name for s in fleet.select(None, False, "aws-nlb")] == on_aws_nlb
-    assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb")] == ["aws-nlb"]
+    assert [s.name for s in fleet.select(None, False, "aws-nlb", root=tmp_path)] == on_aws_nlb
+    assert [s.name for s in fleet.select("dev,aws-nlb,gcp", False, "aws-nlb", root=tmp_path)] == ["aws-nlb"]
 
 
 def test_the_makefile_defaults_yield_to_the_users_backend_and_passphrase_file(
