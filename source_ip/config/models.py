@@ -1,8 +1,6 @@
 """The stack config as typed models: each key, its type, default and meaning (the docstrings are the
 configuration reference), with the validators of single values."""
 
-from __future__ import annotations
-
 import difflib
 import ipaddress
 import itertools
@@ -91,7 +89,7 @@ class AddressSpan(NamedTuple):
     first: int
     last: int
 
-    def overlaps(self, other: AddressSpan) -> bool:
+    def overlaps(self, other: "AddressSpan") -> bool:
         return self.version == other.version and self.first <= other.last and other.first <= self.last
 
     def holds(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -792,7 +790,7 @@ class StackConfig(_Section):
             and manager.issuer_kind == "ClusterIssuer"
         )
 
-    def gateway_entries(self) -> Iterator[GatewayEntry]:
+    def gateway_entries(self) -> Iterator["GatewayEntry"]:
         """Every ingress gateway of the stack, with the config keys that set it."""
         if self.gateways is None:
             yield GatewayEntry(

@@ -8,8 +8,6 @@ component's args with the same fields and the same rules (`gateway_rules.py`), s
 refuses what a stack file refuses, with the same messages.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -124,7 +122,7 @@ class GatewaySettings(GatewayFields):
     observability: ObservabilitySettings | None = None
 
     @classmethod
-    def of(cls, args: Any, component: str = "IngressGateway") -> GatewaySettings:
+    def of(cls, args: Any, component: str = "IngressGateway") -> "GatewaySettings":
         """The settings of a component's args, or `GatewayInputError` with every problem: the fields'
         checks first, then every gateway rule (the ones a stack file is held to)."""
         where = f"{component} {args.get('name', '?') if isinstance(args, dict) else '?'}"
@@ -143,7 +141,7 @@ class GatewaySettings(GatewayFields):
             )
         return settings
 
-    def args(self) -> IngressGatewayArgs:
+    def args(self) -> "IngressGatewayArgs":
         """The component args these settings are (every key by field name; set values only, so the
         component's own check sees what was given)."""
         return cast("IngressGatewayArgs", self.model_dump(exclude_unset=True))
