@@ -158,3 +158,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{c['renders']} rendered from files (exit 0 or 2); {ran} run through __main__.py "
             f"({c['program-rejected']} rejected with 0 resources registered); {c['crashes']} crashes"
         )
+
+
+GATEWAY_ARGS: dict[str, Any] = {
+    "name": "edge",
+    "namespace": "edge",
+    "istio_version": "1.30.3",
+    "platform": "gcp",
+    "mode": "local",
+    "listener": "off",
+}
+"""A gateway component's smallest args (a GKE passthrough gateway): what the component tests build on."""

@@ -20,17 +20,10 @@ from source_ip.config.gateway_rules import GATEWAY_RULES, RULE_EXAMPLES
 from source_ip.config.settings import GatewayInputError, GatewaySettings
 from source_ip.facts import ISTIO_VERSION, PLATFORMS, SourceIpMode
 from source_ip.plan import proxy_protocol_listener
-from tests.conftest import raw
+from tests.conftest import GATEWAY_ARGS, raw
 from tools.program import ProgramRun, run_body
 
-BASE_ARGS: dict[str, Any] = {
-    "name": "edge",
-    "namespace": "edge",
-    "istio_version": ISTIO_VERSION,
-    "platform": "gcp",
-    "mode": "local",
-    "listener": "off",
-}
+BASE_ARGS = GATEWAY_ARGS
 
 
 def registered_by(build: Any) -> tuple[list[Any], BaseException | None]:

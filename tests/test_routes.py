@@ -14,8 +14,7 @@ import pytest
 from components import GatewayApiGateway, IngressGateway
 from source_ip.config import ConfigError, parse_config
 from source_ip.config.settings import GatewayInputError
-from source_ip.facts import ISTIO_VERSION
-from tests.conftest import ROOT, cached_run, fake_env, raw
+from tests.conftest import GATEWAY_ARGS, ROOT, cached_run, fake_env, raw
 from tools.program import run_body
 
 SHOP = {"hosts": ["shop.example.com"], "service": "storefront", "namespace": "shop", "port": 8080}
@@ -150,12 +149,7 @@ def test_with_the_echo_app_off_routes_alone_serve_https_in_istio_mode() -> None:
 
 def test_the_component_package_routes_too() -> None:
     args = {
-        "name": "edge",
-        "namespace": "edge",
-        "istio_version": ISTIO_VERSION,
-        "platform": "gcp",
-        "mode": "local",
-        "listener": "off",
+        **GATEWAY_ARGS,
         "routes": [{"hosts": ["a.example.com"], "service": "a", "namespace": "apps", "port": 80}],
     }
     run = run_body(lambda: IngressGateway("edge", args))  # type: ignore[arg-type]

@@ -367,12 +367,17 @@ class CertManagerTls(_Section):
     (needs a hairpin fix with PROXY protocol, docs/https.md), `dns01` through your DNS provider."""
 
 
-def _some_hosts(value: list[str] | None) -> list[str] | None:
-    if value is not None and not value:
-        raise ValueError("needs at least one host; allowed: a list of DNS names, or unset for [echo.host]")
-    if value is not None and len(set(value)) != len(value):
-        raise ValueError("names a host twice; allowed: each host once")
-    return value
+def _hosts(unset: str = "") -> AfterValidator:
+    """A list of host names: at least one, each once (`unset`: what leaving the key out gives instead)."""
+
+    def check(value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError(f"needs at least one host; allowed: a list of DNS names{unset}")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("names a host twice; allowed: each host once")
+        return value
+
+    return AfterValidator(check)
 
 
 class HttpsFields(_Section):
@@ -388,7 +393,7 @@ class HttpsFields(_Section):
 class TlsConfig(HttpsFields):
     """HTTPS on port 443 of a gateway, with the certificate from a Secret or from cert-manager."""
 
-    hosts: Annotated[list[DnsHost] | None, AfterValidator(_some_hosts)] = None
+    hosts: Annotated[list[DnsHost] | None, _hosts(", or unset for echo.host and every routed host")] = None
     """The names the certificate and the HTTPS server answer for; unset: [echo.host]."""
     cert_manager: CertManagerTls | None = None
     """cert-manager issues the Secret `<gateway name>-tls` in the gateway's namespace (not with
@@ -425,14 +430,6 @@ class RateLimitConfig(_Section):
     holds a whole /64, and rotates addresses inside it); IPv4 clients have one bucket per address."""
 
 
-def _route_hosts(value: list[str]) -> list[str]:
-    if not value:
-        raise ValueError("needs at least one host; allowed: a list of DNS names, e.g. [shop.example.com]")
-    if len(set(value)) != len(value):
-        raise ValueError("names a host twice; allowed: each host once")
-    return value
-
-
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]*")
 
 
@@ -467,7 +464,7 @@ def _service_name(value: str) -> str:
 class RouteConfig(_Section):
     """One of your Services behind the gateway: the hosts and path prefix it answers, and where it is."""
 
-    hosts: Annotated[list[DnsHost], AfterValidator(_route_hosts)]
+    hosts: Annotated[list[DnsHost], _hosts(", e.g. [shop.example.com]")]
     """The host names routed to the Service (each also served over HTTPS when the gateway has `tls`)."""
     path_prefix: Annotated[str, AfterValidator(_path_prefix)] = "/"
     """The path prefix routed, by whole segments: /v1 matches /v1 and /v1/x, not /v10."""

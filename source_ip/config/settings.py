@@ -25,6 +25,7 @@ from source_ip.config.models import (
     MetalLBPlacementFields,
     StackConfig,
     _check_dns_label,
+    _hosts,
     _Section,
 )
 from source_ip.facts import PLATFORMS, Platform, SourceIpMode, istio_release
@@ -67,14 +68,6 @@ def _known_platform(value: str) -> str:
     return value
 
 
-def _hosts(value: list[str]) -> list[str]:
-    if not value:
-        raise ValueError("needs at least one host; allowed: a list of DNS names")
-    if len(set(value)) != len(value):
-        raise ValueError("names a host twice; allowed: each host once")
-    return value
-
-
 class CertificateIssuerSettings(CertManagerTls):
     """The component's issuer: a stack's `certManager`, with `challenge: None` for a CA issuer (no ACME)."""
 
@@ -86,7 +79,7 @@ class CertificateIssuerSettings(CertManagerTls):
 class HttpsSettings(HttpsFields):
     """HTTPS on port 443 of a gateway, as the component takes it (`GatewayHttps`)."""
 
-    hosts: Annotated[list[DnsHost], AfterValidator(_hosts)]
+    hosts: Annotated[list[DnsHost], _hosts()]
     """The names the HTTPS server (listener) and the certificate answer for."""
     cert_manager: CertificateIssuerSettings | None = None
     """Who issues the certificate (a cert-manager.io/v1 Certificate in the gateway's namespace)."""
