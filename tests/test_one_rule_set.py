@@ -17,10 +17,13 @@ from hypothesis import strategies as st
 from components import GatewayApiGateway, IngressGateway
 from source_ip.config import ConfigError, parse_config
 from source_ip.config.gateway_rules import GATEWAY_RULES, RULE_EXAMPLES
+from source_ip.config.models import VALUE_EXAMPLES
+from source_ip.config.rules import STACK_RULE_EXAMPLES
 from source_ip.config.settings import GatewayInputError, GatewaySettings
 from source_ip.facts import ISTIO_VERSION, PLATFORMS, SourceIpMode
 from source_ip.plan import proxy_protocol_listener
 from tests.conftest import GATEWAY_ARGS, raw
+from tools import refusals
 from tools.program import ProgramRun, run_body
 
 BASE_ARGS = GATEWAY_ARGS
@@ -104,15 +107,28 @@ def test_every_problem_of_the_args_is_reported_at_once() -> None:
     assert fields == ["hairpin_hostname", "max_replicas", "num_trusted_proxies"]
 
 
-@pytest.mark.parametrize("name", sorted(RULE_EXAMPLES))
-def test_each_rule_s_example_is_refused_by_a_stack_file(name: str) -> None:
-    _, example = RULE_EXAMPLES[name]
+ALL_EXAMPLES = [
+    *((name, example) for name, examples in RULE_EXAMPLES.items() for example in examples),
+    *((name, example) for name, examples in STACK_RULE_EXAMPLES.items() for example in examples),
+    *(("value", example) for example in VALUE_EXAMPLES),
+]
+
+
+@pytest.mark.parametrize(("rule_name", "example"), ALL_EXAMPLES, ids=[e[1][0] for e in ALL_EXAMPLES])
+def test_each_example_a_rule_carries_is_refused_by_a_stack_file(rule_name: str, example: Any) -> None:
+    _, config = example
     with pytest.raises(ConfigError):
-        parse_config(raw(**example))
+        parse_config(raw(**config))
+
+
+def test_the_refusals_doc_shows_every_rules_examples_and_nothing_else() -> None:
+    assert refusals.EXAMPLES == [example for _, example in ALL_EXAMPLES]
+    assert len({title for title, _ in refusals.EXAMPLES}) == len(refusals.EXAMPLES)
 
 
 def test_every_gateway_rule_carries_an_example() -> None:
     assert {rule.__name__ for rule in GATEWAY_RULES} == set(RULE_EXAMPLES)
+    assert all(RULE_EXAMPLES.values()) and all(STACK_RULE_EXAMPLES.values())
     assert len(GATEWAY_RULES) >= 10
 
 

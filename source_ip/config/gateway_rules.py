@@ -48,16 +48,18 @@ MISSING: Any = object()
 
 Rule = Callable[[GatewaySettings, Namer], Iterator[Finding]]
 GATEWAY_RULES: list[Rule] = []
-RULE_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {}
-"""Rule name -> (what the refusals doc calls it, a stack file's config that breaks it)."""
+Example = tuple[str, dict[str, Any]]
+RULE_EXAMPLES: dict[str, list[Example]] = {}
+"""Rule name -> (what the refusals doc calls it, a stack file's config that breaks it), one per refusal."""
 
 
-def rule(title: str, example: dict[str, Any]) -> Callable[[Rule], Rule]:
-    """Register a gateway rule with the example docs/refusals.md shows for it."""
+def rule(title: str, example: dict[str, Any], *more: Example) -> Callable[[Rule], Rule]:
+    """Register a gateway rule with the examples docs/refusals.md shows for it (`more`: its other
+    refusals)."""
 
     def register(function: Rule) -> Rule:
         GATEWAY_RULES.append(function)
-        RULE_EXAMPLES[function.__name__] = (title, example)
+        RULE_EXAMPLES[function.__name__] = [(title, example), *more]
         return function
 
     return register
@@ -140,7 +142,35 @@ def autoscaler_below_its_minimum(settings: GatewaySettings, name: Namer) -> Iter
         )
 
 
-@rule("a missing LB annotation the controller needs", {"platform": "hetzner"})
+@rule(
+    "a missing LB annotation the controller needs",
+    {"platform": "hetzner"},
+    (
+        "PROXY switched off under a strict gateway",
+        {
+            "platform": "vngcloud",
+            "gateway": {"serviceAnnotations": {"vks.vngcloud.vn/enable-proxy-protocol": "true"}},
+        },
+    ),
+    (
+        "PROXY switched on in passthrough",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {
+                "serviceAnnotations": {"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": "*"}
+            },
+        },
+    ),
+    (
+        "the gateway's MetalLB pool redirected",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"]},
+            "gateway": {"serviceAnnotations": {"metallb.io/address-pool": "x"}},
+        },
+    ),
+)
 def service_annotations_that_break_the_path(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
     annotations = settings.service_annotations
     for key, why in service_annotation_problems(
@@ -155,6 +185,30 @@ def service_annotations_that_break_the_path(settings: GatewaySettings, name: Nam
         "platform": "gcp",
         "gateway": {"frontProxy": {"profile": "cloudflare"}, "numTrustedProxies": 2, "trustedHops": "l7"},
     },
+    (
+        "a front proxy behind PROXY protocol",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "proxy-protocol",
+            "gateway": {"frontProxy": {"profile": "cloudflare"}},
+        },
+    ),
+    (
+        "a client-address header Istio cannot honour",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"frontProxy": {"profile": "cloudflare", "header": "CF-Connecting-IP"}},
+        },
+    ),
+    (
+        "a CDN that does not append to X-Forwarded-For on every request",
+        {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "fastly"}}},
+    ),
+    (
+        "a custom front proxy without its ranges",
+        {"platform": "aws-nlb", "sourceIp": "local", "gateway": {"frontProxy": {"profile": "custom"}}},
+    ),
 )
 def front_proxy_read_one_way(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
     """Behind a CDN/L7 proxy: one way to read the chain (its one X-Forwarded-For hop), a proxy whose

@@ -817,3 +817,57 @@ class GatewayEntry:
     source_ip_key: str
     """The key that asked for it: `sourceIp` or `gateways[i].sourceIp`."""
     mode: SourceIpMode
+
+
+VALUE_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("a release name the program uses", {"platform": "gcp", "gateway": {"name": "istiod"}}),
+    (
+        "a release name Helm cannot take",
+        {"platform": "gcp", "gateway": {"name": "gggggggggggggggggggggggggggggggggggggggggggggggggggggg"}},
+    ),
+    ("a name with a trailing newline", {"platform": "gcp", "gateway": {"name": "edge\n"}}),
+    (
+        "a pin label in a reserved prefix",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"], "nodeLabel": {"node.kubernetes.io/lb": "yes"}}},
+    ),
+    (
+        "a pool MetalLB would misuse",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"], "install": True, "addresses": ["127.0.0.0/24"]}},
+    ),
+    (
+        "overlapping pool ranges",
+        {
+            "platform": "metallb",
+            "metallb": {
+                "nodes": ["w1"],
+                "install": True,
+                "addresses": ["10.0.0.0/24", "10.0.0.200-10.0.0.210"],
+            },
+        },
+    ),
+    ("an allowlist entry with host bits set", {"platform": "gcp", "allowlist": ["203.0.113.7/0"]}),
+    ("an allowlist entry with a zone ID", {"platform": "gcp", "allowlist": ["fe80::1%eth0"]}),
+    ("an allowlist entry no client connects from", {"platform": "gcp", "allowlist": ["224.0.0.1"]}),
+    ("a release name a Service cannot take", {"platform": "gcp", "gateway": {"name": "1edge"}}),
+    (
+        "a release name the Istio charts give their objects",
+        {"platform": "gcp", "gateway": {"name": "istio-reader-service-account"}},
+    ),
+    ("a gateway named like the program's own component", {"platform": "gcp", "gateway": {"name": "echo"}}),
+    ("replicas over what Kubernetes holds", {"platform": "gcp", "gateway": {"replicas": 2147483648}}),
+    (
+        "numTrustedProxies over what istiod reads",
+        {"platform": "aws", "gateway": {"numTrustedProxies": 4294967296, "trustedHops": "l7"}},
+    ),
+    (
+        "a JSON value nested too deep",
+        {"platform": "gcp", "gateway": "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"},
+    ),
+    ("a typo", {"platform": "gcp", "gateway": {"replcas": 3}}),
+    ("a YAML 1.1 boolean word", {"platform": "gcp", "accessLogs": "off"}),
+    (
+        "a TLS host that is not a DNS name",
+        {"platform": "gcp", "gateway": {"tls": {"hosts": ["*.example.com"]}}},
+    ),
+]
+"""What the single-value checks above refuse, as stack files' configs: docs/refusals.md shows them."""

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
 from source_ip import facts
 from source_ip.addresses import whole_families
-from source_ip.config.gateway_rules import MISSING, FieldPath, Finding, gateway_findings, http01_challenge
+from source_ip.config.gateway_rules import (
+    MISSING,
+    Example,
+    FieldPath,
+    Finding,
+    gateway_findings,
+    http01_challenge,
+)
 from source_ip.config.messages import _MISSING, NAMESPACE, Problem, _clip
 from source_ip.config.models import (
     GatewayEntry,
@@ -23,6 +31,20 @@ from source_ip.facts import (
     METALLB_IPS_ANNOTATIONS,
     SourceIpMode,
 )
+
+StackRule = Callable[..., None]
+STACK_RULE_EXAMPLES: dict[str, list[Example]] = {}
+"""Stack rule name -> the examples docs/refusals.md shows for what it refuses (each a stack file's config)."""
+
+
+def refuses(*examples: Example) -> Callable[[StackRule], StackRule]:
+    """Record the examples of what a stack rule refuses (docs/refusals.md is made from them)."""
+
+    def register(function: StackRule) -> StackRule:
+        STACK_RULE_EXAMPLES[function.__name__] = list(examples)
+        return function
+
+    return register
 
 
 def semantic_problems(config: StackConfig) -> list[Problem]:
@@ -47,6 +69,12 @@ def semantic_problems(config: StackConfig) -> list[Problem]:
     return problems
 
 
+@refuses(
+    (
+        "Gateway API mode on an Istio that cannot carry the path",
+        {"platform": "gcp", "routing": "gateway-api", "istio": {"version": "1.25.4"}},
+    ),
+)
 def _stack_wide_problems(config: StackConfig, add: Any) -> None:
     """Keys that decide for the whole stack: routing against the Istio release, cert-manager's quickstart."""
     if config.routing == "gateway-api":
@@ -70,6 +98,9 @@ def _stack_wide_problems(config: StackConfig, add: Any) -> None:
         )
 
 
+@refuses(
+    ("both gateway forms", {"platform": "gcp", "gateway": {"replicas": 3}, "gateways": [{"name": "a"}]}),
+)
 def _gateway_form_problems(config: StackConfig, add: Any) -> None:
     """`gateway` or `gateways`, and at least one gateway."""
     if config.gateways is not None and "gateway" in config.model_fields_set:
@@ -87,6 +118,9 @@ def _gateway_form_problems(config: StackConfig, add: Any) -> None:
         )
 
 
+@refuses(
+    ("two gateways with one name", {"platform": "gcp", "gateways": [{"name": "edge"}, {"name": "edge"}]}),
+)
 def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
     """Every gateway's own rules (on its settings, keyed to its keys), the ones that need the rest of the
     stack, and one name per gateway."""
@@ -113,6 +147,9 @@ def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add
         seen.setdefault(name, entry.key)
 
 
+@refuses(
+    ("the echo app in Istio's namespace", {"platform": "gcp", "echo": {"namespace": "istio-system"}}),
+)
 def _owned_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
     """The echo app and a MetalLB install stay out of the namespaces of the gateways and of Istio."""
     gateway_namespaces = {entry.gateway.namespace: f"gateway {entry.gateway.name}" for entry in entries}
@@ -132,6 +169,19 @@ def _owned_namespace_problems(config: StackConfig, entries: list[GatewayEntry], 
         )
 
 
+@refuses(
+    (
+        "an adoption that drops other pools",
+        {
+            "platform": "metallb",
+            "metallb": {
+                "nodes": ["w1"],
+                "addresses": ["10.0.0.0/24"],
+                "adoptL2Advertisement": "default-l2advertisement",
+            },
+        },
+    ),
+)
 def _metallb_problems(config: StackConfig, add: Any) -> None:
     """MetalLB's keys: nodes to pin to, a pool for an install, an adoption that keeps other pools."""
     if config.platform_entry.pins_nodes:
@@ -187,6 +237,28 @@ def _observability_problems(config: StackConfig, entries: list[GatewayEntry], ad
             )
 
 
+@refuses(
+    (
+        "a MetalLB install into a namespace every cluster has",
+        {
+            "platform": "metallb",
+            "metallb": {
+                "nodes": ["w1"],
+                "install": True,
+                "addresses": ["192.0.2.0/24"],
+                "namespace": "default",
+            },
+        },
+    ),
+    (
+        "the echo app in MetalLB's namespace",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"]}, "echo": {"namespace": "metallb-system"}},
+    ),
+    (
+        "a gateway in an existing MetalLB's namespace",
+        {"platform": "metallb", "metallb": {"nodes": ["w1"]}, "gateway": {"namespace": "metallb-system"}},
+    ),
+)
 def _metallb_namespace_problems(config: StackConfig, entries: list[GatewayEntry], add: Any) -> None:
     """MetalLB's namespace is privileged (its speaker needs host networking) and MetalLB's alone: nothing
     else of the program goes there, and an install gets a namespace of its own, never one every cluster
@@ -221,6 +293,19 @@ def _metallb_namespace_problems(config: StackConfig, entries: list[GatewayEntry]
                 )
 
 
+@refuses(
+    (
+        "two gateways asking for one address",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"]},
+            "gateways": [
+                {"name": "public", "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.0.2.10"}},
+                {"name": "internal", "serviceAnnotations": {"metallb.io/loadBalancerIPs": "192.0.2.10"}},
+            ],
+        },
+    ),
+)
 def _address_clashes(entries: list[GatewayEntry], add: Any) -> None:
     """Two gateways asking for the same load-balancer address (or address resource), whatever the
     annotation (a YAML anchor shares one value between gateways): one of them would get none."""
@@ -298,6 +383,26 @@ def _path(parts: FieldPath) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}" for part in parts)
 
 
+@refuses(
+    (
+        "an allowlist while the gateway cannot see clients",
+        {
+            "platform": "vngcloud",
+            "sourceIp": "local",
+            "gateway": {"proxyProtocolMigration": True},
+            "allowlist": ["192.0.2.0/24"],
+        },
+    ),
+    (
+        "the accept-both step on a passthrough path with an allowlist",
+        {
+            "platform": "aws-nlb",
+            "sourceIp": "local",
+            "gateway": {"proxyProtocolMigration": True},
+            "allowlist": ["192.0.2.0/24"],
+        },
+    ),
+)
 def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
     """The rules of one gateway that need the rest of the stack (the MetalLB pool's ranges, the
     allowlist), named by its own keys (`gateway.*` or `gateways[i].*`)."""
@@ -354,6 +459,16 @@ def _stack_gateway_problems(config: StackConfig, entry: GatewayEntry, add: Any) 
         )
 
 
+@refuses(
+    (
+        "a dual-stack gateway with a pool of one family",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"], "addresses": ["192.168.10.240-192.168.10.250"]},
+            "gateway": {"ipFamilies": ["IPv4", "IPv6"]},
+        },
+    ),
+)
 def _pool_family_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
     """On MetalLB, a gateway's IP families each need an address in the pool the program creates: MetalLB
     gives a RequireDualStack (or single-family) Service no address from a pool without its families
@@ -432,6 +547,25 @@ def _quickstart_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> 
         )
 
 
+@refuses(
+    (
+        "HTTP-01 behind an allowlist",
+        {
+            "platform": "gcp",
+            "routing": "gateway-api",
+            "allowlist": ["203.0.113.0/24"],
+            "gateway": {"tls": {"certManager": {"issuer": "letsencrypt"}}},
+        },
+    ),
+    (
+        "HTTPS with istio routing and no echo app",
+        {
+            "platform": "gcp",
+            "echo": {"enabled": False},
+            "gateway": {"tls": {"hosts": ["app.example.com"], "secretName": "app-tls"}},
+        },
+    ),
+)
 def _stack_tls_problems(
     config: StackConfig, entry: GatewayEntry, settings: GatewaySettings, add: Any
 ) -> None:
