@@ -261,3 +261,9 @@ def test_a_stack_file_and_the_component_give_the_same_verdict_on_any_gateway(
     assert stack_refuses == component_refuses, (
         stack_problems if stack_refuses else component_problems  # what the other path let through
     )
+
+
+def test_settings_built_directly_are_held_to_the_rules_too() -> None:
+    with pytest.raises(ValueError, match=r"max_replicas: is below replicas \(5\)"):
+        GatewaySettings(**{**BASE_ARGS, "replicas": 5, "max_replicas": 2})
+    assert GatewaySettings(**BASE_ARGS).name == "edge"

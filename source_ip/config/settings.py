@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import pulumi
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from source_ip.config.messages import Problem, _problem
 from source_ip.config.models import (
@@ -98,6 +105,10 @@ class ObservabilitySettings(_Section):
     ip_tags: list[IpTagSettings]
 
 
+_FIELDS_ONLY: dict[str, bool] = {"rules": False}
+"""Validation context: check the fields only (the caller runs the rules and reports them by name)."""
+
+
 class GatewaySettings(GatewayFields):
     """An ingress gateway's inputs (the keys of `IngressGatewayArgs`) with their defaults, validated."""
 
@@ -114,13 +125,29 @@ class GatewaySettings(GatewayFields):
     https: HttpsSettings | None = None
     observability: ObservabilitySettings | None = None
 
+    @model_validator(mode="after")
+    def _held_to_the_rules(self, info: ValidationInfo) -> "GatewaySettings":
+        """Settings built directly (`GatewaySettings(...)`) are held to the gateway rules too; `of` and
+        the stack path check them themselves, to report every problem by name."""
+        if info.context is _FIELDS_ONLY:
+            return self
+        from source_ip.config.gateway_rules import gateway_findings
+
+        findings = list(gateway_findings(self, field_name))
+        if findings:
+            raise ValueError(
+                "; ".join(f"{field_name(f.field)}: {f.message.split(';', 1)[0]}" for f in findings)
+                + "; check them all with GatewaySettings.of(args)"
+            )
+        return self
+
     @classmethod
     def of(cls, args: Any, component: str = "IngressGateway") -> "GatewaySettings":
         """The settings of a component's args, or `GatewayInputError` with every problem: the fields'
         checks first, then every gateway rule (the ones a stack file is held to)."""
         where = f"{component} {args.get('name', '?') if isinstance(args, dict) else '?'}"
         try:
-            settings = cls.model_validate(args)
+            settings = cls.model_validate(args, context=_FIELDS_ONLY)
         except ValidationError as error:
             raise GatewayInputError(
                 [_named(_problem(cls, e), cls, tuple(e["loc"]), where) for e in error.errors()]
@@ -264,7 +291,7 @@ def settings_of(config: StackConfig, entry: GatewayEntry) -> GatewaySettings:
         if "redirect_http" in tls.model_fields_set:
             https["redirect_http"] = tls.redirect_http
         values["https"] = HttpsSettings.model_validate(https)
-    return GatewaySettings.model_validate(values)
+    return GatewaySettings.model_validate(values, context=_FIELDS_ONLY)  # the rules run in rules.py
 
 
 def default_tls_hosts(config: StackConfig, gateway: GatewayConfig) -> list[str]:
