@@ -29,3 +29,16 @@ def whole_families(cidrs: list[str] | tuple[str, ...]) -> set[int]:
     if v6 and list(ipaddress.collapse_addresses(v6)) == [ipaddress.IPv6Network("::/0")]:
         covered.add(6)
     return covered
+
+
+def share_of_family(cidrs: list[str] | tuple[str, ...]) -> dict[int, float]:
+    """IP version -> the share of that family's addresses the entries cover together (0 to 1)."""
+    found = networks(cidrs)
+    v4 = [n for n in found if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in found if isinstance(n, ipaddress.IPv6Network)]
+    share: dict[int, float] = {}
+    if v4:
+        share[4] = sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)) / 2**32
+    if v6:
+        share[6] = sum(n.num_addresses for n in ipaddress.collapse_addresses(v6)) / 2**128
+    return share

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from source_ip.addresses import whole_families
+from source_ip.addresses import share_of_family
 
 Family = Literal[4, 6]
 ListFormat = Literal["lines", "aws-ip-ranges", "fastly-json"]
@@ -338,9 +338,9 @@ def front_proxy_problems(
                 (
                     "cidrs",
                     list(cidrs),
-                    f"together cover every {everyone} address, so the guard would serve any direct peer and "
-                    "any client could write its own X-Forwarded-For entry; allowed: your proxy's egress "
-                    "ranges only, e.g. [198.51.100.0/24]",
+                    f"together cover half of all {everyone} addresses or more, so the guard would serve "
+                    "nearly any direct peer and nearly any client could write its own X-Forwarded-For entry; "
+                    "allowed: your proxy's egress ranges only, e.g. [198.51.100.0/24]",
                 )
             )
         if not cidrs:
@@ -374,9 +374,12 @@ def front_proxy_problems(
 
 
 def admits_everyone(cidrs: list[str] | tuple[str, ...]) -> str | None:
-    """`IPv4` or `IPv6` when the ranges together cover that whole family, else None."""
-    families = whole_families(cidrs)
-    return f"IPv{min(families)}" if families else None
+    """`IPv4` or `IPv6` when the ranges together cover half that family or more: no proxy's egress is
+    that wide, and behind such a "proxy" nearly any client is a direct peer the guard serves, free to write
+    its own X-Forwarded-For entry. (All but 0.0.0.0/8, which no client connects from, is the whole of
+    IPv4 in practice.)"""
+    wide = [version for version, share in share_of_family(cidrs).items() if share >= 0.5]
+    return f"IPv{min(wide)}" if wide else None
 
 
 def proxy_cidrs(profile: str, cidrs: list[str] | tuple[str, ...]) -> tuple[str, ...]:

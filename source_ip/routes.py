@@ -95,8 +95,14 @@ def istio_routes_gateway_spec(
 
 
 def virtual_service_specs(gateway_ref: Any, routes: list[Route], redirect: bool) -> dict[str, dict[str, Any]]:
-    """Host -> the VirtualService of that host: a 301 on port 80 first where the gateway redirects, then
-    every route of the host, longest prefix first."""
+    """Host -> the VirtualService of that host: every route of the host, longest prefix first, each
+    preceded, where the gateway redirects, by a 301 to https on port 80 with the same path matches.
+
+    istiod moves every catch-all route (one that matches any path once its port is known: a bare
+    `port: 80` match is one) behind the others of the virtual host (`SortVHostRoutes`, called for every
+    gateway virtual host in pilot/pkg/networking/core/gateway.go). A single port-80 redirect would so
+    land behind the /api route and leave /api served over plain HTTP; a redirect per route, with that
+    route's path matches, stays right before it (the catch-alls keep their order among themselves)."""
     specs: dict[str, dict[str, Any]] = {}
     for host in sorted({host for route in routes for host in route.hosts}):
         of_host = sorted(
@@ -104,19 +110,20 @@ def virtual_service_specs(gateway_ref: Any, routes: list[Route], redirect: bool)
             key=lambda r: (-(0 if r.prefix == "/" else r.prefix.count("/")), r.prefix),
         )
         http: list[dict[str, Any]] = []
-        if redirect:
-            http.append(
-                {
-                    "name": "https-redirect",
-                    "match": [{"port": HTTP_PORT}],
-                    "redirect": {"scheme": "https", "redirectCode": 301},
-                }
-            )
         for route in of_host:
+            matches = istio_uri_matches(route.prefix)
+            if redirect:
+                http.append(
+                    {
+                        "name": f"{route.namespace}-{route.service}-https-redirect",
+                        "match": [{**match, "port": HTTP_PORT} for match in matches],
+                        "redirect": {"scheme": "https", "redirectCode": 301},
+                    }
+                )
             http.append(
                 {
                     "name": f"{route.namespace}-{route.service}",
-                    "match": istio_uri_matches(route.prefix),
+                    "match": matches,
                     "route": [{"destination": {"host": route.service_host, "port": {"number": route.port}}}],
                 }
             )

@@ -53,15 +53,33 @@ def test_a_metallb_pool_holding_ipv4_mapped_loopback_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "cidrs", [["0.0.0.0/0"], ["0.0.0.0/1", "128.0.0.0/1"], ["::/0"], ["::/1", "8000::/1"]]
+    "cidrs",
+    [
+        ["0.0.0.0/0"],
+        ["0.0.0.0/1", "128.0.0.0/1"],
+        ["::/0"],
+        ["::/1", "8000::/1"],
+        [
+            "1.0.0.0/8",
+            "2.0.0.0/7",
+            "4.0.0.0/6",
+            "8.0.0.0/5",
+            "16.0.0.0/4",
+            "32.0.0.0/3",
+            "64.0.0.0/2",
+            "128.0.0.0/1",
+        ],
+        ["0.0.0.0/1"],
+    ],
 )
 def test_a_custom_front_proxy_whose_ranges_admit_everyone_is_refused(cidrs: list[str]) -> None:
     found = problems(raw("gcp", gateway={"frontProxy": {"profile": "custom", "cidrs": cidrs}}))
-    assert "together cover every IPv" in found["gateway.frontProxy.cidrs"]
+    assert "together cover half of all IPv" in found["gateway.frontProxy.cidrs"]
 
 
 def test_a_custom_front_proxy_with_its_own_ranges_is_accepted() -> None:
-    parse_config(raw("gcp", gateway={"frontProxy": {"profile": "custom", "cidrs": ["0.0.0.0/1"]}}))
+    cidrs = ["10.0.0.0/8", "198.51.100.0/24", "2001:db8::/32"]
+    parse_config(raw("gcp", gateway={"frontProxy": {"profile": "custom", "cidrs": cidrs}}))
 
 
 def test_the_quickstart_issuer_without_a_cert_manager_install_is_refused() -> None:
@@ -167,3 +185,28 @@ def test_a_rate_limit_on_a_reused_istio_older_than_its_fields_is_refused() -> No
             gateway={"rateLimit": {"requestsPerMinute": 60}},
         )
     )
+
+
+def test_a_quoted_number_with_a_point_is_refused_and_quoted_digits_are_read_as_a_number() -> None:
+    assert "must be a whole number" in problems(raw("gcp", gateway={"replicas": "2.0"}))["gateway.replicas"]
+    assert parse_config(raw("gcp", gateway={"replicas": "3"})).gateway.replicas == 3  # config set --path
+
+
+def test_an_allowlist_of_no_family_an_ipv6_only_gateway_serves_is_refused() -> None:
+    metallb = {"nodes": ["w1"], "addresses": ["fd00:10::240/124"]}
+    gateway = {"ipFamilies": ["IPv6"]}
+    found = problems(raw("metallb", metallb=metallb, gateway=gateway, allowlist=["203.0.113.0/24"]))
+    assert "would refuse every one (403)" in found["allowlist"]
+    parse_config(raw("metallb", metallb=metallb, gateway=gateway, allowlist=["2001:db8::/32"]))
+
+
+def test_a_custom_front_proxy_of_no_family_the_gateway_serves_is_refused() -> None:
+    gateway = {"ipFamilies": ["IPv6"], "frontProxy": {"profile": "custom", "cidrs": ["198.51.100.0/24"]}}
+    found = problems(raw("metallb", metallb={"nodes": ["w1"]}, gateway=gateway))
+    assert "the guard would refuse it" in found["gateway.frontProxy.cidrs"]
+
+
+def test_a_rate_limit_bucket_smaller_than_one_refill_is_refused() -> None:
+    found = problems(raw("gcp", gateway={"rateLimit": {"requestsPerMinute": 60000, "burst": 10}}))
+    assert "allowed: at least 50" in found["gateway.rateLimit.burst"]
+    parse_config(raw("gcp", gateway={"rateLimit": {"requestsPerMinute": 60000, "burst": 50}}))

@@ -32,6 +32,32 @@ def admitted(listener: dict[str, Any]) -> list[str]:
     return list(expression["values"])
 
 
+def _matches(match: dict[str, Any], port: int, path: str) -> bool:
+    if match.get("port", port) != port:
+        return False
+    uri = match.get("uri", {"prefix": "/"})
+    return path == uri["exact"] if "exact" in uri else path.startswith(uri["prefix"])
+
+
+def _catch_all(route: dict[str, Any]) -> bool:
+    """istiod's view once the port is known: a route whose matches all admit every path."""
+    matches = route.get("match") or [{}]
+    return any(
+        m.get("uri", {"prefix": "/"}) == {"prefix": "/"} and set(m) <= {"uri", "port"} for m in matches
+    )
+
+
+def first_route_on(service: dict[str, Any], port: int, path: str) -> dict[str, Any]:
+    """The route a request to `path` on `port` takes after istiod's ordering: the routes of the port, the
+    catch-alls moved behind the others, each group in its written order (SortVHostRoutes in
+    pilot/pkg/networking/core/route/route.go, run on every gateway virtual host)."""
+    on_port = [
+        r for r in service["spec"]["http"] if any(m.get("port", port) == port for m in r.get("match") or [{}])
+    ]
+    ordered = [r for r in on_port if not _catch_all(r)] + [r for r in on_port if _catch_all(r)]
+    return next(r for r in ordered if any(_matches(m, port, path) for m in r.get("match") or [{}]))
+
+
 def test_istio_mode_routes_each_host_and_prefix_to_the_users_service_by_whole_segments() -> None:
     run = cached_run(raw("gcp", gateway=TWO_ROUTES))
     gateway = objects(run, "Gateway")[("edge", "edge-routes")]
@@ -87,11 +113,9 @@ def test_https_serves_every_routed_host_and_the_probe_with_one_certificate_and_r
         echo = objects(run, "Gateway")[("default", "echo-edge")]
         assert echo["spec"]["servers"][1]["hosts"] == ["echo.example.com"]  # no SNI served twice
         service = objects(run, "VirtualService")[("edge", "edge-shop.example.com")]
-        assert service["spec"]["http"][0] == {
-            "name": "https-redirect",
-            "match": [{"port": 80}],
-            "redirect": {"scheme": "https", "redirectCode": 301},
-        }
+        for path in ("/api", "/api/v1", "/", "/cart"):
+            assert first_route_on(service, 80, path)["redirect"] == {"scheme": "https", "redirectCode": 301}
+            assert "route" in first_route_on(service, 443, path)
     else:
         redirect = objects(run, "HTTPRoute")[("edge", "edge-routes-https-redirect")]
         assert redirect["spec"]["hostnames"] == ["shop.example.com"]

@@ -17,6 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from source_ip.addresses import networks
 from source_ip.config.settings import GatewaySettings
 from source_ip.facts import (
     HTTP_ROUTE_MAX_HOSTNAMES,
@@ -29,6 +30,7 @@ from source_ip.facts import (
 )
 from source_ip.front_proxies import PROXY_PROTOCOL_REFUSAL, front_proxy_problems
 from source_ip.plan import ProxyProtocolListener, pairing_problem, service_annotation_problems
+from source_ip.rate_limit import refill
 
 FieldPath = tuple[str | int, ...]
 Namer = Callable[[FieldPath], str]
@@ -575,3 +577,52 @@ def rate_limit_on_an_old_istio(settings: GatewaySettings, name: Namer) -> Iterat
         "are dropped (one bucket of 20 for everyone) or its listener is refused; allowed: "
         f"{name(('istio_version',))} {minimum}.0 or newer, or no rate limit",
     )
+
+
+@rule(
+    "a rate-limit bucket smaller than one refill",
+    {"platform": "gcp", "gateway": {"rateLimit": {"requestsPerMinute": 60000, "burst": 10}}},
+)
+def rate_limit_bucket_smaller_than_a_refill(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """Envoy adds `tokens_per_fill` tokens at each refill (at most every 50 ms) into a bucket of `burst`:
+    a smaller bucket drops the rest, and the client gets 429s below the rate the stack declares."""
+    limit = settings.rate_limit
+    if limit is None or limit.burst is None:
+        return
+    tokens, _ = refill(limit.requests_per_minute)
+    if limit.burst < tokens:
+        yield Finding(
+            ("rate_limit", "burst"),
+            limit.burst,
+            f"is below the {tokens} tokens each refill adds at {limit.requests_per_minute} requests a minute "
+            "(Envoy refills at most every 50 ms), so the bucket would drop them and clients would get 429s "
+            f"below that rate; allowed: at least {tokens}, or unset (ten seconds of the rate)",
+        )
+
+
+@rule(
+    "a custom front proxy of no family the gateway serves",
+    {
+        "platform": "metallb",
+        "metallb": {"nodes": ["w1"]},
+        "gateway": {
+            "ipFamilies": ["IPv6"],
+            "frontProxy": {"profile": "custom", "cidrs": ["198.51.100.0/24"]},
+        },
+    },
+)
+def front_proxy_of_no_served_family(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """The guard serves only the custom proxy's ranges as direct peers: none of a family the Service
+    takes, and the proxy cannot reach the gateway at all."""
+    front, families = settings.front_proxy, settings.ip_families
+    if front is None or front.profile != "custom" or not families or not front.cidrs:
+        return
+    served = {6 if family == "IPv6" else 4 for family in families}
+    if not any(network.version in served for network in networks(front.cidrs)):
+        yield Finding(
+            ("front_proxy", "cidrs"),
+            list(front.cidrs),
+            f"holds no {' or '.join(families)} range, and {name(('ip_families',))} [{', '.join(families)}] "
+            "lets the proxy reach the gateway only so: the guard would refuse it and every request; "
+            "allowed: the proxy's egress ranges of the families the gateway serves",
+        )

@@ -267,10 +267,12 @@ Bool = Annotated[bool, BeforeValidator(_boolean)]
 
 
 def _whole_number(value: Any) -> Any:
-    """An integer key takes a whole number as written: true/false or 2.0 are not numbers of replicas
-    (pydantic's lax mode would read true as 1 and 2.0 as 2)."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError(f"must be a whole number written without a point or quotes, not {value!r}")
+    """An integer key takes a whole number: true/false or 2.0 are not numbers of replicas (pydantic's lax
+    mode would read true as 1 and 2.0 or "2.0" as 2). Digits in quotes stay a number: `pulumi config set
+    --path` stores what it is given as a string unless told its type."""
+    digits = isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit()
+    if isinstance(value, bool | float) or (isinstance(value, str) and not digits):
+        raise ValueError(f"must be a whole number, e.g. 3, not {value!r}")
     return value
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from source_ip import facts
-from source_ip.addresses import whole_families
+from source_ip.addresses import networks, whole_families
 from source_ip.config.gateway_rules import (
     MISSING,
     Example,
@@ -132,6 +132,7 @@ def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add
             add(keys.key(finding.field), keys.value(finding), finding.message)
         _stack_gateway_problems(config, entry, add)
         _pool_family_problems(config, entry, add)
+        _allowlist_family_problems(config, entry, add)
         _stack_tls_problems(config, entry, settings, add)
         _quickstart_problems(config, entry, add)
         name = entry.gateway.name
@@ -488,6 +489,35 @@ def _pool_family_problems(config: StackConfig, entry: GatewayEntry, add: Any) ->
         f"needs one of each family: MetalLB would give gateway {entry.gateway.name}'s Service no address "
         f"from pool {config.metallb.pool}; allowed: add an {' and an '.join(missing)} range (e.g. "
         f"{example}), or set {entry.key}.ipFamilies to the families the pool holds",
+    )
+
+
+@refuses(
+    (
+        "an allowlist of no family the gateway serves",
+        {
+            "platform": "metallb",
+            "metallb": {"nodes": ["w1"], "addresses": ["fd00:10::240/124"]},
+            "gateway": {"ipFamilies": ["IPv6"]},
+            "allowlist": ["203.0.113.0/24"],
+        },
+    ),
+)
+def _allowlist_family_problems(config: StackConfig, entry: GatewayEntry, add: Any) -> None:
+    """An allowlist with no range of any family a gateway's Service takes admits none of its clients."""
+    families = entry.gateway.ip_families
+    if not families or not config.allowlist:
+        return
+    served = {6 if family == "IPv6" else 4 for family in families}
+    if any(network.version in served for network in networks(config.allowlist)):
+        return
+    add(
+        "allowlist",
+        config.allowlist,
+        f"holds no {' or '.join(families)} range, and {entry.key}.ipFamilies [{', '.join(families)}] brings "
+        f"gateway {entry.gateway.name} only such clients, so it would refuse every one (403); allowed: "
+        f"ranges of the families the gateway serves, or set {entry.key}.ipFamilies to include the "
+        "allowlist's",
     )
 
 
