@@ -60,11 +60,29 @@ def gateway_api_routes(
     component: Component, decisions: GatewayDecisions, redirect_after: Sequence[pulumi.Resource]
 ) -> None:
     """gateway-api mode: an HTTPRoute per route in its Service's namespace, and the port-80 redirect of
-    the routed hosts in the Gateway's namespace."""
+    the routed hosts in the Gateway's namespace. Where the gateway redirects, the redirect waits for the
+    certificate and each app route for the redirect: a live gateway that gains `tls` keeps serving its
+    hosts on port 80 until the redirect exists (the older app route wins a tie on `/`, then leaves `http`)."""
     namespace = str(decisions.ref["namespace"])
     name = decisions.ref["name"]
     https = decisions.tls is not None
     redirect = decisions.redirects_routes
+    redirects: list[pulumi.Resource] = []
+    if decisions.routes and redirect:
+        hosts = sorted({host for route in decisions.routes for host in route.hosts})
+        for index in range(0, len(hosts), HTTP_ROUTE_MAX_HOSTNAMES):
+            suffix = "" if index == 0 else f"-{index // HTTP_ROUTE_MAX_HOSTNAMES + 1}"
+            redirects.append(
+                component.custom_resource(
+                    f"routes-https-redirect{suffix}",
+                    f"{GATEWAY_API_GROUP}/v1",
+                    "HTTPRoute",
+                    f"{name}-routes-https-redirect{suffix}",
+                    namespace,
+                    redirect_route_spec(name, namespace, hosts[index : index + HTTP_ROUTE_MAX_HOSTNAMES]),
+                    depends_on=list(redirect_after),
+                )
+            )
     for route in decisions.routes:
         component.custom_resource(
             f"route-{route.http_route_name(name)}",
@@ -73,17 +91,5 @@ def gateway_api_routes(
             route.http_route_name(name),
             route.namespace,
             http_route_spec(name, namespace, route, https, redirect),
+            depends_on=redirects,
         )
-    if decisions.routes and redirect:
-        hosts = sorted({host for route in decisions.routes for host in route.hosts})
-        for index in range(0, len(hosts), HTTP_ROUTE_MAX_HOSTNAMES):
-            suffix = "" if index == 0 else f"-{index // HTTP_ROUTE_MAX_HOSTNAMES + 1}"
-            component.custom_resource(
-                f"routes-https-redirect{suffix}",
-                f"{GATEWAY_API_GROUP}/v1",
-                "HTTPRoute",
-                f"{name}-routes-https-redirect{suffix}",
-                namespace,
-                redirect_route_spec(name, namespace, hosts[index : index + HTTP_ROUTE_MAX_HOSTNAMES]),
-                depends_on=list(redirect_after),
-            )

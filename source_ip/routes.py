@@ -49,9 +49,10 @@ class Route:
         return f"{self.service}.{self.namespace}.svc.cluster.local"
 
     def http_route_name(self, gateway: str) -> str:
-        """Stable while the route is: the gateway, the Service, and a digest of what it answers."""
-        digest = hashlib.sha256(f"{','.join(self.hosts)}|{self.prefix}".encode()).hexdigest()[:8]
-        return f"{gateway}-{self.service}-{digest}"[:253]
+        """Stable while the route is (its hosts in any order): `<gateway>.<service>.<digest of what it
+        answers>`. The dots keep two gateways' names apart (a gateway's or Service's name has none)."""
+        digest = hashlib.sha256(f"{','.join(sorted(self.hosts))}|{self.prefix}".encode()).hexdigest()[:8]
+        return f"{gateway}.{self.service}.{digest}"
 
 
 def istio_uri_matches(prefix: str) -> list[dict[str, Any]]:
@@ -132,7 +133,12 @@ def virtual_service_specs(gateway_ref: Any, routes: list[Route], redirect: bool)
 
 
 def virtual_service_name(gateway: str, host: str) -> str:
-    return f"{gateway}-{host}"[:253]
+    """`<gateway>.<host>` (a gateway's name has no dot, so two gateways' names never meet), or, past the
+    253 characters of an object name, the gateway and a digest of the host."""
+    name = f"{gateway}.{host}"
+    if len(name) <= 253:
+        return name
+    return f"{gateway}.{hashlib.sha256(host.encode()).hexdigest()[:16]}"
 
 
 def parent(gateway: str, namespace: str, section: str) -> dict[str, Any]:
@@ -184,7 +190,9 @@ def listener_namespaces(
     routes: list[Route], attach_namespaces: list[str], redirect: bool
 ) -> tuple[set[str], set[str]]:
     """(http, https): the namespaces each listener must admit for the routes (and for namespaces that
-    attach their own). The app routes leave `http` to the redirect while the gateway redirects."""
+    attach their own). `http` keeps admitting the routes' namespaces while the gateway redirects: when a
+    live gateway gains `tls`, its app routes stay on `http` until the redirect exists (they wait for it),
+    and a listener that stopped admitting them at once would answer 404 meanwhile."""
     own = {route.namespace for route in routes}
     attached = set(attach_namespaces)
-    return ((set() if redirect else own) | attached, own | attached)
+    return (own | attached, own | attached)

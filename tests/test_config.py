@@ -88,7 +88,7 @@ def test_defaults_follow_the_contract() -> None:
         pytest.param(
             raw(echo={"host": "Echo_Example.com"}),
             "istio-source-ip:echo.host: must be a DNS name: lower-case labels of letters, digits and '-', "
-            'e.g. echo.example.com (got "Echo_Example.com")',
+            'e.g. echo.example.com (no wildcard, no IP address, no port) (got "Echo_Example.com")',
             id="host not a DNS name",
         ),
         pytest.param(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components import GatewayApiGateway, IngressGateway
 from source_ip.config import ConfigError, parse_config
-from source_ip.config.gateway_rules import GATEWAY_RULES, RULE_EXAMPLES
+from source_ip.config.gateway_rules import COMPONENT_ONLY_RULES, GATEWAY_RULES, RULE_EXAMPLES
 from source_ip.config.models import VALUE_EXAMPLES
 from source_ip.config.rules import STACK_RULE_EXAMPLES
 from source_ip.config.settings import GatewayInputError, GatewaySettings
@@ -127,7 +128,8 @@ def test_the_refusals_doc_shows_every_rules_examples_and_nothing_else() -> None:
 
 
 def test_every_gateway_rule_carries_an_example() -> None:
-    assert {rule.__name__ for rule in GATEWAY_RULES} == set(RULE_EXAMPLES)
+    assert {rule.__name__ for rule in GATEWAY_RULES} == set(RULE_EXAMPLES) | COMPONENT_ONLY_RULES
+    assert COMPONENT_ONLY_RULES == {"namespace_output_with_routes"}
     assert all(RULE_EXAMPLES.values()) and all(STACK_RULE_EXAMPLES.values())
     assert len(GATEWAY_RULES) >= 10
 
@@ -267,3 +269,17 @@ def test_settings_built_directly_are_held_to_the_rules_too() -> None:
     with pytest.raises(ValueError, match=r"max_replicas: is below replicas \(5\)"):
         GatewaySettings(**{**BASE_ARGS, "replicas": 5, "max_replicas": 2})
     assert GatewaySettings(**BASE_ARGS).name == "edge"
+
+
+def test_a_namespace_output_is_refused_where_objects_are_named_after_it() -> None:
+    def build() -> None:
+        namespace = pulumi.Output.from_input("edge")
+        IngressGateway("edge", {**BASE_ARGS, "namespace": namespace, "routes": [ROUTE]})  # type: ignore[typeddict-item]
+
+    resources, error = registered_by(build)
+    assert isinstance(error, GatewayInputError) and "namespace: is a Pulumi Output" in str(error)
+    assert resources == []
+    run_body(lambda: IngressGateway("edge", {**BASE_ARGS, "namespace": pulumi.Output.from_input("edge")}))  # type: ignore[typeddict-item]
+
+
+ROUTE = {"hosts": ["a.example.com"], "service": "a", "namespace": "apps", "port": 80}

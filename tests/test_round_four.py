@@ -132,9 +132,25 @@ def test_a_mistyped_platform_gets_a_did_you_mean() -> None:
     assert "did you mean 'aws-nlb'?" in problems(raw("aws-nbl"))["platform"]
 
 
-def test_every_problem_of_a_stack_file_is_reported_in_one_round() -> None:
-    found = problems(raw("gcp", gateway={"replcas": 3}, echo={"namespace": "istio-system"}, allowlist=["x"]))
-    assert set(found) == {"gateway.replcas", "echo.namespace", "allowlist[0]"}
+def test_a_typo_and_a_rules_problem_elsewhere_are_reported_in_one_round() -> None:
+    found = problems(raw("gcp", gateway={"replcas": 3}, echo={"namespace": "istio-system"}))
+    assert set(found) == {"gateway.replcas", "echo.namespace"}
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"echo": {"host": "Probe.example.com"}, "gateway": {"tls": {"secretName": "edge-tls"}}},
+        {
+            "echo": {"enabled": "no"},
+            "gateway": {"tls": {"secretName": "edge-tls", "hosts": ["a.example.com"]}},
+        },
+        {"gateway": {"name": "1edge"}, "observability": {"alerts": True, "internalGateways": ["1edge"]}},
+    ],
+)
+def test_a_value_that_failed_its_type_is_not_judged_by_its_default_elsewhere(keys: dict[str, Any]) -> None:
+    found = problems(raw("gcp", **keys))
+    assert len(found) == 1, found
 
 
 def test_a_rules_problem_beside_a_key_that_failed_its_type_is_left_out() -> None:

@@ -66,7 +66,7 @@ def test_istio_mode_routes_each_host_and_prefix_to_the_users_service_by_whole_se
         {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["edge/shop.example.com"]}
     ]
     [service] = [vs for key, vs in objects(run, "VirtualService").items() if key != ("default", "echo")]
-    assert service["metadata"] == {"name": "edge-shop.example.com", "namespace": "edge"}
+    assert service["metadata"] == {"name": "edge.shop.example.com", "namespace": "edge"}
     assert service["spec"]["gateways"] == ["edge/edge-routes"]
     assert [(r["match"], r["route"][0]["destination"]) for r in service["spec"]["http"]] == [
         (
@@ -112,7 +112,7 @@ def test_https_serves_every_routed_host_and_the_probe_with_one_certificate_and_r
         assert https["tls"] == {"mode": "SIMPLE", "credentialName": "edge-tls"}
         echo = objects(run, "Gateway")[("default", "echo-edge")]
         assert echo["spec"]["servers"][1]["hosts"] == ["echo.example.com"]  # no SNI served twice
-        service = objects(run, "VirtualService")[("edge", "edge-shop.example.com")]
+        service = objects(run, "VirtualService")[("edge", "edge.shop.example.com")]
         for path in ("/api", "/api/v1", "/", "/cart"):
             assert first_route_on(service, 80, path)["redirect"] == {"scheme": "https", "redirectCode": 301}
             assert "route" in first_route_on(service, 443, path)
@@ -125,7 +125,8 @@ def test_https_serves_every_routed_host_and_the_probe_with_one_certificate_and_r
         assert [p["sectionName"] for p in shop["spec"]["parentRefs"]] == ["https"]
         [gateway] = run.k8s_objects("Gateway")
         http, https = gateway["spec"]["listeners"]
-        assert admitted(http) == ["default", "edge"]  # the echo app's and the redirect's
+        # the routes' too: a gateway gaining tls keeps them on http until the redirect exists
+        assert admitted(http) == ["api", "default", "edge", "shop"]
         assert admitted(https) == ["api", "default", "shop"]
 
 
@@ -167,7 +168,7 @@ def test_the_allowlist_and_rate_limit_act_on_the_pods_that_serve_the_routes() ->
 def test_with_the_echo_app_off_routes_alone_serve_https_in_istio_mode() -> None:
     config = raw("gcp", gateway={**TWO_ROUTES, "tls": {"secretName": "edge-tls"}}, echo={"enabled": False})
     run = cached_run(config)
-    assert run.k8s_objects("VirtualService")[0]["metadata"]["name"] == "edge-shop.example.com"
+    assert run.k8s_objects("VirtualService")[0]["metadata"]["name"] == "edge.shop.example.com"
     assert not [o for o in run.k8s_objects("Deployment") if o["metadata"]["name"] == "echo"]
 
 
@@ -177,7 +178,7 @@ def test_the_component_package_routes_too() -> None:
         "routes": [{"hosts": ["a.example.com"], "service": "a", "namespace": "apps", "port": 80}],
     }
     run = run_body(lambda: IngressGateway("edge", args))  # type: ignore[arg-type]
-    assert [o["metadata"]["name"] for o in run.k8s_objects("VirtualService")] == ["edge-a.example.com"]
+    assert [o["metadata"]["name"] for o in run.k8s_objects("VirtualService")] == ["edge.a.example.com"]
     run = run_body(lambda: GatewayApiGateway("edge", {"gateway": args}))  # type: ignore[typeddict-item]
     [route] = run.k8s_objects("HTTPRoute")
     assert route["metadata"]["namespace"] == "apps"
@@ -208,13 +209,13 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "the same host and prefix twice",
         {"routes": [SHOP, {**SHOP, "service": "old", "pathPrefix": "/"}]},
-        "gateway.routes[1].pathPrefix",
+        "gateway.routes[1].hosts",
         "which gateway.routes[0] routes already",
     ),
     (
         "the same host and prefix twice, spelt with a trailing slash",
         {"routes": [API, {**API, "service": "v2", "pathPrefix": "/api/"}]},
-        "gateway.routes[1].pathPrefix",
+        "gateway.routes[1].hosts",
         "routes shop.example.com/api again",
     ),
     (
@@ -303,3 +304,15 @@ def test_the_redirect_of_many_routed_hosts_is_split_into_httproutes_of_at_most_1
     }
     assert sorted(redirects) == ["edge-routes-https-redirect", "edge-routes-https-redirect-2"]
     assert [len(h) for h in redirects.values()] == [16, 4]
+
+
+def test_in_gateway_api_mode_the_app_routes_wait_for_the_redirect_which_waits_for_the_certificate() -> None:
+    tls = {"certManager": {"issuer": "letsencrypt", "challenge": "dns01"}}
+    run = cached_run(
+        raw("gcp", routing="gateway-api", gateway={**TWO_ROUTES, "tls": tls}, certManager={"install": True})
+    )
+    kind = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+    redirect = run.named(kind, "edge-routes-https-redirect")
+    apps = [r for r in run.of_type(kind) if r.inputs["metadata"]["namespace"] in ("shop", "api")]
+    assert any("edge-certificate" in urn for urn in redirect.dependencies)
+    assert apps and all(redirect.urn in app.dependencies for app in apps)

@@ -100,13 +100,15 @@ def _problems_elsewhere(
     values: dict[str, Any], error: ValidationError, raw: dict[str, str], environ: dict[str, str]
 ) -> list[Problem]:
     """The rules' problems in the sections the type check found nothing wrong with, so one round reports
-    every problem of a stack file. The keys that failed are set aside and the rest checked again; a rule's
-    problem in a section that held a failed key is left out (it might come from the key set aside). Not
-    done when a key is missing (there is nothing to set aside)."""
-    # A failed item of a list sets the whole list aside (so no item is renumbered); not `gateways`, whose
-    # absence would stand the one-gateway default in for them.
+    every problem of a stack file: when the only failures are unknown keys (typos), they are set aside and
+    the rest checked again; a rule's problem in a section that held one is left out."""
+    # Only unknown keys are set aside: they are read by nothing, so the rest means what it says. A value
+    # that failed its type (echo.host, gateway.name, ...) is read by rules of other sections, which would
+    # then judge its default instead and report problems the user never wrote.
+    if any(e["type"] != "extra_forbidden" for e in error.errors()):
+        return []
     locs = [_up_to_a_list(tuple(e["loc"])) for e in error.errors()]
-    if any(e["type"] == "missing" for e in error.errors()) or ("gateways",) in locs:
+    if ("gateways",) in locs:
         return []
     pruned = copy.deepcopy(values)
     for loc in locs:

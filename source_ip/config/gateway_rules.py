@@ -55,13 +55,20 @@ RULE_EXAMPLES: dict[str, list[Example]] = {}
 """Rule name -> (what the refusals doc calls it, a stack file's config that breaks it), one per refusal."""
 
 
-def rule(title: str, example: dict[str, Any], *more: Example) -> Callable[[Rule], Rule]:
+COMPONENT_ONLY_RULES: set[str] = set()
+"""Rules no stack file can break (what they guard, a stack file always gives right): no example."""
+
+
+def rule(title: str, example: dict[str, Any] | None, *more: Example) -> Callable[[Rule], Rule]:
     """Register a gateway rule with the examples docs/refusals.md shows for it (`more`: its other
-    refusals)."""
+    refusals); `example` None for a rule of the component's args only."""
 
     def register(function: Rule) -> Rule:
         GATEWAY_RULES.append(function)
-        RULE_EXAMPLES[function.__name__] = [(title, example), *more]
+        if example is None:
+            COMPONENT_ONLY_RULES.add(function.__name__)
+        else:
+            RULE_EXAMPLES[function.__name__] = [(title, example), *more]
         return function
 
     return register
@@ -421,11 +428,11 @@ def route_routed_twice(settings: GatewaySettings, name: Namer) -> Iterator[Findi
             first = seen.setdefault((host, prefix), index)
             if first != index:
                 yield Finding(
-                    ("routes", index, "path_prefix"),
-                    route.path_prefix,
+                    ("routes", index, "hosts"),
+                    list(route.hosts),
                     f"routes {host}{'' if prefix == '/' else prefix} again, which {name(('routes', first))} "
-                    "routes already, so one of the two Services would never get a request; allowed: one "
-                    "route per host and path prefix",
+                    f"routes already, so the requests to {host}{'' if prefix == '/' else prefix} would reach "
+                    "only one of the two Services; allowed: one route per host and path prefix",
                 )
                 break
 
@@ -625,4 +632,22 @@ def front_proxy_of_no_served_family(settings: GatewaySettings, name: Namer) -> I
             f"holds no {' or '.join(families)} range, and {name(('ip_families',))} [{', '.join(families)}] "
             "lets the proxy reach the gateway only so: the guard would refuse it and every request; "
             "allowed: the proxy's egress ranges of the families the gateway serves",
+        )
+
+
+@rule("a namespace only known at deploy time, with objects named after it", None)
+def namespace_output_with_routes(settings: GatewaySettings, name: Namer) -> Iterator[Finding]:
+    """The routes' hosts (`<namespace>/<host>`), the listeners' admitted namespaces and the redirect's
+    namespace are written from the gateway's namespace before deploy: it must be a plain string then (a
+    stack file's always is)."""
+    if isinstance(settings.namespace, str):
+        return
+    uses = [key for key in ("routes", "attach_namespaces", "https") if getattr(settings, key)]
+    if uses:
+        yield Finding(
+            ("namespace",),
+            "an Output",
+            f"is a Pulumi Output, and {', '.join(name((key,)) for key in uses)} need the gateway's namespace "
+            "as plain text when the objects are written (route hosts are <namespace>/<host>, listeners admit "
+            "namespaces by name); allowed: the namespace as a string",
         )

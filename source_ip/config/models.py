@@ -334,10 +334,18 @@ class IstioConfig(_Section):
 
 
 def _dns_host(value: str) -> str:
+    """A host a gateway answers for. It has a dot: istiod reads a VirtualService host without one as a
+    Service of the VirtualService's namespace (`intranet` becomes `intranet.<ns>.svc.cluster.local`,
+    ResolveVirtualServiceShortnames in pilot/pkg/model/virtualservice.go), which no request names."""
     if not _dns_subdomain(value) or value.rsplit(".", 1)[-1].isdigit():
         raise ValueError(
             "must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com "
             "(no wildcard, no IP address, no port)"
+        )
+    if "." not in value:
+        raise ValueError(
+            "must be a name with a dot, e.g. intranet.example.com: istiod reads a host without one as a "
+            "Service of the namespace (intranet.<namespace>.svc.cluster.local), which no request names"
         )
     return value
 
@@ -432,7 +440,8 @@ class RateLimitConfig(_Section):
     holds a whole /64, and rotates addresses inside it); IPv4 clients have one bucket per address."""
 
 
-_PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]*")
+_PATH_SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*")
+"""RFC 3986 path characters, a `%` only as the start of an escape (the Gateway API CRD's CEL rule)."""
 
 
 def _path_prefix(value: str) -> str:
@@ -561,19 +570,10 @@ class GatewayItem(GatewayConfig):
 class EchoConfig(_Section):
     enabled: Bool = True
     """Deploy the echo app (an HTTP service that shows the address it received) behind the gateways."""
-    host: str = "echo.example.com"
+    host: DnsHost = "echo.example.com"
     """Host the Istio Gateway and VirtualService answer for (send it as the Host header)."""
     namespace: DnsLabel = "default"
     """Namespace of the echo app (created by the program unless every cluster has it)."""
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not _dns_subdomain(value):
-            raise ValueError(
-                "must be a DNS name: lower-case labels of letters, digits and '-', e.g. echo.example.com"
-            )
-        return value
 
 
 def _node_label(value: dict[str, str]) -> dict[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from source_ip import facts
@@ -126,8 +128,14 @@ def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add
     stack, and one name per gateway."""
     seen: dict[str, str] = {}
     for entry in entries:
-        settings = settings_of(config, entry)
         keys = StackKeys(entry)
+        try:
+            settings = settings_of(config, entry)
+        except ValidationError as error:  # a value the settings refuse that the stack's own type let by
+            for failure in error.errors():
+                field = _settings_path(tuple(failure["loc"]))
+                add(keys.key(field), failure["input"], failure["msg"].removeprefix("Value error, "))
+            continue
         for finding in gateway_findings(settings, keys.key):
             add(keys.key(finding.field), keys.value(finding), finding.message)
         _stack_gateway_problems(config, entry, add)
@@ -380,6 +388,13 @@ class StackKeys:
         return _MISSING if finding.value is MISSING else finding.value
 
 
+def _settings_path(loc: tuple[Any, ...]) -> FieldPath:
+    """A pydantic error location in GatewaySettings as a field path (its aliases back to field names)."""
+    return tuple(
+        part if isinstance(part, int) else re.sub(r"(?<!^)(?=[A-Z])", "_", part).lower() for part in loc
+    )
+
+
 def _path(parts: FieldPath) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}" for part in parts)
 
@@ -620,7 +635,8 @@ def _stack_tls_problems(
             "gateway, so clients would get a certificate for other names; allowed: a list that includes "
             f"{config.echo.host}, or unset",
         )
-    if config.routing == "istio" and not config.echo.enabled and not entry.gateway.routes:
+    serves_own_hosts = entry.gateway.routes or entry.gateway.attach_namespaces
+    if config.routing == "istio" and not config.echo.enabled and not serves_own_hosts:
         add(
             key,
             tls.model_dump(by_alias=True, exclude_defaults=True),
