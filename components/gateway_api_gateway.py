@@ -189,18 +189,16 @@ def _admitting(namespaces: list[str]) -> dict[str, Any]:
 def listeners(gateway: GatewayDecisions, route_namespaces: list[str]) -> list[dict[str, Any]]:
     """`http` on 80 and, with TLS, `https` on 443 terminating with the Secret in the Gateway's own namespace
     (no ReferenceGrant). Each admits `route_namespaces` (the echo app's), the namespaces of the gateway's
-    routes (on `http` only while it does not redirect) and those that attach their own, nothing wider.
+    routes and those that attach their own, nothing wider.
     The `http` listener also admits the Gateway's namespace for the routes' redirect, and with a
     cert-manager Certificate: cert-manager's Gateway API HTTP-01 solver puts its HTTPRoute in the
     Certificate's namespace (pkg/issuer/acme/http/httproute.go at v1.21.1)."""
     tls = gateway.tls
-    own_http, own_https = listener_namespaces(
-        list(gateway.routes), list(gateway.attach_namespaces), gateway.redirects_routes
-    )
-    http_namespaces = [*route_namespaces, *own_http]
+    own = listener_namespaces(list(gateway.routes), list(gateway.attach_namespaces))
+    http_namespaces = [*route_namespaces, *own]
     if (tls is not None and tls.solver_routes_here) or (gateway.routes and gateway.redirects_routes):
         http_namespaces.append(str(gateway.settings.namespace))
-    https_namespaces = [*route_namespaces, *own_https]
+    https_namespaces = [*route_namespaces, *own]
     result: list[dict[str, Any]] = [
         {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": _admitting(http_namespaces)}
     ]

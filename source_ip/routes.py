@@ -186,13 +186,9 @@ def redirect_route_spec(gateway: str, namespace: str, hosts: list[str]) -> dict[
     }
 
 
-def listener_namespaces(
-    routes: list[Route], attach_namespaces: list[str], redirect: bool
-) -> tuple[set[str], set[str]]:
-    """(http, https): the namespaces each listener must admit for the routes (and for namespaces that
-    attach their own). `http` keeps admitting the routes' namespaces while the gateway redirects: when a
-    live gateway gains `tls`, its app routes stay on `http` until the redirect exists (they wait for it),
-    and a listener that stopped admitting them at once would answer 404 meanwhile."""
-    own = {route.namespace for route in routes}
-    attached = set(attach_namespaces)
-    return (own | attached, own | attached)
+def listener_namespaces(routes: list[Route], attach_namespaces: list[str]) -> set[str]:
+    """The namespaces both listeners admit for the routes and for namespaces that attach their own. `http`
+    keeps admitting the routes' namespaces while the gateway redirects: when a live gateway gains `tls`,
+    its app routes stay on `http` until the redirect exists (they wait for it), and a listener that
+    stopped admitting them at once would answer 404 meanwhile."""
+    return {route.namespace for route in routes} | set(attach_namespaces)

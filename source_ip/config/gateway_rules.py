@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from source_ip.addresses import networks
+from source_ip.config.messages import _MISSING
 from source_ip.config.settings import GatewaySettings
 from source_ip.facts import (
     HTTP_ROUTE_MAX_HOSTNAMES,
@@ -45,8 +46,8 @@ class Finding:
     message: str
 
 
-MISSING: Any = object()
-"""The value of a finding about an input that is not set."""
+MISSING: Any = _MISSING
+"""The value of a finding about an input that is not set (a Problem shows no value for it)."""
 
 Rule = Callable[[GatewaySettings, Namer], Iterator[Finding]]
 GATEWAY_RULES: list[Rule] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,6 @@ from pydantic.alias_generators import to_camel
 from source_ip import facts
 from source_ip.addresses import networks, whole_families
 from source_ip.config.gateway_rules import (
-    MISSING,
     Example,
     FieldPath,
     Finding,
@@ -26,7 +24,7 @@ from source_ip.config.models import (
     StackConfig,
     parse_address_range,
 )
-from source_ip.config.settings import GatewaySettings, settings_of
+from source_ip.config.settings import GatewaySettings, settings_of, settings_path
 from source_ip.facts import (
     GATEWAY_API_MIN_ISTIO,
     ISTIO_NAMESPACE,
@@ -133,7 +131,7 @@ def _each_gateway_problems(config: StackConfig, entries: list[GatewayEntry], add
             settings = settings_of(config, entry)
         except ValidationError as error:  # a value the settings refuse that the stack's own type let by
             for failure in error.errors():
-                field = _settings_path(tuple(failure["loc"]))
+                field = settings_path(tuple(failure["loc"]))
                 add(keys.key(field), failure["input"], failure["msg"].removeprefix("Value error, "))
             continue
         for finding in gateway_findings(settings, keys.key):
@@ -385,14 +383,7 @@ class StackKeys:
             return self.entry.source_ip
         if head == "listener":
             return self.entry.gateway.proxy_protocol_migration
-        return _MISSING if finding.value is MISSING else finding.value
-
-
-def _settings_path(loc: tuple[Any, ...]) -> FieldPath:
-    """A pydantic error location in GatewaySettings as a field path (its aliases back to field names)."""
-    return tuple(
-        part if isinstance(part, int) else re.sub(r"(?<!^)(?=[A-Z])", "_", part).lower() for part in loc
-    )
+        return finding.value
 
 
 def _path(parts: FieldPath) -> str:

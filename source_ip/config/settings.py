@@ -8,7 +8,6 @@ component's args with the same fields and the same rules (`gateway_rules.py`), s
 refuses what a stack file refuses, with the same messages.
 """
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import pulumi
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from source_ip.config.messages import Problem, _problem
+from source_ip.config.messages import Problem, _model_in, _problem
 from source_ip.config.models import (
     CertManagerTls,
     DnsHost,
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 from source_ip.plan import (
     ClientAddressSource,
     ProxyProtocolListener,
-    TrustedHops,
     client_address_source,
     program_service_annotations,
     proxy_protocol_listener,
@@ -179,10 +177,6 @@ class GatewaySettings(GatewayFields):
     def client_address_source(self) -> ClientAddressSource:
         return client_address_source(self.listener, self.trusted_xff_hops)
 
-    @property
-    def trusts(self) -> TrustedHops:
-        return TrustedHops(self.trusted_hops)
-
     def program_annotations(self) -> dict[str, str]:
         """The Service annotations the program sets itself for this gateway (before the user's)."""
         return {
@@ -222,12 +216,14 @@ def field_name(path: tuple[str | int, ...]) -> str:
 
 def _named(problem: Problem, root: type[GatewaySettings], loc: tuple[Any, ...], where: str) -> Problem:
     """A pydantic problem keyed by the args' field names (pydantic reports the camelCase aliases)."""
-    return Problem(f"{where}: {field_name(_field_path(root, loc))}", problem.value, problem.message)
+    return Problem(f"{where}: {field_name(settings_path(loc, root))}", problem.value, problem.message)
 
 
-def _field_path(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+def settings_path(loc: tuple[Any, ...], root: Any = None) -> tuple[str | int, ...]:
+    """A pydantic error location in the settings (`root`, default GatewaySettings) as a field path: the
+    camelCase aliases pydantic reports turned back into field names."""
     path: list[str | int] = []
-    model: Any = root
+    model: Any = root or GatewaySettings
     for part in loc:
         fields = getattr(model, "model_fields", None)
         if isinstance(part, int) or fields is None:
@@ -238,15 +234,6 @@ def _field_path(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
         annotation = fields[name].annotation if name in fields else None
         model = _model_in(annotation)
     return tuple(path)
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        if (found := _model_in(arg)) is not None:
-            return found
-    return None
 
 
 SHARED_KEYS = frozenset(GatewayFields.model_fields)
@@ -298,8 +285,3 @@ def default_tls_hosts(config: StackConfig, gateway: GatewayConfig) -> list[str]:
     """`tls.hosts` when unset: the probe host (echo.host, while the echo app runs) and every routed host."""
     probe = [config.echo.host] if config.echo.enabled or not gateway.routes else []
     return list(dict.fromkeys([*probe, *(host for route in gateway.routes for host in route.hosts)]))
-
-
-def entries_with_settings(config: StackConfig) -> Iterator[tuple[GatewayEntry, GatewaySettings]]:
-    for entry in config.gateway_entries():
-        yield entry, settings_of(config, entry)
