@@ -10,6 +10,7 @@ from components.base import Component
 from source_ip.facts import GATEWAY_API_GROUP
 from source_ip.gateway import HttpsRoute, redirects
 from source_ip.plan import GatewayRef
+from source_ip.routes import https_redirect_spec, parent
 
 ROUTE_NAME = "echo"
 REDIRECT_ROUTE_NAME = "echo-https-redirect"
@@ -36,43 +37,20 @@ class EchoHttpRouteArgs(TypedDict):
     `http` listener gets the redirect route instead of the app."""
 
 
-def _parent(gateway: GatewayRef, section: str) -> dict[str, Any]:
-    return {
-        "group": GATEWAY_API_GROUP,
-        "kind": "Gateway",
-        "name": gateway["name"],
-        "namespace": gateway["namespace"],
-        "sectionName": section,
-    }
-
-
 def app_parents(gateways: list[GatewayRef], tls: dict[str, HttpsRoute]) -> list[dict[str, Any]]:
     """The listeners the app route attaches to: `http` unless it redirects, `https` with TLS."""
     parents = []
     for gateway in gateways:
         if not redirects(tls, gateway["name"]):
-            parents.append(_parent(gateway, "http"))
+            parents.append(parent(gateway["name"], gateway["namespace"], "http"))
         if gateway["name"] in tls:
-            parents.append(_parent(gateway, "https"))
+            parents.append(parent(gateway["name"], gateway["namespace"], "https"))
     return parents
 
 
 def redirect_spec(host: pulumi.Input[str], gateways: list[GatewayRef]) -> dict[str, Any]:
-    """301 to https on the `http` listener of each Gateway (none: attached to nothing). Its match is the
-    implicit `PathPrefix /`, and an Exact path match wins over any prefix across the routes of a listener
-    (Gateway API HTTPRouteRule precedence), so cert-manager's HTTP-01 solver route (Exact
-    `/.well-known/acme-challenge/<token>`, pkg/issuer/acme/http/httproute.go) still reaches its solver."""
-    return {
-        "parentRefs": [_parent(g, "http") for g in gateways],
-        "hostnames": [host],
-        "rules": [
-            {
-                "filters": [
-                    {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
-                ]
-            }
-        ],
-    }
+    """301 to https for `host` on the `http` listener of each Gateway (none: attached to nothing)."""
+    return https_redirect_spec([parent(g["name"], g["namespace"], "http") for g in gateways], [host])
 
 
 class EchoHttpRoute(Component):

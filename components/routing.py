@@ -9,10 +9,9 @@ import pulumi_kubernetes as k8s
 from components.base import Component
 from source_ip.gateway import HttpsRoute, redirects
 from source_ip.plan import GatewayRef
+from source_ip.routes import HTTP_PORT, ISTIO_HTTPS_REDIRECT, http_server, https_server
 
 VIRTUAL_SERVICE_NAME = "echo"
-HTTP_PORT = 80
-HTTPS_PORT = 443
 
 
 def istio_gateway_name(gateway: GatewayRef) -> str:
@@ -43,17 +42,9 @@ def istio_gateway_servers(host: pulumi.Input[str], tls: HttpsRoute | None) -> li
     The port-80 server never sets `tls.httpsRedirect`: istiod then marks the whole virtual host
     `require_tls: ALL` (pilot/pkg/networking/core/gateway.go, buildGatewayHTTPRouteConfig), which would
     redirect cert-manager's HTTP-01 challenge too. The redirect is a route of the VirtualService instead."""
-    servers: list[dict[str, Any]] = [
-        {"port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"}, "hosts": [host]}
-    ]
+    servers = [http_server([host])]
     if tls is not None:
-        servers.append(
-            {
-                "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
-                "hosts": list(tls["hosts"]),
-                "tls": {"mode": "SIMPLE", "credentialName": tls["secret_name"]},
-            }
-        )
+        servers.append(https_server(list(tls["hosts"]), tls["secret_name"]))
     return servers
 
 
@@ -71,7 +62,7 @@ def http_routes(
             {
                 "name": "https-redirect",
                 "match": [{"port": HTTP_PORT, "gateways": list(redirecting)}],
-                "redirect": {"scheme": "https", "redirectCode": 301},
+                "redirect": dict(ISTIO_HTTPS_REDIRECT),
             }
         )
     routes.append({"route": [{"destination": destination}]})

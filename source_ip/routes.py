@@ -63,6 +63,25 @@ def istio_uri_matches(prefix: str) -> list[dict[str, Any]]:
     return [{"uri": {"exact": prefix}}, {"uri": {"prefix": f"{prefix}/"}}]
 
 
+ISTIO_HTTPS_REDIRECT: dict[str, Any] = {"scheme": "https", "redirectCode": 301}
+"""A VirtualService route's `redirect` to https (301)."""
+
+
+def http_server(hosts: list[Any]) -> dict[str, Any]:
+    """An Istio Gateway server: plain HTTP on port 80 for `hosts`."""
+    return {"port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"}, "hosts": hosts}
+
+
+def https_server(hosts: list[Any], secret: str) -> dict[str, Any]:
+    """An Istio Gateway server: HTTPS on port 443 for `hosts`, terminating with the Secret `secret` in the
+    gateway's namespace (SIMPLE, credentialName)."""
+    return {
+        "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
+        "hosts": hosts,
+        "tls": {"mode": "SIMPLE", "credentialName": secret},
+    }
+
+
 def routes_gateway_name(gateway: str) -> str:
     return f"{gateway}-routes"
 
@@ -80,18 +99,10 @@ def istio_routes_gateway_spec(
         return None
     routed = sorted({f"{namespace}/{host}" for route in routes for host in route.hosts})
     attached = [f"{ns}/*" for ns in sorted(set(attach_namespaces))]
-    servers: list[dict[str, Any]] = [
-        {"port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"}, "hosts": routed + attached}
-    ]
+    servers = [http_server(routed + attached)]
     if tls is not None:
         hosts, secret = tls
-        servers.append(
-            {
-                "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
-                "hosts": [h for h in routed if h.split("/", 1)[1] in hosts] + attached,
-                "tls": {"mode": "SIMPLE", "credentialName": secret},
-            }
-        )
+        servers.append(https_server([h for h in routed if h.split("/", 1)[1] in hosts] + attached, secret))
     return {"selector": dict(labels), "servers": servers}
 
 
@@ -118,7 +129,7 @@ def virtual_service_specs(gateway_ref: Any, routes: list[Route], redirect: bool)
                     {
                         "name": f"{route.namespace}-{route.service}-https-redirect",
                         "match": [{**match, "port": HTTP_PORT} for match in matches],
-                        "redirect": {"scheme": "https", "redirectCode": 301},
+                        "redirect": dict(ISTIO_HTTPS_REDIRECT),
                     }
                 )
             http.append(
@@ -141,7 +152,8 @@ def virtual_service_name(gateway: str, host: str) -> str:
     return f"{gateway}.{hashlib.sha256(host.encode()).hexdigest()[:16]}"
 
 
-def parent(gateway: str, namespace: str, section: str) -> dict[str, Any]:
+def parent(gateway: Any, namespace: Any, section: str) -> dict[str, Any]:
+    """A parentRef to a listener (`section`) of a Gateway API Gateway."""
     return {
         "group": GATEWAY_API_GROUP,
         "kind": "Gateway",
@@ -170,12 +182,14 @@ def http_route_spec(
     }
 
 
-def redirect_route_spec(gateway: str, namespace: str, hosts: list[str]) -> dict[str, Any]:
-    """301 to https for the routed hosts on the Gateway's `http` listener. An Exact match of cert-manager's
-    HTTP-01 solver route still wins over this implicit PathPrefix / (HTTPRouteRule precedence)."""
+def https_redirect_spec(parents: list[dict[str, Any]], hostnames: list[Any]) -> dict[str, Any]:
+    """An HTTPRoute answering 301 to https for `hostnames` on the `parents` (the `http` listeners). Its match
+    is the implicit PathPrefix /: an Exact match (cert-manager's HTTP-01 solver route,
+    pkg/issuer/acme/http/httproute.go) wins over any prefix across the routes of a listener (HTTPRouteRule
+    precedence), so the challenge still reaches its solver."""
     return {
-        "parentRefs": [parent(gateway, namespace, "http")],
-        "hostnames": sorted(set(hosts)),
+        "parentRefs": parents,
+        "hostnames": hostnames,
         "rules": [
             {
                 "filters": [
@@ -184,6 +198,11 @@ def redirect_route_spec(gateway: str, namespace: str, hosts: list[str]) -> dict[
             }
         ],
     }
+
+
+def redirect_route_spec(gateway: str, namespace: str, hosts: list[str]) -> dict[str, Any]:
+    """The routed hosts' redirect on the Gateway's `http` listener."""
+    return https_redirect_spec([parent(gateway, namespace, "http")], sorted(set(hosts)))
 
 
 def listener_namespaces(routes: list[Route], attach_namespaces: list[str]) -> set[str]:
