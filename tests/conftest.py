@@ -169,3 +169,16 @@ GATEWAY_ARGS: dict[str, Any] = {
     "listener": "off",
 }
 """A gateway component's smallest args (a GKE passthrough gateway): what the component tests build on."""
+
+
+def verify_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.verify ARGS` in a new process (with `env`, e.g. fake_env's stand-in CLIs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.verify", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )

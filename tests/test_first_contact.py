@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fake_env, make
+from tests.conftest import fake_env, make, verify_cli
 from tests.verify_servers import Gateway, GoHttpbin
 from tools.program import ROOT
 
@@ -62,14 +62,7 @@ def test_expect_ip_overrides_the_containers_address(tmp_path: Path) -> None:
 
 def test_verify_with_a_user_backend_keeps_it(tmp_path: Path) -> None:
     env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS="{}", PULUMI_BACKEND_URL="s3://team-state")
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.verify", "--stack", "prod"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = verify_cli("--stack", "prod", env=env)
     assert result.returncode == 15 and "no gateway address yet" in result.stdout
     assert calls(tmp_path, "pulumi")[0]["backend"] == "s3://team-state"
 

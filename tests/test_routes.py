@@ -4,8 +4,6 @@ as the probe, the policies over them, and the refusals (docs/routes.md)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from components import GatewayApiGateway, IngressGateway
 from source_ip.config import ConfigError, parse_config
 from source_ip.config.settings import GatewayInputError
-from tests.conftest import GATEWAY_ARGS, ROOT, cached_run, fake_env, raw
+from tests.conftest import GATEWAY_ARGS, cached_run, fake_env, raw, verify_cli
 from tools.program import run_body
 
 SHOP = {"hosts": ["shop.example.com"], "service": "storefront", "namespace": "shop", "port": 8080}
@@ -269,14 +267,7 @@ def test_a_route_on_one_gateway_does_not_clash_with_the_same_route_on_another() 
 def test_verify_of_a_stack_without_the_echo_app_asks_for_a_host_of_yours(tmp_path: Path) -> None:
     outputs = {"gatewayAddress": "127.0.0.1:9", "echoHost": None, "numTrustedProxies": 0}
     env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS=json.dumps(outputs))
-    result = subprocess.run(
-        [sys.executable, "-m", "tools.verify", "--stack", "prod"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = verify_cli("--stack", "prod", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "stack prod runs no echo app (echo.enabled: false)" in result.stderr
     assert "--host NAME" in result.stderr and "Traceback" not in result.stderr

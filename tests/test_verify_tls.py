@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAKES, fake_env
+from tests.conftest import FAKES, fake_env, verify_cli
 from tests.verify_servers import (
     HOST,
     Gateway,
@@ -192,11 +190,10 @@ def test_from_a_container_the_ca_file_is_copied_in(pki: Pki, tmp_path: Path) -> 
     with GoHttpbin() as echo, Gateway(echo, tls=pki.server_context("gateway-ca", HOST)) as gateway:
         outputs = {"gatewayAddress": f"127.0.0.1:{gateway.port}", "echoHost": HOST, "tls": True}
         env = fake_env(tmp_path, FAKE_PULUMI_OUTPUTS=json.dumps(outputs), FAKE_DOCKER_IP="127.0.0.1")
-        result = subprocess.run(
-            [sys.executable, "-m", "tools.verify", "--stack", "dev", "--from-docker-network", "kind",
-             "--cacert", str(pki.directory / "gateway-ca.pem"), "--json", "--attempts", "1",
-             "--timeout", "10"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60,
+        result = verify_cli(
+            "--stack", "dev", "--from-docker-network", "kind",
+            "--cacert", str(pki.directory / "gateway-ca.pem"),
+            "--json", "--attempts", "1", "--timeout", "10", env=env,
         )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["tls"]["verified"] is True
