@@ -33,7 +33,7 @@ from components.cert_manager import (
 from composition import stack_inputs
 from source_ip.config import load_stack_config
 from source_ip.facts import CERT_MANAGER_NAMESPACE, ISTIO_NAMESPACE
-from source_ip.gateway import Deployer, HttpsRoute, decide
+from source_ip.gateway import HttpsRoute, tls_decisions
 
 config = load_stack_config()
 inputs = stack_inputs(config)
@@ -43,7 +43,6 @@ istio = IstioInstall("istio", inputs.istio)
 namespaces = Namespaces("gateway-namespaces", inputs.namespaces)
 
 gateway_api = inputs.routing == "gateway-api"
-deployer = Deployer.ISTIOD if gateway_api else Deployer.CHART
 # cert-manager with its Gateway API support watches Gateway API kinds: without their CRDs it restarts until
 # they exist, so it waits for them (gateway-api routing).
 cert_manager = (
@@ -57,10 +56,10 @@ cert_manager = (
 )
 # What each redirecting gateway's port-80 redirects wait for: its certificate Ready, or the read of the
 # user's Secret (`pulumi up` then stops at "not found" instead of redirecting to 443 without a certificate).
-# Made before the gateways (from the same decisions), so a gateway's routes can wait for it too.
+# Made before the gateways (from the same TLS decisions), so a gateway's routes can wait for it too.
 redirect_after: dict[str, list[pulumi.Resource]] = {}
 for settings in inputs.gateways:
-    tls = decide(settings, deployer).tls
+    tls = tls_decisions(settings)
     if tls is None:
         continue
     namespace = str(settings.namespace)
